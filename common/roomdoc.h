@@ -1,0 +1,68 @@
+/* roomdoc.h — the room document rules of roomstate-api.md ("The room document",
+ * "Validation", "What is stored"): validates a parsed save body and builds the document
+ * that is stored.  Plain C over jansson, no HTTP: the server and the relay both use it
+ * (the relay for manifests, tiers and durability, and to build what it saves). */
+#ifndef ROOMSTATE_ROOMDOC_H
+#define ROOMSTATE_ROOMDOC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum roomdoc_persist { ROOMDOC_TRANSIENT_HELD = 0, ROOMDOC_PLACED_ROOM, ROOMDOC_PLACED_SAVED };
+enum roomdoc_tier { ROOMDOC_HIGH_RATE_UNRELIABLE = 0, ROOMDOC_RELIABLE_ON_CHANGE,
+                    ROOMDOC_SNAPSHOT_ONLY };
+
+/* "transient_held" … → enum; -1 when the name is not one of the three. */
+int roomdoc_persist_parse(const char *name);
+const char *roomdoc_persist_name(enum roomdoc_persist p);
+int roomdoc_tier_parse(const char *name);
+const char *roomdoc_tier_name(enum roomdoc_tier t);
+/* The contract's durability rule: durable_flag (-1 absent, 0 false, 1 true), else
+ * reliable_on_change and snapshot_only are durable, high_rate_unreliable is not. */
+bool roomdoc_is_durable(enum roomdoc_tier tier, int durable_flag);
+/* Room ids: ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$ */
+bool roomdoc_room_id_valid(const char *id, size_t len);
+
+struct roomdoc_limits {
+    size_t max_objects;     /* default 10000 */
+    size_t max_value_depth; /* JSON nesting depth of a property value, default 32 */
+};
+
+#define ROOMDOC_MAX_ERRORS 64
+
+struct roomdoc_error {
+    char path[160];    /* e.g. "objects[3].manifest_id" */
+    char message[256]; /* e.g. "unknown manifest 'crate_v2'" */
+};
+
+struct roomdoc_errors {
+    struct roomdoc_error items[ROOMDOC_MAX_ERRORS];
+    size_t count; /* recorded (<= ROOMDOC_MAX_ERRORS) */
+    size_t total; /* found, may exceed count */
+};
+
+struct roomdoc_stats {
+    size_t objects_saved;
+    size_t dropped_transient_held;
+    size_t dropped_placed_room;
+    size_t non_durable_properties; /* of stored objects */
+};
+
+enum roomdoc_result {
+    ROOMDOC_OK = 0,
+    ROOMDOC_INVALID, /* 422: errors filled (every problem found, up to ROOMDOC_MAX_ERRORS) */
+    ROOMDOC_NOMEM,
+};
+
+/* Validates body (any JSON value) against the contract and, when valid, sets *stored to a
+ * new reference to the document to store: {"manifests": {only the used ones, as sent},
+ * "objects": [only placed_saved, in order, durable properties only, held_by/owner_id null,
+ * placed true, seq kept (0 when absent), scale defaulted to [1,1,1]]}.  Counts go to stats.
+ * Nothing is stored on failure (*stored stays NULL). */
+enum roomdoc_result roomdoc_filter(json_t *body, const struct roomdoc_limits *limits,
+                                   json_t **stored, struct roomdoc_stats *stats,
+                                   struct roomdoc_errors *errors)
+    __attribute__((warn_unused_result));
+
+#endif

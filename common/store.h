@@ -1,0 +1,101 @@
+/* store.h — room-state storage behind a small interface.  SQLite is the embedded backend
+ * (store_sqlite.c); a PostgreSQL backend can be added as another `struct store_ops`.
+ * Nothing here knows HTTP: functions return enum store_status and the caller maps it.
+ *
+ * Threads: one `struct store` (one connection) per thread; a store is not shared.
+ * Durability: a save that returns STORE_OK is committed with synchronous=FULL (it
+ * survives kill -9 right after). */
+#ifndef ROOMSTATE_STORE_H
+#define ROOMSTATE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum store_status {
+    STORE_OK = 0,
+    STORE_NOT_FOUND,           /* no such room / version */
+    STORE_PRECONDITION_FAILED, /* If-Match version differs */
+    STORE_SCHEMA_NOT_CURRENT,  /* database not migrated (or newer than this binary) */
+    STORE_BUSY,                /* still locked after bounded retries */
+    STORE_ERROR,               /* anything else; logged */
+};
+
+struct store_saved_by {
+    char user_id[37];   /* "" when none */
+    char username[129];
+    char service[65]; /* "" for a user's own save */
+};
+
+struct store_save_req {
+    const char *room_id;
+    const char *doc; /* the stored document bytes: {"manifests":...,"objects":[...]} */
+    size_t doc_len;
+    int64_t if_match;    /* required current version, or -1 for none */
+    int64_t saved_at_ms; /* wall clock, ms since the epoch */
+    const struct store_saved_by *saved_by;
+    int64_t objects_saved;
+    int64_t history_keep; /* versions to retain, >= 1 */
+};
+
+struct store_save_result {
+    int64_t version; /* the new version */
+    bool created;    /* true on the room's first save (also after a DELETE? no: false) */
+};
+
+struct store_state {
+    int64_t version;
+    int64_t saved_at_ms;
+    struct store_saved_by saved_by;
+    int64_t objects_saved;
+    char *doc; /* malloc'd, doc_len bytes + NUL; store_state_clear frees it */
+    size_t doc_len;
+};
+
+struct store_version_info {
+    int64_t version;
+    int64_t saved_at_ms;
+    struct store_saved_by saved_by;
+    int64_t objects_saved;
+    int64_t bytes;
+};
+
+struct store;
+
+/* Opens the database at path (creating nothing: the schema comes from roomstate-migrate).
+ * Returns STORE_SCHEMA_NOT_CURRENT when migrations are pending or unknown ones are applied;
+ * err (errsize bytes) then says what to run. */
+enum store_status store_open(const char *path, struct store **out, char *err, size_t errsize)
+    __attribute__((warn_unused_result));
+void store_close(struct store *s);
+
+/* True when the database is open and its schema is current (for /readyz). */
+bool store_ready(struct store *s);
+
+/* Replaces the room's state atomically with a new version (history pruned to
+ * history_keep).  Versions are never reused, not even after store_room_delete. */
+enum store_status store_room_save(struct store *s, const struct store_save_req *req,
+                                  struct store_save_result *res)
+    __attribute__((warn_unused_result));
+
+/* The current state (version 0) or a retained earlier version. */
+enum store_status store_room_get(struct store *s, const char *room_id, int64_t version,
+                                 struct store_state *out) __attribute__((warn_unused_result));
+void store_state_clear(struct store_state *st);
+
+/* The current version only (cheap: for If-None-Match / If-Match), or STORE_NOT_FOUND. */
+enum store_status store_room_version(struct store *s, const char *room_id, int64_t *version)
+    __attribute__((warn_unused_result));
+
+/* Retained versions, newest first; *out is malloc'd (caller frees), *n its length. */
+enum store_status store_room_versions(struct store *s, const char *room_id,
+                                      struct store_version_info **out, size_t *n)
+    __attribute__((warn_unused_result));
+
+/* Removes the state and its history (if_match -1: unconditional). */
+enum store_status store_room_delete(struct store *s, const char *room_id, int64_t if_match)
+    __attribute__((warn_unused_result));
+
+const char *store_status_name(enum store_status st);
+
+#endif
