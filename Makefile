@@ -32,9 +32,12 @@ ALL_CFLAGS = $(WARN) $(OPT) $(SANFLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) 
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 
 # Debian packages: build, runtime, and test tools.  `make deps` installs the missing ones.
-DEB_PKGS := gcc make pkg-config libmicrohttpd-dev libjansson-dev libjwt-dev libsqlite3-dev \
+# npm: Debian's package on a fresh Debian 12; skipped when an npm is already on PATH (NodeSource's
+# nodejs ships its own npm and Conflicts: npm, so asking apt for it would fail).
+DEB_PKGS := gcc libc6-dev make pkg-config libmicrohttpd-dev libjansson-dev libjwt-dev libsqlite3-dev \
             libwebsockets-dev libcurl4-openssl-dev libssl-dev check libsubunit-dev \
-            python3 python3-websockets curl sqlite3 wrk nodejs npm clang procps
+            python3 python3-websockets curl sqlite3 wrk nodejs $(if $(shell command -v npm),,npm) \
+            clang procps
 
 # ---- sources: every folder's main.c is its program, the rest is its library ----
 COMMON_SRC := $(sort $(wildcard common/*.c))
