@@ -1,0 +1,93 @@
+/* migrations.h — the SQLite schema migration runner: applies the embedded migrations
+ * (common/schema.h) in order, each in its own transaction, and records each in
+ *   schema_migrations(version, name, checksum, applied_at)
+ * where checksum is the lower-case sha256 hex of the migration's SQL text and applied_at an
+ * RFC 3339 UTC time stamp.  Used by roomstate-migrate (up, status, verify) and by the store
+ * (store_open refuses a database whose schema is not current).
+ *
+ * Every function takes the migration list explicitly (the *_list variants) so that tests
+ * can inject a failing migration or a different text; the short forms use
+ * schema_migrations_embedded[].  A migration's SQL must not contain BEGIN/COMMIT: the runner
+ * wraps it in BEGIN IMMEDIATE ... COMMIT, and rolls back on any error, leaving the database
+ * as it was before that migration. */
+#ifndef ROOMSTATE_MIGRATIONS_H
+#define ROOMSTATE_MIGRATIONS_H
+
+#include "common/schema.h"
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define MIGRATIONS_SHA256_HEX 65 /* 64 hex digits + NUL */
+
+enum migrations_result {
+    MIGRATIONS_OK = 0,
+    MIGRATIONS_FAILED,      /* a migration failed and was rolled back (err says which) */
+    MIGRATIONS_MODIFIED,    /* an applied migration's checksum differs from this binary's */
+    MIGRATIONS_UNKNOWN,     /* the database has versions this binary does not know (newer) */
+    MIGRATIONS_PENDING,     /* (migrations_check_current only) migrations are not applied */
+    MIGRATIONS_BUSY,        /* the database stayed locked */
+    MIGRATIONS_ERROR,       /* anything else (I/O, out of memory, bad list) */
+};
+
+enum migrations_state {
+    MIGRATIONS_STATE_PENDING,  /* in this binary, not applied */
+    MIGRATIONS_STATE_APPLIED,  /* applied, checksum matches */
+    MIGRATIONS_STATE_MODIFIED, /* applied, checksum differs from this binary's text */
+    MIGRATIONS_STATE_UNKNOWN,  /* applied, not in this binary */
+};
+
+struct migrations_row {
+    int version;
+    char name[128];
+    enum migrations_state state;
+    char checksum[MIGRATIONS_SHA256_HEX];    /* this binary's ("" when UNKNOWN) */
+    char db_checksum[MIGRATIONS_SHA256_HEX]; /* recorded in the database ("" when PENDING) */
+    char applied_at[40];                     /* "" when PENDING */
+};
+
+/* The database's migration state compared with a list: one row per version (the list's
+ * and the database's, merged), ascending. */
+struct migrations_report {
+    struct migrations_row *rows; /* malloc'd; migrations_report_clear frees */
+    size_t n;
+    size_t pending, applied, modified, unknown;
+};
+
+/* The lower-case sha256 hex of text (OpenSSL). */
+void migrations_checksum(const char *text, char out[MIGRATIONS_SHA256_HEX]);
+
+/* Applies every pending migration of list (n entries, ascending versions) in order, each in
+ * its own BEGIN IMMEDIATE transaction (re-checked inside it, so two runners at once are
+ * safe).  Refuses to apply anything (MIGRATIONS_MODIFIED / MIGRATIONS_UNKNOWN) when the
+ * database fails verification.  *napplied (may be NULL) counts what was applied; err
+ * (errsize bytes) describes a failure. */
+enum migrations_result migrations_apply_list(sqlite3 *db, const struct schema_migration *list,
+                                             int n, int *napplied, char *err, size_t errsize)
+    __attribute__((warn_unused_result));
+enum migrations_result migrations_apply(sqlite3 *db, int *napplied, char *err, size_t errsize)
+    __attribute__((warn_unused_result));
+
+/* Reads schema_migrations (absent table: nothing applied) into a report. */
+enum migrations_result migrations_inspect_list(sqlite3 *db, const struct schema_migration *list,
+                                               int n, struct migrations_report *out, char *err,
+                                               size_t errsize) __attribute__((warn_unused_result));
+enum migrations_result migrations_inspect(sqlite3 *db, struct migrations_report *out, char *err,
+                                          size_t errsize) __attribute__((warn_unused_result));
+void migrations_report_clear(struct migrations_report *r);
+
+/* MIGRATIONS_OK when every migration of the list is applied with a matching checksum and
+ * nothing else is; otherwise MIGRATIONS_PENDING / _MODIFIED / _UNKNOWN (or _ERROR) with a
+ * one-line reason in err.  Used by store_open and store_ready. */
+enum migrations_result migrations_check_current_list(sqlite3 *db,
+                                                     const struct schema_migration *list, int n,
+                                                     char *err, size_t errsize)
+    __attribute__((warn_unused_result));
+enum migrations_result migrations_check_current(sqlite3 *db, char *err, size_t errsize)
+    __attribute__((warn_unused_result));
+
+const char *migrations_result_name(enum migrations_result r);
+const char *migrations_state_name(enum migrations_state s);
+
+#endif
