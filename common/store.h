@@ -41,6 +41,10 @@ struct store_save_req {
 struct store_save_result {
     int64_t version; /* the new version */
     bool created;    /* true on the room's first save (also after a DELETE? no: false) */
+    /* `created` is true only when the room never had a version: its first-ever save.  A save
+     * after store_room_delete continues the version count and reports created = false (the
+     * room's versions, and so its ETags, are not new).  The server may still map a save to a
+     * room with no current state to 201 by asking store_room_version first. */
 };
 
 struct store_state {
@@ -92,10 +96,38 @@ enum store_status store_room_versions(struct store *s, const char *room_id,
                                       struct store_version_info **out, size_t *n)
     __attribute__((warn_unused_result));
 
-/* Removes the state and its history (if_match -1: unconditional). */
+/* Removes the state and its history (if_match -1: unconditional).  STORE_NOT_FOUND when the
+ * room has no current state (never saved, or already deleted), whatever if_match says;
+ * STORE_PRECONDITION_FAILED when if_match >= 0 differs from the current version.  The
+ * room's version counter is kept: the next save continues it.
+ * store_room_save with if_match >= 0 on a room without current state: PRECONDITION_FAILED. */
 enum store_status store_room_delete(struct store *s, const char *room_id, int64_t if_match)
     __attribute__((warn_unused_result));
 
 const char *store_status_name(enum store_status st);
+
+/* ---- backends (added) ----------------------------------------------------------------
+ * store.c dispatches every call above through the ops table of the store's backend; a
+ * backend's store struct begins with `struct store` (its ops pointer).  store_open picks the
+ * backend from the path: a plain file path is SQLite (store_sqlite.c); "postgres://..." and
+ * "postgresql://..." are reserved for the PostgreSQL backend to come (STORE_ERROR now). */
+struct store_ops {
+    const char *name;
+    enum store_status (*open)(const char *path, struct store **out, char *err, size_t errsize);
+    void (*close)(struct store *s);
+    bool (*ready)(struct store *s);
+    enum store_status (*room_save)(struct store *s, const struct store_save_req *req,
+                                   struct store_save_result *res);
+    enum store_status (*room_get)(struct store *s, const char *room_id, int64_t version,
+                                  struct store_state *out);
+    enum store_status (*room_version)(struct store *s, const char *room_id, int64_t *version);
+    enum store_status (*room_versions)(struct store *s, const char *room_id,
+                                       struct store_version_info **out, size_t *n);
+    enum store_status (*room_delete)(struct store *s, const char *room_id, int64_t if_match);
+};
+
+struct store {
+    const struct store_ops *ops;
+};
 
 #endif

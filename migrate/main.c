@@ -1,0 +1,243 @@
+/* main.c — roomstate-migrate: applies the embedded schema migrations at deploy (`up`), shows
+ * them (`status`) and checks that the database matches this binary (`verify`). */
+#include "common/config.h"
+#include "common/log.h"
+#include "common/migrations.h"
+#include "common/store_sqlite.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum exit_code {
+    EXIT_OK = 0,
+    EXIT_FAILED = 1,   /* the database could not be opened, or a migration failed */
+    EXIT_USAGE = 2,    /* bad command line or configuration */
+    EXIT_MISMATCH = 3, /* checksum differs, or the database is newer than this binary */
+};
+
+struct migrate_config {
+    const char *db;
+    const char *log_level;
+};
+
+static const struct config_opt opts[] = {
+    {"--db", "ROOMSTATE_DB", CONFIG_STRING, "./data/roomstate.db", 0, 0,
+     offsetof(struct migrate_config, db),
+     "SQLite database file (`up` creates it and its parent directory)"},
+    {"--log-level", "ROOMSTATE_LOG_LEVEL", CONFIG_STRING, "warn", 0, 0,
+     offsetof(struct migrate_config, log_level), "debug, info, warn or error (stderr)"},
+};
+
+static const char usage[] =
+    "usage: roomstate-migrate [--db PATH] up|status|verify\n"
+    "\n"
+    "Commands:\n"
+    "  up      apply every pending migration in order, each in its own transaction (a\n"
+    "          failing one is rolled back); creates the database file and its parent\n"
+    "          directory; doing it again is a no-op\n"
+    "  status  list the migrations of this binary and of the database: applied, pending,\n"
+    "          MODIFIED (checksum differs) or UNKNOWN (newer than this binary)\n"
+    "  verify  check that every applied migration matches this binary (sha256) and that the\n"
+    "          database has no migration this binary does not know\n"
+    "\n"
+    "Exit codes:\n"
+    "  0  success (verify: everything applied matches; pending migrations are reported)\n"
+    "  1  the database could not be opened or read, or a migration failed (rolled back)\n"
+    "  2  usage error (unknown command or option, bad value)\n"
+    "  3  verify failed: an applied migration's checksum differs, or the database has\n"
+    "     migrations this binary does not know (up refuses to touch such a database)";
+
+/* Creates the parent directories of path (like mkdir -p of its dirname); says why not on
+ * stderr. */
+static int make_parents(const char *path)
+{
+    char buf[PATH_MAX];
+    int n = snprintf(buf, sizeof buf, "%s", path);
+    if (n < 0 || (size_t)n >= sizeof buf) {
+        fprintf(stderr, "roomstate-migrate: %s: path too long\n", path);
+        return -1;
+    }
+    char *slash = strrchr(buf, '/');
+    if (!slash || slash == buf)
+        return 0;
+    *slash = '\0';
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+            fprintf(stderr, "roomstate-migrate: cannot create directory %s: %s\n", buf,
+                    strerror(errno));
+            return -1;
+        }
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "roomstate-migrate: cannot create directory %s: %s\n", buf,
+                    strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int exit_for(enum migrations_result r)
+{
+    switch (r) {
+    case MIGRATIONS_OK: return EXIT_OK;
+    case MIGRATIONS_MODIFIED:
+    case MIGRATIONS_UNKNOWN: return EXIT_MISMATCH;
+    default: return EXIT_FAILED;
+    }
+}
+
+static int highest_applied(const struct migrations_report *r)
+{
+    int v = 0;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->rows[i].state != MIGRATIONS_STATE_PENDING && r->rows[i].version > v)
+            v = r->rows[i].version;
+    return v;
+}
+
+static int cmd_up(sqlite3 *db, const char *path)
+{
+    char err[1024] = "";
+    struct migrations_report r;
+    int napplied = 0;
+    enum migrations_result mr = migrations_apply(db, &napplied, err, sizeof err);
+    if (mr) {
+        fprintf(stderr, "roomstate-migrate: %s: %s\n", path, err);
+        if (napplied)
+            fprintf(stderr, "roomstate-migrate: %d migration(s) before it were applied\n",
+                    napplied);
+        return exit_for(mr);
+    }
+    mr = migrations_inspect(db, &r, err, sizeof err);
+    if (mr) {
+        fprintf(stderr, "roomstate-migrate: %s: %s\n", path, err);
+        return exit_for(mr);
+    }
+    if (napplied == 0)
+        printf("%s: schema is current (version %d), nothing to apply\n", path,
+               highest_applied(&r));
+    else
+        printf("%s: applied %d migration(s), schema now at version %d\n", path, napplied,
+               highest_applied(&r));
+    migrations_report_clear(&r);
+    return EXIT_OK;
+}
+
+static int cmd_status(sqlite3 *db, const char *path, bool verify)
+{
+    char err[1024] = "";
+    struct migrations_report r;
+    enum migrations_result mr = migrations_inspect(db, &r, err, sizeof err);
+    if (mr) {
+        fprintf(stderr, "roomstate-migrate: %s: %s\n", path, err);
+        return exit_for(mr);
+    }
+    if (!verify) {
+        printf("%-8s %-32s %-9s %-24s %s\n", "VERSION", "NAME", "STATE", "APPLIED_AT",
+               "CHECKSUM");
+        for (size_t i = 0; i < r.n; i++) {
+            const struct migrations_row *row = &r.rows[i];
+            printf("%04d     %-32s %-9s %-24s %.12s\n", row->version, row->name,
+                   migrations_state_name(row->state), row->applied_at[0] ? row->applied_at : "-",
+                   row->checksum[0] ? row->checksum : row->db_checksum);
+        }
+    }
+    printf("%s: %zu applied, %zu pending, %zu modified, %zu unknown\n", path, r.applied,
+           r.pending, r.modified, r.unknown);
+    int rc = EXIT_OK;
+    for (size_t i = 0; i < r.n; i++) {
+        const struct migrations_row *row = &r.rows[i];
+        if (row->state == MIGRATIONS_STATE_MODIFIED) {
+            fprintf(stderr,
+                    "roomstate-migrate: migration %04d_%s was changed after it was applied "
+                    "(database %s, binary %s)\n",
+                    row->version, row->name, row->db_checksum, row->checksum);
+            rc = EXIT_MISMATCH;
+        } else if (row->state == MIGRATIONS_STATE_UNKNOWN) {
+            fprintf(stderr,
+                    "roomstate-migrate: the database has migration %04d_%s which this binary "
+                    "does not know (the database is newer than this tool)\n",
+                    row->version, row->name);
+            rc = EXIT_MISMATCH;
+        }
+    }
+    if (verify) {
+        if (rc == EXIT_OK && r.pending)
+            printf("verify: ok; %zu migration(s) pending: run `roomstate-migrate --db %s up`\n",
+                   r.pending, path);
+        else if (rc == EXIT_OK)
+            printf("verify: ok\n");
+        else
+            printf("verify: FAILED\n");
+    } else {
+        rc = EXIT_OK; /* status informs; verify decides */
+    }
+    migrations_report_clear(&r);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct migrate_config cfg = {0};
+    const char *pos[2];
+    int npos = 0;
+    char err[1024] = "";
+    sqlite3 *db = NULL;
+    int rc = EXIT_USAGE;
+
+    switch (config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv, usage, pos, 1,
+                         &npos)) {
+    case CONFIG_HELP:
+        return EXIT_OK;
+    case CONFIG_ERROR:
+        return EXIT_USAGE;
+    case CONFIG_OK:
+        break;
+    }
+    int level = log_level_parse(cfg.log_level);
+    if (level < 0) {
+        fprintf(stderr, "roomstate-migrate: --log-level: '%s' is not one of debug, info, warn, "
+                "error\n", cfg.log_level);
+        return EXIT_USAGE;
+    }
+    log_set_level((enum log_level)level);
+    if (npos != 1) {
+        fprintf(stderr, "roomstate-migrate: a command is required: up, status or verify (see "
+                "--help)\n");
+        return EXIT_USAGE;
+    }
+    const char *cmd = pos[0];
+    bool up = !strcmp(cmd, "up");
+    if (!up && strcmp(cmd, "status") && strcmp(cmd, "verify")) {
+        fprintf(stderr, "roomstate-migrate: unknown command '%s': use up, status or verify (see "
+                "--help)\n", cmd);
+        return EXIT_USAGE;
+    }
+    if (!cfg.db[0]) {
+        fprintf(stderr, "roomstate-migrate: --db is empty\n");
+        return EXIT_USAGE;
+    }
+    if (up && make_parents(cfg.db))
+        return EXIT_FAILED;
+    if (store_sqlite_connect(cfg.db, up, &db, err, sizeof err) != STORE_OK) {
+        fprintf(stderr, "roomstate-migrate: %s\n", err);
+        return EXIT_FAILED;
+    }
+    if (up)
+        rc = cmd_up(db, cfg.db);
+    else
+        rc = cmd_status(db, cfg.db, !strcmp(cmd, "verify"));
+    if (sqlite3_close(db) != SQLITE_OK) {
+        fprintf(stderr, "roomstate-migrate: closing %s: %s\n", cfg.db, sqlite3_errmsg(db));
+        rc = EXIT_FAILED;
+    }
+    return rc;
+}
