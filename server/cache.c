@@ -1,0 +1,112 @@
+/* cache.c — a direct-mapped, byte-bounded cache of GET /state bodies (see cache.h). */
+#include "server/cache.h"
+
+#include "server/http.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CACHE_SLOTS 1024
+
+struct body {
+    struct cache_body pub; /* first: a cache_body * is a struct body * */
+    atomic_int refs;
+    char room_id[HTTP_ROOM_ID_MAX + 1];
+    int64_t version;
+    char data[];
+};
+
+struct cache {
+    pthread_mutex_t lock;
+    size_t max_bytes, bytes;
+    struct body *slots[CACHE_SLOTS];
+};
+
+static size_t slot_of(const char *room_id)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)room_id; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return (size_t)(h % CACHE_SLOTS);
+}
+
+struct cache *cache_new(size_t max_bytes)
+{
+    if (!max_bytes)
+        return NULL;
+    struct cache *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    pthread_mutex_init(&c->lock, NULL);
+    c->max_bytes = max_bytes;
+    return c;
+}
+
+void cache_body_release(void *p)
+{
+    struct body *b = p;
+    if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+        free(b);
+}
+
+void cache_free(struct cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < CACHE_SLOTS; i++)
+        cache_body_release(c->slots[i]);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+const struct cache_body *cache_get(struct cache *c, const char *room_id, int64_t version)
+{
+    struct body *found = NULL;
+    if (!c)
+        return NULL;
+    size_t i = slot_of(room_id);
+    pthread_mutex_lock(&c->lock);
+    struct body *b = c->slots[i];
+    if (b && b->version == version && !strcmp(b->room_id, room_id)) {
+        atomic_fetch_add(&b->refs, 1);
+        found = b;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return found ? &found->pub : NULL;
+}
+
+const struct cache_body *cache_put(struct cache *c, const char *room_id, int64_t version,
+                                   const char *bytes, size_t len)
+{
+    size_t rl = strlen(room_id);
+    if (rl > HTTP_ROOM_ID_MAX)
+        return NULL;
+    struct body *b = malloc(sizeof *b + len + 1);
+    if (!b)
+        return NULL;
+    memcpy(b->data, bytes, len);
+    b->data[len] = '\0';
+    b->pub.bytes = b->data;
+    b->pub.len = len;
+    memcpy(b->room_id, room_id, rl + 1);
+    b->version = version;
+    atomic_init(&b->refs, 1);
+    if (!c)
+        return &b->pub;
+    size_t i = slot_of(room_id);
+    pthread_mutex_lock(&c->lock);
+    struct body *old = c->slots[i];
+    size_t after = c->bytes - (old ? old->pub.len : 0) + len;
+    if (after <= c->max_bytes && (!old || old->version <= version || strcmp(old->room_id, room_id))) {
+        atomic_fetch_add(&b->refs, 1); /* the slot's reference */
+        c->slots[i] = b;
+        c->bytes = after;
+    } else {
+        old = NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+    cache_body_release(old);
+    return &b->pub;
+}

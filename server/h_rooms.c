@@ -1,0 +1,361 @@
+/* h_rooms.c — save, state, versions and delete of a room (see h_rooms.h).  Handlers stay
+ * thin: the rules live in common/roomdoc.c, the storage in common/store*.c. */
+#include "server/h_rooms.h"
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/roomdoc.h"
+#include "common/store.h"
+#include "server/cache.h"
+#include "server/dbpool.h"
+#include "server/metrics.h"
+#include "server/precond.h"
+#include "server/reply.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ETAG_MAX 24
+#define LOCATION_MAX (HTTP_ROOM_ID_MAX + 32)
+
+static enum MHD_Result reply_store_error(struct http_req *r, enum store_status st)
+{
+    static const char *const retry[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
+    char detail[256];
+    switch (st) {
+    case STORE_NOT_FOUND:
+        snprintf(detail, sizeof detail, "room '%s' has no saved state", r->room_id);
+        return reply_problem(r, REPLY_NOT_FOUND, detail, NULL, NULL);
+    case STORE_PRECONDITION_FAILED:
+        return reply_problem(r, REPLY_PRECONDITION_FAILED,
+                             "If-Match does not name the room's current version", NULL, NULL);
+    case STORE_SCHEMA_NOT_CURRENT:
+        return reply_problem(r, REPLY_NOT_READY, "the database schema is not current", NULL,
+                             retry);
+    case STORE_BUSY:
+        return reply_problem(r, REPLY_SERVICE_UNAVAILABLE, "the database is busy, retry", NULL,
+                             retry);
+    default:
+        log_error("store error for room %s: %s", r->room_id, store_status_name(st));
+        return reply_problem(r, REPLY_INTERNAL, "storage error", NULL, NULL);
+    }
+}
+
+static enum MHD_Result reply_precondition_failed(struct http_req *r)
+{
+    return reply_store_error(r, STORE_PRECONDITION_FAILED);
+}
+
+/* The If-Match header as one version for the store (-1: none).  Returns false when the
+ * precondition already fails (or *st is set to a store error). */
+static bool if_match_version(struct http_req *r, struct store *s, int64_t *out,
+                             enum store_status *st)
+{
+    struct precond pc;
+    int64_t cur = 0;
+    *st = STORE_OK;
+    *out = -1;
+    precond_parse(http_header(r, MHD_HTTP_HEADER_IF_MATCH), false, &pc);
+    if (pc.kind == PRECOND_NONE)
+        return true;
+    if (pc.kind == PRECOND_LIST && pc.n == 1) {
+        *out = pc.versions[0];
+        return true;
+    }
+    if (pc.kind == PRECOND_LIST && pc.n == 0)
+        return false;
+    *st = store_room_version(s, r->room_id, &cur);
+    if (*st == STORE_NOT_FOUND) {
+        *st = STORE_OK;
+        return false;
+    }
+    if (*st != STORE_OK || !precond_matches(&pc, cur))
+        return false;
+    *out = cur; /* the store re-checks it atomically */
+    return true;
+}
+
+static json_t *saved_by_json(const struct store_saved_by *sb)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "user_id", sb->user_id[0] ? json_string(sb->user_id) : json_null());
+    json_object_set_new(o, "username",
+                        sb->username[0] ? json_string(sb->username) : json_null());
+    if (sb->service[0])
+        json_object_set_new(o, "service", json_string(sb->service));
+    return o;
+}
+
+static enum MHD_Result get_store_or_reply(struct http_req *r, struct store **s)
+{
+    enum store_status st = dbpool_get(s);
+    if (st == STORE_OK)
+        return MHD_YES;
+    return reply_problem(r, REPLY_NOT_READY, "the database is not available", NULL, NULL);
+}
+
+enum MHD_Result h_save_post(struct http_req *r)
+{
+    struct roomdoc_errors *errs = NULL;
+    struct roomdoc_stats stats = {0};
+    struct store_saved_by sb;
+    struct store_save_result res = {0};
+    struct store *s = NULL;
+    json_t *stored = NULL;
+    char *doc = NULL;
+    char etag[ETAG_MAX], location[LOCATION_MAX], saved_at[CLOCK_RFC3339_LEN], detail[128];
+    enum MHD_Result ret = MHD_NO;
+    enum store_status st;
+
+    errs = calloc(1, sizeof *errs);
+    if (!errs) {
+        ret = reply_problem(r, REPLY_INTERNAL, "out of memory", NULL, NULL);
+        goto out;
+    }
+    enum roomdoc_result dr = roomdoc_filter(r->json, &r->srv->limits, &stored, &stats, errs);
+    if (dr == ROOMDOC_INVALID) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < errs->count; i++)
+            json_array_append_new(list, json_pack("{s:s, s:s}", "path", errs->items[i].path,
+                                                  "message", errs->items[i].message));
+        if (errs->total > errs->count)
+            snprintf(detail, sizeof detail, "%zu problems in the room document (first %zu listed)",
+                     errs->total, errs->count);
+        else
+            snprintf(detail, sizeof detail, "%zu problem%s in the room document", errs->total,
+                     errs->total == 1 ? "" : "s");
+        ret = reply_problem(r, REPLY_INVALID_DOCUMENT, detail, json_pack("{s:o}", "errors", list),
+                            NULL);
+        goto out;
+    }
+    if (dr != ROOMDOC_OK || !stored) {
+        ret = reply_problem(r, REPLY_INTERNAL, "out of memory", NULL, NULL);
+        goto out;
+    }
+    if (get_store_or_reply(r, &s) != MHD_YES || r->queued) {
+        ret = r->queued ? MHD_YES : MHD_NO;
+        goto out;
+    }
+    int64_t if_match;
+    if (!if_match_version(r, s, &if_match, &st)) {
+        ret = st ? reply_store_error(r, st) : reply_precondition_failed(r);
+        goto out;
+    }
+    doc = json_dumps(stored, JSON_COMPACT);
+    if (!doc) {
+        ret = reply_problem(r, REPLY_INTERNAL, "out of memory", NULL, NULL);
+        goto out;
+    }
+    memset(&sb, 0, sizeof sb);
+    snprintf(sb.user_id, sizeof sb.user_id, "%s", r->id.user_id);
+    snprintf(sb.username, sizeof sb.username, "%s", r->id.username);
+    snprintf(sb.service, sizeof sb.service, "%s", r->id.service);
+    struct store_save_req req = {
+        .room_id = r->room_id,
+        .doc = doc,
+        .doc_len = strlen(doc),
+        .if_match = if_match,
+        .saved_at_ms = clock_wall_ms(),
+        .saved_by = &sb,
+        .objects_saved = (int64_t)stats.objects_saved,
+        .history_keep = r->srv->history_keep,
+    };
+    st = store_room_save(s, &req, &res);
+    if (st != STORE_OK) {
+        ret = reply_store_error(r, st);
+        goto out;
+    }
+    metrics_save(res.created, req.doc_len);
+    clock_rfc3339(req.saved_at_ms, saved_at);
+    precond_etag(res.version, etag, sizeof etag);
+    snprintf(location, sizeof location, "/rooms/%s/state", r->room_id);
+    const char *hdrs[] = {MHD_HTTP_HEADER_ETAG, etag, MHD_HTTP_HEADER_LOCATION, location, NULL};
+    json_t *body = json_pack(
+        "{s:s, s:I, s:s, s:I, s:{s:I, s:I, s:I}}", "room_id", r->room_id, "version",
+        (json_int_t)res.version, "saved_at", saved_at, "objects_saved",
+        (json_int_t)stats.objects_saved, "dropped", "transient_held",
+        (json_int_t)stats.dropped_transient_held, "placed_room",
+        (json_int_t)stats.dropped_placed_room, "non_durable_properties",
+        (json_int_t)stats.non_durable_properties);
+    ret = reply_json(r, res.created ? MHD_HTTP_CREATED : MHD_HTTP_OK, body, hdrs);
+out:
+    free(doc);
+    json_decref(stored);
+    free(errs);
+    return ret;
+}
+
+/* The GET body: the envelope's members, then the stored document's members, without
+ * re-encoding the document: {"room_id":..,"saved_by":{..}, + "manifests":..,"objects":[..]}. */
+static char *state_body(const char *room_id, const struct store_state *st, size_t *len)
+{
+    char saved_at[CLOCK_RFC3339_LEN];
+    char *env = NULL, *out = NULL;
+    clock_rfc3339(st->saved_at_ms, saved_at);
+    json_t *e = json_pack("{s:s, s:I, s:s, s:o}", "room_id", room_id, "version",
+                          (json_int_t)st->version, "saved_at", saved_at, "saved_by",
+                          saved_by_json(&st->saved_by));
+    env = e ? json_dumps(e, JSON_COMPACT) : NULL;
+    json_decref(e);
+    const char *inner = st->doc;
+    size_t inner_len = st->doc_len;
+    while (inner_len && (*inner == ' ' || *inner == '\n' || *inner == '\t' || *inner == '\r')) {
+        inner++;
+        inner_len--;
+    }
+    if (!env || !inner_len || *inner != '{') {
+        if (env)
+            log_bug("stored document of room %s is not a JSON object", room_id);
+        goto out;
+    }
+    inner++; /* past '{' */
+    inner_len--;
+    size_t el = strlen(env) - 1; /* without the closing '}' */
+    size_t k = 0;
+    while (k < inner_len && (inner[k] == ' ' || inner[k] == '\n' || inner[k] == '\t'))
+        k++;
+    bool empty = k < inner_len && inner[k] == '}';
+    out = malloc(el + 1 + inner_len + 1);
+    if (!out)
+        goto out;
+    memcpy(out, env, el);
+    size_t n = el;
+    if (!empty)
+        out[n++] = ',';
+    memcpy(out + n, inner, inner_len);
+    n += inner_len;
+    out[n] = '\0';
+    *len = n;
+out:
+    free(env);
+    return out;
+}
+
+/* ?version=N: 0 when absent, -1 when not a positive integer. */
+static enum MHD_Result find_version_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+    int64_t *v = cls;
+    if (strcmp(key, "version") != 0)
+        return MHD_YES;
+    *v = -1;
+    if (!value || !*value || *value == '0' || strlen(value) > 18)
+        return MHD_NO;
+    int64_t n = 0;
+    for (const char *p = value; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return MHD_NO;
+        n = n * 10 + (*p - '0');
+    }
+    *v = n;
+    return MHD_NO;
+}
+
+enum MHD_Result h_state_get(struct http_req *r)
+{
+    struct store *s = NULL;
+    struct store_state st = {0};
+    struct precond inm;
+    const struct cache_body *cb = NULL;
+    char etag[ETAG_MAX];
+    int64_t want = 0, cur = 0;
+    enum store_status ss;
+    enum MHD_Result ret = MHD_NO;
+
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, find_version_arg, &want);
+    if (want < 0)
+        return reply_problem(r, REPLY_BAD_REQUEST, "version must be a positive integer", NULL,
+                             NULL);
+    if (get_store_or_reply(r, &s) != MHD_YES || r->queued)
+        return r->queued ? MHD_YES : MHD_NO;
+    precond_parse(http_header(r, MHD_HTTP_HEADER_IF_NONE_MATCH), true, &inm);
+    if (want == 0) {
+        ss = store_room_version(s, r->room_id, &cur);
+        if (ss != STORE_OK)
+            return reply_store_error(r, ss);
+        precond_etag(cur, etag, sizeof etag);
+        const char *hdrs[] = {MHD_HTTP_HEADER_ETAG, etag, NULL};
+        if (inm.kind != PRECOND_NONE && precond_matches(&inm, cur))
+            return reply_empty(r, MHD_HTTP_NOT_MODIFIED, hdrs);
+        cb = cache_get(r->srv->cache, r->room_id, cur);
+        metrics_cache(cb != NULL);
+        if (cb)
+            return reply_shared(r, MHD_HTTP_OK, "application/json", cb->bytes, cb->len,
+                                cache_body_release, (void *)cb, hdrs);
+    }
+    ss = store_room_get(s, r->room_id, want, &st);
+    if (ss != STORE_OK) {
+        ret = reply_store_error(r, ss);
+        goto out;
+    }
+    precond_etag(st.version, etag, sizeof etag);
+    const char *hdrs[] = {MHD_HTTP_HEADER_ETAG, etag, NULL};
+    if (inm.kind != PRECOND_NONE && precond_matches(&inm, st.version)) {
+        ret = reply_empty(r, MHD_HTTP_NOT_MODIFIED, hdrs);
+        goto out;
+    }
+    size_t len = 0;
+    char *body = state_body(r->room_id, &st, &len);
+    if (!body) {
+        ret = reply_problem(r, REPLY_INTERNAL, "could not build the state", NULL, NULL);
+        goto out;
+    }
+    if (want == 0)
+        cb = cache_put(r->srv->cache, r->room_id, st.version, body, len);
+    if (cb) {
+        free(body);
+        ret = reply_shared(r, MHD_HTTP_OK, "application/json", cb->bytes, cb->len,
+                           cache_body_release, (void *)cb, hdrs);
+    } else {
+        ret = reply_take(r, MHD_HTTP_OK, "application/json", body, len, hdrs);
+    }
+out:
+    store_state_clear(&st);
+    return ret;
+}
+
+enum MHD_Result h_state_delete(struct http_req *r)
+{
+    struct store *s = NULL;
+    int64_t if_match;
+    enum store_status st;
+    if (get_store_or_reply(r, &s) != MHD_YES || r->queued)
+        return r->queued ? MHD_YES : MHD_NO;
+    if (!if_match_version(r, s, &if_match, &st))
+        return st ? reply_store_error(r, st) : reply_precondition_failed(r);
+    st = store_room_delete(s, r->room_id, if_match);
+    if (st != STORE_OK)
+        return reply_store_error(r, st);
+    return reply_empty(r, MHD_HTTP_NO_CONTENT, NULL);
+}
+
+enum MHD_Result h_versions_get(struct http_req *r)
+{
+    struct store *s = NULL;
+    struct store_version_info *vs = NULL;
+    size_t n = 0;
+    char saved_at[CLOCK_RFC3339_LEN];
+    if (get_store_or_reply(r, &s) != MHD_YES || r->queued)
+        return r->queued ? MHD_YES : MHD_NO;
+    enum store_status st = store_room_versions(s, r->room_id, &vs, &n);
+    if (st == STORE_OK && n == 0)
+        st = STORE_NOT_FOUND;
+    if (st != STORE_OK) {
+        free(vs);
+        return reply_store_error(r, st);
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        clock_rfc3339(vs[i].saved_at_ms, saved_at);
+        json_array_append_new(
+            list, json_pack("{s:I, s:s, s:o, s:I, s:I}", "version", (json_int_t)vs[i].version,
+                            "saved_at", saved_at, "saved_by", saved_by_json(&vs[i].saved_by),
+                            "objects_saved", (json_int_t)vs[i].objects_saved, "bytes",
+                            (json_int_t)vs[i].bytes));
+    }
+    free(vs);
+    return reply_json(r, MHD_HTTP_OK,
+                      json_pack("{s:s, s:o}", "room_id", r->room_id, "versions", list), NULL);
+}

@@ -1,0 +1,409 @@
+/* http.c — the route table and the dispatcher: every generic check of a request, in the
+ * contract's order, before a handler (h_*.c) runs.  See http.h. */
+#include "server/http.h"
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "server/h_ops.h"
+#include "server/h_rooms.h"
+#include "server/metrics.h"
+#include "server/reply.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <time.h>
+
+struct route_method {
+    const char *method;
+    http_handler fn;
+    bool body; /* reads a JSON body */
+};
+
+struct route {
+    const char *prefix; /* the path up to {room_id}, or the whole path */
+    const char *suffix; /* after {room_id}; NULL: no room segment */
+    enum metrics_route metric;
+    bool auth;
+    const char *allow;
+    struct route_method methods[4];
+};
+
+/* The route table.  HEAD is served wherever GET is (the library drops the body). */
+static const struct route routes[] = {
+    {"/rooms/", "/save", METRICS_ROUTE_SAVE, true, "POST", {{"POST", h_save_post, true}}},
+    {"/rooms/",
+     "/state",
+     METRICS_ROUTE_STATE,
+     true,
+     "GET, HEAD, DELETE",
+     {{"GET", h_state_get, false}, {"DELETE", h_state_delete, false}}},
+    {"/rooms/",
+     "/versions",
+     METRICS_ROUTE_VERSIONS,
+     true,
+     "GET, HEAD",
+     {{"GET", h_versions_get, false}}},
+    {"/healthz", NULL, METRICS_ROUTE_HEALTHZ, false, "GET, HEAD", {{"GET", h_healthz_get, false}}},
+    {"/readyz", NULL, METRICS_ROUTE_READYZ, false, "GET, HEAD", {{"GET", h_readyz_get, false}}},
+    {"/metrics", NULL, METRICS_ROUTE_METRICS, false, "GET, HEAD", {{"GET", h_metrics_get, false}}},
+};
+
+#define NROUTES (sizeof routes / sizeof routes[0])
+#define BODY_INITIAL_CAP (64 * 1024)
+
+const char *http_header(struct http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+/* Matches the decoded path; the room segment (anything without '/') goes to *room. */
+static const struct route *route_match(const char *path, const char **room, size_t *room_len)
+{
+    for (size_t i = 0; i < NROUTES; i++) {
+        const struct route *rt = &routes[i];
+        size_t pl = strlen(rt->prefix);
+        if (!rt->suffix) {
+            if (!strcmp(path, rt->prefix))
+                return rt;
+            continue;
+        }
+        if (strncmp(path, rt->prefix, pl) != 0)
+            continue;
+        const char *seg = path + pl;
+        const char *slash = strchr(seg, '/');
+        if (!slash || strcmp(slash, rt->suffix) != 0)
+            continue;
+        *room = seg;
+        *room_len = (size_t)(slash - seg);
+        return rt;
+    }
+    return NULL;
+}
+
+static const struct route_method *method_match(const struct route *rt, const char *method)
+{
+    for (size_t i = 0; i < 4 && rt->methods[i].method; i++)
+        if (!strcmp(rt->methods[i].method, method))
+            return &rt->methods[i];
+    return NULL;
+}
+
+/* application/json, optionally with parameters; a charset other than UTF-8 is refused. */
+static bool content_type_ok(const char *ct)
+{
+    static const char want[] = "application/json";
+    if (!ct)
+        return false;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    if (strncasecmp(ct, want, sizeof want - 1) != 0)
+        return false;
+    const char *p = ct + sizeof want - 1;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '\0')
+        return true;
+    if (*p != ';')
+        return false;
+    const char *cs = strcasestr(p, "charset=");
+    if (!cs)
+        return true;
+    cs += 8;
+    if (*cs == '"')
+        cs++;
+    return !strncasecmp(cs, "utf-8", 5) &&
+           (cs[5] == '\0' || cs[5] == '"' || cs[5] == ';' || cs[5] == ' ');
+}
+
+static enum MHD_Result reply_unauthorized(struct http_req *r, enum auth_result ar)
+{
+    char www[256];
+    metrics_auth_failure(ar);
+    log_debug("auth failure: %s", auth_result_code(ar));
+    /* RFC 6750 §3.1: no error code when the request carries no bearer credentials. */
+    if (ar == AUTH_MISSING || ar == AUTH_BAD_SCHEME)
+        snprintf(www, sizeof www, "Bearer realm=\"roomstate\"");
+    else
+        snprintf(www, sizeof www,
+                 "Bearer realm=\"roomstate\", error=\"invalid_token\", error_description=\"%s\"",
+                 auth_result_message(ar));
+    const char *hdrs[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE, www, NULL};
+    json_t *extra = json_pack("{s:s}", "reason", auth_result_code(ar));
+    return reply_problem(r, REPLY_UNAUTHORIZED, auth_result_message(ar), extra, hdrs);
+}
+
+/* The first call: headers are in.  Queues an error, or runs a body-less handler, or
+ * prepares to receive the body. */
+static enum MHD_Result on_headers(struct http_req *r, const char *url, const char *method)
+{
+    const char *room = NULL;
+    size_t room_len = 0;
+    char detail[192];
+    r->is_head = !strcmp(method, "HEAD");
+    const struct route *rt = r->raw_has_nul ? NULL : route_match(url, &room, &room_len);
+    if (!rt)
+        return reply_problem(r, REPLY_NOT_FOUND, "no resource at this path", NULL, NULL);
+    r->route = rt;
+    const struct route_method *m = method_match(rt, r->is_head ? "GET" : method);
+    if (!m) {
+        const char *hdrs[] = {MHD_HTTP_HEADER_ALLOW, rt->allow, NULL};
+        snprintf(detail, sizeof detail, "allowed methods: %s", rt->allow);
+        return reply_problem(r, REPLY_METHOD_NOT_ALLOWED, detail, NULL, hdrs);
+    }
+    if (rt->auth) {
+        int64_t now_s = clock_wall_ms() / 1000;
+        enum auth_result ar = auth_verify_bearer(
+            &r->srv->keys, http_header(r, MHD_HTTP_HEADER_AUTHORIZATION), now_s, &r->id);
+        if (ar != AUTH_OK)
+            return reply_unauthorized(r, ar);
+        r->authed = true;
+    }
+    if (rt->suffix) {
+        if (room_len == 0 || room_len > HTTP_ROOM_ID_MAX ||
+            !roomdoc_room_id_valid(room, room_len))
+            return reply_problem(r, REPLY_BAD_ROOM_ID,
+                                 "room ids are 1 to 128 of A-Z a-z 0-9 . _ : - and start with "
+                                 "a letter or digit",
+                                 NULL, NULL);
+        memcpy(r->room_id, room, room_len);
+        r->room_id[room_len] = '\0';
+    }
+    r->handler = m->fn;
+    if (!m->body)
+        return MHD_YES; /* run once the (unexpected) body, if any, is discarded */
+    r->wants_body = true;
+    if (!content_type_ok(http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE)))
+        return reply_problem(r, REPLY_UNSUPPORTED_MEDIA_TYPE,
+                             "the body must be Content-Type: application/json", NULL, NULL);
+    const char *cl = http_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno || end == cl || n > r->srv->max_body_bytes) {
+            snprintf(detail, sizeof detail, "the body is over the limit of %zu bytes",
+                     r->srv->max_body_bytes);
+            return reply_problem(r, REPLY_PAYLOAD_TOO_LARGE, detail, NULL, NULL);
+        }
+        r->body_cap = (size_t)n + 1;
+    }
+    return MHD_YES;
+}
+
+/* Takes one piece of the body, never holding more than max_body_bytes. */
+static enum MHD_Result on_upload(struct http_req *r, const char *data, size_t size)
+{
+    size_t max = r->srv->max_body_bytes;
+    if (!r->wants_body || r->body_too_large) {
+        r->discarded += size;
+        /* An endless body is not read for ever: close the connection. */
+        return r->discarded > max * 2 + (1u << 20) ? MHD_NO : MHD_YES;
+    }
+    if (size > max - r->body_len) {
+        r->body_too_large = true;
+        r->discarded = r->body_len + size;
+        free(r->body);
+        r->body = NULL;
+        r->body_len = 0;
+        return MHD_YES;
+    }
+    size_t need = r->body_len + size + 1;
+    if (!r->body || need > r->body_cap) {
+        size_t cap = r->body ? r->body_cap : (r->body_cap ? r->body_cap : BODY_INITIAL_CAP);
+        while (cap < need)
+            cap *= 2;
+        if (cap > max + 1)
+            cap = max + 1;
+        char *nb = realloc(r->body, cap);
+        if (!nb)
+            return MHD_NO;
+        r->body = nb;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, size);
+    r->body_len += size;
+    return MHD_YES;
+}
+
+/* The last call: the whole body is in. */
+static enum MHD_Result on_complete(struct http_req *r)
+{
+    char detail[320];
+    if (r->body_too_large) {
+        snprintf(detail, sizeof detail, "the body is over the limit of %zu bytes",
+                 r->srv->max_body_bytes);
+        return reply_problem(r, REPLY_PAYLOAD_TOO_LARGE, detail, NULL, NULL);
+    }
+    if (r->wants_body) {
+        json_error_t jerr;
+        r->json = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!r->json) {
+            snprintf(detail, sizeof detail, "line %d, column %d: %s", jerr.line, jerr.column,
+                     jerr.text);
+            json_t *extra = json_pack("{s:i, s:i, s:i}", "line", (json_int_t)jerr.line,
+                                      "column", (json_int_t)jerr.column, "position",
+                                      (json_int_t)jerr.position);
+            return reply_problem(r, REPLY_MALFORMED_JSON, detail, extra, NULL);
+        }
+        free(r->body); /* the parsed form is all the handler needs */
+        r->body = NULL;
+    }
+    return r->handler(r);
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls)
+{
+    struct http_req *r = *con_cls;
+    if (!r)
+        return MHD_NO; /* out of memory when the request began */
+    r->conn = conn;
+    r->method = method;
+    if (!r->started) {
+        r->started = true;
+        enum MHD_Result ret = on_headers(r, url, method);
+        if (ret != MHD_YES || r->queued)
+            return ret;
+        if (!r->wants_body && !r->handler)
+            return MHD_NO;
+        return MHD_YES;
+    }
+    if (r->queued) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        enum MHD_Result ret = on_upload(r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return ret;
+    }
+    return on_complete(r);
+}
+
+/* The request line arrived: the raw URI (before URL decoding) is seen here only. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct server *srv = cls;
+    struct http_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->srv = srv;
+    r->conn = conn;
+    r->start_ns = clock_mono_ns();
+    atomic_fetch_add(&srv->in_flight, 1);
+    size_t j = 0;
+    for (size_t i = 0; uri[i] && uri[i] != '?'; i++) {
+        if (uri[i] == '%' && uri[i + 1] == '0' && uri[i + 2] == '0')
+            r->raw_has_nul = true;
+        if (j < HTTP_LOG_PATH_MAX) {
+            unsigned char c = (unsigned char)uri[i];
+            r->log_path[j++] = (c > 0x20 && c < 0x7f) ? (char)c : '?';
+        }
+    }
+    r->log_path[j] = '\0';
+    return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct server *srv = cls;
+    struct http_req *r = *con_cls;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    int64_t dur_ns = clock_mono_ns() - r->start_ns;
+    enum metrics_route mr = r->route ? r->route->metric : METRICS_ROUTE_OTHER;
+    metrics_request(mr, r->status, dur_ns);
+    log_info("%.16s %s %u %zu %.3fms user=%s%s%s", r->method ? r->method : "-", r->log_path,
+             r->status, r->bytes, (double)dur_ns / 1e6,
+             r->authed && r->id.user_id[0] ? r->id.user_id : "-", r->id.service[0] ? " service=" : "",
+             r->id.service);
+    json_decref(r->json);
+    free(r->body);
+    free(r);
+    atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    log_debug("microhttpd: %s", buf);
+}
+
+int http_start(struct server *srv, const char *host, int port)
+{
+    struct addrinfo hints = {0}, *ai = NULL;
+    char portstr[16];
+    int rc = -1;
+    snprintf(portstr, sizeof portstr, "%d", port);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int gai = getaddrinfo(host, portstr, &hints, &ai);
+    if (gai != 0) {
+        log_error("cannot resolve listen address %s: %s", host, gai_strerror(gai));
+        goto out;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL
+                                                                     : MHD_USE_POLL;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    struct MHD_OptionItem ops[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, srv},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, srv},
+        {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 128 * 1024, NULL},
+        {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
+        {srv->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+         (intptr_t)srv->threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    srv->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_access, srv,
+                                   MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+    if (!srv->daemon) {
+        log_error("cannot listen on %s:%d (address in use, or not a local address?)", host,
+                  port);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (ai)
+        freeaddrinfo(ai);
+    return rc;
+}
+
+void http_stop(struct server *srv, int wait_ms)
+{
+    if (!srv->daemon)
+        return;
+    atomic_store(&srv->stopping, true);
+    MHD_socket ls = MHD_quiesce_daemon(srv->daemon);
+    for (int waited = 0; waited < wait_ms && atomic_load(&srv->in_flight) > 0; waited += 10) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    long left = atomic_load(&srv->in_flight);
+    if (left > 0)
+        log_warn("stopping with %ld request(s) still in flight", left);
+    MHD_stop_daemon(srv->daemon);
+    srv->daemon = NULL;
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
+}

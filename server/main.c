@@ -1,0 +1,206 @@
+/* main.c — roomstate-server: configuration, start-up checks (keys, migrated database),
+ * the HTTP daemon, and graceful shutdown on SIGTERM/SIGINT. */
+#include "common/auth.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/store.h"
+#include "server/cache.h"
+#include "server/dbpool.h"
+#include "server/http.h"
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct server_config {
+    const char *listen;
+    const char *db;
+    const char *nakama_key_file;
+    const char *service_key_file;
+    bool require_key;
+    long long max_body;
+    long long max_objects;
+    long long max_depth;
+    long long history;
+    long long threads;
+    long long leeway;
+    long long cache_mb;
+    const char *log_level;
+};
+
+#define OPT(f, e, t, d, lo, hi, field, h) {f, e, t, d, lo, hi, offsetof(struct server_config, field), h}
+static const struct config_opt opts[] = {
+    OPT("--listen", "ROOMSTATE_LISTEN", CONFIG_STRING, "127.0.0.1:8080", 0, 0, listen,
+        "HOST:PORT to listen on"),
+    OPT("--db", "ROOMSTATE_DB", CONFIG_STRING, "./data/roomstate.db", 0, 0, db,
+        "SQLite database (migrate it first: roomstate-migrate --db PATH up)"),
+    OPT("--nakama-key-file", "NAKAMA_SESSION_KEY_FILE", CONFIG_STRING, NULL, 0, 0,
+        nakama_key_file,
+        "file holding Nakama's session.encryption_key (or the key itself in env "
+        "NAKAMA_SESSION_KEY; default: Nakama's dev key, with a warning)"),
+    OPT("--service-key-file", "ROOMSTATE_SERVICE_KEY_FILE", CONFIG_STRING, NULL, 0, 0,
+        service_key_file,
+        "file holding the key of service tokens (or the key itself in env "
+        "ROOMSTATE_SERVICE_KEY; none: service tokens are refused)"),
+    OPT("--require-key", "ROOMSTATE_REQUIRE_KEY", CONFIG_BOOL, "0", 0, 0, require_key,
+        "refuse to start without a configured Nakama key (production)"),
+    OPT("--max-body", "ROOMSTATE_MAX_BODY", CONFIG_INT, "8388608", 1024, 1073741824LL, max_body,
+        "largest request body in bytes (413 above)"),
+    OPT("--max-objects", "ROOMSTATE_MAX_OBJECTS", CONFIG_INT, "10000", 1, 10000000, max_objects,
+        "most objects in a room document (422 above)"),
+    OPT("--max-depth", "ROOMSTATE_MAX_DEPTH", CONFIG_INT, "32", 1, 1000, max_depth,
+        "deepest JSON nesting of a property value (422 above)"),
+    OPT("--history", "ROOMSTATE_HISTORY", CONFIG_INT, "10", 1, 100000, history,
+        "versions kept per room"),
+    OPT("--threads", "ROOMSTATE_THREADS", CONFIG_INT, "0", 0, 256, threads,
+        "worker threads (0: the number of cores)"),
+    OPT("--leeway", "ROOMSTATE_LEEWAY", CONFIG_INT, "0", 0, 300, leeway,
+        "clock leeway in seconds for token expiry"),
+    OPT("--cache-mb", "ROOMSTATE_CACHE_MB", CONFIG_INT, "64", 0, 65536, cache_mb,
+        "MiB of GET /state bodies kept in memory (0: no cache)"),
+    OPT("--log-level", "ROOMSTATE_LOG_LEVEL", CONFIG_STRING, "info", 0, 0, log_level,
+        "debug, info, warn or error"),
+};
+#undef OPT
+
+static const char usage[] =
+    "usage: roomstate-server [options]\n"
+    "The room-state HTTP service (roomstate-api.md).  Every option is also an environment\n"
+    "variable (the flag wins).  Secrets: NAKAMA_SESSION_KEY / ROOMSTATE_SERVICE_KEY in the\n"
+    "environment, or files named by the *_FILE options.";
+
+/* Checks the database once before serving: it must exist and be migrated. */
+static int check_database(const char *path)
+{
+    struct store *s = NULL;
+    char err[512] = "";
+    enum store_status st = store_open(path, &s, err, sizeof err);
+    if (st == STORE_OK) {
+        store_close(s);
+        return 0;
+    }
+    if (st == STORE_SCHEMA_NOT_CURRENT)
+        log_error("database %s is not migrated to this version (%s): run "
+                  "`roomstate-migrate --db %s up` first",
+                  path, err, path);
+    else
+        log_error("cannot open database %s (%s); to create it run "
+                  "`roomstate-migrate --db %s up`",
+                  path, err[0] ? err : store_status_name(st), path);
+    return -1;
+}
+
+static int load_keys(const struct server_config *cfg, char **session_key, char **service_key)
+{
+    const char *err = NULL;
+    *session_key = config_read_secret(cfg->nakama_key_file, getenv("NAKAMA_SESSION_KEY"), &err);
+    if (!*session_key && err) {
+        log_error("Nakama session key: %s", err);
+        return -1;
+    }
+    if (!*session_key) {
+        if (cfg->require_key) {
+            log_error("--require-key: no Nakama session key configured (set "
+                      "NAKAMA_SESSION_KEY_FILE, --nakama-key-file or NAKAMA_SESSION_KEY)");
+            return -1;
+        }
+        log_warn("!!! ============================================================== !!!");
+        log_warn("!!! NO NAKAMA SESSION KEY CONFIGURED: using Nakama's development     !!!");
+        log_warn("!!! default '%s'. Anyone can mint tokens for it.  !!!", AUTH_DEV_SESSION_KEY);
+        log_warn("!!! Set NAKAMA_SESSION_KEY_FILE (and --require-key) in production.  !!!");
+        log_warn("!!! ============================================================== !!!");
+        *session_key = strdup(AUTH_DEV_SESSION_KEY);
+        if (!*session_key)
+            return -1;
+    }
+    *service_key =
+        config_read_secret(cfg->service_key_file, getenv("ROOMSTATE_SERVICE_KEY"), &err);
+    if (!*service_key && err) {
+        log_error("service key: %s", err);
+        return -1;
+    }
+    if (*service_key && !strcmp(*service_key, *session_key)) {
+        log_error("the service key must differ from the Nakama session key");
+        return -1;
+    }
+    if (!*service_key)
+        log_info("no service key configured: service tokens are refused");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct server_config cfg = {0};
+    struct server srv = {0};
+    char *session_key = NULL, *service_key = NULL;
+    char host[256];
+    int port = 0, rc = 1, sig = 0;
+    sigset_t sigs;
+
+    switch (config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv, usage, NULL, 0,
+                         NULL)) {
+    case CONFIG_HELP:
+        return 0;
+    case CONFIG_ERROR:
+        return 2;
+    case CONFIG_OK:
+        break;
+    }
+    int lvl = log_level_parse(cfg.log_level);
+    if (lvl < 0) {
+        fprintf(stderr, "--log-level: '%s' is not debug, info, warn or error\n", cfg.log_level);
+        return 2;
+    }
+    log_set_level((enum log_level)lvl);
+    if (config_split_hostport(cfg.listen, host, sizeof host, &port) != 0) {
+        fprintf(stderr, "--listen: '%s' is not HOST:PORT\n", cfg.listen);
+        return 2;
+    }
+    if (load_keys(&cfg, &session_key, &service_key) != 0)
+        goto out;
+    if (check_database(cfg.db) != 0)
+        goto out;
+
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    srv.db_path = cfg.db;
+    srv.keys.session_key = session_key;
+    srv.keys.session_key_len = strlen(session_key);
+    srv.keys.service_key = service_key;
+    srv.keys.service_key_len = service_key ? strlen(service_key) : 0;
+    srv.keys.leeway_s = cfg.leeway;
+    srv.limits.max_objects = (size_t)cfg.max_objects;
+    srv.limits.max_value_depth = (size_t)cfg.max_depth;
+    srv.max_body_bytes = (size_t)cfg.max_body;
+    srv.history_keep = cfg.history;
+    srv.threads = cfg.threads > 0 ? (unsigned)cfg.threads : (cores > 0 ? (unsigned)cores : 1);
+    srv.cache = cache_new((size_t)cfg.cache_mb * 1024 * 1024);
+    dbpool_init(cfg.db);
+
+    /* Every thread (the daemon's too) inherits this mask; only sigwait below sees them. */
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    if (http_start(&srv, host, port) != 0)
+        goto out;
+    log_info("roomstate-server listening on %s (%u threads, db %s, history %lld, max body %lld)",
+             cfg.listen, srv.threads, cfg.db, cfg.history, cfg.max_body);
+    if (sigwait(&sigs, &sig) != 0)
+        sig = SIGTERM;
+    log_info("signal %d: finishing requests in flight, then stopping", sig);
+    http_stop(&srv, 10000);
+    rc = 0;
+out:
+    dbpool_close_all();
+    cache_free(srv.cache);
+    free(session_key);
+    free(service_key);
+    if (rc == 0)
+        log_info("stopped");
+    return rc;
+}

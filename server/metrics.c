@@ -1,0 +1,150 @@
+/* metrics.c — counters behind /metrics (see metrics.h). */
+#include "server/metrics.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char *const route_labels[METRICS_ROUTE_COUNT] = {
+    "/rooms/{room_id}/save", "/rooms/{room_id}/state", "/rooms/{room_id}/versions",
+    "/healthz",              "/readyz",                "/metrics",
+    "other",
+};
+
+/* The statuses the server answers; anything else is counted as "other". */
+static const unsigned statuses[] = {200, 201, 204, 304, 400, 401, 404, 405,
+                                    412, 413, 415, 422, 500, 503};
+#define NSTATUS (sizeof statuses / sizeof statuses[0])
+
+/* Upper bounds of the duration histogram, in seconds (+Inf implied). */
+static const double buckets_s[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                   0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+#define NBUCKETS (sizeof buckets_s / sizeof buckets_s[0])
+
+static atomic_ullong requests[METRICS_ROUTE_COUNT][NSTATUS + 1];
+static atomic_ullong dur_buckets[METRICS_ROUTE_COUNT][NBUCKETS + 1];
+static atomic_ullong dur_sum_ns[METRICS_ROUTE_COUNT];
+static atomic_ullong saves_created, saves_updated, bytes_stored;
+static atomic_ullong auth_failures[AUTH_RESULT_COUNT];
+static atomic_ullong cache_hits, cache_misses;
+
+const char *metrics_route_label(enum metrics_route r)
+{
+    return (unsigned)r < METRICS_ROUTE_COUNT ? route_labels[r] : "other";
+}
+
+void metrics_request(enum metrics_route route, unsigned status, int64_t duration_ns)
+{
+    if ((unsigned)route >= METRICS_ROUTE_COUNT)
+        route = METRICS_ROUTE_OTHER;
+    size_t si = NSTATUS;
+    for (size_t i = 0; i < NSTATUS; i++)
+        if (statuses[i] == status)
+            si = i;
+    atomic_fetch_add_explicit(&requests[route][si], 1, memory_order_relaxed);
+    if (duration_ns < 0)
+        duration_ns = 0;
+    double s = (double)duration_ns / 1e9;
+    size_t b = NBUCKETS;
+    for (size_t i = 0; i < NBUCKETS; i++)
+        if (s <= buckets_s[i]) {
+            b = i;
+            break;
+        }
+    atomic_fetch_add_explicit(&dur_buckets[route][b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&dur_sum_ns[route], (unsigned long long)duration_ns,
+                              memory_order_relaxed);
+}
+
+void metrics_save(bool created, size_t bytes)
+{
+    atomic_fetch_add_explicit(created ? &saves_created : &saves_updated, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&bytes_stored, bytes, memory_order_relaxed);
+}
+
+void metrics_auth_failure(enum auth_result reason)
+{
+    if ((unsigned)reason < AUTH_RESULT_COUNT)
+        atomic_fetch_add_explicit(&auth_failures[reason], 1, memory_order_relaxed);
+}
+
+void metrics_cache(bool hit)
+{
+    atomic_fetch_add_explicit(hit ? &cache_hits : &cache_misses, 1, memory_order_relaxed);
+}
+
+static unsigned long long ld(atomic_ullong *a)
+{
+    return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+char *metrics_render(size_t *len)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f)
+        return NULL;
+    fputs("# HELP roomstate_http_requests_total HTTP requests by route and status.\n"
+          "# TYPE roomstate_http_requests_total counter\n",
+          f);
+    for (size_t r = 0; r < METRICS_ROUTE_COUNT; r++)
+        for (size_t s = 0; s <= NSTATUS; s++) {
+            unsigned long long v = ld(&requests[r][s]);
+            if (!v)
+                continue;
+            if (s < NSTATUS)
+                fprintf(f, "roomstate_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
+                        route_labels[r], statuses[s], v);
+            else
+                fprintf(f, "roomstate_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+                        route_labels[r], v);
+        }
+    fputs("# HELP roomstate_http_request_duration_seconds Time from request line to response "
+          "queued.\n# TYPE roomstate_http_request_duration_seconds histogram\n",
+          f);
+    for (size_t r = 0; r < METRICS_ROUTE_COUNT; r++) {
+        unsigned long long cum = 0;
+        for (size_t b = 0; b < NBUCKETS; b++) {
+            cum += ld(&dur_buckets[r][b]);
+            fprintf(f,
+                    "roomstate_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} "
+                    "%llu\n",
+                    route_labels[r], buckets_s[b], cum);
+        }
+        cum += ld(&dur_buckets[r][NBUCKETS]);
+        fprintf(f,
+                "roomstate_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
+                "roomstate_http_request_duration_seconds_sum{route=\"%s\"} %.9f\n"
+                "roomstate_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+                route_labels[r], cum, route_labels[r], (double)ld(&dur_sum_ns[r]) / 1e9,
+                route_labels[r], cum);
+    }
+    fprintf(f,
+            "# HELP roomstate_saves_total Successful saves (created: a room's first save).\n"
+            "# TYPE roomstate_saves_total counter\n"
+            "roomstate_saves_total{result=\"created\"} %llu\n"
+            "roomstate_saves_total{result=\"updated\"} %llu\n"
+            "# HELP roomstate_stored_bytes_total Bytes of room documents stored by saves.\n"
+            "# TYPE roomstate_stored_bytes_total counter\n"
+            "roomstate_stored_bytes_total %llu\n",
+            ld(&saves_created), ld(&saves_updated), ld(&bytes_stored));
+    fputs("# HELP roomstate_auth_failures_total Rejected bearer tokens by reason.\n"
+          "# TYPE roomstate_auth_failures_total counter\n",
+          f);
+    for (int i = 1; i < AUTH_RESULT_COUNT; i++)
+        fprintf(f, "roomstate_auth_failures_total{reason=\"%s\"} %llu\n",
+                auth_result_code((enum auth_result)i), ld(&auth_failures[i]));
+    fprintf(f,
+            "# HELP roomstate_state_cache_total GET /state bodies served from the cache.\n"
+            "# TYPE roomstate_state_cache_total counter\n"
+            "roomstate_state_cache_total{result=\"hit\"} %llu\n"
+            "roomstate_state_cache_total{result=\"miss\"} %llu\n",
+            ld(&cache_hits), ld(&cache_misses));
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}

@@ -1,0 +1,35 @@
+/* metrics.h — the server's Prometheus counters: requests by route and status, request
+ * duration histogram by route, saves, bytes stored, authentication failures by reason.
+ * Lock-free (relaxed atomics); safe from every worker thread. */
+#ifndef ROOMSTATE_METRICS_H
+#define ROOMSTATE_METRICS_H
+
+#include "common/auth.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum metrics_route {
+    METRICS_ROUTE_SAVE = 0,
+    METRICS_ROUTE_STATE,
+    METRICS_ROUTE_VERSIONS,
+    METRICS_ROUTE_HEALTHZ,
+    METRICS_ROUTE_READYZ,
+    METRICS_ROUTE_METRICS,
+    METRICS_ROUTE_OTHER, /* unknown paths */
+    METRICS_ROUTE_COUNT
+};
+
+/* The route label, e.g. "/rooms/{room_id}/save". */
+const char *metrics_route_label(enum metrics_route r);
+
+void metrics_request(enum metrics_route route, unsigned status, int64_t duration_ns);
+void metrics_save(bool created, size_t bytes_stored);
+void metrics_auth_failure(enum auth_result reason);
+void metrics_cache(bool hit);
+
+/* The whole exposition (text format 0.0.4); malloc'd, *len set; NULL when out of memory. */
+char *metrics_render(size_t *len);
+
+#endif
