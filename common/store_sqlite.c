@@ -501,6 +501,7 @@ enum store_status store_sqlite_connect(const char *path, bool create, sqlite3 **
 {
     sqlite3 *db = NULL;
     struct stat sb;
+    char why[256];
     enum store_status rc = STORE_ERROR;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
     *out = NULL;
@@ -524,10 +525,12 @@ enum store_status store_sqlite_connect(const char *path, bool create, sqlite3 **
         snprintf(err, errsize, "busy_timeout: %s", sqlite3_errmsg(db));
         goto out;
     }
-    if ((rc = pragma(db, "PRAGMA journal_mode = WAL", "wal", err, errsize)) ||
-        (rc = pragma(db, "PRAGMA synchronous = FULL", NULL, err, errsize)) ||
-        (rc = pragma(db, "PRAGMA foreign_keys = ON", NULL, err, errsize)))
+    if ((rc = pragma(db, "PRAGMA journal_mode = WAL", "wal", why, sizeof why)) ||
+        (rc = pragma(db, "PRAGMA synchronous = FULL", NULL, why, sizeof why)) ||
+        (rc = pragma(db, "PRAGMA foreign_keys = ON", NULL, why, sizeof why))) {
+        snprintf(err, errsize, "database %s: %s", path, why);
         goto out;
+    }
     *out = db;
     db = NULL;
     rc = STORE_OK;
