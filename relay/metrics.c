@@ -2,6 +2,7 @@
 #include "relay/metrics.h"
 
 #include "opcodes.h"
+#include "relay/room.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -9,30 +10,13 @@
 #include <string.h>
 
 /* Upper bounds of the fan-out histogram, seconds. */
-static const double lat_bounds[METRICS_LAT_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001,
-                                                       0.0025, 0.005,   0.01,   0.025,
-                                                       0.05,   0.1,     0.25,   1.0};
+static const double lat_bounds[METRICS_LAT_BUCKETS] = {0.001, 0.0025, 0.005, 0.01,
+                                                       0.02,  0.035,  0.05,  0.075,
+                                                       0.1,   0.25,   0.5,   1.0};
 
 void metrics_init(struct metrics *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static size_t op_slot(long long op)
-{
-    if (op < 0 || op > METRICS_MAX_OP)
-        return METRICS_MAX_OP + 1;
-    return (size_t)op;
-}
-
-void metrics_msg_in(struct metrics *m, long long op)
-{
-    m->msgs_in[op_slot(op)]++;
-}
-
-void metrics_msg_out(struct metrics *m, long long op)
-{
-    m->msgs_out[op_slot(op)]++;
 }
 
 void metrics_frame_in(struct metrics *m, size_t bytes)
@@ -110,14 +94,12 @@ void metrics_fanout_observe(struct metrics *m, int64_t ns)
 static void render_ops(FILE *f, const char *name, const char *help, const uint64_t *counts)
 {
     fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
-    for (long long op = 0; op <= METRICS_MAX_OP; op++) {
-        const char *opname = relay_op_name((int)op);
-        if (!opname && !counts[op])
-            continue;
-        fprintf(f, "%s{op=\"%s\"} %llu\n", name, opname ? opname : "unknown",
-                (unsigned long long)counts[op]);
+    for (int op = 1; op < RELAY_COUNTED_OPS; op++) {
+        const char *opname = relay_op_name(op);
+        if (opname)
+            fprintf(f, "%s{op=\"%s\"} %llu\n", name, opname, (unsigned long long)counts[op]);
     }
-    fprintf(f, "%s{op=\"unknown\"} %llu\n", name, (unsigned long long)counts[METRICS_MAX_OP + 1]);
+    fprintf(f, "%s{op=\"unknown\"} %llu\n", name, (unsigned long long)counts[0]);
 }
 
 static void render_reasons(FILE *f, const char *name, const char *help,
@@ -146,10 +128,12 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
                "# TYPE roomstate_relay_connections_total counter\n"
                "roomstate_relay_connections_total %llu\n",
             (unsigned long long)m->connections_total);
-    render_ops(f, "roomstate_relay_messages_in_total", "Messages received, by opcode.",
-               m->msgs_in);
-    render_ops(f, "roomstate_relay_messages_out_total", "Messages sent, by opcode.",
-               m->msgs_out);
+    if (g->hub) {
+        render_ops(f, "roomstate_relay_messages_in_total", "Messages received, by opcode.",
+                   g->hub->msgs_in_by_op);
+        render_ops(f, "roomstate_relay_messages_out_total", "Messages sent, by opcode.",
+                   g->hub->msgs_out_by_op);
+    }
     fprintf(f,
             "# HELP roomstate_relay_frames_in_total WebSocket messages received.\n"
             "# TYPE roomstate_relay_frames_in_total counter\nroomstate_relay_frames_in_total %llu\n"
@@ -163,7 +147,14 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
             "roomstate_relay_bytes_out_total %llu\n",
             (unsigned long long)m->frames_in, (unsigned long long)m->frames_out,
             (unsigned long long)m->bytes_in, (unsigned long long)m->bytes_out);
-    render_reasons(f, "roomstate_relay_drops_total", "Messages dropped, by reason.", &m->drops);
+    fprintf(f, "# HELP roomstate_relay_drops_total Messages dropped, by reason.\n"
+               "# TYPE roomstate_relay_drops_total counter\n");
+    for (int d = 0; g->hub && d < RELAY_DROP_COUNT; d++)
+        fprintf(f, "roomstate_relay_drops_total{reason=\"%s\"} %llu\n",
+                relay_drop_name((enum relay_drop)d), (unsigned long long)g->hub->drops[d]);
+    for (size_t i = 0; i < m->drops.count; i++)
+        fprintf(f, "roomstate_relay_drops_total{reason=\"%s\"} %llu\n", m->drops.items[i].name,
+                (unsigned long long)m->drops.items[i].count);
     render_reasons(f, "roomstate_relay_handshakes_rejected_total",
                    "WebSocket handshakes refused, by reason.", &m->rejected);
     render_reasons(f, "roomstate_relay_closes_total",
@@ -171,8 +162,8 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
     fprintf(f, "# HELP roomstate_relay_ticks_total Relay ticks run.\n"
                "# TYPE roomstate_relay_ticks_total counter\nroomstate_relay_ticks_total %llu\n",
             (unsigned long long)m->ticks_total);
-    fprintf(f, "# HELP roomstate_relay_fanout_seconds Time to build and queue one tick's "
-               "fan-out for every room.\n# TYPE roomstate_relay_fanout_seconds histogram\n");
+    fprintf(f, "# HELP roomstate_relay_fanout_seconds From the receipt of a message to the "
+               "write of the frame that carries it.\n# TYPE roomstate_relay_fanout_seconds histogram\n");
     uint64_t cum = 0;
     for (size_t i = 0; i < METRICS_LAT_BUCKETS; i++) {
         cum += m->lat_buckets[i];

@@ -1,18 +1,21 @@
 /* metrics.h — the relay's counters and their Prometheus text rendering (/metrics).
  *
  * One struct per relay process, owned by the transport and touched only from the event loop
- * (no locks).  Counters: messages in and out by opcode, frames and bytes in and out, drops by
- * reason (a short [a-z_] name such as "stale", "not_owner", "rate", "malformed"; at most
- * METRICS_MAX_REASONS distinct names, later ones are counted as "other"), connections,
- * handshake rejections and closes by reason, and a fan-out latency histogram (seconds).
- * Gauges (rooms, clients) are passed in when rendering. */
+ * (no locks).  The transport counts what it sees: WebSocket frames and bytes in and out,
+ * connections, handshakes refused and connections closed by reason, transport-level drops
+ * (a short [a-z_] reason; at most METRICS_MAX_REASONS distinct names, later ones count as
+ * "other"), and the fan-out latency histogram: for every frame written, the time from the
+ * receipt of the oldest input it carries to its write (relay_frame.origin_ms).
+ * The rules' counters (messages by op, drops by reason, per-room bytes) and the gauges
+ * (rooms, clients) are passed in when rendering. */
 #ifndef ROOMSTATE_RELAY_METRICS_H
 #define ROOMSTATE_RELAY_METRICS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define METRICS_MAX_OP 63 /* opcodes 0..63 are counted one by one; others as "other" */
+struct relay_counters;
+
 #define METRICS_MAX_REASONS 48
 #define METRICS_REASON_LEN 32
 #define METRICS_LAT_BUCKETS 12
@@ -28,13 +31,11 @@ struct metrics_reasons {
 };
 
 struct metrics {
-    uint64_t msgs_in[METRICS_MAX_OP + 2]; /* last slot: unknown / out of range op */
-    uint64_t msgs_out[METRICS_MAX_OP + 2];
     uint64_t frames_in, frames_out;
     uint64_t bytes_in, bytes_out;
     uint64_t connections_total;
     uint64_t ticks_total;
-    struct metrics_reasons drops;    /* messages dropped, by reason */
+    struct metrics_reasons drops;    /* messages dropped by the transport, by reason */
     struct metrics_reasons rejected; /* handshakes refused, by reason */
     struct metrics_reasons closes;   /* connections closed by the relay, by reason */
     uint64_t lat_buckets[METRICS_LAT_BUCKETS]; /* cumulative at render time */
@@ -52,6 +53,7 @@ struct metrics_room {
 struct metrics_gauges {
     unsigned rooms;
     unsigned clients;
+    const struct relay_counters *hub; /* the rules' totals (relay/room.h), may be NULL */
     const struct metrics_room *per_room; /* may be NULL */
     size_t per_room_count;               /* rendered up to METRICS_MAX_ROOMS_RENDERED */
 };
@@ -59,16 +61,13 @@ struct metrics_gauges {
 #define METRICS_MAX_ROOMS_RENDERED 1000
 
 void metrics_init(struct metrics *m);
-/* One message (op as sent; out-of-range ops are counted as unknown). */
-void metrics_msg_in(struct metrics *m, long long op);
-void metrics_msg_out(struct metrics *m, long long op);
 /* One WebSocket frame (a whole message) of bytes. */
 void metrics_frame_in(struct metrics *m, size_t bytes);
 void metrics_frame_out(struct metrics *m, size_t bytes);
 void metrics_drop(struct metrics *m, const char *reason);
 void metrics_reject(struct metrics *m, const char *reason);
 void metrics_close(struct metrics *m, const char *reason);
-/* One fan-out duration in nanoseconds. */
+/* One fan-out latency (receipt of the input to the write of the frame), nanoseconds. */
 void metrics_fanout_observe(struct metrics *m, int64_t ns);
 
 /* Renders the Prometheus text exposition (version 0.0.4) into a malloc'd NUL-terminated

@@ -1,0 +1,240 @@
+/* main.c — roomstate-relay: the WebSocket authority relay (relay-protocol.md).  Reads the
+ * configuration table, loads the keys, starts the transport (relay/ws.c) with the room rules
+ * (relay/room.c) and runs until SIGTERM/SIGINT, then shuts down gracefully and exits 0. */
+#include "common/auth.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "relay/persist.h"
+#include "relay/room.h"
+#include "relay/ws.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct relay_main_config {
+    const char *listen;
+    const char *nakama_key_file;
+    const char *nakama_key;
+    bool require_key;
+    const char *server_url;
+    const char *service_key_file;
+    const char *service_key;
+    long long max_players;
+    long long tick_hz;
+    long long empty_room_ttl_s;
+    long long max_frame_bytes;
+    const char *grace;
+    long long max_msgs_per_s;
+    long long max_outbox_bytes;
+    long long far_distance_cm;
+    const char *log_level;
+};
+
+static const struct config_opt opts[] = {
+    {"--listen", "ROOMSTATE_RELAY_LISTEN", CONFIG_STRING, NULL, 0, 0,
+     offsetof(struct relay_main_config, listen),
+     "HOST:PORT to listen on (default 127.0.0.1:8090, or 127.0.0.1:$PORT when PORT is set)"},
+    {"--nakama-key-file", "NAKAMA_SESSION_KEY_FILE", CONFIG_STRING, NULL, 0, 0,
+     offsetof(struct relay_main_config, nakama_key_file),
+     "file holding Nakama's session.encryption_key"},
+    {"--nakama-key", "NAKAMA_SESSION_KEY", CONFIG_STRING, NULL, 0, 0,
+     offsetof(struct relay_main_config, nakama_key),
+     "the session key itself (prefer the file; default: Nakama's dev key, with a warning)"},
+    {"--require-key", "ROOMSTATE_REQUIRE_KEY", CONFIG_BOOL, "0", 0, 0,
+     offsetof(struct relay_main_config, require_key),
+     "refuse to start without a configured session key (production)"},
+    {"--server-url", "ROOMSTATE_SERVER_URL", CONFIG_STRING, NULL, 0, 0,
+     offsetof(struct relay_main_config, server_url),
+     "roomstate-server base URL for restore and save (none: persistence off)"},
+    {"--service-key-file", "ROOMSTATE_SERVICE_KEY_FILE", CONFIG_STRING, NULL, 0, 0,
+     offsetof(struct relay_main_config, service_key_file),
+     "file holding the service key used to call the server"},
+    {"--service-key", "ROOMSTATE_SERVICE_KEY", CONFIG_STRING, NULL, 0, 0,
+     offsetof(struct relay_main_config, service_key), "the service key itself (prefer the file)"},
+    {"--max-players", "ROOMSTATE_RELAY_MAX_PLAYERS", CONFIG_INT, "20", 1, 1000,
+     offsetof(struct relay_main_config, max_players), "players per room"},
+    {"--tick-hz", "ROOMSTATE_RELAY_TICK_HZ", CONFIG_INT, "20", 1, 120,
+     offsetof(struct relay_main_config, tick_hz), "relay tick (fan-out) rate"},
+    {"--empty-room-ttl", "ROOMSTATE_RELAY_EMPTY_TTL", CONFIG_INT, "30", 0, 86400,
+     offsetof(struct relay_main_config, empty_room_ttl_s),
+     "seconds an empty room is kept in memory"},
+    {"--max-frame", "ROOMSTATE_RELAY_MAX_FRAME", CONFIG_INT, "65536", 1024, 16777216,
+     offsetof(struct relay_main_config, max_frame_bytes),
+     "largest incoming message in bytes (after reassembly of fragments)"},
+    {"--grace", "ROOMSTATE_RELAY_GRACE", CONFIG_STRING, "10s", 0, 0,
+     offsetof(struct relay_main_config, grace),
+     "reconnection grace after a drop without close frame: N (seconds), Ns or Nms"},
+    {"--max-msg-rate", "ROOMSTATE_RELAY_MAX_MSG_RATE", CONFIG_INT, "240", 1, 100000,
+     offsetof(struct relay_main_config, max_msgs_per_s),
+     "messages a client may send per second (burst twice that); more are dropped"},
+    {"--max-outbox", "ROOMSTATE_RELAY_MAX_OUTBOX", CONFIG_INT, "1048576", 65536, 1073741824,
+     offsetof(struct relay_main_config, max_outbox_bytes),
+     "reliable backlog per client in bytes before it is closed as a slow consumer"},
+    {"--far-distance-cm", "ROOMSTATE_RELAY_FAR_DISTANCE_CM", CONFIG_INT, "800", 0, 100000000,
+     offsetof(struct relay_main_config, far_distance_cm),
+     "objects farther than this from a recipient's head are sent at the idle rate"},
+    {"--log-level", "ROOMSTATE_LOG_LEVEL", CONFIG_STRING, "info", 0, 0,
+     offsetof(struct relay_main_config, log_level), "debug, info, warn or error"},
+};
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+/* "10", "10s", "1500ms" -> milliseconds; -1 when malformed or over a day. */
+static long long parse_duration_ms(const char *s)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || v < 0)
+        return -1;
+    if (!strcmp(end, "ms"))
+        ;
+    else if (!strcmp(end, "s") || !*end)
+        v = v > 86400 ? -1 : v * 1000;
+    else
+        return -1;
+    return v > 86400000 ? -1 : v;
+}
+
+int main(int argc, char **argv)
+{
+    struct relay_main_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char *session_key = NULL, *service_key = NULL;
+    struct ws_server *srv = NULL;
+    int rc = 1;
+    switch (config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv,
+                         "usage: roomstate-relay [options]\n"
+                         "The roomstate WebSocket relay: ws://HOST:PORT/rooms/{room_id} "
+                         "(token in Authorization: Bearer or ?token=), /healthz, /metrics.",
+                         NULL, 0, NULL)) {
+    case CONFIG_HELP:
+        return 0;
+    case CONFIG_ERROR:
+        return 2;
+    case CONFIG_OK:
+        break;
+    }
+    int level = log_level_parse(cfg.log_level);
+    if (level < 0) {
+        fprintf(stderr, "--log-level: '%s' is not debug, info, warn or error\n", cfg.log_level);
+        return 2;
+    }
+    log_set_level((enum log_level)level);
+
+    char listen_buf[64];
+    const char *listen = cfg.listen;
+    if (!listen) {
+        const char *port = getenv("PORT");
+        if (port && *port) {
+            snprintf(listen_buf, sizeof listen_buf, "127.0.0.1:%s", port);
+            listen = listen_buf;
+        } else {
+            listen = "127.0.0.1:8090";
+        }
+    }
+    char host[256];
+    int port = 0;
+    if (config_split_hostport(listen, host, sizeof host, &port)) {
+        fprintf(stderr, "--listen: '%s' is not HOST:PORT\n", listen);
+        return 2;
+    }
+    long long grace_ms = parse_duration_ms(cfg.grace);
+    if (grace_ms < 0) {
+        fprintf(stderr, "--grace: '%s' is not N, Ns or Nms (at most a day)\n", cfg.grace);
+        return 2;
+    }
+
+    const char *err = NULL;
+    session_key = config_read_secret(cfg.nakama_key_file, cfg.nakama_key, &err);
+    if (err) {
+        fprintf(stderr, "session key: %s\n", err);
+        return 2;
+    }
+    if (!session_key) {
+        if (cfg.require_key) {
+            fprintf(stderr, "--require-key: no session key (set --nakama-key-file or "
+                            "NAKAMA_SESSION_KEY_FILE)\n");
+            return 2;
+        }
+        log_warn("relay: no session key configured: using Nakama's development default "
+                 "'%s' (never in production; see --nakama-key-file)",
+                 AUTH_DEV_SESSION_KEY);
+        session_key = strdup(AUTH_DEV_SESSION_KEY);
+        if (!session_key)
+            return 1;
+    }
+    service_key = config_read_secret(cfg.service_key_file, cfg.service_key, &err);
+    if (err) {
+        fprintf(stderr, "service key: %s\n", err);
+        goto out;
+    }
+    if (cfg.server_url && *cfg.server_url && !service_key) {
+        fprintf(stderr, "--server-url needs a service key (--service-key-file or "
+                        "ROOMSTATE_SERVICE_KEY_FILE)\n");
+        rc = 2;
+        goto out;
+    }
+
+    struct relay_config rules;
+    relay_config_defaults(&rules);
+    rules.max_players = (unsigned)cfg.max_players;
+    rules.tick_hz = (unsigned)cfg.tick_hz;
+    rules.grace_ms = grace_ms;
+    rules.empty_ttl_ms = cfg.empty_room_ttl_s * 1000;
+    rules.max_frame_bytes = (size_t)cfg.max_frame_bytes;
+    rules.in_rate_per_s = (unsigned)cfg.max_msgs_per_s;
+    rules.outbox_max_bytes = (size_t)cfg.max_outbox_bytes;
+    rules.far_distance_m = (double)cfg.far_distance_cm / 100.0;
+
+    struct persist_config pcfg = {
+        .server_url = cfg.server_url,
+        .service_key = service_key,
+        .service_name = "roomstate-relay",
+        .timeout_ms = 5000,
+    };
+    struct ws_config wcfg = {
+        .host = host,
+        .port = port,
+        .keys = {.session_key = session_key,
+                 .session_key_len = strlen(session_key),
+                 .service_key = service_key,
+                 .service_key_len = service_key ? strlen(service_key) : 0,
+                 .leeway_s = 0},
+        .rules = &rules,
+        .persist = (cfg.server_url && *cfg.server_url) ? &pcfg : NULL,
+    };
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    srv = ws_server_new(&wcfg);
+    if (!srv)
+        goto out;
+    log_info("relay: listening on ws://%s:%d/rooms/{room_id} (max %u players, tick %u Hz, "
+             "grace %lld ms, persistence %s)",
+             host, port, rules.max_players, rules.tick_hz, grace_ms,
+             wcfg.persist ? cfg.server_url : "off");
+    rc = ws_server_run(srv, &stop_flag) ? 1 : 0;
+    log_info("relay: stopped");
+out:
+    ws_server_free(srv);
+    free(session_key);
+    free(service_key);
+    return rc;
+}

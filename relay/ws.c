@@ -1,0 +1,749 @@
+/* ws.c — the relay's libwebsockets transport: HTTP (/healthz, /metrics), the WebSocket
+ * handshake (route, token, room id), message reassembly with a bound, flood control, the
+ * write path (SERVER_WRITEABLE only), the tick timer and graceful shutdown.  The room rules
+ * live in relay/room.c (relay/room.h); persistence glue in relay/net_persist.c. */
+#include "relay/ws.h"
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/roomdoc.h"
+#include "relay/metrics.h"
+#include "relay/net_persist.h"
+#include "relay/persist.h"
+#include "relay/room.h"
+
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ROOM_PREFIX "/rooms/"
+#define SHUTDOWN_DRAIN_MS 3000
+
+struct ws_server {
+    struct ws_config cfg;
+    struct relay_config rules_cfg;
+    struct lws_context *ctx;
+    struct metrics metrics;
+    struct relay_hub *hub;
+    struct net_persist *np; /* NULL: persistence off */
+    lws_sorted_usec_list_t tick_sul;
+    lws_usec_t tick_us;
+    struct lws_dll2_owner peers; /* open WebSocket connections */
+    bool stopping;
+};
+
+/* Per-connection data (lws allocates it zeroed, one per wsi, for HTTP and ws alike). */
+struct ws_peer {
+    struct ws_server *srv;
+    struct lws *wsi;
+    struct lws_dll2 node;
+    bool ws_open;
+    /* HTTP reply waiting for HTTP_WRITEABLE */
+    char *http_body;
+    size_t http_len;
+    /* handshake results */
+    char room_id[RELAY_MAX_ROOM_ID + 1];
+    struct auth_identity ident;
+    /* message reassembly (max_frame_bytes) */
+    char *rx;
+    size_t rx_len;
+    bool rx_drop;   /* rest of this message is discarded */
+    bool rx_binary; /* this message is binary */
+    unsigned binary_count;
+    /* transport ERROR frames waiting to be written (bounded), with LWS_PRE headroom */
+    unsigned char *ctl[WS_CTL_MAX];
+    size_t ctl_len[WS_CTL_MAX];
+    unsigned ctl_head, ctl_count;
+    /* a close decided by the transport itself (the rules' closes come through the outbox) */
+    bool close_req;
+    int close_code;
+    char close_reason[32];
+    bool peer_sent_close;
+    struct relay_peer *rp; /* the rules' handle, NULL until joined */
+};
+
+static const lws_retry_bo_t idle_policy = {
+    .secs_since_valid_ping = 15,   /* ping an idle peer */
+    .secs_since_valid_hangup = 30, /* and drop it (no close frame: the grace applies) */
+};
+
+static int64_t now_ms(void)
+{
+    return clock_mono_ns() / 1000000;
+}
+
+/* ---------- transport-level errors and closes ---------- */
+
+static void peer_ctl_clear(struct ws_peer *p)
+{
+    while (p->ctl_count) {
+        free(p->ctl[p->ctl_head]);
+        p->ctl[p->ctl_head] = NULL;
+        p->ctl_head = (p->ctl_head + 1) % WS_CTL_MAX;
+        p->ctl_count--;
+    }
+}
+
+static void peer_close(struct ws_peer *p, int code, const char *reason)
+{
+    if (p->close_req)
+        return;
+    p->close_req = true;
+    p->close_code = code;
+    snprintf(p->close_reason, sizeof p->close_reason, "%s", reason);
+    metrics_close(&p->srv->metrics, reason);
+    lws_callback_on_writable(p->wsi);
+}
+
+/* Queues {"op":5,"code":code,"message":message}; dropped when the small queue is full. */
+static void peer_send_error(struct ws_peer *p, const char *code, const char *message)
+{
+    if (p->ctl_count == WS_CTL_MAX || p->close_req)
+        return;
+    json_t *j = json_pack("{s:i, s:s, s:s}", "op", 5, "code", code, "message", message);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!s)
+        return;
+    size_t len = strlen(s);
+    unsigned char *buf = malloc(LWS_PRE + len);
+    if (buf) {
+        memcpy(buf + LWS_PRE, s, len);
+        unsigned slot = (p->ctl_head + p->ctl_count) % WS_CTL_MAX;
+        p->ctl[slot] = buf;
+        p->ctl_len[slot] = len;
+        p->ctl_count++;
+        lws_callback_on_writable(p->wsi);
+    }
+    free(s);
+}
+
+/* ---------- HTTP: /healthz, /metrics, refused handshakes ---------- */
+
+static char *json_error_body(const char *code, const char *message, size_t *len)
+{
+    json_t *j = json_pack("{s:s, s:s}", "error", code, "message", message);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (s)
+        *len = strlen(s);
+    return s;
+}
+
+static const char *status_text(unsigned status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Error";
+    }
+}
+
+/* Writes a complete small HTTP/1.1 response at once while refusing a handshake (lws then
+ * closes the connection).  Written raw: during the upgrade lws would label it HTTP/1.0. */
+static void reply_now(struct lws *wsi, unsigned status, const char *code, const char *message,
+                      const char *www_auth)
+{
+    unsigned char buf[LWS_PRE + 2048];
+    char *start = (char *)buf + LWS_PRE;
+    size_t room = sizeof buf - LWS_PRE;
+    size_t blen = 0;
+    char *body = json_error_body(code, message, &blen);
+    if (!body)
+        return;
+    int n = snprintf(start, room,
+                     "HTTP/1.1 %u %s\r\ncontent-type: application/json\r\n"
+                     "content-length: %zu\r\n%s%s%sconnection: close\r\n\r\n%s",
+                     status, status_text(status), blen, www_auth ? "www-authenticate: " : "",
+                     www_auth ? www_auth : "", www_auth ? "\r\n" : "", body);
+    free(body);
+    if (n <= 0 || (size_t)n >= room)
+        return;
+    (void)lws_write(wsi, (unsigned char *)start, (size_t)n, LWS_WRITE_HTTP);
+}
+
+/* Starts an HTTP reply; the body goes out on HTTP_WRITEABLE.  Takes body. */
+static int http_reply(struct ws_peer *p, struct lws *wsi, unsigned status, const char *ctype,
+                      char *body, size_t len, const char *allow)
+{
+    unsigned char buf[LWS_PRE + 1024];
+    unsigned char *start = buf + LWS_PRE, *q = start, *end = buf + sizeof buf - 1;
+    free(p->http_body);
+    p->http_body = body;
+    p->http_len = len;
+    if (lws_add_http_common_headers(wsi, status, ctype, len, &q, end))
+        return 1;
+    if (allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
+                                             (const unsigned char *)allow, (int)strlen(allow),
+                                             &q, end))
+        return 1;
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-store", 8, &q, end))
+        return 1;
+    if (lws_finalize_write_http_header(wsi, start, &q, end))
+        return 1;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int http_json_error(struct ws_peer *p, struct lws *wsi, unsigned status, const char *code,
+                           const char *message, const char *allow)
+{
+    size_t len = 0;
+    char *body = json_error_body(code, message, &len);
+    if (!body)
+        return 1;
+    return http_reply(p, wsi, status, "application/json", body, len, allow);
+}
+
+struct room_list {
+    struct metrics_room *items;
+    size_t count, cap;
+};
+
+static void collect_room(struct relay_room *room, void *ud)
+{
+    struct room_list *rl = ud;
+    if (rl->count == rl->cap)
+        return;
+    const struct relay_counters *c = relay_room_counters(room);
+    struct metrics_room *m = &rl->items[rl->count++];
+    m->room_id = relay_room_id(room);
+    m->clients = (unsigned)relay_room_peer_count(room);
+    m->bytes_in = c ? c->bytes_in : 0;
+    m->bytes_out = c ? c->bytes_out : 0;
+}
+
+static int on_http(struct ws_server *s, struct ws_peer *p, struct lws *wsi, const char *uri)
+{
+    bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+    bool healthz = !strcmp(uri, "/healthz"), metrics = !strcmp(uri, "/metrics");
+    if (!healthz && !metrics)
+        return http_json_error(p, wsi, 404, "not_found",
+                               "no such path (rooms are WebSocket: ws://HOST:PORT/rooms/{id})",
+                               NULL);
+    if (!get)
+        return http_json_error(p, wsi, 405, "method_not_allowed", "use GET", "GET");
+    if (healthz) {
+        const char *b = s->stopping ? "{\"status\":\"shutting_down\"}" : "{\"status\":\"ok\"}";
+        char *body = strdup(b);
+        if (!body)
+            return 1;
+        return http_reply(p, wsi, s->stopping ? 503 : 200, "application/json", body,
+                          strlen(body), NULL);
+    }
+    struct metrics_gauges g = {0};
+    struct room_list rl = {0};
+    g.rooms = (unsigned)relay_hub_room_count(s->hub);
+    g.clients = (unsigned)relay_hub_peer_count(s->hub);
+    g.hub = relay_hub_counters(s->hub);
+    rl.cap = relay_hub_room_count(s->hub);
+    if (rl.cap > METRICS_MAX_ROOMS_RENDERED)
+        rl.cap = METRICS_MAX_ROOMS_RENDERED;
+    rl.items = rl.cap ? calloc(rl.cap, sizeof *rl.items) : NULL;
+    if (rl.items)
+        relay_hub_foreach_room(s->hub, collect_room, &rl);
+    g.per_room = rl.items;
+    g.per_room_count = rl.count;
+    size_t len = 0;
+    char *body = metrics_render(&s->metrics, &g, &len);
+    free(rl.items);
+    if (!body)
+        return 1;
+    return http_reply(p, wsi, 200, "text/plain; version=0.0.4; charset=utf-8", body, len, NULL);
+}
+
+static int on_http_writeable(struct ws_peer *p, struct lws *wsi)
+{
+    if (!p->http_body)
+        return 0;
+    /* lws buffers what the socket does not take at once and flushes it before the next
+     * writeable callback. */
+    unsigned char *buf = malloc(LWS_PRE + p->http_len + 1);
+    if (!buf)
+        return -1;
+    memcpy(buf + LWS_PRE, p->http_body, p->http_len);
+    int n = lws_write(wsi, buf + LWS_PRE, p->http_len, LWS_WRITE_HTTP_FINAL);
+    free(buf);
+    free(p->http_body);
+    p->http_body = NULL;
+    if (n < 0)
+        return -1;
+    if (lws_http_transaction_completed(wsi))
+        return -1;
+    return 0;
+}
+
+/* ---------- the WebSocket handshake ---------- */
+
+/* Finds the token: the Authorization header, else ?token=.  Returns the auth result. */
+static enum auth_result check_token(struct ws_server *s, struct lws *wsi,
+                                    struct auth_identity *id)
+{
+    enum auth_result r = AUTH_MISSING;
+    char *buf = NULL;
+    int hlen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    int64_t now_s = clock_wall_ms() / 1000;
+    if (hlen > 0) {
+        if (hlen > AUTH_MAX_TOKEN_BYTES + 64)
+            return AUTH_TOO_LARGE;
+        buf = malloc((size_t)hlen + 1);
+        if (!buf)
+            return AUTH_MALFORMED;
+        if (lws_hdr_copy(wsi, buf, hlen + 1, WSI_TOKEN_HTTP_AUTHORIZATION) < 0) {
+            r = AUTH_MALFORMED;
+            goto out;
+        }
+        r = auth_verify_bearer(&s->cfg.keys, buf, now_s, id);
+        goto out;
+    }
+    int alen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+    if (alen <= 0)
+        return AUTH_MISSING;
+    buf = malloc((size_t)alen + 1);
+    if (!buf)
+        return AUTH_MALFORMED;
+    for (int i = 0; i < 64; i++) {
+        int n = lws_hdr_copy_fragment(wsi, buf, alen + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0)
+            break;
+        if (n >= 6 && !strncmp(buf, "token=", 6)) {
+            size_t tlen = (size_t)n - 6;
+            if (tlen == 0)
+                r = AUTH_MISSING;
+            else if (tlen > AUTH_MAX_TOKEN_BYTES)
+                r = AUTH_TOO_LARGE;
+            else
+                r = auth_verify_token(&s->cfg.keys, buf + 6, tlen, now_s, id);
+            goto out;
+        }
+    }
+out:
+    free(buf);
+    return r;
+}
+
+/* Returns 0 to accept the upgrade; otherwise the refusal was written. */
+static int on_filter(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
+{
+    char uri[512];
+    int n = lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+    if (n <= 0 || strncmp(uri, ROOM_PREFIX, strlen(ROOM_PREFIX)) != 0 ||
+        strchr(uri + strlen(ROOM_PREFIX), '/')) {
+        metrics_reject(&s->metrics, "not_found");
+        reply_now(wsi, 404, "not_found", "rooms are at /rooms/{room_id}", NULL);
+        return 1;
+    }
+    const char *room = uri + strlen(ROOM_PREFIX);
+    struct auth_identity id;
+    memset(&id, 0, sizeof id);
+    enum auth_result r = check_token(s, wsi, &id);
+    if (r == AUTH_OK && id.is_service)
+        r = AUTH_BAD_CLAIMS;
+    if (r != AUTH_OK) {
+        char hdr[256];
+        if (r == AUTH_MISSING)
+            snprintf(hdr, sizeof hdr, "Bearer realm=\"roomstate\"");
+        else
+            snprintf(hdr, sizeof hdr,
+                     "Bearer realm=\"roomstate\", error=\"invalid_token\", "
+                     "error_description=\"%s\"",
+                     auth_result_message(r));
+        log_info("relay: handshake refused: token %s", auth_result_code(r));
+        metrics_reject(&s->metrics, "unauthorized");
+        reply_now(wsi, 401, "unauthorized",
+                  r == AUTH_MISSING ? "a Nakama session token is required" : auth_result_message(r),
+                  hdr);
+        return 1;
+    }
+    if (!roomdoc_room_id_valid(room, strlen(room))) {
+        metrics_reject(&s->metrics, "bad_room_id");
+        reply_now(wsi, 400, "bad_room_id",
+                  "room ids match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", NULL);
+        return 1;
+    }
+    if (s->stopping) {
+        metrics_reject(&s->metrics, "shutting_down");
+        reply_now(wsi, 503, "shutting_down", "the relay is shutting down", NULL);
+        return 1;
+    }
+    snprintf(p->room_id, sizeof p->room_id, "%s", room);
+    p->ident = id;
+    return 0;
+}
+
+/* ---------- WebSocket messages ---------- */
+
+static void on_receive(struct ws_server *s, struct ws_peer *p, struct lws *wsi, const char *in,
+                       size_t len)
+{
+    size_t max = s->rules_cfg.max_frame_bytes;
+    if (lws_is_first_fragment(wsi)) {
+        p->rx_len = 0;
+        p->rx_drop = false;
+        p->rx_binary = lws_frame_is_binary(wsi);
+    }
+    if (!p->rx_drop && !p->rx_binary) {
+        if (len > max - p->rx_len) {
+            p->rx_drop = true; /* the rest of this message is skipped as it arrives */
+            if (p->rp)
+                relay_peer_too_large(p->rp, now_ms());
+        } else {
+            memcpy(p->rx + p->rx_len, in, len);
+            p->rx_len += len;
+        }
+    }
+    if (!lws_is_final_fragment(wsi))
+        return;
+    size_t whole = p->rx_len;
+    bool dropped = p->rx_drop, binary = p->rx_binary;
+    p->rx_len = 0;
+    p->rx_drop = false;
+    if (binary) {
+        metrics_drop(&s->metrics, "binary_frame");
+        peer_send_error(p, "binary_not_supported", "frames are JSON text; binary dropped");
+        if (++p->binary_count >= WS_MAX_BINARY)
+            peer_close(p, RELAY_CLOSE_BAD_INPUT, "bad_input");
+        return;
+    }
+    if (dropped || !p->rp)
+        return;
+    metrics_frame_in(&s->metrics, whole);
+    relay_peer_handle(p->rp, p->rx, whole, now_ms());
+}
+
+/* Rooms ask for loads and saves from inside hub calls; the results go back here. */
+static void after_event(struct ws_server *s)
+{
+    if (s->np)
+        net_persist_poll(s->np, s->hub, now_ms());
+}
+
+static void on_established(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
+{
+    p->srv = s;
+    p->wsi = wsi;
+    p->ws_open = true;
+    lws_dll2_add_tail(&p->node, &s->peers);
+    s->metrics.connections_total++;
+    p->rx = malloc(s->rules_cfg.max_frame_bytes);
+    if (!p->rx) {
+        peer_close(p, RELAY_CLOSE_INTERNAL, "internal");
+        return;
+    }
+    enum relay_join_result jr = relay_hub_join(s->hub, p->room_id, p->ident.user_id,
+                                               p->ident.username, p, now_ms(), &p->rp);
+    switch (jr) {
+    case RELAY_JOIN_OK:
+    case RELAY_JOIN_RESUMED:
+        log_info("relay: %s (%s) %s room %s", p->ident.user_id, p->ident.username,
+                 jr == RELAY_JOIN_OK ? "joined" : "resumed", p->room_id);
+        break;
+    case RELAY_JOIN_ROOM_FULL:
+        log_info("relay: %s refused: room %s is full", p->ident.user_id, p->room_id);
+        metrics_reject(&s->metrics, "room_full");
+        break;
+    case RELAY_JOIN_BAD_ROOM:
+        metrics_reject(&s->metrics, "bad_room");
+        break;
+    case RELAY_JOIN_NOMEM:
+        p->rp = NULL;
+        peer_close(p, RELAY_CLOSE_INTERNAL, "internal");
+        break;
+    }
+}
+
+/* One write per writeable callback: a transport ERROR first, else the rules' next frame or
+ * close. */
+static int on_writeable(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
+{
+    if (p->ctl_count) {
+        unsigned h = p->ctl_head;
+        int n = lws_write(wsi, p->ctl[h] + LWS_PRE, p->ctl_len[h], LWS_WRITE_TEXT);
+        metrics_frame_out(&s->metrics, p->ctl_len[h]);
+        free(p->ctl[h]);
+        p->ctl[h] = NULL;
+        p->ctl_head = (h + 1) % WS_CTL_MAX;
+        p->ctl_count--;
+        if (n < 0)
+            return -1;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (p->close_req) {
+        lws_close_reason(wsi, (enum lws_close_status)p->close_code,
+                         (unsigned char *)p->close_reason, strlen(p->close_reason));
+        return -1;
+    }
+    if (!p->rp)
+        return 0;
+    struct relay_frame f;
+    switch (relay_peer_next(p->rp, &f)) {
+    case RELAY_OUT_NONE:
+        return 0;
+    case RELAY_OUT_CLOSE: {
+        const char *why = f.close_reason ? f.close_reason : "";
+        metrics_close(&s->metrics, why);
+        lws_close_reason(wsi, (enum lws_close_status)f.close_code, (unsigned char *)why,
+                         strlen(why));
+        return -1;
+    }
+    case RELAY_OUT_FRAME:
+        break;
+    }
+    int n = lws_write(wsi, f.bytes, f.len, LWS_WRITE_TEXT);
+    metrics_frame_out(&s->metrics, f.len);
+    if (f.origin_ms > 0)
+        metrics_fanout_observe(&s->metrics, (now_ms() - f.origin_ms) * 1000000);
+    relay_peer_pop(p->rp);
+    if (n < 0)
+        return -1;
+    if (relay_peer_next(p->rp, &f) != RELAY_OUT_NONE)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static void on_closed(struct ws_server *s, struct ws_peer *p)
+{
+    if (!p->ws_open)
+        return;
+    p->ws_open = false;
+    lws_dll2_remove(&p->node);
+    if (p->rp) {
+        enum relay_leave_how how = p->peer_sent_close || (p->close_req && p->close_code ==
+                                                          RELAY_CLOSE_BAD_INPUT)
+                                       ? RELAY_LEAVE_CLEAN
+                                       : RELAY_LEAVE_DROPPED;
+        relay_peer_leave(p->rp, how, now_ms());
+        p->rp = NULL;
+        log_info("relay: %s left room %s (%s)", p->ident.user_id, p->room_id,
+                 how == RELAY_LEAVE_CLEAN ? "clean close" : "dropped");
+    }
+    peer_ctl_clear(p);
+    free(p->rx);
+    p->rx = NULL;
+}
+
+/* ---------- the protocol callback ---------- */
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    struct ws_peer *p = user;
+    struct lws_context *ctx = lws_get_context(wsi);
+    struct ws_server *s = ctx ? lws_context_user(ctx) : NULL;
+    int rc = 0;
+    if (!s)
+        return 0;
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        p->srv = s;
+        p->wsi = wsi;
+        return on_http(s, p, wsi, in ? (const char *)in : "") ? -1 : 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return on_http_writeable(p, wsi);
+    case LWS_CALLBACK_HTTP_BODY:
+        return 0; /* no route takes a body */
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (p) {
+            free(p->http_body);
+            p->http_body = NULL;
+        }
+        return 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        p->srv = s;
+        p->wsi = wsi;
+        return on_filter(s, p, wsi);
+    case LWS_CALLBACK_ESTABLISHED:
+        on_established(s, p, wsi);
+        break;
+    case LWS_CALLBACK_RECEIVE:
+        if (!p->ws_open || !p->rx)
+            return -1;
+        on_receive(s, p, wsi, in, len);
+        break;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (!p->ws_open)
+            return -1;
+        rc = on_writeable(s, p, wsi);
+        break;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (p)
+            p->peer_sent_close = true;
+        return 0;
+    case LWS_CALLBACK_CLOSED:
+        if (p)
+            on_closed(s, p);
+        break;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        break; /* the persist worker woke us: after_event polls it */
+    default:
+        return 0;
+    }
+    after_event(s);
+    return rc;
+}
+
+static const struct lws_protocols protocols[] = {
+    {"roomstate", callback, sizeof(struct ws_peer), 16384, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* ---------- hooks from the rules (no calls back into the hub from here) ---------- */
+
+static void hook_peer_ready(void *ctx, void *peer_ctx)
+{
+    struct ws_peer *p = peer_ctx;
+    if (p && p->ws_open)
+        lws_callback_on_writable(p->wsi);
+}
+
+static void hook_room_created(void *ctx, struct relay_room *room)
+{
+    struct ws_server *s = ctx;
+    if (s->np)
+        net_persist_load(s->np, room);
+}
+
+static void hook_room_save(void *ctx, struct relay_room *room, json_t *doc_steal,
+                           enum relay_save_reason why, const char *acting_user_id)
+{
+    struct ws_server *s = ctx;
+    if (s->np)
+        net_persist_save(s->np, room, doc_steal, why, acting_user_id);
+    else
+        json_decref(doc_steal);
+}
+
+static void wake(void *ud)
+{
+    struct ws_server *s = ud;
+    if (s->ctx)
+        lws_cancel_service(s->ctx);
+}
+
+/* ---------- tick, run, shutdown ---------- */
+
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+    struct ws_server *s = lws_container_of(sul, struct ws_server, tick_sul);
+    relay_hub_tick(s->hub, now_ms());
+    s->metrics.ticks_total++;
+    after_event(s);
+    lws_sul_schedule(s->ctx, 0, &s->tick_sul, on_tick, s->tick_us);
+}
+
+struct ws_server *ws_server_new(const struct ws_config *cfg)
+{
+    struct ws_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->cfg = *cfg;
+    s->rules_cfg = *cfg->rules;
+    s->rules_cfg.frame_headroom = LWS_PRE;
+    if (!s->rules_cfg.max_frame_bytes)
+        s->rules_cfg.max_frame_bytes = 65536;
+    if (!s->rules_cfg.tick_hz)
+        s->rules_cfg.tick_hz = 20;
+    s->tick_us = (lws_usec_t)(1000000 / s->rules_cfg.tick_hz);
+    metrics_init(&s->metrics);
+    lws_set_log_level(log_get_level() <= LOG_DEBUG ? (LLL_ERR | LLL_WARN | LLL_NOTICE) : LLL_ERR,
+                      NULL);
+
+    struct relay_hooks hooks = {
+        .peer_ready = hook_peer_ready,
+        .room_created = cfg->persist ? hook_room_created : NULL,
+        .room_save = cfg->persist ? hook_room_save : NULL,
+        .room_freed = NULL,
+    };
+    s->hub = relay_hub_new(&s->rules_cfg, &hooks, s);
+    if (!s->hub) {
+        log_error("relay: cannot create the room registry");
+        goto fail;
+    }
+    if (cfg->persist) {
+        s->np = net_persist_new(cfg->persist, wake, s);
+        if (!s->np)
+            goto fail;
+    }
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = cfg->port;
+    info.iface = cfg->host;
+    info.protocols = protocols;
+    info.user = s;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+    if (!strchr(cfg->host, ':'))
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.max_http_header_data = AUTH_MAX_TOKEN_BYTES + 4096;
+    info.retry_and_idle_policy = &idle_policy;
+    info.timeout_secs = 10;
+    info.vhost_name = "roomstate-relay";
+    s->ctx = lws_create_context(&info);
+    if (!s->ctx) {
+        log_error("relay: cannot listen on %s:%d", cfg->host, cfg->port);
+        goto fail;
+    }
+    lws_sul_schedule(s->ctx, 0, &s->tick_sul, on_tick, s->tick_us);
+    return s;
+fail:
+    ws_server_free(s);
+    return NULL;
+}
+
+int ws_server_run(struct ws_server *s, volatile sig_atomic_t *stop)
+{
+    int n = 0;
+    while (!*stop && n >= 0)
+        n = lws_service(s->ctx, 0);
+    if (n < 0) {
+        log_error("relay: event loop failed");
+        return -1;
+    }
+    log_info("relay: shutting down: closing %u connections", (unsigned)s->peers.count);
+    s->stopping = true;
+    relay_hub_shutdown(s->hub);
+    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&s->peers))
+    {
+        struct ws_peer *p = lws_container_of(d, struct ws_peer, node);
+        if (!p->rp) /* not in a room: the rules will not close it */
+            peer_close(p, RELAY_CLOSE_GOING_AWAY, "shutdown");
+        else
+            lws_callback_on_writable(p->wsi);
+    }
+    lws_end_foreach_dll_safe(d, d1);
+    int64_t deadline = clock_mono_ns() + (int64_t)SHUTDOWN_DRAIN_MS * 1000000;
+    while ((s->peers.count || (s->np && net_persist_pending(s->np))) &&
+           clock_mono_ns() < deadline) {
+        if (lws_service(s->ctx, 0) < 0)
+            break;
+    }
+    if (s->peers.count)
+        log_warn("relay: %u connections still open at exit", (unsigned)s->peers.count);
+    return 0;
+}
+
+void ws_server_free(struct ws_server *s)
+{
+    if (!s)
+        return;
+    if (s->ctx) {
+        lws_sul_cancel(&s->tick_sul);
+        lws_context_destroy(s->ctx); /* closes what is left: CLOSED -> relay_peer_leave */
+    }
+    net_persist_free(s->np);
+    relay_hub_free(s->hub);
+    free(s);
+}
