@@ -81,7 +81,41 @@ bool roomdoc_room_id_valid(const char *id, size_t len)
     return true;
 }
 
-/* ---- error recording ---- */
+/* ---- error recording: the path is a stack of segments, rendered only on error ---- */
+
+#define MAX_SEGS 8
+
+struct seg {
+    const char *key; /* NULL: an array index */
+    size_t index;
+};
+
+/* The walk's state: where we are, the errors, the limits. */
+struct walk {
+    struct roomdoc_errors *errors;
+    size_t max_depth;
+    struct seg segs[MAX_SEGS];
+    size_t nseg; /* may exceed MAX_SEGS: deeper segments are not rendered */
+};
+
+static void push_key(struct walk *w, const char *key)
+{
+    if (w->nseg < MAX_SEGS)
+        w->segs[w->nseg] = (struct seg){.key = key};
+    w->nseg++;
+}
+
+static void push_index(struct walk *w, size_t i)
+{
+    if (w->nseg < MAX_SEGS)
+        w->segs[w->nseg] = (struct seg){.key = NULL, .index = i};
+    w->nseg++;
+}
+
+static void pop(struct walk *w)
+{
+    w->nseg--;
+}
 
 /* Cuts a NUL-terminated UTF-8 string back so that it does not end inside a sequence. */
 static void utf8_trim_tail(char *s)
@@ -98,31 +132,19 @@ static void utf8_trim_tail(char *s)
         s[i - 1] = '\0';
 }
 
-/* The walk's state: the path being built, the errors, the limits. */
-struct walk {
-    struct roomdoc_errors *errors;
-    size_t max_depth;
-    char path[sizeof(((struct roomdoc_error *)0)->path)];
-    size_t plen; /* may exceed sizeof path - 1 when cut; the text is then truncated */
+/* A bounded text buffer: appends past the end are dropped. */
+struct text {
+    char *p;
+    size_t cap, len;
 };
 
-static void path_truncate(struct walk *w, size_t len)
+static void text_add(struct text *t, const char *s, size_t n)
 {
-    w->plen = len;
-    if (len < sizeof w->path)
-        w->path[len] = '\0';
-}
-
-/* Appends text to the path (silently cut at the buffer's end). */
-static void path_add(struct walk *w, const char *text, size_t n)
-{
-    size_t room = w->plen < sizeof w->path ? sizeof w->path - 1 - w->plen : 0;
+    size_t room = t->len + 1 < t->cap ? t->cap - 1 - t->len : 0;
     size_t k = n < room ? n : room;
-    if (k)
-        memcpy(w->path + w->plen, text, k);
-    w->plen += n;
-    if (w->plen - n + k < sizeof w->path)
-        w->path[w->plen - n + k] = '\0';
+    memcpy(t->p + t->len, s, k);
+    t->len += k;
+    t->p[t->len] = '\0';
 }
 
 static bool is_ident(const char *k)
@@ -136,39 +158,37 @@ static bool is_ident(const char *k)
     return true;
 }
 
-/* .name for identifiers, ["any key"] (JSON-escaped) otherwise. */
-static void path_key(struct walk *w, const char *key)
-{
-    if (is_ident(key)) {
-        path_add(w, ".", 1);
-        path_add(w, key, strlen(key));
-        return;
-    }
-    path_add(w, "[\"", 2);
-    for (const char *p = key; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            path_add(w, esc, 2);
-        } else if (c < 0x20) {
-            int n = snprintf(esc, sizeof esc, "\\u%04x", c);
-            path_add(w, esc, (size_t)n);
-        } else {
-            path_add(w, (const char *)p, 1);
-        }
-    }
-    path_add(w, "\"]", 2);
-}
-
-static void path_index(struct walk *w, size_t i)
+/* .name for identifiers (no dot first), ["any key"] (JSON-escaped) otherwise, [i]. */
+static void render_seg(struct text *t, const struct seg *s)
 {
     char b[32];
-    int n = snprintf(b, sizeof b, "[%zu]", i);
-    path_add(w, b, (size_t)n);
+    if (!s->key) {
+        int n = snprintf(b, sizeof b, "[%zu]", s->index);
+        text_add(t, b, (size_t)n);
+    } else if (is_ident(s->key)) {
+        if (t->len)
+            text_add(t, ".", 1);
+        text_add(t, s->key, strlen(s->key));
+    } else {
+        text_add(t, "[\"", 2);
+        for (const char *p = s->key; *p; p++) {
+            unsigned char c = (unsigned char)*p;
+            if (c == '"' || c == '\\') {
+                b[0] = '\\';
+                b[1] = (char)c;
+                text_add(t, b, 2);
+            } else if (c < 0x20) {
+                int n = snprintf(b, sizeof b, "\\u%04x", c);
+                text_add(t, b, (size_t)n);
+            } else {
+                text_add(t, p, 1);
+            }
+        }
+        text_add(t, "\"]", 2);
+    }
 }
 
+/* Records an error at the current path (plus the member suffix, when not NULL). */
 __attribute__((format(printf, 3, 4))) static void fail(struct walk *w, const char *suffix,
                                                        const char *fmt, ...)
 {
@@ -177,12 +197,15 @@ __attribute__((format(printf, 3, 4))) static void fail(struct walk *w, const cha
     if (e->count >= ROOMDOC_MAX_ERRORS)
         return;
     struct roomdoc_error *it = &e->items[e->count++];
-    size_t save = w->plen;
-    if (suffix)
-        path_key(w, suffix);
-    /* the root itself has an empty path */
-    snprintf(it->path, sizeof it->path, "%s", w->path[0] == '.' ? w->path + 1 : w->path);
-    path_truncate(w, save);
+    struct text t = {.p = it->path, .cap = sizeof it->path};
+    it->path[0] = '\0';
+    size_t n = w->nseg < MAX_SEGS ? w->nseg : MAX_SEGS;
+    for (size_t i = 0; i < n; i++)
+        render_seg(&t, &w->segs[i]);
+    if (suffix) {
+        struct seg s = {.key = suffix};
+        render_seg(&t, &s);
+    }
     utf8_trim_tail(it->path);
     va_list ap;
     va_start(ap, fmt);
@@ -228,11 +251,11 @@ static const char *type_name(const json_t *v)
     return "unknown";
 }
 
-/* ---- object_id uniqueness: open addressing over (string, length) ---- */
+/* ---- hash sets: object ids by (string, length), manifests by pointer ---- */
 
 struct idset {
-    const json_t **slots; /* json strings */
-    size_t *index;        /* objects[] index of each slot */
+    const json_t **slots; /* json strings, or any json values for a pointer set */
+    size_t *index;        /* objects[] index of each slot (id sets only) */
     size_t mask;
 };
 
@@ -246,15 +269,15 @@ static uint64_t hash_bytes(const char *s, size_t n)
     return h;
 }
 
-static bool idset_init(struct idset *s, size_t n)
+static bool idset_init(struct idset *s, size_t n, bool with_index)
 {
     size_t cap = 16;
     while (cap < n * 2)
         cap *= 2;
     s->slots = calloc(cap, sizeof *s->slots);
-    s->index = calloc(cap, sizeof *s->index);
+    s->index = with_index ? calloc(cap, sizeof *s->index) : NULL;
     s->mask = cap - 1;
-    return s->slots && s->index;
+    return s->slots && (s->index || !with_index);
 }
 
 static void idset_clear(struct idset *s)
@@ -263,7 +286,7 @@ static void idset_clear(struct idset *s)
     free(s->index);
 }
 
-/* Inserts id; returns true when new, false (and *first) when already there. */
+/* Inserts the string id; returns true when new, false (and *first) when already there. */
 static bool idset_add(struct idset *s, const json_t *id, size_t at, size_t *first)
 {
     const char *k = json_string_value(id);
@@ -282,43 +305,58 @@ static bool idset_add(struct idset *s, const json_t *id, size_t at, size_t *firs
     return true;
 }
 
+/* Pointer set: inserts p (no-op when there). */
+static void ptrset_add(struct idset *s, const json_t *p)
+{
+    size_t i = (size_t)(((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ULL >> 17) & s->mask;
+    while (s->slots[i] && s->slots[i] != p)
+        i = (i + 1) & s->mask;
+    s->slots[i] = p;
+}
+
+static bool ptrset_has(const struct idset *s, const json_t *p)
+{
+    size_t i = (size_t)(((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ULL >> 17) & s->mask;
+    while (s->slots[i]) {
+        if (s->slots[i] == p)
+            return true;
+        i = (i + 1) & s->mask;
+    }
+    return false;
+}
+
 /* ---- checks ---- */
 
 /* Depth of a JSON value, stopping once it exceeds limit. */
-static size_t value_depth(const json_t *v, size_t limit)
+static size_t value_depth(json_t *v, size_t limit)
 {
     size_t best = 0;
+    if (!json_is_array(v) && !json_is_object(v))
+        return 0;
+    if (limit == 0)
+        return 1;
     if (json_is_array(v)) {
-        if (limit == 0)
-            return 1;
         size_t i;
-        const json_t *x;
+        json_t *x;
         json_array_foreach(v, i, x)
         {
             size_t d = value_depth(x, limit - 1);
-            if (d > best)
-                best = d;
+            best = d > best ? d : best;
             if (best >= limit)
                 break;
         }
-        return best + 1;
-    }
-    if (json_is_object(v)) {
-        if (limit == 0)
-            return 1;
+    } else {
         const char *k;
         json_t *x;
-        json_object_foreach((json_t *)v, k, x)
+        json_object_foreach(v, k, x)
         {
             size_t d = value_depth(x, limit - 1);
-            if (d > best)
-                best = d;
+            best = d > best ? d : best;
             if (best >= limit)
                 break;
         }
-        return best + 1;
     }
-    return 0;
+    return best + 1;
 }
 
 /* A vector of exactly n finite numbers. */
@@ -334,9 +372,8 @@ static bool vec_ok(const json_t *v, size_t n)
     return true;
 }
 
-static void check_vec(struct walk *w, json_t *tr, const char *name, size_t n, bool required)
+static void check_vec(struct walk *w, json_t *v, const char *name, size_t n, bool required)
 {
-    json_t *v = json_object_get(tr, name);
     if (!v) {
         if (required)
             fail(w, name, "required: an array of %zu numbers", n);
@@ -346,6 +383,21 @@ static void check_vec(struct walk *w, json_t *tr, const char *name, size_t n, bo
         fail(w, name, "must be an array of exactly %zu finite numbers", n);
 }
 
+/* A declaration's members, read in one pass over its (few) keys. */
+static void decl_members(json_t *decl, json_t **tier, json_t **durable)
+{
+    const char *k;
+    json_t *v;
+    *tier = *durable = NULL;
+    json_object_foreach(decl, k, v)
+    {
+        if (strcmp(k, "tier") == 0)
+            *tier = v;
+        else if (strcmp(k, "durable") == 0)
+            *durable = v;
+    }
+}
+
 /* Every manifest: properties object; each entry a valid tier, durable boolean if present. */
 static void check_manifests(struct walk *w, json_t *manifests)
 {
@@ -353,8 +405,7 @@ static void check_manifests(struct walk *w, json_t *manifests)
     json_t *m;
     json_object_foreach(manifests, mid, m)
     {
-        size_t at = w->plen;
-        path_key(w, mid);
+        push_key(w, mid);
         json_t *props = json_is_object(m) ? json_object_get(m, "properties") : NULL;
         if (!json_is_object(m)) {
             fail(w, NULL, "a manifest must be an object with \"properties\"");
@@ -363,63 +414,180 @@ static void check_manifests(struct walk *w, json_t *manifests)
         } else if (!json_is_object(props)) {
             fail(w, "properties", "must be an object, not %s", type_name(props));
         } else {
-            path_key(w, "properties");
-            size_t at2 = w->plen;
+            push_key(w, "properties");
             const char *pname;
             json_t *decl;
             json_object_foreach(props, pname, decl)
             {
-                path_key(w, pname);
-                json_t *tier = json_is_object(decl) ? json_object_get(decl, "tier") : NULL;
-                json_t *dur = json_is_object(decl) ? json_object_get(decl, "durable") : NULL;
+                push_key(w, pname);
+                json_t *tier = NULL, *dur = NULL;
                 char q[QUOTE_MAX_BYTES + 4];
+                if (json_is_object(decl))
+                    decl_members(decl, &tier, &dur);
                 if (!json_is_object(decl))
                     fail(w, NULL, "a property declaration must be an object with \"tier\"");
                 else if (!tier)
                     fail(w, "tier",
                          "required: high_rate_unreliable, reliable_on_change or snapshot_only");
-                else if (!json_is_string(tier) || roomdoc_tier_parse(json_string_value(tier)) < 0)
+                else if (!json_is_string(tier))
+                    fail(w, "tier", "must be a string, not %s", type_name(tier));
+                else if (roomdoc_tier_parse(json_string_value(tier)) < 0)
                     fail(w, "tier",
-                         "unknown tier %s%s%s: expected high_rate_unreliable, "
-                         "reliable_on_change or snapshot_only",
-                         json_is_string(tier) ? "'" : "",
-                         json_is_string(tier) ? quote(json_string_value(tier), q) : type_name(tier),
-                         json_is_string(tier) ? "'" : "");
+                         "unknown tier '%s': expected high_rate_unreliable, reliable_on_change "
+                         "or snapshot_only",
+                         quote(json_string_value(tier), q));
                 if (dur && !json_is_boolean(dur))
                     fail(w, "durable", "must be a boolean, not %s", type_name(dur));
-                path_truncate(w, at2);
+                pop(w);
             }
+            pop(w);
         }
-        path_truncate(w, at);
+        pop(w);
     }
 }
 
-/* The declaration of property pname in manifest m (already known to be valid or not). */
-static json_t *declaration(json_t *m, const char *pname)
+/* The members of an object the contract knows, found in one pass over its keys. */
+enum field {
+    F_OTHER = 0,
+    F_OBJECT_ID,
+    F_PERSIST_MODE,
+    F_SEQ,
+    F_OWNER_ID,
+    F_HELD_BY,
+    F_PLACED,
+    F_MANIFEST_ID,
+    F_TRANSFORM,
+    F_PROPERTIES,
+    F_COUNT
+};
+
+static enum field field_of(const char *k)
 {
-    json_t *props = json_is_object(m) ? json_object_get(m, "properties") : NULL;
-    return json_is_object(props) ? json_object_get(props, pname) : NULL;
+    switch (k[0]) {
+    case 'o':
+        return strcmp(k, "object_id") == 0  ? F_OBJECT_ID
+               : strcmp(k, "owner_id") == 0 ? F_OWNER_ID
+                                            : F_OTHER;
+    case 'p':
+        return strcmp(k, "persist_mode") == 0 ? F_PERSIST_MODE
+               : strcmp(k, "placed") == 0     ? F_PLACED
+               : strcmp(k, "properties") == 0 ? F_PROPERTIES
+                                              : F_OTHER;
+    case 's':
+        return strcmp(k, "seq") == 0 ? F_SEQ : F_OTHER;
+    case 'h':
+        return strcmp(k, "held_by") == 0 ? F_HELD_BY : F_OTHER;
+    case 'm':
+        return strcmp(k, "manifest_id") == 0 ? F_MANIFEST_ID : F_OTHER;
+    case 't':
+        return strcmp(k, "transform") == 0 ? F_TRANSFORM : F_OTHER;
+    }
+    return F_OTHER;
 }
 
-static bool decl_durable(json_t *decl)
+/* The filter's state across objects. */
+struct pass {
+    struct walk w;
+    json_t *manifests; /* NULL when invalid */
+    struct idset ids;
+    struct idset used; /* manifests of stored objects */
+    json_t *kept;      /* stored objects; NULL once an error is found */
+    struct roomdoc_stats st;
+};
+
+static int set_nocheck(json_t *o, const char *k, json_t *v)
 {
-    json_t *tier = json_object_get(decl, "tier");
-    json_t *dur = json_object_get(decl, "durable");
-    int t = json_is_string(tier) ? roomdoc_tier_parse(json_string_value(tier)) : -1;
-    int flag = json_is_boolean(dur) ? json_is_true(dur) : -1;
-    return roomdoc_is_durable(t < 0 ? ROOMDOC_HIGH_RATE_UNRELIABLE : (enum roomdoc_tier)t, flag);
+    return v ? json_object_set_new_nocheck(o, k, v) : -1;
 }
 
-/* Checks one object; returns its persist mode or -1 when that is itself invalid. */
-static int check_object(struct walk *w, json_t *o, json_t *manifests, struct idset *ids,
-                        size_t index)
+static json_t *stored_transform(json_t *tr_pos, json_t *tr_rot, json_t *tr_scale)
 {
-    char q[QUOTE_MAX_BYTES + 4];
+    json_t *tr = json_object();
+    json_t *scale = tr_scale ? json_incref(tr_scale) : json_array();
+    if (!tr_scale)
+        for (int i = 0; scale && i < 3; i++)
+            if (json_array_append_new(scale, json_integer(1))) {
+                json_decref(scale);
+                scale = NULL;
+            }
+    if (!tr || set_nocheck(tr, "position", json_incref(tr_pos)) ||
+        set_nocheck(tr, "rotation", json_incref(tr_rot)) || set_nocheck(tr, "scale", scale)) {
+        json_decref(tr);
+        return NULL;
+    }
+    return tr;
+}
+
+/* The stored form of a valid placed_saved object; NULL on allocation failure. */
+static json_t *stored_object(json_t *o, json_t *f[F_COUNT], json_t *transform, json_t *props)
+{
+    json_t *out = json_object();
+    if (!out)
+        goto fail;
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        json_t *nv;
+        switch (field_of(k)) {
+        case F_OWNER_ID:
+        case F_HELD_BY:
+            nv = json_null();
+            break;
+        case F_PLACED:
+            nv = json_true();
+            break;
+        case F_TRANSFORM:
+            nv = json_incref(transform);
+            break;
+        case F_PROPERTIES:
+            nv = json_incref(props);
+            break;
+        default:
+            nv = json_incref(v);
+        }
+        if (set_nocheck(out, k, nv))
+            goto fail;
+    }
+    if ((!f[F_OWNER_ID] && set_nocheck(out, "owner_id", json_null())) ||
+        (!f[F_HELD_BY] && set_nocheck(out, "held_by", json_null())) ||
+        (!f[F_PLACED] && set_nocheck(out, "placed", json_true())) ||
+        (!f[F_SEQ] && set_nocheck(out, "seq", json_integer(0))) ||
+        (!f[F_PROPERTIES] && set_nocheck(out, "properties", json_incref(props))))
+        goto fail;
+    json_decref(transform);
+    json_decref(props);
+    return out;
+fail:
+    json_decref(transform);
+    json_decref(props);
+    json_decref(out);
+    return NULL;
+}
+
+static void stop_building(struct pass *p)
+{
+    json_decref(p->kept);
+    p->kept = NULL;
+}
+
+/* Checks one object and, while the document is still valid, appends its stored form. */
+static void check_object(struct pass *p, json_t *o, size_t index)
+{
+    struct walk *w = &p->w;
+    char q[QUOTE_MAX_BYTES + 4], q2[QUOTE_MAX_BYTES + 4];
+    size_t errors_before = w->errors->total;
     if (!json_is_object(o)) {
         fail(w, NULL, "an object must be a JSON object, not %s", type_name(o));
-        return -1;
+        stop_building(p);
+        return;
     }
-    json_t *id = json_object_get(o, "object_id");
+    json_t *f[F_COUNT] = {0};
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) f[field_of(k)] = v;
+
+    json_t *id = f[F_OBJECT_ID];
     if (!id) {
         fail(w, "object_id", "required: a string of 1 to 128 bytes");
     } else if (!json_is_string(id)) {
@@ -428,44 +596,41 @@ static int check_object(struct walk *w, json_t *o, json_t *manifests, struct ids
         fail(w, "object_id", "must be 1 to 128 bytes long (got %zu)", json_string_length(id));
     } else {
         size_t first = 0;
-        if (!idset_add(ids, id, index, &first))
+        if (!idset_add(&p->ids, id, index, &first))
             fail(w, "object_id", "duplicate object_id '%s' (first used by objects[%zu])",
                  quote(json_string_value(id), q), first);
     }
 
     int mode = -1;
-    json_t *pm = json_object_get(o, "persist_mode");
+    json_t *pm = f[F_PERSIST_MODE];
     if (!pm)
         fail(w, "persist_mode", "required: transient_held, placed_room or placed_saved");
-    else if (!json_is_string(pm) || (mode = roomdoc_persist_parse(json_string_value(pm))) < 0)
+    else if (!json_is_string(pm))
+        fail(w, "persist_mode", "must be a string, not %s", type_name(pm));
+    else if ((mode = roomdoc_persist_parse(json_string_value(pm))) < 0)
         fail(w, "persist_mode",
-             "unknown persist_mode %s%s%s: expected transient_held, placed_room or placed_saved",
-             json_is_string(pm) ? "'" : "",
-             json_is_string(pm) ? quote(json_string_value(pm), q) : type_name(pm),
-             json_is_string(pm) ? "'" : "");
+             "unknown persist_mode '%s': expected transient_held, placed_room or placed_saved",
+             quote(json_string_value(pm), q));
 
-    json_t *v = json_object_get(o, "seq");
-    if (v && (!json_is_integer(v) || json_integer_value(v) < 0))
+    if (f[F_SEQ] && (!json_is_integer(f[F_SEQ]) || json_integer_value(f[F_SEQ]) < 0))
         fail(w, "seq", "must be a non-negative integer");
-    static const char *const who[] = {"owner_id", "held_by"};
-    for (int i = 0; i < 2; i++) {
-        v = json_object_get(o, who[i]);
-        if (v && !json_is_string(v) && !json_is_null(v))
-            fail(w, who[i], "must be a string or null, not %s", type_name(v));
-    }
-    v = json_object_get(o, "placed");
-    if (v && !json_is_boolean(v))
-        fail(w, "placed", "must be a boolean, not %s", type_name(v));
+    if (f[F_OWNER_ID] && !json_is_string(f[F_OWNER_ID]) && !json_is_null(f[F_OWNER_ID]))
+        fail(w, "owner_id", "must be a string or null, not %s", type_name(f[F_OWNER_ID]));
+    if (f[F_HELD_BY] && !json_is_string(f[F_HELD_BY]) && !json_is_null(f[F_HELD_BY]))
+        fail(w, "held_by", "must be a string or null, not %s", type_name(f[F_HELD_BY]));
+    if (f[F_PLACED] && !json_is_boolean(f[F_PLACED]))
+        fail(w, "placed", "must be a boolean, not %s", type_name(f[F_PLACED]));
 
     bool saved = mode == ROOMDOC_PLACED_SAVED;
-    json_t *mid = json_object_get(o, "manifest_id");
+    json_t *mid = f[F_MANIFEST_ID];
     json_t *m = NULL;
     if (!mid) {
         if (saved)
             fail(w, "manifest_id", "required for a placed_saved object: a manifest's id");
     } else if (!json_is_string(mid)) {
         fail(w, "manifest_id", "must be a string, not %s", type_name(mid));
-    } else if (saved && manifests && !(m = json_object_get(manifests, json_string_value(mid)))) {
+    } else if (saved && p->manifests &&
+               !(m = json_object_get(p->manifests, json_string_value(mid)))) {
         fail(w, "manifest_id", "unknown manifest '%s'", quote(json_string_value(mid), q));
     }
     /* undeclared properties are looked for only when the manifest itself is usable */
@@ -473,154 +638,105 @@ static int check_object(struct walk *w, json_t *o, json_t *manifests, struct ids
     if (!json_is_object(decls))
         decls = NULL;
 
-    json_t *tr = json_object_get(o, "transform");
+    json_t *tr = f[F_TRANSFORM], *pos = NULL, *rot = NULL, *scale = NULL;
     if (!tr) {
         if (saved)
             fail(w, "transform", "required for a placed_saved object: position and rotation");
     } else if (!json_is_object(tr)) {
         fail(w, "transform", "must be an object, not %s", type_name(tr));
     } else {
-        size_t at = w->plen;
-        path_key(w, "transform");
-        check_vec(w, tr, "position", 3, saved);
-        check_vec(w, tr, "rotation", 4, saved);
-        check_vec(w, tr, "scale", 3, false);
-        path_truncate(w, at);
+        json_object_foreach(tr, k, v)
+        {
+            if (strcmp(k, "position") == 0)
+                pos = v;
+            else if (strcmp(k, "rotation") == 0)
+                rot = v;
+            else if (strcmp(k, "scale") == 0)
+                scale = v;
+        }
+        push_key(w, "transform");
+        check_vec(w, pos, "position", 3, saved);
+        check_vec(w, rot, "rotation", 4, saved);
+        check_vec(w, scale, "scale", 3, false);
+        pop(w);
     }
 
-    json_t *props = json_object_get(o, "properties");
+    /* a stored object is built while the document is valid so far */
+    bool build = saved && p->kept && w->errors->total == 0;
+    json_t *kept_props = build ? json_object() : NULL;
+    json_t *props = f[F_PROPERTIES];
     if (props && !json_is_object(props)) {
         fail(w, "properties", "must be an object, not %s", type_name(props));
     } else if (props) {
-        size_t at = w->plen;
-        path_key(w, "properties");
-        const char *pname;
-        json_t *val;
-        json_object_foreach(props, pname, val)
+        push_key(w, "properties");
+        json_object_foreach(props, k, v)
         {
-            char q2[QUOTE_MAX_BYTES + 4];
-            if (decls && !json_object_get(decls, pname))
-                fail(w, pname, "property '%s' is not declared by manifest '%s'", quote(pname, q),
+            json_t *decl = decls ? json_object_get(decls, k) : NULL;
+            if (decls && !decl)
+                fail(w, k, "property '%s' is not declared by manifest '%s'", quote(k, q),
                      quote(json_string_value(mid), q2));
-            if (value_depth(val, w->max_depth) > w->max_depth)
-                fail(w, pname, "value nested deeper than the limit of %zu", w->max_depth);
+            if (value_depth(v, w->max_depth) > w->max_depth)
+                fail(w, k, "value nested deeper than the limit of %zu", w->max_depth);
+            if (kept_props && decl) {
+                json_t *tier, *dur;
+                decl_members(decl, &tier, &dur);
+                int t = json_is_string(tier) ? roomdoc_tier_parse(json_string_value(tier)) : 0;
+                int flag = json_is_boolean(dur) ? json_is_true(dur) : -1;
+                if (!roomdoc_is_durable(t < 0 ? 0 : (enum roomdoc_tier)t, flag))
+                    p->st.non_durable_properties++;
+                else if (json_object_set_new_nocheck(kept_props, k, json_incref(v)))
+                    stop_building(p);
+            }
         }
-        path_truncate(w, at);
+        pop(w);
     }
-    return mode;
+
+    if (w->errors->total != errors_before) {
+        json_decref(kept_props);
+        stop_building(p);
+        return;
+    }
+    if (mode == ROOMDOC_TRANSIENT_HELD)
+        p->st.dropped_transient_held++;
+    else if (mode == ROOMDOC_PLACED_ROOM)
+        p->st.dropped_placed_room++;
+    if (!saved || !p->kept) {
+        json_decref(kept_props);
+        return;
+    }
+    json_t *so = stored_object(o, f, stored_transform(pos, rot, scale), kept_props);
+    if (!so || json_array_append_new(p->kept, so)) {
+        stop_building(p);
+        p->st.objects_saved = SIZE_MAX; /* marks an allocation failure */
+        return;
+    }
+    ptrset_add(&p->used, m);
+    p->st.objects_saved++;
 }
 
-/* ---- building the stored document ---- */
-
-static json_t *stored_transform(json_t *tr)
+/* The stored document from the kept objects and the manifests they use. */
+static json_t *assemble(struct pass *p)
 {
-    json_t *scale = json_object_get(tr, "scale");
-    if (scale)
-        json_incref(scale);
-    else
-        scale = json_pack("[iii]", 1, 1, 1);
-    return json_pack("{s:O, s:O, s:o}", "position", json_object_get(tr, "position"), "rotation",
-                     json_object_get(tr, "rotation"), "scale", scale);
-}
-
-/* The stored form of a valid placed_saved object; NULL on allocation failure. */
-static json_t *stored_object(json_t *o, json_t *m, size_t *non_durable)
-{
-    json_t *out = json_object();
-    json_t *props = json_object();
-    json_t *tr = stored_transform(json_object_get(o, "transform"));
-    json_t *seq = json_object_get(o, "seq");
-    if (!out || !props || !tr)
-        goto fail;
-
-    const char *k;
-    json_t *v;
-    json_object_foreach(json_object_get(o, "properties"), k, v)
-    {
-        if (decl_durable(declaration(m, k))) {
-            if (json_object_set(props, k, v))
-                goto fail;
-        } else {
-            (*non_durable)++;
-        }
-    }
-    /* every field as sent, in order, with the contract's values where it sets them */
-    json_object_foreach(o, k, v)
-    {
-        if (json_object_set(out, k, v))
-            goto fail;
-    }
-    int bad = 0;
-    bad |= json_object_set_new(out, "owner_id", json_null());
-    bad |= json_object_set_new(out, "held_by", json_null());
-    bad |= json_object_set_new(out, "placed", json_true());
-    if (!seq)
-        bad |= json_object_set_new(out, "seq", json_integer(0));
-    bad |= json_object_set_new(out, "transform", tr);
-    tr = NULL;
-    bad |= json_object_set_new(out, "properties", props);
-    props = NULL;
-    if (bad)
-        goto fail;
-    return out;
-fail:
-    json_decref(tr);
-    json_decref(props);
-    json_decref(out);
-    return NULL;
-}
-
-static enum roomdoc_result build(json_t *manifests, json_t *objects, json_t **stored,
-                                 struct roomdoc_stats *st)
-{
-    enum roomdoc_result rc = ROOMDOC_NOMEM;
-    json_t *doc = NULL, *used = json_object(), *kept = json_array();
-    if (!used || !kept)
-        goto out;
-    size_t i;
-    json_t *o;
-    json_array_foreach(objects, i, o)
-    {
-        int mode = roomdoc_persist_parse(json_string_value(json_object_get(o, "persist_mode")));
-        if (mode == ROOMDOC_TRANSIENT_HELD) {
-            st->dropped_transient_held++;
-            continue;
-        }
-        if (mode == ROOMDOC_PLACED_ROOM) {
-            st->dropped_placed_room++;
-            continue;
-        }
-        const char *mid = json_string_value(json_object_get(o, "manifest_id"));
-        json_t *m = json_object_get(manifests, mid);
-        json_t *so = stored_object(o, m, &st->non_durable_properties);
-        if (!so || json_array_append_new(kept, so))
-            goto out;
-        if (!json_object_get(used, mid) && json_object_set_new(used, mid, json_true()))
-            goto out;
-        st->objects_saved++;
-    }
     json_t *ms = json_object();
-    if (!ms)
-        goto out;
     const char *mid;
     json_t *m;
-    json_object_foreach(manifests, mid, m)
+    if (!ms)
+        return NULL;
+    json_object_foreach(p->manifests, mid, m)
     {
         /* in the order the manifests were sent */
-        if (json_object_get(used, mid) && json_object_set(ms, mid, m)) {
+        if (ptrset_has(&p->used, m) && json_object_set_new_nocheck(ms, mid, json_incref(m))) {
             json_decref(ms);
-            goto out;
+            return NULL;
         }
     }
-    doc = json_pack("{s:o, s:O}", "manifests", ms, "objects", kept);
-    if (!doc)
-        goto out;
-    *stored = doc;
-    rc = ROOMDOC_OK;
-out:
-    json_decref(kept);
-    json_decref(used);
-    return rc;
+    json_t *doc = json_object();
+    if (!doc || set_nocheck(doc, "manifests", ms) ||
+        set_nocheck(doc, "objects", json_incref(p->kept))) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
 }
 
 enum roomdoc_result roomdoc_filter(json_t *body, const struct roomdoc_limits *limits,
@@ -629,62 +745,71 @@ enum roomdoc_result roomdoc_filter(json_t *body, const struct roomdoc_limits *li
 {
     enum roomdoc_result rc = ROOMDOC_INVALID;
     struct roomdoc_errors scratch;
-    struct roomdoc_stats st = {0};
-    struct idset ids = {0};
-    struct walk w = {.errors = errors ? errors : &scratch};
+    struct pass p = {.w.errors = errors ? errors : &scratch};
+    struct walk *w = &p.w;
     size_t max_objects = limits && limits->max_objects ? limits->max_objects : 10000;
-    w.max_depth = limits && limits->max_value_depth ? limits->max_value_depth : 32;
-    w.errors->count = w.errors->total = 0;
+    w->max_depth = limits && limits->max_value_depth ? limits->max_value_depth : 32;
+    w->errors->count = w->errors->total = 0;
     *stored = NULL;
     if (stats)
-        *stats = st;
+        memset(stats, 0, sizeof *stats);
 
     if (!json_is_object(body)) {
-        fail(&w, NULL, "the room document must be a JSON object, not %s",
+        fail(w, NULL, "the room document must be a JSON object, not %s",
              body ? type_name(body) : "nothing");
         goto out;
     }
     json_t *manifests = json_object_get(body, "manifests");
     json_t *objects = json_object_get(body, "objects");
-    if (!manifests)
-        fail(&w, "manifests", "required: an object of manifest id to manifest");
-    else if (!json_is_object(manifests))
-        fail(&w, "manifests", "must be an object, not %s", type_name(manifests));
-    else {
-        path_key(&w, "manifests");
-        check_manifests(&w, manifests);
-        path_truncate(&w, 0);
+    if (!manifests) {
+        fail(w, "manifests", "required: an object of manifest id to manifest");
+    } else if (!json_is_object(manifests)) {
+        fail(w, "manifests", "must be an object, not %s", type_name(manifests));
+    } else {
+        push_key(w, "manifests");
+        check_manifests(w, manifests);
+        pop(w);
+        p.manifests = manifests;
     }
     if (!objects) {
-        fail(&w, "objects", "required: an array of objects");
+        fail(w, "objects", "required: an array of objects");
         goto out;
     }
     if (!json_is_array(objects)) {
-        fail(&w, "objects", "must be an array, not %s", type_name(objects));
+        fail(w, "objects", "must be an array, not %s", type_name(objects));
         goto out;
     }
     size_t n = json_array_size(objects);
     if (n > max_objects) {
-        fail(&w, "objects", "too many objects: %zu (the limit is %zu)", n, max_objects);
+        fail(w, "objects", "too many objects: %zu (the limit is %zu)", n, max_objects);
         goto out;
     }
-    if (!idset_init(&ids, n)) {
+    p.kept = w->errors->total == 0 ? json_array() : NULL;
+    if (!idset_init(&p.ids, n, true) ||
+        !idset_init(&p.used, p.manifests ? json_object_size(p.manifests) : 0, false) ||
+        (w->errors->total == 0 && !p.kept)) {
         rc = ROOMDOC_NOMEM;
         goto out;
     }
-    json_t *m_ok = json_is_object(manifests) ? manifests : NULL;
+    push_key(w, "objects");
     for (size_t i = 0; i < n; i++) {
-        path_key(&w, "objects");
-        path_index(&w, i);
-        check_object(&w, json_array_get(objects, i), m_ok, &ids, i);
-        path_truncate(&w, 0);
+        push_index(w, i);
+        check_object(&p, json_array_get(objects, i), i);
+        pop(w);
     }
-    if (w.errors->total == 0)
-        rc = build(manifests, objects, stored, &st);
+    pop(w);
+    if (w->errors->total == 0) {
+        rc = ROOMDOC_NOMEM;
+        if (!p.kept || p.st.objects_saved == SIZE_MAX || !(*stored = assemble(&p)))
+            goto out;
+        rc = ROOMDOC_OK;
+    }
 
 out:
-    idset_clear(&ids);
+    json_decref(p.kept);
+    idset_clear(&p.ids);
+    idset_clear(&p.used);
     if (rc == ROOMDOC_OK && stats)
-        *stats = st;
+        *stats = p.st;
     return rc;
 }

@@ -503,7 +503,7 @@ START_TEST(test_manifest_rules)
         {"{\"properties\": {\"p\": {\"tier\": \"fast\"}}}", "manifests.m.properties.p.tier",
          "unknown tier 'fast'"},
         {"{\"properties\": {\"p\": {\"tier\": 1}}}", "manifests.m.properties.p.tier",
-         "unknown tier an integer"},
+         "must be a string, not an integer"},
         {"{\"properties\": {\"p\": {\"tier\": \"snapshot_only\", \"durable\": \"yes\"}}}",
          "manifests.m.properties.p.durable", "must be a boolean"},
         {"{\"properties\": {\"p\": {\"tier\": \"snapshot_only\", \"durable\": null}}}",
