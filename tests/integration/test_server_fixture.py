@@ -1,0 +1,242 @@
+"""Shared pieces of the test_server_*.py tests (no tests in this file): a migrated
+roomstate-server on a free loopback port with its own keys, a raw HTTP/1.1 client for
+requests urllib cannot send (odd methods, huge or chunked bodies, forged headers), forged
+tokens, and a realistic room document."""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import socket
+import subprocess
+import time
+
+import harness
+
+SESSION_KEY = "test-session-key-0123456789abcdef"
+SERVICE_KEY = "test-service-key-fedcba9876543210"
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def forge(header, claims, key=SESSION_KEY, digest=hashlib.sha256, signature=None):
+    """A JWT with any header, claims and HMAC digest (or a given signature)."""
+    h = b64url(json.dumps(header).encode())
+    p = b64url(json.dumps(claims).encode())
+    if signature is None:
+        signature = b64url(hmac.new(key.encode(), f"{h}.{p}".encode(), digest).digest())
+    return f"{h}.{p}.{signature}"
+
+
+def claims(uid=harness.UID1, username="player1", ttl=3600):
+    now = int(time.time())
+    return {"tid": "t-1", "uid": uid, "usn": username, "exp": now + ttl, "iat": now}
+
+
+def tokens():
+    """Named tokens: one valid, and the bad kinds the contract lists."""
+    return {
+        "valid": harness.token(key=SESSION_KEY),
+        "expired": harness.token(key=SESSION_KEY, ttl=-60),
+        "wrong-key": harness.token(key="not-the-key"),
+        "alg-none": forge({"alg": "none", "typ": "JWT"}, claims(), signature=""),
+        "alg-lower": forge({"alg": "hs256", "typ": "JWT"}, claims()),
+        "hs384": forge({"alg": "HS384", "typ": "JWT"}, claims(), digest=hashlib.sha384),
+        "hs512": forge({"alg": "HS512", "typ": "JWT"}, claims(), digest=hashlib.sha512),
+        "no-exp": forge({"alg": "HS256", "typ": "JWT"},
+                        {k: v for k, v in claims().items() if k != "exp"}),
+        "bad-uid": forge({"alg": "HS256", "typ": "JWT"}, claims(uid="not-a-uuid")),
+        "garbage": "abc.def.ghi",
+        "two-parts": "abc.def",
+        "oversized": "a" * 9000 + "." + "b" * 10 + "." + "c" * 10,
+    }
+
+
+def room_doc(n_saved=3, n_room=2, n_held=1, tag="x"):
+    """A room document with objects of all three persist modes."""
+    objs = []
+    for i in range(n_saved):
+        objs.append({
+            "object_id": f"saved-{i}", "manifest_id": "crate_v1", "persist_mode": "placed_saved",
+            "owner_id": harness.UID1, "held_by": None, "placed": True, "seq": i,
+            "transform": {"position": [i, 0.5, -2.0], "rotation": [0, 0, 0, 1]},
+            "properties": {"color": f"#{i:06x}", "label": tag, "wobble": 0.25,
+                           "highlight": True}})
+    for i in range(n_room):
+        objs.append({"object_id": f"room-{i}", "manifest_id": "crate_v1",
+                     "persist_mode": "placed_room", "seq": 1})
+    for i in range(n_held):
+        objs.append({"object_id": f"held-{i}", "manifest_id": "crate_v1",
+                     "persist_mode": "transient_held", "held_by": harness.UID1})
+    return {
+        "manifests": {
+            "crate_v1": {"properties": {
+                "color": {"tier": "reliable_on_change"},
+                "label": {"tier": "snapshot_only"},
+                "wobble": {"tier": "high_rate_unreliable"},
+                "highlight": {"tier": "reliable_on_change", "durable": False}}},
+            "unused_v1": {"properties": {"x": {"tier": "snapshot_only"}}},
+        },
+        "objects": objs,
+    }
+
+
+def migrate(db):
+    subprocess.run([harness.binary("roomstate-migrate"), "--db", db, "up"], check=True,
+                   capture_output=True, timeout=30)
+
+
+def integrity_ok(db):
+    import sqlite3
+    con = sqlite3.connect(db, timeout=10)
+    try:
+        return con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        con.close()
+
+
+class Server:
+    """A migrated roomstate-server on a free port; stopped by pid at test cleanup."""
+
+    def __init__(self, test, args=(), db=None, migrate_db=True, start=True, env=None):
+        self.test = test
+        self.dir = harness.tmpdir(test)
+        self.db = db or os.path.join(self.dir, "rooms.db")
+        self.args = list(args)
+        self.env = env
+        self.proc = None
+        key_file = os.path.join(self.dir, "nakama.key")
+        with open(key_file, "w") as f:
+            f.write(SESSION_KEY + "\n")
+        svc_file = os.path.join(self.dir, "service.key")
+        with open(svc_file, "w") as f:
+            f.write(SERVICE_KEY + "\n")
+        self.key_args = ["--nakama-key-file", key_file, "--service-key-file", svc_file]
+        if migrate_db:
+            migrate(self.db)
+        test.addCleanup(self.stop)
+        if start:
+            self.start()
+
+    def command(self):
+        self.port = harness.free_port()
+        return ([harness.binary("roomstate-server"), "--listen", f"127.0.0.1:{self.port}",
+                 "--db", self.db, "--log-level", "info"] + self.key_args + self.args)
+
+    def start(self, wait=True):
+        self.proc = harness.Proc(self.command(), env=self.env,
+                                 log_path=os.path.join(self.dir, f"server-{time.time_ns()}.log"))
+        if wait:
+            harness.wait_until(lambda: harness.port_open(self.port) or not self.proc.alive(),
+                               timeout=15, what="server to listen")
+            if not self.proc.alive():
+                raise AssertionError("server exited at start:\n" + self.proc.output())
+        return self.proc
+
+    def stop(self):
+        if self.proc and self.proc.alive():
+            return self.proc.stop()
+        return self.proc.p.returncode if self.proc else None
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def request(self, method, path, body=None, token=None, headers=None, timeout=30):
+        """urllib request; token 'valid' etc. or a raw token string; returns
+        (status, headers, body bytes)."""
+        h = dict(headers or {})
+        if token is not None:
+            h["Authorization"] = f"Bearer {token}"
+        if body is not None and "Content-Type" not in h:
+            h["Content-Type"] = "application/json"
+        return harness.http(method, self.url(path), body=body, headers=h, timeout=timeout)
+
+    def raw(self, method, path, headers=None, body=b"", timeout=30, chunked=False):
+        return raw_request(self.port, method, path, headers, body, timeout, chunked)
+
+
+def _read_response(f, method):
+    line = f.readline(65536)
+    if not line:
+        raise ConnectionError("connection closed before a response")
+    parts = line.decode("latin-1").split(" ", 2)
+    status = int(parts[1])
+    headers = {}
+    while True:
+        h = f.readline(65536).decode("latin-1")
+        if h in ("\r\n", "\n", ""):
+            break
+        k, _, v = h.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    if status == 100:
+        return status, headers, b""
+    body = b""
+    if method == "HEAD" or status in (204, 304):
+        return status, headers, body
+    if "content-length" in headers:
+        body = f.read(int(headers["content-length"]))
+    elif headers.get("transfer-encoding", "").lower() == "chunked":
+        while True:
+            size = int(f.readline().strip().split(b";")[0], 16)
+            if size == 0:
+                f.readline()
+                break
+            body += f.read(size)
+            f.readline()
+    else:
+        body = f.read()
+    return status, headers, body
+
+
+def raw_request(port, method, path, headers=None, body=b"", timeout=30, chunked=False):
+    """One request on a fresh connection, written by hand.  A body is announced with
+    Expect: 100-continue, so a server that answers from the headers alone (401, 413, ...)
+    is heard without pushing the body at it.  Returns (status, headers, body)."""
+    if isinstance(body, str):
+        body = body.encode()
+    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+    hdrs = dict(headers or {})
+    if body or chunked:
+        if chunked:
+            hdrs["Transfer-Encoding"] = "chunked"
+        else:
+            hdrs.setdefault("Content-Length", str(len(body)))
+        hdrs.setdefault("Expect", "100-continue")
+    for k, v in hdrs.items():
+        lines.append(f"{k}: {v}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(head)
+        f = s.makefile("rb")
+        if body or chunked:
+            status, rh, rb = _read_response(f, method)
+            if status != 100:
+                return status, rh, rb
+            try:
+                if chunked:
+                    step = 65536
+                    for i in range(0, len(body), step):
+                        piece = body[i:i + step]
+                        s.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                    s.sendall(b"0\r\n\r\n")
+                else:
+                    s.sendall(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        return _read_response(f, method)
+
+
+def problem(test, status, headers, body, want_status, code=None):
+    """Asserts a problem document with the given status (and type code)."""
+    test.assertEqual(status, want_status, body[:300])
+    test.assertTrue(headers.get("content-type", "").startswith("application/problem+json"),
+                    headers)
+    doc = json.loads(body)
+    test.assertEqual(doc["status"], want_status)
+    test.assertTrue(doc["type"].startswith("https://roomstate.dev/problems/"), doc)
+    test.assertTrue(doc.get("title"))
+    if code:
+        test.assertEqual(doc["type"], "https://roomstate.dev/problems/" + code, doc)
+    return doc
