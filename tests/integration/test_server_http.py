@@ -62,7 +62,7 @@ class TestOperations(ServerTest):
         self.assertIn('roomstate_auth_failures_total{reason="expired"} 1', text)
         for line in text.splitlines():  # every sample line is "name{labels} number"
             if not line.startswith("#"):
-                self.assertRegex(line, r'^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$')
+                self.assertRegex(line, r'^[a-z_]+(\{([a-z_]+="[^"]*",?)+\})? [0-9.e+-]+$')
 
     def test_request_log_line(self):
         self.save("log-room")
