@@ -98,12 +98,14 @@ static void peer_close(struct ws_peer *p, int code, const char *reason)
     lws_callback_on_writable(p->wsi);
 }
 
-/* Queues {"op":5,"code":code,"message":message}; dropped when the small queue is full. */
+/* Queues {"op":5,"code","message","cause_op":null} (the rules' ERROR shape); dropped when the
+ * small queue is full. */
 static void peer_send_error(struct ws_peer *p, const char *code, const char *message)
 {
     if (p->ctl_count == WS_CTL_MAX || p->close_req)
         return;
-    json_t *j = json_pack("{s:i, s:s, s:s}", "op", 5, "code", code, "message", message);
+    json_t *j = json_pack("{s:i, s:s, s:s, s:n}", "op", 5, "code", code, "message", message,
+                          "cause_op");
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!s)
