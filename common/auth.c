@@ -182,7 +182,7 @@ enum auth_result auth_verify_token(const struct auth_keys *keys, const char *tok
         goto out;
     }
     out->exp = json_integer_value(exp);
-    if (out->exp + keys->leeway_s <= now_s) {
+    if (out->exp <= now_s - keys->leeway_s) { /* no overflow for exp near INT64_MAX */
         rc = AUTH_EXPIRED;
         goto out;
     }
