@@ -243,7 +243,9 @@ static enum MHD_Result on_complete(struct http_req *r)
     }
     if (r->wants_body) {
         json_error_t jerr;
-        r->json = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        /* any JSON value parses; one that is not an object is a document error (422) */
+        r->json = json_loadb(r->body ? r->body : "", r->body_len,
+                             JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
         if (!r->json) {
             snprintf(detail, sizeof detail, "line %d, column %d: %s", jerr.line, jerr.column,
                      jerr.text);
