@@ -13,8 +13,25 @@ static bool has_prefix(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+void store_options_default(struct store_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->group_commit = true;
+}
+
 enum store_status store_open(const char *path, struct store **out, char *err, size_t errsize)
 {
+    return store_open_opts(path, NULL, out, err, errsize);
+}
+
+enum store_status store_open_opts(const char *path, const struct store_options *opts,
+                                  struct store **out, char *err, size_t errsize)
+{
+    struct store_options def;
+    if (!opts) {
+        store_options_default(&def);
+        opts = &def;
+    }
     *out = NULL;
     if (err && errsize)
         err[0] = '\0';
@@ -28,7 +45,7 @@ enum store_status store_open(const char *path, struct store **out, char *err, si
             snprintf(err, errsize, "the PostgreSQL backend is not built into this binary");
         return STORE_ERROR;
     }
-    return store_sqlite_ops.open(path, out, err, errsize);
+    return store_sqlite_ops.open(path, opts, out, err, errsize);
 }
 
 void store_close(struct store *s)

@@ -111,9 +111,23 @@ const char *store_status_name(enum store_status st);
  * backend's store struct begins with `struct store` (its ops pointer).  store_open picks the
  * backend from the path: a plain file path is SQLite (store_sqlite.c); "postgres://..." and
  * "postgresql://..." are reserved for the PostgreSQL backend to come (STORE_ERROR now). */
+struct store_options {
+    /* SQLite: the saves of every store of one database in this process share commits (one
+     * writer thread batches them, each save in its own SAVEPOINT, one fsync per batch; a
+     * save still returns only once durable).  Default: on. */
+    bool group_commit;
+};
+void store_options_default(struct store_options *o);
+
+/* store_open with explicit options (opts NULL: the defaults). */
+enum store_status store_open_opts(const char *path, const struct store_options *opts,
+                                  struct store **out, char *err, size_t errsize)
+    __attribute__((warn_unused_result));
+
 struct store_ops {
     const char *name;
-    enum store_status (*open)(const char *path, struct store **out, char *err, size_t errsize);
+    enum store_status (*open)(const char *path, const struct store_options *opts,
+                              struct store **out, char *err, size_t errsize);
     void (*close)(struct store *s);
     bool (*ready)(struct store *s);
     enum store_status (*room_save)(struct store *s, const struct store_save_req *req,

@@ -3,11 +3,14 @@
  * transactions with a bounded retry when the database stays busy.
  *
  * Tables (schema/0001_rooms.sql): rooms(room_id, last_version, current_version) keeps the
- * version counter, which survives a DELETE; room_versions holds every retained document. */
+ * version counter, which survives a DELETE; room_versions holds every retained document.
+ * With group commit (the default) saves are run by the database's writer thread
+ * (store_group.c) through store_sqlite_save_batch. */
 #include "common/store_sqlite.h"
 
 #include "common/log.h"
 #include "common/migrations.h"
+#include "common/store_group.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +23,9 @@ enum stmt_id {
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
     ST_ROOM_COUNTER,
     ST_ROOM_UPSERT,
     ST_VERSION_INSERT,
@@ -38,6 +44,7 @@ struct sqlite_store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *stmts[ST_COUNT];
+    struct store_group *group; /* group commit: saves go through its writer; or NULL */
 };
 
 static struct sqlite_store *impl(struct store *s)
@@ -252,6 +259,81 @@ out:
     return rc;
 }
 
+/* One statement of the savepoint protocol; false (logged) when it fails. */
+static bool exec_stmt(struct sqlite_store *s, enum stmt_id id, const char *sql)
+{
+    sqlite3_stmt *st = stmt(s, id, sql);
+    int src = st ? step_done(st) : SQLITE_ERROR;
+    done(st);
+    if (src != SQLITE_OK)
+        log_error("store: %s: %s", sql, sqlite3_errmsg(s->db));
+    return src == SQLITE_OK;
+}
+
+void store_sqlite_save_batch(struct store *base, const struct store_save_req *const reqs[],
+                             struct store_save_result *const res[], enum store_status st[],
+                             size_t n)
+{
+    struct sqlite_store *s = impl(base);
+    size_t first = 0; /* the first save of the open transaction */
+    enum store_status rc = STORE_OK;
+    bool open = false;
+    for (size_t i = 0; i < n; i++) {
+        memset(res[i], 0, sizeof *res[i]);
+        if (!save_req_ok(reqs[i])) {
+            log_bug("store_room_save: invalid request");
+            st[i] = STORE_ERROR;
+            continue;
+        }
+        if (!open) {
+            rc = begin_immediate(s);
+            if (rc) {
+                for (size_t j = i; j < n; j++)
+                    st[j] = save_req_ok(reqs[j]) ? rc : STORE_ERROR;
+                return;
+            }
+            open = true;
+            first = i;
+        }
+        if (!exec_stmt(s, ST_SAVEPOINT, "SAVEPOINT save")) {
+            st[i] = STORE_ERROR;
+            continue;
+        }
+        st[i] = save_in_txn(s, reqs[i], res[i]);
+        if (st[i] == STORE_OK) {
+            if (exec_stmt(s, ST_RELEASE, "RELEASE save"))
+                continue;
+            st[i] = STORE_ERROR;
+        }
+        memset(res[i], 0, sizeof *res[i]);
+        if (!sqlite3_get_autocommit(s->db) && exec_stmt(s, ST_ROLLBACK_TO, "ROLLBACK TO save") &&
+            exec_stmt(s, ST_RELEASE, "RELEASE save"))
+            continue;
+        /* the transaction is gone (SQLite rolled it back): so are the saves before in it */
+        log_error("store: batch transaction lost at save %zu of %zu", i + 1, n);
+        rollback(s);
+        for (size_t j = first; j < i; j++) {
+            if (st[j] == STORE_OK) {
+                st[j] = STORE_ERROR;
+                memset(res[j], 0, sizeof *res[j]);
+            }
+        }
+        open = false;
+    }
+    if (!open)
+        return;
+    rc = commit(s);
+    if (rc == STORE_OK)
+        return;
+    rollback(s);
+    for (size_t j = first; j < n; j++) {
+        if (st[j] == STORE_OK) {
+            st[j] = rc;
+            memset(res[j], 0, sizeof *res[j]);
+        }
+    }
+}
+
 static enum store_status sq_room_save(struct store *base, const struct store_save_req *req,
                                       struct store_save_result *res)
 {
@@ -262,6 +344,8 @@ static enum store_status sq_room_save(struct store *base, const struct store_sav
         log_bug("store_room_save: invalid request");
         return STORE_ERROR;
     }
+    if (s->group)
+        return store_group_save(s->group, req, res);
     rc = begin_immediate(s);
     if (rc)
         return rc;
@@ -542,6 +626,7 @@ out:
 static void sq_close(struct store *base)
 {
     struct sqlite_store *s = impl(base);
+    store_group_release(s->group);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
     if (sqlite3_close(s->db) != SQLITE_OK)
@@ -575,8 +660,8 @@ static enum store_status schema_current(sqlite3 *db, const char *path, char *err
     }
 }
 
-static enum store_status sq_open(const char *path, struct store **out, char *err,
-                                 size_t errsize)
+enum store_status store_sqlite_open(const char *path, bool group_commit, struct store **out,
+                                    char *err, size_t errsize)
 {
     char dummy[1];
     struct sqlite_store *s = NULL;
@@ -598,6 +683,11 @@ static enum store_status sq_open(const char *path, struct store **out, char *err
     rc = schema_current(s->db, path, err, errsize);
     if (rc)
         goto out;
+    if (group_commit) {
+        rc = store_group_acquire(path, &s->group, err, errsize);
+        if (rc)
+            goto out;
+    }
     *out = &s->base;
     s = NULL;
 out:
@@ -609,11 +699,26 @@ out:
     return rc;
 }
 
+static enum store_status sq_open(const char *path, const struct store_options *opts,
+                                 struct store **out, char *err, size_t errsize)
+{
+    return store_sqlite_open(path, opts->group_commit, out, err, errsize);
+}
+
 static bool sq_ready(struct store *base)
 {
     struct sqlite_store *s = impl(base);
     char err[512];
     return schema_current(s->db, s->path, err, sizeof err) == STORE_OK;
+}
+
+bool store_sqlite_group_stats(struct store *base, struct store_group_stats *out)
+{
+    struct sqlite_store *s = impl(base);
+    if (!s->group)
+        return false;
+    store_group_stats(s->group, out);
+    return true;
 }
 
 const struct store_ops store_sqlite_ops = {

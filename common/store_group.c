@@ -1,0 +1,226 @@
+/* store_group.c — group commit: one writer thread per database file batches the saves of
+ * every store of that file into shared transactions (see store_group.h). */
+#include "common/store_group.h"
+
+#include "common/log.h"
+#include "common/store_sqlite.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct gc_req {
+    const struct store_save_req *req;
+    struct store_save_result *res;
+    enum store_status st;
+    bool done;
+    pthread_cond_t cond; /* signalled (under g->mu) when done */
+    struct gc_req *next;
+};
+
+struct store_group {
+    char *path;  /* real path: the registry key */
+    int refs;    /* under registry_mu */
+    struct store *ws; /* the writer's own connection (no group) */
+    pthread_t thread;
+    pthread_mutex_t mu; /* guards everything below */
+    pthread_cond_t wake;
+    struct gc_req *head, *tail;
+    bool stop;
+    struct store_group_stats stats;
+    struct store_group *next; /* registry list, under registry_mu */
+};
+
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct store_group *registry;
+
+static void *writer_main(void *arg)
+{
+    struct store_group *g = arg;
+    struct gc_req *batch[STORE_GROUP_MAX_BATCH];
+    const struct store_save_req *reqs[STORE_GROUP_MAX_BATCH];
+    struct store_save_result *res[STORE_GROUP_MAX_BATCH];
+    enum store_status st[STORE_GROUP_MAX_BATCH];
+
+    pthread_mutex_lock(&g->mu);
+    for (;;) {
+        while (!g->head && !g->stop)
+            pthread_cond_wait(&g->wake, &g->mu);
+        if (!g->head)
+            break; /* stopping, and nothing is queued */
+        size_t n = 0;
+        unsigned long long bytes = 0;
+        while (g->head && n < STORE_GROUP_MAX_BATCH &&
+               (n == 0 || bytes + g->head->req->doc_len <= STORE_GROUP_MAX_BATCH_BYTES)) {
+            struct gc_req *r = g->head;
+            g->head = r->next;
+            bytes += r->req->doc_len;
+            batch[n] = r;
+            reqs[n] = r->req;
+            res[n] = r->res;
+            n++;
+        }
+        if (!g->head)
+            g->tail = NULL;
+        pthread_mutex_unlock(&g->mu);
+
+        store_sqlite_save_batch(g->ws, reqs, res, st, n);
+
+        pthread_mutex_lock(&g->mu);
+        for (size_t i = 0; i < n; i++) {
+            batch[i]->st = st[i];
+            batch[i]->done = true;
+            pthread_cond_signal(&batch[i]->cond);
+        }
+        g->stats.saves += n;
+        g->stats.batches++;
+        if (n > g->stats.max_batch)
+            g->stats.max_batch = n;
+    }
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+enum store_status store_group_save(struct store_group *g, const struct store_save_req *req,
+                                   struct store_save_result *res)
+{
+    struct gc_req r = {.req = req, .res = res, .st = STORE_ERROR};
+    enum store_status st;
+    if (pthread_cond_init(&r.cond, NULL) != 0) {
+        log_error("store: pthread_cond_init failed");
+        return STORE_ERROR;
+    }
+    pthread_mutex_lock(&g->mu);
+    if (g->stop) {
+        pthread_mutex_unlock(&g->mu);
+        pthread_cond_destroy(&r.cond);
+        log_bug("save on a stopped group");
+        return STORE_ERROR;
+    }
+    if (g->tail)
+        g->tail->next = &r;
+    else
+        g->head = &r;
+    g->tail = &r;
+    pthread_cond_signal(&g->wake);
+    while (!r.done)
+        pthread_cond_wait(&r.cond, &g->mu);
+    st = r.st;
+    pthread_mutex_unlock(&g->mu);
+    pthread_cond_destroy(&r.cond);
+    return st;
+}
+
+static void group_free(struct store_group *g)
+{
+    if (!g)
+        return;
+    store_close(g->ws);
+    pthread_cond_destroy(&g->wake);
+    pthread_mutex_destroy(&g->mu);
+    free(g->path);
+    free(g);
+}
+
+static enum store_status group_new(const char *real, struct store_group **out, char *err,
+                                   size_t errsize)
+{
+    struct store_group *g = calloc(1, sizeof *g);
+    enum store_status rc = STORE_ERROR;
+    bool sync_ok = false;
+    *out = NULL;
+    if (!g || !(g->path = strdup(real))) {
+        snprintf(err, errsize, "out of memory");
+        goto out;
+    }
+    if (pthread_mutex_init(&g->mu, NULL) != 0)
+        goto out;
+    if (pthread_cond_init(&g->wake, NULL) != 0) {
+        pthread_mutex_destroy(&g->mu);
+        goto out;
+    }
+    sync_ok = true;
+    rc = store_sqlite_open(real, false, &g->ws, err, errsize);
+    if (rc)
+        goto out;
+    if (pthread_create(&g->thread, NULL, writer_main, g) != 0) {
+        snprintf(err, errsize, "cannot start the group-commit writer thread");
+        rc = STORE_ERROR;
+        goto out;
+    }
+    g->refs = 1;
+    *out = g;
+    g = NULL;
+    rc = STORE_OK;
+out:
+    if (g && sync_ok) {
+        group_free(g);
+    } else if (g) {
+        free(g->path);
+        free(g);
+    }
+    return rc;
+}
+
+enum store_status store_group_acquire(const char *path, struct store_group **out, char *err,
+                                      size_t errsize)
+{
+    char real[PATH_MAX];
+    struct store_group *g;
+    enum store_status rc = STORE_OK;
+    *out = NULL;
+    if (!realpath(path, real)) {
+        snprintf(err, errsize, "database %s: cannot resolve its path", path);
+        return STORE_ERROR;
+    }
+    pthread_mutex_lock(&registry_mu);
+    for (g = registry; g; g = g->next)
+        if (!strcmp(g->path, real))
+            break;
+    if (g) {
+        g->refs++;
+    } else {
+        rc = group_new(real, &g, err, errsize);
+        if (rc == STORE_OK) {
+            g->next = registry;
+            registry = g;
+        }
+    }
+    pthread_mutex_unlock(&registry_mu);
+    *out = g;
+    return rc;
+}
+
+void store_group_release(struct store_group *g)
+{
+    if (!g)
+        return;
+    pthread_mutex_lock(&registry_mu);
+    bool last = --g->refs == 0;
+    if (last) {
+        for (struct store_group **p = &registry; *p; p = &(*p)->next) {
+            if (*p == g) {
+                *p = g->next;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&registry_mu);
+    if (!last)
+        return;
+    pthread_mutex_lock(&g->mu);
+    g->stop = true;
+    pthread_cond_signal(&g->wake);
+    pthread_mutex_unlock(&g->mu);
+    pthread_join(g->thread, NULL);
+    group_free(g);
+}
+
+void store_group_stats(struct store_group *g, struct store_group_stats *out)
+{
+    pthread_mutex_lock(&g->mu);
+    *out = g->stats;
+    pthread_mutex_unlock(&g->mu);
+}
