@@ -1,14 +1,12 @@
 /* test_roomdoc.c — unit tests of common/roomdoc: every validation rule of roomstate-api.md,
- * what is stored, the limits, every error reported, the room id rule, and the filter against
- * the benchmark harness's own expected() (../shared/anchors/payload.js) when it is there. */
+ * what is stored, the limits, every error reported, the room id rule
+ * (test_roomdoc_files.c checks examples/room.json and the benchmark payloads). */
 #include "common/roomdoc.h"
 #include "tests/unit/unit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 
 /* A valid document: one manifest with every tier, one object of each persist mode. */
 static const char *const BASE =
@@ -672,87 +670,6 @@ START_TEST(test_long_text_stays_valid)
 }
 END_TEST
 
-/* The filter gives exactly what the benchmark harness's expected() computes. */
-START_TEST(test_matches_payload_js)
-{
-    const char *dir = getenv("ROOMSTATE_ANCHORS");
-    if (!dir)
-        dir = "../shared/anchors";
-    char script[512];
-    snprintf(script, sizeof script, "%s/payload.js", dir);
-    struct stat sb;
-    if (stat(script, &sb) != 0 || strchr(script, '\'')) {
-        fprintf(stderr,
-                "test_matches_payload_js: %s not found, comparison skipped "
-                "(set ROOMSTATE_ANCHORS)\n",
-                script);
-        return;
-    }
-    char *tmp = unit_tmpdir();
-    char cmd[2048];
-    static const int seeds[] = {42, 7, 3};
-    static const int counts[] = {500, 60, 1};
-    for (int k = 0; k < 3; k++) {
-        snprintf(cmd, sizeof cmd,
-                 "node '%s' --objects %d --seed %d --out '%s/r.json' --expect '%s/e.json' "
-                 "2>/dev/null",
-                 script, counts[k], seeds[k], tmp, tmp);
-        int st = system(cmd);
-        ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "'%s' failed", cmd);
-        char path[600];
-        json_error_t err;
-        snprintf(path, sizeof path, "%s/r.json", tmp);
-        json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
-        snprintf(path, sizeof path, "%s/e.json", tmp);
-        json_t *want = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
-        ck_assert_ptr_nonnull(doc);
-        ck_assert_ptr_nonnull(want);
-        struct run *r = filter(doc, 0, 0);
-        ck_assert_msg(r->rc == ROOMDOC_OK, "payload rejected: %s: %s", r->errors.items[0].path,
-                      r->errors.items[0].message);
-        /* json_equal compares objects regardless of key order */
-        ck_assert_msg(json_equal(r->stored, want), "stored document differs from expected()");
-        ck_assert_int_eq(r->stats.objects_saved, json_array_size(json_object_get(want, "objects")));
-        ck_assert_int_eq(r->stats.objects_saved + r->stats.dropped_placed_room +
-                             r->stats.dropped_transient_held,
-                         (size_t)counts[k]);
-        json_decref(want);
-        release(r, doc);
-
-        /* and its invalid variants are rejected with the right path */
-        static const char *const inv[] = {"undeclared", "manifest"};
-        for (int v = 0; v < 2; v++) {
-            snprintf(cmd, sizeof cmd,
-                     "node '%s' --objects %d --seed %d --invalid %s --out '%s/r.json' "
-                     "2>/dev/null",
-                     script, counts[k], seeds[k], inv[v], tmp);
-            st = system(cmd);
-            ck_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-            snprintf(path, sizeof path, "%s/r.json", tmp);
-            doc = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
-            ck_assert_ptr_nonnull(doc);
-            json_t *last = json_array_get(json_object_get(doc, "objects"), (size_t)counts[k] - 1);
-            bool saved = strcmp(json_string_value(json_object_get(last, "persist_mode")),
-                                "placed_saved") == 0;
-            r = filter(doc, 0, 0);
-            /* the contract checks manifests and declarations of placed_saved objects only */
-            char wpath[64];
-            snprintf(wpath, sizeof wpath, "objects[%d].%s", counts[k] - 1,
-                     v == 0 ? "properties.not_in_manifest" : "manifest_id");
-            if (saved) {
-                expect_error(r, wpath, v == 0 ? "not declared" : "unknown manifest");
-                ck_assert_int_eq(r->errors.total, 1);
-            } else {
-                ck_assert_int_eq(r->rc, ROOMDOC_OK);
-            }
-            release(r, doc);
-        }
-    }
-    unit_rmdir(tmp);
-    free(tmp);
-}
-END_TEST
-
 static Suite *roomdoc_suite(void)
 {
     Suite *s = suite_create("roomdoc");
@@ -780,7 +697,6 @@ static Suite *roomdoc_suite(void)
     tcase_add_test(tc, test_limit_depth);
     tcase_add_test(tc, test_every_error_reported);
     tcase_add_test(tc, test_long_text_stays_valid);
-    tcase_add_test(tc, test_matches_payload_js);
     suite_add_tcase(s, tc);
     return s;
 }

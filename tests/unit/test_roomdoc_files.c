@@ -1,0 +1,172 @@
+/* test_roomdoc_files.c — common/roomdoc on whole documents from files: examples/room.json
+ * saves as documented, and the filter stores exactly what the benchmark harness's own
+ * expected() computes (../shared/anchors/payload.js, when that folder is there). */
+#include "common/roomdoc.h"
+#include "tests/unit/unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+struct run {
+    enum roomdoc_result rc;
+    json_t *stored;
+    struct roomdoc_stats stats;
+    struct roomdoc_errors errors;
+};
+
+static void run_filter(json_t *doc, struct run *r)
+{
+    memset(r, 0, sizeof *r);
+    r->rc = roomdoc_filter(doc, NULL, &r->stored, &r->stats, &r->errors);
+}
+
+static void expect_ok(const struct run *r, const char *what)
+{
+    ck_assert_msg(r->rc == ROOMDOC_OK, "%s rejected (%zu errors), first: %s: %s", what,
+                  r->errors.total, r->errors.count ? r->errors.items[0].path : "",
+                  r->errors.count ? r->errors.items[0].message : "");
+}
+
+START_TEST(test_example_room)
+{
+    json_error_t err;
+    json_t *doc = json_load_file("examples/room.json", JSON_REJECT_DUPLICATES, &err);
+    ck_assert_msg(doc != NULL, "examples/room.json: %s (line %d)", err.text, err.line);
+    struct run r;
+    run_filter(doc, &r);
+    expect_ok(&r, "examples/room.json");
+    /* the numbers examples/README.md shows for its first save */
+    ck_assert_int_eq(r.stats.objects_saved, 16);
+    ck_assert_int_eq(r.stats.dropped_placed_room, 9);
+    ck_assert_int_eq(r.stats.dropped_transient_held, 5);
+    ck_assert_int_eq(r.stats.non_durable_properties, 25);
+    ck_assert_int_eq(json_object_size(json_object_get(r.stored, "manifests")), 4);
+    /* every persist mode and every tier is in the example, and durable overrides both ways */
+    const char *k;
+    json_t *m;
+    bool tiers[3] = {false}, forced_on = false, forced_off = false;
+    json_object_foreach(json_object_get(doc, "manifests"), k, m)
+    {
+        const char *p;
+        json_t *d;
+        json_object_foreach(json_object_get(m, "properties"), p, d)
+        {
+            int t = roomdoc_tier_parse(json_string_value(json_object_get(d, "tier")));
+            ck_assert_int_ge(t, 0);
+            tiers[t] = true;
+            json_t *dur = json_object_get(d, "durable");
+            forced_on |= json_is_true(dur) && t == ROOMDOC_HIGH_RATE_UNRELIABLE;
+            forced_off |= json_is_false(dur) && t != ROOMDOC_HIGH_RATE_UNRELIABLE;
+        }
+    }
+    ck_assert(tiers[0] && tiers[1] && tiers[2] && forced_on && forced_off);
+    json_decref(r.stored);
+    json_decref(doc);
+}
+END_TEST
+
+static json_t *load_file(const char *dir, const char *name)
+{
+    char path[600];
+    json_error_t err;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+    ck_assert_msg(j != NULL, "%s: %s", path, err.text);
+    return j;
+}
+
+static void node_payload(const char *script, const char *tmp, int objects, int seed,
+                         const char *extra)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "node '%s' --objects %d --seed %d %s --out '%s/r.json' 2>/dev/null",
+             script, objects, seed, extra, tmp);
+    int st = system(cmd);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "'%s' failed", cmd);
+}
+
+/* The filter gives exactly what the benchmark harness's expected() computes. */
+START_TEST(test_matches_payload_js)
+{
+    const char *dir = getenv("ROOMSTATE_ANCHORS");
+    if (!dir)
+        dir = "../shared/anchors";
+    char script[512];
+    snprintf(script, sizeof script, "%s/payload.js", dir);
+    struct stat sb;
+    if (stat(script, &sb) != 0 || strchr(script, '\'')) {
+        fprintf(stderr,
+                "test_matches_payload_js: %s not found, comparison skipped "
+                "(set ROOMSTATE_ANCHORS)\n",
+                script);
+        return;
+    }
+    char *tmp = unit_tmpdir();
+    char expect_arg[600];
+    snprintf(expect_arg, sizeof expect_arg, "--expect '%s/e.json'", tmp);
+    static const int seeds[] = {42, 7, 3};
+    static const int counts[] = {500, 60, 1};
+    for (int k = 0; k < 3; k++) {
+        node_payload(script, tmp, counts[k], seeds[k], expect_arg);
+        json_t *doc = load_file(tmp, "r.json");
+        json_t *want = load_file(tmp, "e.json");
+        struct run r;
+        run_filter(doc, &r);
+        expect_ok(&r, "payload.js document");
+        /* json_equal compares objects regardless of key order */
+        ck_assert_msg(json_equal(r.stored, want), "stored document differs from expected()");
+        ck_assert_int_eq(r.stats.objects_saved, json_array_size(json_object_get(want, "objects")));
+        ck_assert_int_eq(r.stats.objects_saved + r.stats.dropped_placed_room +
+                             r.stats.dropped_transient_held,
+                         (size_t)counts[k]);
+        json_decref(r.stored);
+        json_decref(want);
+        json_decref(doc);
+
+        /* its invalid variants (a change to the last object) */
+        static const char *const inv[] = {"undeclared", "manifest"};
+        for (int v = 0; v < 2; v++) {
+            char arg[64];
+            snprintf(arg, sizeof arg, "--invalid %s", inv[v]);
+            node_payload(script, tmp, counts[k], seeds[k], arg);
+            doc = load_file(tmp, "r.json");
+            json_t *last = json_array_get(json_object_get(doc, "objects"), (size_t)counts[k] - 1);
+            bool saved = strcmp(json_string_value(json_object_get(last, "persist_mode")),
+                                "placed_saved") == 0;
+            run_filter(doc, &r);
+            /* the contract checks manifests and declarations of placed_saved objects only
+             * ("Objects that are not placed_saved need nothing more") */
+            if (saved) {
+                char wpath[64];
+                snprintf(wpath, sizeof wpath, "objects[%d].%s", counts[k] - 1,
+                         v == 0 ? "properties.not_in_manifest" : "manifest_id");
+                ck_assert_int_eq(r.rc, ROOMDOC_INVALID);
+                ck_assert_int_eq(r.errors.total, 1);
+                ck_assert_str_eq(r.errors.items[0].path, wpath);
+            } else {
+                expect_ok(&r, "invalid variant of a dropped object");
+            }
+            json_decref(r.stored);
+            json_decref(doc);
+        }
+    }
+    unit_rmdir(tmp);
+    free(tmp);
+}
+END_TEST
+
+static Suite *roomdoc_files_suite(void)
+{
+    Suite *s = suite_create("roomdoc_files");
+    TCase *tc = tcase_create("files");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_example_room);
+    tcase_add_test(tc, test_matches_payload_js);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+UNIT_SUITE(roomdoc_files_suite)
