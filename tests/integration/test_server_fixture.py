@@ -15,6 +15,7 @@ import harness
 
 SESSION_KEY = "test-session-key-0123456789abcdef"
 SERVICE_KEY = "test-service-key-fedcba9876543210"
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 
 def b64url(data):
@@ -107,6 +108,7 @@ class Server:
         self.args = list(args)
         self.env = env
         self.proc = None
+        self.procs = []  # every process started, for the sanitizer check
         key_file = os.path.join(self.dir, "nakama.key")
         with open(key_file, "w") as f:
             f.write(SESSION_KEY + "\n")
@@ -128,6 +130,7 @@ class Server:
     def start(self, wait=True):
         self.proc = harness.Proc(self.command(), env=self.env,
                                  log_path=os.path.join(self.dir, f"server-{time.time_ns()}.log"))
+        self.procs.append(self.proc)
         if wait:
             harness.wait_until(lambda: harness.port_open(self.port) or not self.proc.alive(),
                                timeout=15, what="server to listen")
@@ -136,9 +139,19 @@ class Server:
         return self.proc
 
     def stop(self):
+        """Stops the server (SIGTERM); fails when a sanitizer reported anything."""
+        rc = None
         if self.proc and self.proc.alive():
-            return self.proc.stop()
-        return self.proc.p.returncode if self.proc else None
+            rc = self.proc.stop()
+        elif self.proc:
+            rc = self.proc.p.returncode
+        for p in self.procs:
+            with open(p.log_path, encoding="utf-8", errors="replace") as f:
+                out = f.read()
+            for mark in SANITIZER_MARKS:
+                if mark in out:
+                    raise AssertionError(f"sanitizer report in the server log:\n{out[-4000:]}")
+        return rc
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
