@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/roomdoc.h"
 #include "relay/metrics.h"
+#include "relay/net_http.h"
 #include "relay/net_persist.h"
 #include "relay/persist.h"
 #include "relay/room.h"
@@ -41,9 +42,7 @@ struct ws_peer {
     struct lws *wsi;
     struct lws_dll2 node;
     bool ws_open;
-    /* HTTP reply waiting for HTTP_WRITEABLE */
-    char *http_body;
-    size_t http_len;
+    struct net_http_reply http; /* HTTP reply waiting for HTTP_WRITEABLE */
     /* handshake results */
     char room_id[RELAY_MAX_ROOM_ID + 1];
     struct auth_identity ident;
@@ -123,169 +122,6 @@ static void peer_send_error(struct ws_peer *p, const char *code, const char *mes
     free(s);
 }
 
-/* ---------- HTTP: /healthz, /metrics, refused handshakes ---------- */
-
-static char *json_error_body(const char *code, const char *message, size_t *len)
-{
-    json_t *j = json_pack("{s:s, s:s}", "error", code, "message", message);
-    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    if (s)
-        *len = strlen(s);
-    return s;
-}
-
-static const char *status_text(unsigned status)
-{
-    switch (status) {
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 404:
-        return "Not Found";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "Error";
-    }
-}
-
-/* Writes a complete small HTTP/1.1 response at once while refusing a handshake (lws then
- * closes the connection).  Written raw: during the upgrade lws would label it HTTP/1.0. */
-static void reply_now(struct lws *wsi, unsigned status, const char *code, const char *message,
-                      const char *www_auth)
-{
-    unsigned char buf[LWS_PRE + 2048];
-    char *start = (char *)buf + LWS_PRE;
-    size_t room = sizeof buf - LWS_PRE;
-    size_t blen = 0;
-    char *body = json_error_body(code, message, &blen);
-    if (!body)
-        return;
-    int n = snprintf(start, room,
-                     "HTTP/1.1 %u %s\r\ncontent-type: application/json\r\n"
-                     "content-length: %zu\r\n%s%s%sconnection: close\r\n\r\n%s",
-                     status, status_text(status), blen, www_auth ? "www-authenticate: " : "",
-                     www_auth ? www_auth : "", www_auth ? "\r\n" : "", body);
-    free(body);
-    if (n <= 0 || (size_t)n >= room)
-        return;
-    (void)lws_write(wsi, (unsigned char *)start, (size_t)n, LWS_WRITE_HTTP);
-}
-
-/* Starts an HTTP reply; the body goes out on HTTP_WRITEABLE.  Takes body. */
-static int http_reply(struct ws_peer *p, struct lws *wsi, unsigned status, const char *ctype,
-                      char *body, size_t len, const char *allow)
-{
-    unsigned char buf[LWS_PRE + 1024];
-    unsigned char *start = buf + LWS_PRE, *q = start, *end = buf + sizeof buf - 1;
-    free(p->http_body);
-    p->http_body = body;
-    p->http_len = len;
-    if (lws_add_http_common_headers(wsi, status, ctype, len, &q, end))
-        return 1;
-    if (allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
-                                             (const unsigned char *)allow, (int)strlen(allow),
-                                             &q, end))
-        return 1;
-    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-                                    (const unsigned char *)"no-store", 8, &q, end))
-        return 1;
-    if (lws_finalize_write_http_header(wsi, start, &q, end))
-        return 1;
-    lws_callback_on_writable(wsi);
-    return 0;
-}
-
-static int http_json_error(struct ws_peer *p, struct lws *wsi, unsigned status, const char *code,
-                           const char *message, const char *allow)
-{
-    size_t len = 0;
-    char *body = json_error_body(code, message, &len);
-    if (!body)
-        return 1;
-    return http_reply(p, wsi, status, "application/json", body, len, allow);
-}
-
-struct room_list {
-    struct metrics_room *items;
-    size_t count, cap;
-};
-
-static void collect_room(struct relay_room *room, void *ud)
-{
-    struct room_list *rl = ud;
-    if (rl->count == rl->cap)
-        return;
-    const struct relay_counters *c = relay_room_counters(room);
-    struct metrics_room *m = &rl->items[rl->count++];
-    m->room_id = relay_room_id(room);
-    m->clients = (unsigned)relay_room_peer_count(room);
-    m->bytes_in = c ? c->bytes_in : 0;
-    m->bytes_out = c ? c->bytes_out : 0;
-}
-
-static int on_http(struct ws_server *s, struct ws_peer *p, struct lws *wsi, const char *uri)
-{
-    bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
-    bool healthz = !strcmp(uri, "/healthz"), metrics = !strcmp(uri, "/metrics");
-    if (!healthz && !metrics)
-        return http_json_error(p, wsi, 404, "not_found",
-                               "no such path (rooms are WebSocket: ws://HOST:PORT/rooms/{id})",
-                               NULL);
-    if (!get)
-        return http_json_error(p, wsi, 405, "method_not_allowed", "use GET", "GET");
-    if (healthz) {
-        const char *b = s->stopping ? "{\"status\":\"shutting_down\"}" : "{\"status\":\"ok\"}";
-        char *body = strdup(b);
-        if (!body)
-            return 1;
-        return http_reply(p, wsi, s->stopping ? 503 : 200, "application/json", body,
-                          strlen(body), NULL);
-    }
-    struct metrics_gauges g = {0};
-    struct room_list rl = {0};
-    g.rooms = (unsigned)relay_hub_room_count(s->hub);
-    g.clients = (unsigned)relay_hub_peer_count(s->hub);
-    g.hub = relay_hub_counters(s->hub);
-    rl.cap = relay_hub_room_count(s->hub);
-    if (rl.cap > METRICS_MAX_ROOMS_RENDERED)
-        rl.cap = METRICS_MAX_ROOMS_RENDERED;
-    rl.items = rl.cap ? calloc(rl.cap, sizeof *rl.items) : NULL;
-    if (rl.items)
-        relay_hub_foreach_room(s->hub, collect_room, &rl);
-    g.per_room = rl.items;
-    g.per_room_count = rl.count;
-    size_t len = 0;
-    char *body = metrics_render(&s->metrics, &g, &len);
-    free(rl.items);
-    if (!body)
-        return 1;
-    return http_reply(p, wsi, 200, "text/plain; version=0.0.4; charset=utf-8", body, len, NULL);
-}
-
-static int on_http_writeable(struct ws_peer *p, struct lws *wsi)
-{
-    if (!p->http_body)
-        return 0;
-    /* lws buffers what the socket does not take at once and flushes it before the next
-     * writeable callback. */
-    unsigned char *buf = malloc(LWS_PRE + p->http_len + 1);
-    if (!buf)
-        return -1;
-    memcpy(buf + LWS_PRE, p->http_body, p->http_len);
-    int n = lws_write(wsi, buf + LWS_PRE, p->http_len, LWS_WRITE_HTTP_FINAL);
-    free(buf);
-    free(p->http_body);
-    p->http_body = NULL;
-    if (n < 0)
-        return -1;
-    if (lws_http_transaction_completed(wsi))
-        return -1;
-    return 0;
-}
-
 /* ---------- the WebSocket handshake ---------- */
 
 /* Finds the token: the Authorization header, else ?token=.  Returns the auth result. */
@@ -343,7 +179,7 @@ static int on_filter(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
     if (n <= 0 || strncmp(uri, ROOM_PREFIX, strlen(ROOM_PREFIX)) != 0 ||
         strchr(uri + strlen(ROOM_PREFIX), '/')) {
         metrics_reject(&s->metrics, "not_found");
-        reply_now(wsi, 404, "not_found", "rooms are at /rooms/{room_id}", NULL);
+        net_http_refuse(wsi, 404, "not_found", "rooms are at /rooms/{room_id}", NULL);
         return 1;
     }
     const char *room = uri + strlen(ROOM_PREFIX);
@@ -363,20 +199,20 @@ static int on_filter(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
                      auth_result_message(r));
         log_info("relay: handshake refused: token %s", auth_result_code(r));
         metrics_reject(&s->metrics, "unauthorized");
-        reply_now(wsi, 401, "unauthorized",
+        net_http_refuse(wsi, 401, "unauthorized",
                   r == AUTH_MISSING ? "a Nakama session token is required" : auth_result_message(r),
                   hdr);
         return 1;
     }
     if (!roomdoc_room_id_valid(room, strlen(room))) {
         metrics_reject(&s->metrics, "bad_room_id");
-        reply_now(wsi, 400, "bad_room_id",
+        net_http_refuse(wsi, 400, "bad_room_id",
                   "room ids match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", NULL);
         return 1;
     }
     if (s->stopping) {
         metrics_reject(&s->metrics, "shutting_down");
-        reply_now(wsi, 503, "shutting_down", "the relay is shutting down", NULL);
+        net_http_refuse(wsi, 503, "shutting_down", "the relay is shutting down", NULL);
         return 1;
     }
     snprintf(p->room_id, sizeof p->room_id, "%s", room);
@@ -551,17 +387,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP:
         p->srv = s;
         p->wsi = wsi;
-        return on_http(s, p, wsi, in ? (const char *)in : "") ? -1 : 0;
+        return net_http_route(wsi, &p->http, in ? (const char *)in : "", s->stopping,
+                              &s->metrics, s->hub)
+                   ? -1
+                   : 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        return on_http_writeable(p, wsi);
+        return net_http_writeable(wsi, &p->http);
     case LWS_CALLBACK_HTTP_BODY:
         return 0; /* no route takes a body */
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-        if (p) {
-            free(p->http_body);
-            p->http_body = NULL;
-        }
+        if (p)
+            net_http_reply_clear(&p->http);
         return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         p->srv = s;

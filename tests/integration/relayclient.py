@@ -251,3 +251,47 @@ async def connect_refused(port, path, headers=None, timeout=WAIT):
 def run(coro, timeout=120):
     """Runs one test coroutine with an overall bound."""
     return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+# ---- protocol helpers (one place for message shapes; asyncapi.yaml is the reference) ----
+MANIFEST = {"properties": {"color": {"tier": "reliable_on_change"},
+                           "label": {"tier": "snapshot_only"},
+                           "wobble": {"tier": "high_rate_unreliable"}}}
+TRANSFORM = {"position": [0.0, 1.0, 0.0], "rotation": [0.0, 0.0, 0.0, 1.0]}
+
+
+async def join(port, room, n, first=1, **kw):
+    """Connects players first..first+n-1 one after the other (join order = index) and waits
+    for each WELCOME."""
+    clients = []
+    for i in range(first, first + n):
+        c = await RelayClient(port, room, uid(i), f"player{i}", **kw).connect()
+        c.welcome = await c.expect(op=OP["WELCOME"])
+        clients.append(c)
+    return clients
+
+
+async def close_all(clients):
+    await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+
+async def register_manifest(c, manifest_id="crate_v1", manifest=None):
+    await c.send({"op": OP["MANIFEST_REGISTER"], "manifest_id": manifest_id,
+                  **(manifest or MANIFEST)})
+    return await c.expect(op=OP["MANIFEST_REGISTER"], manifest_id=manifest_id)
+
+
+async def spawn(c, object_id, persist_mode="placed_room", manifest_id="crate_v1",
+                properties=None):
+    await c.send({"op": OP["OBJECT_SPAWN"], "object_id": object_id, "manifest_id": manifest_id,
+                  "persist_mode": persist_mode, "transform": TRANSFORM,
+                  "properties": properties or {"color": "#ff0000"}})
+    return await c.expect(op=OP["OBJECT_SPAWN"], object_id=object_id)
+
+
+async def grab(c, object_id):
+    """OWNERSHIP_REQUEST; returns the GRANTED or DENIED the requester got."""
+    await c.send({"op": OP["OWNERSHIP_REQUEST"], "object_id": object_id})
+    return await c.expect(pred=lambda m: m.get("op") in (OP["OWNERSHIP_GRANTED"],
+                                                         OP["OWNERSHIP_DENIED"])
+                          and m.get("object_id") == object_id)
