@@ -1,9 +1,17 @@
-/* room.c — the relay's room rules (see room.h).  First commit: the API with stubs, so the
- * transport can build against it; the rules follow. */
-#include "relay/room.h"
+/* room.c — the relay's rooms: hub, seats in join order, host election, joins (replacement,
+ * resume within the grace, capacity), leaves and grace expiry, input parsing and limits,
+ * output queues, counters, and the persistence hooks.  The control plane (ownership,
+ * registry) is in control.c, the replication plane and the tick fan-out in repl.c. */
+#include "relay/room_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/roomdoc.h"
+#include "opcodes.h"
 
 void relay_config_defaults(struct relay_config *cfg)
 {
@@ -18,7 +26,7 @@ void relay_config_defaults(struct relay_config *cfg)
     cfg->snapshot_retain_ms = 30000;
     cfg->far_distance_m = 8.0;
     cfg->idle_hz = 4;
-    cfg->outbox_max_bytes = 1u << 20;
+    cfg->outbox_max_bytes = 4u << 20;
     cfg->outbox_skip_frames = 8;
     cfg->in_rate_per_s = 240;
     cfg->strikes_max = 100;
@@ -29,55 +37,735 @@ void relay_config_defaults(struct relay_config *cfg)
     cfg->max_properties = 256;
 }
 
-struct relay_hub { struct relay_counters counters; };
+static const char *const drop_names[RELAY_DROP_COUNT] = {
+    "stale", "epoch", "not_owner", "not_host", "rate", "malformed", "unknown_op", "bad_field",
+    "too_large", "unknown_object", "undeclared", "coalesced", "slow"};
+
+const char *relay_drop_name(enum relay_drop d)
+{
+    return (unsigned)d < RELAY_DROP_COUNT ? drop_names[d] : "other";
+}
+
+/* ---- counters ---- */
+static void count_op(uint64_t *by_op, int op, uint64_t n)
+{
+    by_op[op > 0 && op < RELAY_COUNTED_OPS ? op : 0] += n;
+}
+
+void counters_out(struct relay_room *room, const struct relay_msg *m, size_t copies)
+{
+    struct relay_counters *cs[2] = {&room->counters, &room->hub->counters};
+    for (int i = 0; i < 2; i++) {
+        cs[i]->frames_out += copies;
+        cs[i]->bytes_out += m->len * copies;
+        cs[i]->msgs_out += (uint64_t)m->nmsgs * copies;
+        if (m->op)
+            count_op(cs[i]->msgs_out_by_op, m->op, copies);
+    }
+}
+
+void counters_drop(struct relay_room *room, enum relay_drop d)
+{
+    if (room)
+        room->counters.drops[d]++;
+}
+
+static void hub_drop(struct relay_peer *p, enum relay_drop d)
+{
+    p->hub->counters.drops[d]++;
+    counters_drop(p->room, d);
+}
+
+/* ---- peers and output ---- */
+static void signal_ready(struct relay_peer *p)
+{
+    if (p->hub->hooks.peer_ready)
+        p->hub->hooks.peer_ready(p->hub->hooks_ctx, p->ctx);
+}
+
+void peer_request_close(struct relay_peer *p, int code, const char *reason)
+{
+    if (p->close_requested)
+        return;
+    p->close_requested = true;
+    p->close_code = code;
+    p->close_reason = reason;
+    if (code == RELAY_CLOSE_SLOW) /* a slow consumer is not fed its backlog first */
+        outbox_clear(&p->out);
+    signal_ready(p);
+}
+
+/* Pushes one frame; no pending flush.  Used by peer_send and repl.c's batches. */
+static void push_frame(struct relay_peer *p, struct relay_msg *m)
+{
+    if (p->close_requested)
+        return;
+    bool was_empty = p->out.frames == 0;
+    if (outbox_push(&p->out, m) != 0) {
+        peer_request_close(p, RELAY_CLOSE_INTERNAL, "internal");
+        return;
+    }
+    if (p->room)
+        counters_out(p->room, m, 1);
+    if (p->out.bytes > p->hub->cfg.outbox_max_bytes) {
+        log_info("relay: peer %s in room %s is too far behind (%zu bytes queued): closing",
+                 p->user_id, p->room ? p->room->id : "-", p->out.bytes);
+        peer_request_close(p, RELAY_CLOSE_SLOW, "slow_consumer");
+        return;
+    }
+    if (was_empty)
+        signal_ready(p);
+}
+
+void peer_push_frame(struct relay_peer *p, struct relay_msg *m)
+{
+    push_frame(p, m);
+}
+
+void peer_send(struct relay_peer *p, struct relay_msg *m)
+{
+    if (p->pending.count)
+        repl_flush_pending(p);
+    push_frame(p, m);
+}
+
+void room_broadcast(struct relay_room *room, json_t *v, bool object_plane,
+                    const struct relay_peer *except, const struct relay_peer *self,
+                    int64_t origin_ms)
+{
+    if (!v)
+        return;
+    int op = (int)json_integer_value(json_object_get(v, "op"));
+    struct relay_msg *m = relay_msg_from_json(room->hub->cfg.frame_headroom, op, v, origin_ms);
+    json_decref(v);
+    if (!m) {
+        log_error("relay: out of memory encoding op %d for room %s", op, room->id);
+        return;
+    }
+    for (size_t i = 0; i < room->nseats; i++) {
+        struct relay_peer *p = room->seats[i]->conn;
+        if (!p || p == except)
+            continue;
+        if (object_plane && !p->synced && p != self)
+            continue;
+        peer_send(p, m);
+    }
+    relay_msg_unref(m);
+}
+
+static void send_json(struct relay_peer *p, json_t *v)
+{
+    if (!v)
+        return;
+    int op = (int)json_integer_value(json_object_get(v, "op"));
+    struct relay_msg *m = relay_msg_from_json(p->hub->cfg.frame_headroom, op, v, 0);
+    json_decref(v);
+    if (m)
+        peer_send(p, m);
+    else
+        peer_request_close(p, RELAY_CLOSE_INTERNAL, "internal");
+    relay_msg_unref(m);
+}
+
+void peer_error(struct relay_peer *p, const char *code, const char *message, int cause_op,
+                enum relay_drop drop)
+{
+    struct relay_config *cfg = &p->hub->cfg;
+    int64_t now = p->hub->now_ms;
+    hub_drop(p, drop);
+    if (now - p->strike_window_start_ms >= cfg->strike_window_ms) {
+        p->strike_window_start_ms = now;
+        p->strikes = 0;
+    }
+    if (++p->strikes >= cfg->strikes_max) {
+        log_info("relay: peer %s sent too much bad input: closing", p->user_id);
+        peer_request_close(p, RELAY_CLOSE_BAD_INPUT, "bad_input");
+        return;
+    }
+    if (now - p->error_window_start_ms >= 1000) {
+        p->error_window_start_ms = now;
+        p->errors_this_s = 0;
+    }
+    if (p->errors_this_s++ >= cfg->errors_per_s)
+        return;
+    send_json(p, json_pack("{sissssso}", "op", OP_ERROR, "code", code, "message", message,
+                           "cause_op", cause_op > 0 ? json_integer(cause_op) : json_null()));
+}
+
+/* ---- seats ---- */
+const char *room_host_id(const struct relay_room *room)
+{
+    return room->nseats ? room->seats[0]->user_id : NULL;
+}
+
+struct seat *room_seat(const struct relay_room *room, const char *user_id)
+{
+    for (size_t i = 0; i < room->nseats; i++)
+        if (strcmp(room->seats[i]->user_id, user_id) == 0)
+            return room->seats[i];
+    return NULL;
+}
+
+static json_t *presences_json(const struct relay_room *room)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < room->nseats; i++) {
+        const struct seat *s = room->seats[i];
+        if (json_array_append_new(a, json_pack("{sssssIsb}", "user_id", s->user_id, "username",
+                                               s->username, "join_order",
+                                               (json_int_t)s->join_order, "connected",
+                                               s->conn != NULL)) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static void send_welcome(struct relay_peer *p, bool resumed)
+{
+    struct relay_room *room = p->room;
+    char session[24];
+    snprintf(session, sizeof session, "%016llx", (unsigned long long)p->session);
+    const char *host = room_host_id(room);
+    send_json(p, json_pack("{sisssssssssosIsosisbsbsosisi}", "op", OP_WELCOME, "session_id",
+                           session, "user_id", p->seat->user_id, "username",
+                           p->seat->username, "room_id", room->id, "host_id",
+                           host ? json_string(host) : json_null(), "join_order",
+                           (json_int_t)p->seat->join_order, "presences",
+                           presences_json(room), "tick_hz", (int)p->hub->cfg.tick_hz,
+                           "resumed", resumed, "restored", room->restored,
+                           "restored_version",
+                           room->restored ? json_integer(room->restored_version) : json_null(),
+                           "max_players", (int)p->hub->cfg.max_players, "snapshot_frame_bytes",
+                           (int)p->hub->cfg.snapshot_frame_bytes));
+}
+
+static void seat_free(struct seat *s)
+{
+    relay_msg_unref(s->tf_msg);
+    free(s);
+}
+
+/* Removes a seat (clean leave, grace over, kicked): PRESENCE_LEAVE, HOST_CHANGED, cleanup. */
+static void room_remove_seat(struct relay_room *room, struct seat *s, const char *reason,
+                             int64_t now_ms)
+{
+    size_t i = 0;
+    while (i < room->nseats && room->seats[i] != s)
+        i++;
+    if (i == room->nseats)
+        return;
+    bool was_host = i == 0;
+    memmove(&room->seats[i], &room->seats[i + 1], (room->nseats - i - 1) * sizeof *room->seats);
+    room->nseats--;
+    char uid[RELAY_MAX_USER_ID + 1];
+    snprintf(uid, sizeof uid, "%s", s->user_id);
+    seat_free(s);
+    room_broadcast(room, json_pack("{sissss}", "op", OP_PRESENCE_LEAVE, "user_id", uid,
+                                   "reason", reason),
+                   false, NULL, NULL, 0);
+    if (was_host && room->nseats)
+        room_broadcast(room, json_pack("{sissssss}", "op", OP_HOST_CHANGED, "host_id",
+                                       room->seats[0]->user_id, "previous_host_id", uid,
+                                       "reason", reason),
+                       false, NULL, NULL, 0);
+    control_cleanup_seat(room, uid, was_host, now_ms);
+    if (room->nseats == 0) {
+        room->empty_since_ms = now_ms ? now_ms : 1;
+        if (room->hub->hooks.room_save && (room->reg.nobjects || room->reg.nmanifests)) {
+            json_t *doc = relay_room_export(room);
+            if (doc)
+                room->hub->hooks.room_save(room->hub->hooks_ctx, room, doc, RELAY_SAVE_EMPTY,
+                                           NULL);
+        }
+    }
+}
+
+static struct relay_room *room_new(struct relay_hub *hub, const char *id)
+{
+    struct relay_room *room = calloc(1, sizeof *room);
+    if (!room)
+        return NULL;
+    room->seats = calloc(hub->cfg.max_players ? hub->cfg.max_players : 1, sizeof *room->seats);
+    if (!room->seats) {
+        free(room);
+        return NULL;
+    }
+    room->hub = hub;
+    snprintf(room->id, sizeof room->id, "%s", id);
+    registry_init(&room->reg);
+    room->next_join_order = 1;
+    room->next_snapshot = 1;
+    room->empty_since_ms = hub->now_ms ? hub->now_ms : 1; /* until its first seat */
+    if (strmap_put(&hub->rooms, room->id, room) != 0) {
+        free(room->seats);
+        free(room);
+        return NULL;
+    }
+    room->next = hub->rooms_head;
+    if (hub->rooms_head)
+        hub->rooms_head->prev = room;
+    hub->rooms_head = room;
+    hub->nrooms++;
+    return room;
+}
+
+static void room_free(struct relay_room *room)
+{
+    struct relay_hub *hub = room->hub;
+    if (hub->hooks.room_freed)
+        hub->hooks.room_freed(hub->hooks_ctx, room);
+    strmap_del(&hub->rooms, room->id);
+    if (room->prev)
+        room->prev->next = room->next;
+    else
+        hub->rooms_head = room->next;
+    if (room->next)
+        room->next->prev = room->prev;
+    hub->nrooms--;
+    for (size_t i = 0; i < room->nseats; i++) {
+        struct relay_peer *p = room->seats[i]->conn;
+        if (p) { /* only at hub_free: the peer stays valid until the transport leaves */
+            p->room = NULL;
+            p->seat = NULL;
+        }
+        seat_free(room->seats[i]);
+    }
+    free(room->seats);
+    snapshot_unref(room->snap_cache);
+    registry_clear(&room->reg);
+    free(room);
+}
 
 struct relay_hub *relay_hub_new(const struct relay_config *cfg, const struct relay_hooks *hooks,
                                 void *hooks_ctx)
 {
-    (void)cfg; (void)hooks; (void)hooks_ctx;
-    return calloc(1, sizeof(struct relay_hub));
+    struct relay_hub *hub = calloc(1, sizeof *hub);
+    if (!hub)
+        return NULL;
+    hub->cfg = *cfg;
+    if (hub->cfg.tick_hz == 0)
+        hub->cfg.tick_hz = 20;
+    if (hub->cfg.idle_hz == 0 || hub->cfg.idle_hz > hub->cfg.tick_hz)
+        hub->cfg.idle_hz = hub->cfg.tick_hz < 4 ? hub->cfg.tick_hz : 4;
+    if (hub->cfg.snapshot_frame_bytes == 0 ||
+        hub->cfg.snapshot_frame_bytes > RELAY_SNAPSHOT_FRAME_MAX)
+        hub->cfg.snapshot_frame_bytes = RELAY_SNAPSHOT_FRAME_MAX;
+    if (hub->cfg.snapshot_frame_bytes < 1024)
+        hub->cfg.snapshot_frame_bytes = 1024;
+    if (hooks)
+        hub->hooks = *hooks;
+    hub->hooks_ctx = hooks_ctx;
+    strmap_init(&hub->rooms);
+    hub->tick = 1;
+    hub->session_salt = (uint64_t)clock_mono_ns() ^ ((uint64_t)(uintptr_t)hub << 16) ^
+                        (uint64_t)clock_wall_ms();
+    return hub;
 }
-void relay_hub_free(struct relay_hub *hub) { free(hub); }
+
+void relay_hub_free(struct relay_hub *hub)
+{
+    if (!hub)
+        return;
+    while (hub->rooms_head)
+        room_free(hub->rooms_head);
+    strmap_clear(&hub->rooms);
+    free(hub->scratch);
+    free(hub);
+}
+
+static struct relay_peer *peer_new(struct relay_hub *hub, const char *user_id, void *ctx,
+                                   int64_t now_ms)
+{
+    struct relay_peer *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->hub = hub;
+    p->ctx = ctx;
+    snprintf(p->user_id, sizeof p->user_id, "%s", user_id ? user_id : "");
+    uint64_t x = hub->session_salt + (++hub->next_session) * 0x9e3779b97f4a7c15ull;
+    x ^= x >> 31;
+    x *= 0xbf58476d1ce4e5b9ull;
+    p->session = x ^ (x >> 29);
+    outbox_init(&p->out);
+    msgvec_init(&p->pending);
+    p->tokens = 2.0 * hub->cfg.in_rate_per_s;
+    p->tokens_ms = now_ms;
+    p->strike_window_start_ms = now_ms;
+    p->error_window_start_ms = now_ms;
+    return p;
+}
+
+static void peer_free(struct relay_peer *p)
+{
+    outbox_clear(&p->out);
+    msgvec_clear(&p->pending);
+    snapshot_unref(p->snap);
+    free(p);
+}
+
+static void refuse(struct relay_peer *p, const char *code, const char *message, int close_code)
+{
+    send_json(p, json_pack("{sisssssn}", "op", OP_ERROR, "code", code, "message", message,
+                           "cause_op"));
+    peer_request_close(p, close_code, code);
+}
+
+/* Copies a display name, cut at RELAY_MAX_USERNAME bytes on a UTF-8 boundary. */
+static void copy_username(char *dst, size_t size, const char *src)
+{
+    size_t n = strnlen(src, size - 1);
+    if (n == size - 1)
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 enum relay_join_result relay_hub_join(struct relay_hub *hub, const char *room_id,
                                       const char *user_id, const char *username, void *peer_ctx,
                                       int64_t now_ms, struct relay_peer **out)
 {
-    (void)hub; (void)room_id; (void)user_id; (void)username; (void)peer_ctx; (void)now_ms;
-    *out = NULL;
-    return RELAY_JOIN_NOMEM;
+    hub->now_ms = now_ms;
+    struct relay_peer *p = peer_new(hub, user_id, peer_ctx, now_ms);
+    *out = p;
+    if (!p)
+        return RELAY_JOIN_NOMEM;
+    size_t uid_len = user_id ? strlen(user_id) : 0;
+    if (!room_id || !roomdoc_room_id_valid(room_id, strlen(room_id)) || uid_len == 0 ||
+        uid_len > RELAY_MAX_USER_ID) {
+        refuse(p, "bad_room", "the room id or user id breaks the rule", RELAY_CLOSE_BAD_ROOM);
+        return RELAY_JOIN_BAD_ROOM;
+    }
+    struct relay_room *room = relay_hub_find_room(hub, room_id);
+    bool created = false;
+    if (!room) {
+        if (!(room = room_new(hub, room_id))) {
+            peer_free(p);
+            *out = NULL;
+            return RELAY_JOIN_NOMEM;
+        }
+        created = true;
+    }
+    struct seat *s = room_seat(room, user_id);
+    bool resumed = s != NULL;
+    if (s && s->conn) { /* the newer connection replaces the older one */
+        struct relay_peer *old = s->conn;
+        old->room = NULL;
+        old->seat = NULL;
+        hub->npeers--;
+        peer_request_close(old, RELAY_CLOSE_REPLACED, "replaced");
+        s->conn = NULL;
+    }
+    if (!s) {
+        if (room->nseats >= hub->cfg.max_players) {
+            refuse(p, "room_full", "the room is full", RELAY_CLOSE_ROOM_FULL);
+            return RELAY_JOIN_ROOM_FULL;
+        }
+        s = calloc(1, sizeof *s);
+        if (!s) {
+            peer_free(p);
+            *out = NULL;
+            return RELAY_JOIN_NOMEM;
+        }
+        snprintf(s->user_id, sizeof s->user_id, "%s", user_id);
+        copy_username(s->username, sizeof s->username, username ? username : "");
+        s->join_order = room->next_join_order++;
+        room->seats[room->nseats++] = s;
+    } else {
+        /* a new connection is a new sender: its streams restart */
+        s->tf_seen = false;
+        for (struct reg_object *o = room->reg.ohead; o; o = o->next) {
+            if (strcmp(o->obj_from, user_id) == 0)
+                o->obj_from[0] = '\0';
+            if (strcmp(o->prop_from, user_id) == 0)
+                o->prop_from[0] = '\0';
+        }
+    }
+    s->conn = p;
+    s->grace_deadline_ms = 0;
+    /* live object-plane messages follow a snapshot; with nothing to snapshot, at once */
+    p->synced = room->reg.nobjects == 0 && room->reg.nmanifests == 0;
+    p->room = room;
+    p->seat = s;
+    hub->npeers++;
+    room->empty_since_ms = 0;
+    send_welcome(p, resumed);
+    if (!resumed)
+        room_broadcast(room, json_pack("{sisssssI}", "op", OP_PRESENCE_JOIN, "user_id",
+                                       s->user_id, "username", s->username, "join_order",
+                                       (json_int_t)s->join_order),
+                       false, p, NULL, 0);
+    if (created && hub->hooks.room_created)
+        hub->hooks.room_created(hub->hooks_ctx, room);
+    return resumed ? RELAY_JOIN_RESUMED : RELAY_JOIN_OK;
 }
-void relay_peer_handle(struct relay_peer *peer, const char *frame, size_t len, int64_t now_ms)
-{ (void)peer; (void)frame; (void)len; (void)now_ms; }
-void relay_peer_too_large(struct relay_peer *peer, int64_t now_ms) { (void)peer; (void)now_ms; }
-void relay_peer_leave(struct relay_peer *peer, enum relay_leave_how how, int64_t now_ms)
-{ (void)peer; (void)how; (void)now_ms; }
-void relay_hub_tick(struct relay_hub *hub, int64_t now_ms) { (void)hub; (void)now_ms; }
-void relay_hub_shutdown(struct relay_hub *hub) { (void)hub; }
-enum relay_out relay_peer_next(struct relay_peer *peer, struct relay_frame *out)
-{ (void)peer; memset(out, 0, sizeof *out); return RELAY_OUT_NONE; }
-void relay_peer_pop(struct relay_peer *peer) { (void)peer; }
-void *relay_peer_ctx(const struct relay_peer *peer) { (void)peer; return NULL; }
-const char *relay_peer_user_id(const struct relay_peer *peer) { (void)peer; return ""; }
-struct relay_room *relay_peer_room(const struct relay_peer *peer) { (void)peer; return NULL; }
-size_t relay_peer_queued_bytes(const struct relay_peer *peer) { (void)peer; return 0; }
-const char *relay_room_id(const struct relay_room *room) { (void)room; return ""; }
+
+void relay_peer_leave(struct relay_peer *p, enum relay_leave_how how, int64_t now_ms)
+{
+    if (!p)
+        return;
+    struct relay_hub *hub = p->hub;
+    hub->now_ms = now_ms;
+    struct relay_room *room = p->room;
+    struct seat *s = p->seat;
+    if (room && s) {
+        if (p->close_requested)
+            how = p->close_code == RELAY_CLOSE_BAD_INPUT ? RELAY_LEAVE_CLEAN : RELAY_LEAVE_DROPPED;
+        hub->npeers--;
+        s->conn = NULL;
+        p->room = NULL;
+        if (how == RELAY_LEAVE_CLEAN) {
+            room_remove_seat(room, s, p->close_code == RELAY_CLOSE_BAD_INPUT ? "kicked" : "left",
+                             now_ms);
+        } else {
+            s->grace_deadline_ms = now_ms + hub->cfg.grace_ms;
+            s->tf_tick = 0;
+        }
+    }
+    peer_free(p);
+}
+
+/* ---- input ---- */
+static bool take_token(struct relay_peer *p, int64_t now_ms)
+{
+    double rate = p->hub->cfg.in_rate_per_s, burst = 2.0 * rate;
+    if (now_ms > p->tokens_ms) {
+        p->tokens += rate * (double)(now_ms - p->tokens_ms) / 1000.0;
+        if (p->tokens > burst)
+            p->tokens = burst;
+        p->tokens_ms = now_ms;
+    }
+    if (p->tokens < 1.0)
+        return false;
+    p->tokens -= 1.0;
+    return true;
+}
+
+static void handle_one(struct relay_peer *p, json_t *msg, int64_t now_ms)
+{
+    struct relay_room *room = p->room;
+    json_t *jop = json_object_get(msg, "op");
+    int op = json_is_integer(jop) ? (int)json_integer_value(jop) : -1;
+    if (json_is_integer(jop) && (json_integer_value(jop) < 0 || json_integer_value(jop) > 1000))
+        op = -1;
+    room->counters.msgs_in++;
+    p->hub->counters.msgs_in++;
+    count_op(room->counters.msgs_in_by_op, op, 1);
+    count_op(p->hub->counters.msgs_in_by_op, op, 1);
+    if (!take_token(p, now_ms)) {
+        peer_error(p, "rate", "too many messages: slow down", op > 0 ? op : 0, RELAY_DROP_RATE);
+        return;
+    }
+    if (!json_is_object(msg)) {
+        peer_error(p, "malformed", "every message must be a JSON object", 0,
+                   RELAY_DROP_MALFORMED);
+        return;
+    }
+    if (!json_is_integer(jop)) {
+        peer_error(p, "malformed", "\"op\" must be an integer", 0, RELAY_DROP_MALFORMED);
+        return;
+    }
+    switch (op) {
+    case OP_OWNERSHIP_REQUEST:
+    case OP_OWNERSHIP_RELEASED:
+    case OP_OBJECT_SPAWN:
+    case OP_OBJECT_DESPAWN:
+    case OP_OBJECT_PERSIST:
+    case OP_MANIFEST_REGISTER:
+    case OP_SNAPSHOT_REQUEST:
+    case OP_SAVE_REQUEST:
+        control_handle(p, op, msg, now_ms);
+        break;
+    case OP_REP_TRANSFORM:
+    case OP_REP_OBJECT:
+    case OP_REP_PROPERTY:
+        repl_handle(p, op, msg, now_ms);
+        break;
+    default: {
+        char text[96];
+        snprintf(text, sizeof text,
+                 relay_op_name(op) ? "op %d is sent by the relay only" : "unknown op %d", op);
+        peer_error(p, "unknown_op", text, op > 0 ? op : 0, RELAY_DROP_UNKNOWN_OP);
+    }
+    }
+}
+
+void relay_peer_handle(struct relay_peer *p, const char *frame, size_t len, int64_t now_ms)
+{
+    if (!p || !p->room || p->close_requested)
+        return;
+    p->hub->now_ms = now_ms;
+    struct relay_room *room = p->room;
+    room->counters.frames_in++;
+    room->counters.bytes_in += len;
+    p->hub->counters.frames_in++;
+    p->hub->counters.bytes_in += len;
+    if (len > p->hub->cfg.max_frame_bytes) {
+        peer_error(p, "too_large", "message over the frame limit", 0, RELAY_DROP_TOO_LARGE);
+        return;
+    }
+    json_error_t jerr;
+    json_t *v = json_loadb(frame, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!v) {
+        char text[200];
+        snprintf(text, sizeof text, "invalid JSON at %d: %.120s", jerr.position, jerr.text);
+        peer_error(p, "malformed", text, 0, RELAY_DROP_MALFORMED);
+        return;
+    }
+    if (json_is_array(v)) {
+        if (json_array_size(v) > MAX_BATCH_IN) {
+            peer_error(p, "too_large", "at most 64 messages per frame", 0, RELAY_DROP_TOO_LARGE);
+        } else {
+            size_t i;
+            json_t *m;
+            json_array_foreach(v, i, m) {
+                if (!p->room || p->close_requested)
+                    break;
+                handle_one(p, m, now_ms);
+            }
+        }
+    } else {
+        handle_one(p, v, now_ms);
+    }
+    json_decref(v);
+}
+
+void relay_peer_too_large(struct relay_peer *p, int64_t now_ms)
+{
+    if (!p || !p->room || p->close_requested)
+        return;
+    p->hub->now_ms = now_ms;
+    peer_error(p, "too_large", "message over the frame limit", 0, RELAY_DROP_TOO_LARGE);
+}
+
+/* ---- tick ---- */
+void relay_hub_tick(struct relay_hub *hub, int64_t now_ms)
+{
+    hub->now_ms = now_ms;
+    struct relay_room *room = hub->rooms_head;
+    while (room) {
+        struct relay_room *next = room->next;
+        for (size_t i = 0; i < room->nseats;) {
+            struct seat *s = room->seats[i];
+            if (!s->conn && s->grace_deadline_ms && now_ms >= s->grace_deadline_ms) {
+                room_remove_seat(room, s, "timeout", now_ms);
+                continue; /* seats shifted */
+            }
+            if (s->conn)
+                control_snapshot_expire(s->conn, now_ms);
+            i++;
+        }
+        repl_tick_room(room, now_ms);
+        if (room->nseats == 0 && room->empty_since_ms &&
+            now_ms - room->empty_since_ms >= hub->cfg.empty_ttl_ms)
+            room_free(room);
+        room = next;
+    }
+    hub->tick++;
+}
+
+void relay_hub_shutdown(struct relay_hub *hub)
+{
+    for (struct relay_room *room = hub->rooms_head; room; room = room->next)
+        for (size_t i = 0; i < room->nseats; i++)
+            if (room->seats[i]->conn)
+                peer_request_close(room->seats[i]->conn, RELAY_CLOSE_GOING_AWAY, "shutdown");
+}
+
+/* ---- output ---- */
+enum relay_out relay_peer_next(struct relay_peer *p, struct relay_frame *out)
+{
+    memset(out, 0, sizeof *out);
+    struct relay_msg *m = outbox_peek(&p->out);
+    if (m) {
+        out->bytes = relay_msg_bytes(m);
+        out->len = m->len;
+        out->origin_ms = m->origin_ms;
+        out->msgs = m->nmsgs;
+        return RELAY_OUT_FRAME;
+    }
+    if (p->close_requested) {
+        out->close_code = p->close_code;
+        out->close_reason = p->close_reason;
+        return RELAY_OUT_CLOSE;
+    }
+    return RELAY_OUT_NONE;
+}
+
+void relay_peer_pop(struct relay_peer *p)
+{
+    outbox_pop(&p->out);
+}
+
+/* ---- accessors ---- */
+void *relay_peer_ctx(const struct relay_peer *p)
+{
+    return p->ctx;
+}
+
+const char *relay_peer_user_id(const struct relay_peer *p)
+{
+    return p->user_id;
+}
+
+struct relay_room *relay_peer_room(const struct relay_peer *p)
+{
+    return p->room;
+}
+
+size_t relay_peer_queued_bytes(const struct relay_peer *p)
+{
+    return p->out.bytes;
+}
+
+const char *relay_room_id(const struct relay_room *room)
+{
+    return room->id;
+}
+
 struct relay_room *relay_hub_find_room(struct relay_hub *hub, const char *room_id)
-{ (void)hub; (void)room_id; return NULL; }
-size_t relay_hub_room_count(const struct relay_hub *hub) { (void)hub; return 0; }
-size_t relay_hub_peer_count(const struct relay_hub *hub) { (void)hub; return 0; }
-const char *relay_drop_name(enum relay_drop d) { (void)d; return "other"; }
+{
+    return room_id ? strmap_get(&hub->rooms, room_id) : NULL;
+}
+
+size_t relay_hub_room_count(const struct relay_hub *hub)
+{
+    return hub->nrooms;
+}
+
+size_t relay_hub_peer_count(const struct relay_hub *hub)
+{
+    return hub->npeers;
+}
+
 const struct relay_counters *relay_room_counters(const struct relay_room *room)
-{ (void)room; return NULL; }
+{
+    return &room->counters;
+}
+
 const struct relay_counters *relay_hub_counters(const struct relay_hub *hub)
-{ return &hub->counters; }
-size_t relay_room_peer_count(const struct relay_room *room) { (void)room; return 0; }
-size_t relay_room_seat_count(const struct relay_room *room) { (void)room; return 0; }
+{
+    return &hub->counters;
+}
+
+size_t relay_room_peer_count(const struct relay_room *room)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < room->nseats; i++)
+        n += room->seats[i]->conn != NULL;
+    return n;
+}
+
+size_t relay_room_seat_count(const struct relay_room *room)
+{
+    return room->nseats;
+}
+
 void relay_hub_foreach_room(struct relay_hub *hub, void (*fn)(struct relay_room *, void *),
-                            void *ud) { (void)hub; (void)fn; (void)ud; }
-json_t *relay_room_export(const struct relay_room *room) { (void)room; return NULL; }
-int relay_room_restore(struct relay_room *room, const json_t *doc, long long version,
-                       int64_t now_ms) { (void)room; (void)doc; (void)version; (void)now_ms; return -1; }
-void relay_room_restore_failed(struct relay_room *room, const char *why) { (void)room; (void)why; }
-void relay_room_save_result(struct relay_room *room, bool ok, long long version,
-                            long long objects_saved, const char *error, const char *by_user_id)
-{ (void)room; (void)ok; (void)version; (void)objects_saved; (void)error; (void)by_user_id; }
+                            void *ud)
+{
+    for (struct relay_room *room = hub->rooms_head; room; room = room->next)
+        fn(room, ud);
+}

@@ -1,0 +1,61 @@
+/* outbox.h — encoded messages shared by every recipient (refcounted bytes, encoded once per
+ * fan-out) and a peer's bounded queue of outgoing frames.  A frame is either one message
+ * or a JSON array that joins several encoded messages (a memcpy, never a re-encode). */
+#ifndef ROOMSTATE_RELAY_OUTBOX_H
+#define ROOMSTATE_RELAY_OUTBOX_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct relay_msg {
+    unsigned refs;
+    int op;            /* the message's op; 0 for a batch */
+    unsigned nmsgs;    /* messages inside (1, or the batch size) */
+    int64_t origin_ms; /* receipt of the oldest input it carries, 0 if none */
+    size_t len;        /* text bytes at data + headroom */
+    size_t headroom;
+    unsigned char data[];
+};
+
+static inline unsigned char *relay_msg_bytes(struct relay_msg *m)
+{
+    return m->data + m->headroom;
+}
+
+/* A message from text (copied).  NULL when out of memory. */
+struct relay_msg *relay_msg_new(size_t headroom, int op, const char *text, size_t len,
+                                int64_t origin_ms);
+/* Encodes v compactly (JSON_COMPACT, insertion order).  NULL when out of memory. */
+struct relay_msg *relay_msg_from_json(size_t headroom, int op, const json_t *v, int64_t origin_ms);
+struct relay_msg *relay_msg_ref(struct relay_msg *m);
+void relay_msg_unref(struct relay_msg *m);
+/* One frame "[m0,m1,…]" from n >= 2 messages, or a new reference to msgs[0] when n == 1.
+ * origin_ms: the smallest non-zero origin.  NULL when out of memory. */
+struct relay_msg *relay_msg_join(size_t headroom, struct relay_msg *const *msgs, size_t n);
+
+struct outbox_node;
+
+struct outbox {
+    struct outbox_node *head, *tail;
+    size_t frames;
+    size_t bytes; /* text bytes queued */
+};
+
+void outbox_init(struct outbox *ob);
+void outbox_clear(struct outbox *ob);
+/* Appends a reference to m.  0, or -1 when out of memory. */
+int outbox_push(struct outbox *ob, struct relay_msg *m) __attribute__((warn_unused_result));
+struct relay_msg *outbox_peek(const struct outbox *ob);
+void outbox_pop(struct outbox *ob);
+
+/* A growable array of message references (a peer's reliable messages of this tick). */
+struct msgvec {
+    struct relay_msg **items;
+    size_t count, cap;
+};
+void msgvec_init(struct msgvec *v);
+void msgvec_clear(struct msgvec *v); /* unrefs every item */
+int msgvec_push(struct msgvec *v, struct relay_msg *m) __attribute__((warn_unused_result));
+
+#endif

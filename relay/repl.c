@@ -1,0 +1,448 @@
+/* repl.c — the replication plane: REP_TRANSFORM / REP_OBJECT / REP_PROPERTY with their
+ * checks (authority, epoch, per-sender stale drop, manifest), and the tick fan-out:
+ * latest-wins coalescing, one batched frame per recipient per tick, rate tiers, idle and
+ * far objects downshifted to cfg.idle_hz, backlogged peers skipped for unreliable data.
+ * Each message is encoded once on receipt; batches join the encoded bytes. */
+#include "relay/room_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opcodes.h"
+
+/* ---- input checks ---- */
+static bool vec_ok(const json_t *v, size_t n)
+{
+    if (!json_is_array(v) || json_array_size(v) != n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = json_array_get(v, i);
+        if (!json_is_number(x) || !isfinite(json_number_value(x)))
+            return false;
+    }
+    return true;
+}
+
+/* {"p":[x,y,z],"r":[x,y,z,w]} */
+static bool pose_ok(const json_t *v)
+{
+    return json_is_object(v) && vec_ok(json_object_get(v, "p"), 3) &&
+           vec_ok(json_object_get(v, "r"), 4);
+}
+
+/* "seq" (required, integer >= 0) and "t" (optional number) of msg. */
+static bool seq_ok(struct relay_peer *p, json_t *msg, int op, uint64_t *seq)
+{
+    json_t *s = json_object_get(msg, "seq");
+    json_t *t = json_object_get(msg, "t");
+    if (!json_is_integer(s) || json_integer_value(s) < 0) {
+        peer_error(p, "bad_field", "seq must be a non-negative integer", op, RELAY_DROP_BAD_FIELD);
+        return false;
+    }
+    if (t && !json_is_number(t)) {
+        peer_error(p, "bad_field", "t must be a number", op, RELAY_DROP_BAD_FIELD);
+        return false;
+    }
+    *seq = (uint64_t)json_integer_value(s);
+    return true;
+}
+
+static struct relay_msg *encode(struct relay_peer *p, int op, json_t *v, int64_t now_ms)
+{
+    struct relay_msg *m = v ? relay_msg_from_json(p->hub->cfg.frame_headroom, op, v, now_ms)
+                            : NULL;
+    json_decref(v);
+    if (!m)
+        peer_request_close(p, RELAY_CLOSE_INTERNAL, "internal");
+    return m;
+}
+
+/* Sets key of out to msg's value when present (shared reference). */
+static void copy_field(json_t *out, json_t *msg, const char *key)
+{
+    json_t *v = json_object_get(msg, key);
+    if (v)
+        json_object_set(out, key, v);
+}
+
+static void rep_transform(struct relay_peer *p, json_t *msg, int64_t now_ms)
+{
+    struct seat *s = p->seat;
+    uint64_t seq;
+    if (!seq_ok(p, msg, OP_REP_TRANSFORM, &seq))
+        return;
+    json_t *head = json_object_get(msg, "head"), *left = json_object_get(msg, "left"),
+           *right = json_object_get(msg, "right");
+    if (!pose_ok(head) || (left && !pose_ok(left)) || (right && !pose_ok(right))) {
+        peer_error(p, "bad_field", "head (and left, right when present) need p [3] and r [4] "
+                                   "finite numbers", OP_REP_TRANSFORM, RELAY_DROP_BAD_FIELD);
+        return;
+    }
+    if (s->tf_seen && seq <= s->tf_seq) {
+        counters_drop(p->room, RELAY_DROP_STALE);
+        p->hub->counters.drops[RELAY_DROP_STALE]++;
+        return;
+    }
+    json_t *out = json_pack("{siss}", "op", OP_REP_TRANSFORM, "from", p->user_id);
+    if (out) {
+        copy_field(out, msg, "seq");
+        copy_field(out, msg, "t");
+        copy_field(out, msg, "head");
+        copy_field(out, msg, "left");
+        copy_field(out, msg, "right");
+    }
+    struct relay_msg *m = encode(p, OP_REP_TRANSFORM, out, now_ms);
+    if (!m)
+        return;
+    s->tf_seen = true;
+    s->tf_seq = seq;
+    json_t *hp = json_object_get(head, "p");
+    for (size_t i = 0; i < 3; i++)
+        s->head[i] = json_number_value(json_array_get(hp, i));
+    s->head_known = true;
+    if (s->tf_msg && s->tf_tick == p->hub->tick) {
+        counters_drop(p->room, RELAY_DROP_COALESCED);
+        p->hub->counters.drops[RELAY_DROP_COALESCED]++;
+    }
+    relay_msg_unref(s->tf_msg);
+    s->tf_msg = m;
+    s->tf_tick = p->hub->tick;
+}
+
+/* Shared checks of REP_OBJECT / REP_PROPERTY: object, owner, epoch, seq per sender.  The
+ * object, or NULL (message dropped). */
+static struct reg_object *object_checks(struct relay_peer *p, json_t *msg, int op, uint64_t *seq,
+                                        bool property)
+{
+    json_t *id = json_object_get(msg, "object_id");
+    json_t *epoch = json_object_get(msg, "epoch");
+    if (!registry_id_valid(id)) {
+        peer_error(p, "bad_field", "object_id must be a string of 1..128 bytes", op,
+                   RELAY_DROP_BAD_FIELD);
+        return NULL;
+    }
+    if (!seq_ok(p, msg, op, seq))
+        return NULL;
+    if (!json_is_integer(epoch) || json_integer_value(epoch) < 0) {
+        peer_error(p, "bad_field", "epoch must be a non-negative integer", op,
+                   RELAY_DROP_BAD_FIELD);
+        return NULL;
+    }
+    struct reg_object *o = registry_object(&p->room->reg, json_string_value(id));
+    if (!o) {
+        peer_error(p, "unknown_object", "no such object", op, RELAY_DROP_UNKNOWN_OBJECT);
+        return NULL;
+    }
+    const char *owner = registry_owner(o, room_host_id(p->room));
+    if (!owner || strcmp(owner, p->user_id) != 0) {
+        peer_error(p, "not_owner", "only the object's owner may replicate it", op,
+                   RELAY_DROP_NOT_OWNER);
+        return NULL;
+    }
+    if ((uint64_t)json_integer_value(epoch) != o->epoch) { /* in flight from another owner */
+        counters_drop(p->room, RELAY_DROP_EPOCH);
+        p->hub->counters.drops[RELAY_DROP_EPOCH]++;
+        return NULL;
+    }
+    const char *from = property ? o->prop_from : o->obj_from;
+    uint64_t last = property ? o->prop_seq : o->obj_seq;
+    if (strcmp(from, p->user_id) == 0 && *seq <= last) {
+        counters_drop(p->room, RELAY_DROP_STALE);
+        p->hub->counters.drops[RELAY_DROP_STALE]++;
+        return NULL;
+    }
+    return o;
+}
+
+static void rep_object(struct relay_peer *p, json_t *msg, int64_t now_ms)
+{
+    uint64_t seq;
+    struct reg_object *o = object_checks(p, msg, OP_REP_OBJECT, &seq, false);
+    if (!o)
+        return;
+    double pos[3], rot[4], scale[3];
+    memcpy(scale, o->scale, sizeof scale);
+    if (registry_parse_transform(json_object_get(msg, "transform"), pos, rot, scale) != 0) {
+        peer_error(p, "bad_field", "transform needs position [3], rotation [4], optional scale [3]",
+                   OP_REP_OBJECT, RELAY_DROP_BAD_FIELD);
+        return;
+    }
+    json_t *out = json_pack("{sissss}", "op", OP_REP_OBJECT, "from", p->user_id, "object_id",
+                            o->id);
+    if (out) {
+        copy_field(out, msg, "seq");
+        copy_field(out, msg, "epoch");
+        copy_field(out, msg, "t");
+        json_object_set_new(out, "transform", registry_transform_json(pos, rot, scale));
+    }
+    struct relay_msg *m = encode(p, OP_REP_OBJECT, out, now_ms);
+    if (!m)
+        return;
+    memcpy(o->pos, pos, sizeof pos);
+    memcpy(o->rot, rot, sizeof rot);
+    memcpy(o->scale, scale, sizeof scale);
+    o->seq = seq;
+    o->obj_seq = seq;
+    snprintf(o->obj_from, sizeof o->obj_from, "%s", p->user_id);
+    p->room->rev++;
+    if (o->rep_msg && o->rep_tick == p->hub->tick) {
+        counters_drop(p->room, RELAY_DROP_COALESCED);
+        p->hub->counters.drops[RELAY_DROP_COALESCED]++;
+    }
+    relay_msg_unref(o->rep_msg);
+    o->rep_msg = m;
+    o->rep_tick = p->hub->tick;
+}
+
+static int prop_slot_put(struct reg_object *o, const char *name, struct relay_msg *m,
+                         uint64_t tick, bool *coalesced)
+{
+    struct reg_prop_slot *s = o->slots;
+    while (s && strcmp(s->name, name) != 0)
+        s = s->next;
+    if (!s) {
+        size_t n = strlen(name);
+        if (!(s = calloc(1, sizeof *s + n + 1)))
+            return -1;
+        memcpy(s->name, name, n + 1);
+        s->next = o->slots;
+        o->slots = s;
+    }
+    *coalesced = s->msg && s->tick == tick;
+    relay_msg_unref(s->msg);
+    s->msg = relay_msg_ref(m);
+    s->tick = tick;
+    return 0;
+}
+
+static void rep_property(struct relay_peer *p, json_t *msg, int64_t now_ms)
+{
+    struct relay_room *room = p->room;
+    uint64_t seq;
+    struct reg_object *o = object_checks(p, msg, OP_REP_PROPERTY, &seq, true);
+    if (!o)
+        return;
+    json_t *name = json_object_get(msg, "name"), *value = json_object_get(msg, "value");
+    if (!json_is_string(name) || !value) {
+        peer_error(p, "bad_field", "name (string) and value are required", OP_REP_PROPERTY,
+                   RELAY_DROP_BAD_FIELD);
+        return;
+    }
+    struct reg_manifest *man = registry_manifest(&room->reg, o->manifest_id);
+    json_t *one = json_pack("{sO}", json_string_value(name), value);
+    struct reg_err err;
+    if (!one || !man || registry_check_props(man, one, &err) != 0) {
+        json_decref(one);
+        bool undeclared = man && err.code && strcmp(err.code, "undeclared") == 0;
+        peer_error(p, man ? err.code : "undeclared",
+                   man ? err.message : "the object's manifest is gone", OP_REP_PROPERTY,
+                   undeclared || !man ? RELAY_DROP_UNDECLARED : RELAY_DROP_BAD_FIELD);
+        return;
+    }
+    json_decref(one);
+    int tier = registry_manifest_tier(man, json_string_value(name), NULL);
+    json_t *old = json_incref(json_object_get(o->props, json_string_value(name)));
+    bool changed = !old || !json_equal(old, value);
+    if (changed) {
+        json_object_set(o->props, json_string_value(name), value);
+        if (registry_object_size(o) > p->hub->cfg.snapshot_frame_bytes - SNAPSHOT_ENVELOPE_BYTES) {
+            if (old)
+                json_object_set(o->props, json_string_value(name), old);
+            else
+                json_object_del(o->props, json_string_value(name));
+            json_decref(old);
+            peer_error(p, "too_large", "the object would not fit a snapshot chunk",
+                       OP_REP_PROPERTY, RELAY_DROP_TOO_LARGE);
+            return;
+        }
+    }
+    json_decref(old);
+    o->seq = seq;
+    o->prop_seq = seq;
+    snprintf(o->prop_from, sizeof o->prop_from, "%s", p->user_id);
+    room->rev++;
+    if (!changed || tier == ROOMDOC_SNAPSHOT_ONLY)
+        return; /* on change only; snapshot_only is stored, never fanned out live */
+    json_t *out = json_pack("{sissss}", "op", OP_REP_PROPERTY, "from", p->user_id, "object_id",
+                            o->id);
+    if (out) {
+        copy_field(out, msg, "seq");
+        copy_field(out, msg, "epoch");
+        copy_field(out, msg, "t");
+        copy_field(out, msg, "name");
+        copy_field(out, msg, "value");
+    }
+    struct relay_msg *m = encode(p, OP_REP_PROPERTY, out, now_ms);
+    if (!m)
+        return;
+    if (tier == ROOMDOC_HIGH_RATE_UNRELIABLE) {
+        bool coalesced = false;
+        if (prop_slot_put(o, json_string_value(name), m, p->hub->tick, &coalesced) != 0)
+            peer_request_close(p, RELAY_CLOSE_INTERNAL, "internal");
+        if (coalesced) {
+            counters_drop(room, RELAY_DROP_COALESCED);
+            p->hub->counters.drops[RELAY_DROP_COALESCED]++;
+        }
+    } else { /* reliable_on_change: in order, to every synced peer, never coalesced */
+        for (size_t i = 0; i < room->nseats; i++) {
+            struct relay_peer *r = room->seats[i]->conn;
+            if (r && r != p && r->synced && !r->close_requested &&
+                msgvec_push(&r->pending, m) != 0)
+                peer_request_close(r, RELAY_CLOSE_INTERNAL, "internal");
+        }
+    }
+    relay_msg_unref(m);
+}
+
+void repl_handle(struct relay_peer *p, int op, json_t *msg, int64_t now_ms)
+{
+    if (op == OP_REP_TRANSFORM)
+        rep_transform(p, msg, now_ms);
+    else if (op == OP_REP_OBJECT)
+        rep_object(p, msg, now_ms);
+    else
+        rep_property(p, msg, now_ms);
+}
+
+/* ---- the tick ---- */
+static int scratch_push(struct relay_hub *hub, size_t *n, struct relay_msg *m)
+{
+    if (*n == hub->scratch_cap) {
+        size_t cap = hub->scratch_cap ? hub->scratch_cap * 2 : 64;
+        struct relay_msg **s = realloc(hub->scratch, cap * sizeof *s);
+        if (!s)
+            return -1;
+        hub->scratch = s;
+        hub->scratch_cap = cap;
+    }
+    hub->scratch[(*n)++] = m;
+    return 0;
+}
+
+static void count_ops_out(struct relay_room *room, struct relay_msg *const *msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int op = msgs[i]->op > 0 && msgs[i]->op < RELAY_COUNTED_OPS ? msgs[i]->op : 0;
+        room->counters.msgs_out_by_op[op]++;
+        room->hub->counters.msgs_out_by_op[op]++;
+    }
+}
+
+/* msgs as frames of at most cfg.max_out_frame_bytes (one frame in the usual case). */
+static void push_batches(struct relay_peer *p, struct relay_msg *const *msgs, size_t n)
+{
+    size_t limit = p->hub->cfg.max_out_frame_bytes, start = 0, bytes = 2;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || (i > start && bytes + msgs[i]->len + 1 > limit)) {
+            struct relay_msg *f = relay_msg_join(p->hub->cfg.frame_headroom, msgs + start,
+                                                 i - start);
+            if (!f) {
+                peer_request_close(p, RELAY_CLOSE_INTERNAL, "internal");
+                return;
+            }
+            if (p->room)
+                count_ops_out(p->room, msgs + start, i - start);
+            peer_push_frame(p, f);
+            relay_msg_unref(f);
+            start = i;
+            bytes = 2;
+        }
+        if (i < n)
+            bytes += msgs[i]->len + 1;
+    }
+}
+
+void repl_flush_pending(struct relay_peer *p)
+{
+    if (p->pending.count == 0)
+        return;
+    struct msgvec v = p->pending;
+    msgvec_init(&p->pending);
+    push_batches(p, v.items, v.count);
+    msgvec_clear(&v);
+}
+
+/* Whether a recipient gets an object-plane update that arrived in tick window `at`:
+ * held objects near the recipient every tick, idle or far ones on the object's downshift
+ * ticks (every tick_hz / idle_hz ticks, phase spread by object), latest value only. */
+static bool deliver(const struct relay_hub *hub, const struct reg_object *o, uint64_t at,
+                    bool downshift)
+{
+    uint64_t t = hub->tick;
+    if (at == 0 || at > t)
+        return false;
+    if (!downshift)
+        return at == t;
+    uint64_t div = hub->cfg.tick_hz / hub->cfg.idle_hz;
+    if (div <= 1)
+        return at == t;
+    if ((t + o->phase) % div != 0)
+        return false;
+    return at > t - div;
+}
+
+/* Downshift decision for one recipient seat (exposed for the unit tests through the
+ * behaviour of the tick). */
+static bool is_downshifted(const struct relay_hub *hub, const struct reg_object *o,
+                           const struct seat *r)
+{
+    if (!o->held_by[0])
+        return true; /* idle */
+    if (!r->head_known)
+        return false;
+    double d2 = 0;
+    for (int i = 0; i < 3; i++)
+        d2 += (o->pos[i] - r->head[i]) * (o->pos[i] - r->head[i]);
+    return d2 > hub->cfg.far_distance_m * hub->cfg.far_distance_m;
+}
+
+void repl_tick_room(struct relay_room *room, int64_t now_ms)
+{
+    (void)now_ms;
+    struct relay_hub *hub = room->hub;
+    for (size_t i = 0; i < room->nseats; i++) {
+        struct relay_peer *r = room->seats[i]->conn;
+        if (!r || r->close_requested)
+            continue;
+        struct seat *rs = r->seat;
+        size_t n = 0, unreliable_from;
+        bool oom = false;
+        for (size_t k = 0; k < r->pending.count; k++)
+            oom |= scratch_push(hub, &n, r->pending.items[k]) != 0;
+        unreliable_from = n;
+        for (size_t k = 0; k < room->nseats; k++) {
+            struct seat *s = room->seats[k];
+            if (s != rs && s->tf_msg && s->tf_tick == hub->tick)
+                oom |= scratch_push(hub, &n, s->tf_msg) != 0;
+        }
+        if (r->synced) {
+            for (struct reg_object *o = room->reg.ohead; o; o = o->next) {
+                if (!o->rep_msg && !o->slots)
+                    continue;
+                bool down = is_downshifted(hub, o, rs);
+                if (o->rep_msg && strcmp(o->obj_from, r->user_id) != 0 &&
+                    deliver(hub, o, o->rep_tick, down))
+                    oom |= scratch_push(hub, &n, o->rep_msg) != 0;
+                if (strcmp(o->prop_from, r->user_id) == 0)
+                    continue;
+                for (struct reg_prop_slot *s = o->slots; s; s = s->next)
+                    if (deliver(hub, o, s->tick, down))
+                        oom |= scratch_push(hub, &n, s->msg) != 0;
+            }
+        }
+        if (oom) {
+            peer_request_close(r, RELAY_CLOSE_INTERNAL, "internal");
+            continue;
+        }
+        if (n > unreliable_from && r->out.frames >= hub->cfg.outbox_skip_frames) {
+            /* backlogged: this tick's unreliable data is not queued; newer values replace it */
+            room->counters.drops[RELAY_DROP_SLOW] += n - unreliable_from;
+            hub->counters.drops[RELAY_DROP_SLOW] += n - unreliable_from;
+            n = unreliable_from;
+        }
+        if (n)
+            push_batches(r, hub->scratch, n);
+        msgvec_clear(&r->pending);
+    }
+}
