@@ -14,12 +14,11 @@
 
 #define BEGIN_ATTEMPTS 5
 
-static const char table_sql[] =
-    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-    " version    INTEGER NOT NULL PRIMARY KEY,"
-    " name       TEXT    NOT NULL,"
-    " checksum   TEXT    NOT NULL,"
-    " applied_at TEXT    NOT NULL)";
+static const char table_sql[] = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                                " version    INTEGER NOT NULL PRIMARY KEY,"
+                                " name       TEXT    NOT NULL,"
+                                " checksum   TEXT    NOT NULL,"
+                                " applied_at TEXT    NOT NULL)";
 
 static void set_err(char *err, size_t errsize, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -66,8 +65,10 @@ static enum migrations_result check_list(const struct schema_migration *list, in
     for (int i = 0; i < n; i++) {
         if (list[i].version <= 0 || !list[i].name || !list[i].sql ||
             (i > 0 && list[i].version <= list[i - 1].version)) {
-            set_err(err, errsize, "invalid migration list at entry %d (versions must be positive "
-                    "and ascending)", i);
+            set_err(err, errsize,
+                    "invalid migration list at entry %d (versions must be positive "
+                    "and ascending)",
+                    i);
             return MIGRATIONS_ERROR;
         }
     }
@@ -110,10 +111,18 @@ static int push_row(struct migrations_report *r, size_t *cap, const struct migra
     }
     r->rows[r->n++] = *row;
     switch (row->state) {
-    case MIGRATIONS_STATE_PENDING: r->pending++; break;
-    case MIGRATIONS_STATE_APPLIED: r->applied++; break;
-    case MIGRATIONS_STATE_MODIFIED: r->modified++; break;
-    case MIGRATIONS_STATE_UNKNOWN: r->unknown++; break;
+    case MIGRATIONS_STATE_PENDING:
+        r->pending++;
+        break;
+    case MIGRATIONS_STATE_APPLIED:
+        r->applied++;
+        break;
+    case MIGRATIONS_STATE_MODIFIED:
+        r->modified++;
+        break;
+    case MIGRATIONS_STATE_UNKNOWN:
+        r->unknown++;
+        break;
     }
     return 0;
 }
@@ -209,8 +218,8 @@ out:
 enum migrations_result migrations_inspect(sqlite3 *db, struct migrations_report *out, char *err,
                                           size_t errsize)
 {
-    return migrations_inspect_list(db, schema_migrations_embedded,
-                                   schema_migrations_embedded_count, out, err, errsize);
+    return migrations_inspect_list(db, schema_migrations_embedded, schema_migrations_embedded_count,
+                                   out, err, errsize);
 }
 
 void migrations_report_clear(struct migrations_report *r)
@@ -370,8 +379,10 @@ static enum migrations_result apply_one(sqlite3 *db, const struct schema_migrati
         goto out;
     }
     if (sqlite3_get_autocommit(db)) {
-        set_err(err, errsize, "migration %04d_%s ended the runner's transaction (it must not "
-                "contain BEGIN/COMMIT/ROLLBACK)", m->version, m->name);
+        set_err(err, errsize,
+                "migration %04d_%s ended the runner's transaction (it must not "
+                "contain BEGIN/COMMIT/ROLLBACK)",
+                m->version, m->name);
         rc = MIGRATIONS_FAILED;
         goto out;
     }
@@ -429,13 +440,20 @@ enum migrations_result migrations_apply(sqlite3 *db, int *napplied, char *err, s
 const char *migrations_result_name(enum migrations_result r)
 {
     switch (r) {
-    case MIGRATIONS_OK: return "ok";
-    case MIGRATIONS_FAILED: return "failed";
-    case MIGRATIONS_MODIFIED: return "modified";
-    case MIGRATIONS_UNKNOWN: return "unknown";
-    case MIGRATIONS_PENDING: return "pending";
-    case MIGRATIONS_BUSY: return "busy";
-    case MIGRATIONS_ERROR: return "error";
+    case MIGRATIONS_OK:
+        return "ok";
+    case MIGRATIONS_FAILED:
+        return "failed";
+    case MIGRATIONS_MODIFIED:
+        return "modified";
+    case MIGRATIONS_UNKNOWN:
+        return "unknown";
+    case MIGRATIONS_PENDING:
+        return "pending";
+    case MIGRATIONS_BUSY:
+        return "busy";
+    case MIGRATIONS_ERROR:
+        return "error";
     }
     return "?";
 }
@@ -443,10 +461,14 @@ const char *migrations_result_name(enum migrations_result r)
 const char *migrations_state_name(enum migrations_state s)
 {
     switch (s) {
-    case MIGRATIONS_STATE_PENDING: return "pending";
-    case MIGRATIONS_STATE_APPLIED: return "applied";
-    case MIGRATIONS_STATE_MODIFIED: return "MODIFIED";
-    case MIGRATIONS_STATE_UNKNOWN: return "UNKNOWN";
+    case MIGRATIONS_STATE_PENDING:
+        return "pending";
+    case MIGRATIONS_STATE_APPLIED:
+        return "applied";
+    case MIGRATIONS_STATE_MODIFIED:
+        return "MODIFIED";
+    case MIGRATIONS_STATE_UNKNOWN:
+        return "UNKNOWN";
     }
     return "?";
 }

@@ -23,12 +23,12 @@
 
 enum migrations_result {
     MIGRATIONS_OK = 0,
-    MIGRATIONS_FAILED,      /* a migration failed and was rolled back (err says which) */
-    MIGRATIONS_MODIFIED,    /* an applied migration's checksum differs from this binary's */
-    MIGRATIONS_UNKNOWN,     /* the database has versions this binary does not know (newer) */
-    MIGRATIONS_PENDING,     /* (migrations_check_current only) migrations are not applied */
-    MIGRATIONS_BUSY,        /* the database stayed locked */
-    MIGRATIONS_ERROR,       /* anything else (I/O, out of memory, bad list) */
+    MIGRATIONS_FAILED,   /* a migration failed and was rolled back (err says which) */
+    MIGRATIONS_MODIFIED, /* an applied migration's checksum differs from this binary's */
+    MIGRATIONS_UNKNOWN,  /* the database has versions this binary does not know (newer) */
+    MIGRATIONS_PENDING,  /* (migrations_check_current only) migrations are not applied */
+    MIGRATIONS_BUSY,     /* the database stayed locked */
+    MIGRATIONS_ERROR,    /* anything else (I/O, out of memory, bad list) */
 };
 
 enum migrations_state {

@@ -98,12 +98,18 @@ enum store_status store_room_delete(struct store *s, const char *room_id, int64_
 const char *store_status_name(enum store_status st)
 {
     switch (st) {
-    case STORE_OK: return "ok";
-    case STORE_NOT_FOUND: return "not_found";
-    case STORE_PRECONDITION_FAILED: return "precondition_failed";
-    case STORE_SCHEMA_NOT_CURRENT: return "schema_not_current";
-    case STORE_BUSY: return "busy";
-    case STORE_ERROR: return "error";
+    case STORE_OK:
+        return "ok";
+    case STORE_NOT_FOUND:
+        return "not_found";
+    case STORE_PRECONDITION_FAILED:
+        return "precondition_failed";
+    case STORE_SCHEMA_NOT_CURRENT:
+        return "schema_not_current";
+    case STORE_BUSY:
+        return "busy";
+    case STORE_ERROR:
+        return "error";
     }
     return "?";
 }

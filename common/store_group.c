@@ -21,8 +21,8 @@ struct gc_req {
 };
 
 struct store_group {
-    char *path;  /* real path: the registry key */
-    int refs;    /* under registry_mu */
+    char *path;       /* real path: the registry key */
+    int refs;         /* under registry_mu */
     struct store *ws; /* the writer's own connection (no group) */
     pthread_t thread;
     pthread_mutex_t mu; /* guards everything below */

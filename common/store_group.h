@@ -13,7 +13,7 @@
 
 #include "common/store.h"
 
-#define STORE_GROUP_MAX_BATCH 128                  /* saves per transaction */
+#define STORE_GROUP_MAX_BATCH 128                 /* saves per transaction */
 #define STORE_GROUP_MAX_BATCH_BYTES (64ull << 20) /* document bytes per transaction */
 
 struct store_group;

@@ -55,9 +55,8 @@ static struct sqlite_store *impl(struct store *s)
 /* The statement id, prepared on first use from sql (which sits in the calling function). */
 static sqlite3_stmt *stmt(struct sqlite_store *s, enum stmt_id id, const char *sql)
 {
-    if (!s->stmts[id] &&
-        sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[id], NULL) !=
-            SQLITE_OK) {
+    if (!s->stmts[id] && sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                            &s->stmts[id], NULL) != SQLITE_OK) {
         log_error("store: preparing statement %d: %s", (int)id, sqlite3_errmsg(s->db));
         s->stmts[id] = NULL;
     }
@@ -240,8 +239,8 @@ static enum store_status save_in_txn(struct sqlite_store *s, const struct store_
         goto out;
     }
     /* versions of a room's history are contiguous (a DELETE removes all of them) */
-    prune = stmt(s, ST_VERSION_PRUNE,
-                 "DELETE FROM room_versions WHERE room_id = ?1 AND version <= ?2");
+    prune =
+        stmt(s, ST_VERSION_PRUNE, "DELETE FROM room_versions WHERE room_id = ?1 AND version <= ?2");
     if (!prune || !bind_text(s, prune, 1, req->room_id) ||
         !bind_i64(s, prune, 2, version - req->history_keep))
         goto out;
@@ -469,8 +468,7 @@ out:
     return rc;
 }
 
-static enum store_status sq_room_version(struct store *base, const char *room_id,
-                                         int64_t *version)
+static enum store_status sq_room_version(struct store *base, const char *room_id, int64_t *version)
 {
     struct sqlite_store *s = impl(base);
     sqlite3_stmt *st = stmt(s, ST_CURRENT_VERSION,
@@ -563,8 +561,8 @@ static enum store_status pragma(sqlite3 *db, const char *sql, const char *expect
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         const unsigned char *v = sqlite3_column_text(st, 0);
         if (expect && (!v || strcmp((const char *)v, expect) != 0)) {
-            snprintf(err, errsize, "%s answered '%s', expected '%s'", sql,
-                     v ? (const char *)v : "", expect);
+            snprintf(err, errsize, "%s answered '%s', expected '%s'", sql, v ? (const char *)v : "",
+                     expect);
             goto out;
         }
     }
@@ -643,13 +641,17 @@ static enum store_status schema_current(sqlite3 *db, const char *path, char *err
     case MIGRATIONS_OK:
         return STORE_OK;
     case MIGRATIONS_PENDING:
-        snprintf(err, errsize, "database schema is not current (%s): run `roomstate-migrate --db "
-                 "%s up`", why, path);
+        snprintf(err, errsize,
+                 "database schema is not current (%s): run `roomstate-migrate --db "
+                 "%s up`",
+                 why, path);
         return STORE_SCHEMA_NOT_CURRENT;
     case MIGRATIONS_MODIFIED:
     case MIGRATIONS_UNKNOWN:
-        snprintf(err, errsize, "database schema does not match this binary (%s): see "
-                 "`roomstate-migrate --db %s verify`", why, path);
+        snprintf(err, errsize,
+                 "database schema does not match this binary (%s): see "
+                 "`roomstate-migrate --db %s verify`",
+                 why, path);
         return STORE_SCHEMA_NOT_CURRENT;
     case MIGRATIONS_BUSY:
         snprintf(err, errsize, "checking the schema: %s", why);

@@ -78,7 +78,7 @@ static int make_parents(const char *path)
     }
     if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "roomstate-migrate: cannot create directory %s: %s\n", buf,
-                    strerror(errno));
+                strerror(errno));
         return -1;
     }
     return 0;
@@ -87,10 +87,13 @@ static int make_parents(const char *path)
 static int exit_for(enum migrations_result r)
 {
     switch (r) {
-    case MIGRATIONS_OK: return EXIT_OK;
+    case MIGRATIONS_OK:
+        return EXIT_OK;
     case MIGRATIONS_MODIFIED:
-    case MIGRATIONS_UNKNOWN: return EXIT_MISMATCH;
-    default: return EXIT_FAILED;
+    case MIGRATIONS_UNKNOWN:
+        return EXIT_MISMATCH;
+    default:
+        return EXIT_FAILED;
     }
 }
 
@@ -122,8 +125,7 @@ static int cmd_up(sqlite3 *db, const char *path)
         return exit_for(mr);
     }
     if (napplied == 0)
-        printf("%s: schema is current (version %d), nothing to apply\n", path,
-               highest_applied(&r));
+        printf("%s: schema is current (version %d), nothing to apply\n", path, highest_applied(&r));
     else
         printf("%s: applied %d migration(s), schema now at version %d\n", path, napplied,
                highest_applied(&r));
@@ -141,8 +143,7 @@ static int cmd_status(sqlite3 *db, const char *path, bool verify)
         return exit_for(mr);
     }
     if (!verify) {
-        printf("%-8s %-32s %-9s %-24s %s\n", "VERSION", "NAME", "STATE", "APPLIED_AT",
-               "CHECKSUM");
+        printf("%-8s %-32s %-9s %-24s %s\n", "VERSION", "NAME", "STATE", "APPLIED_AT", "CHECKSUM");
         for (size_t i = 0; i < r.n; i++) {
             const struct migrations_row *row = &r.rows[i];
             printf("%04d     %-32s %-9s %-24s %.12s\n", row->version, row->name,
@@ -150,8 +151,8 @@ static int cmd_status(sqlite3 *db, const char *path, bool verify)
                    row->checksum[0] ? row->checksum : row->db_checksum);
         }
     }
-    printf("%s: %zu applied, %zu pending, %zu modified, %zu unknown\n", path, r.applied,
-           r.pending, r.modified, r.unknown);
+    printf("%s: %zu applied, %zu pending, %zu modified, %zu unknown\n", path, r.applied, r.pending,
+           r.modified, r.unknown);
     int rc = EXIT_OK;
     for (size_t i = 0; i < r.n; i++) {
         const struct migrations_row *row = &r.rows[i];
@@ -193,8 +194,8 @@ int main(int argc, char **argv)
     sqlite3 *db = NULL;
     int rc = EXIT_USAGE;
 
-    switch (config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv, usage, pos, 1,
-                         &npos)) {
+    switch (
+        config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv, usage, pos, 1, &npos)) {
     case CONFIG_HELP:
         return EXIT_OK;
     case CONFIG_ERROR:
@@ -204,21 +205,25 @@ int main(int argc, char **argv)
     }
     int level = log_level_parse(cfg.log_level);
     if (level < 0) {
-        fprintf(stderr, "roomstate-migrate: --log-level: '%s' is not one of debug, info, warn, "
-                "error\n", cfg.log_level);
+        fprintf(stderr,
+                "roomstate-migrate: --log-level: '%s' is not one of debug, info, warn, "
+                "error\n",
+                cfg.log_level);
         return EXIT_USAGE;
     }
     log_set_level((enum log_level)level);
     if (npos != 1) {
         fprintf(stderr, "roomstate-migrate: a command is required: up, status or verify (see "
-                "--help)\n");
+                        "--help)\n");
         return EXIT_USAGE;
     }
     const char *cmd = pos[0];
     bool up = !strcmp(cmd, "up");
     if (!up && strcmp(cmd, "status") && strcmp(cmd, "verify")) {
-        fprintf(stderr, "roomstate-migrate: unknown command '%s': use up, status or verify (see "
-                "--help)\n", cmd);
+        fprintf(stderr,
+                "roomstate-migrate: unknown command '%s': use up, status or verify (see "
+                "--help)\n",
+                cmd);
         return EXIT_USAGE;
     }
     if (!cfg.db[0]) {

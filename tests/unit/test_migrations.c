@@ -104,8 +104,7 @@ START_TEST(test_idempotent)
     ck_assert_int_eq(n, 0);
     ck_assert_int_eq(query_int(db, "SELECT count(*) FROM t5"), 1); /* not run twice */
     ck_assert_int_eq(query_int(db, "SELECT count(*) FROM schema_migrations"), 3);
-    ck_assert_int_eq(migrations_check_current_list(db, list3, 3, err, sizeof err),
-                     MIGRATIONS_OK);
+    ck_assert_int_eq(migrations_check_current_list(db, list3, 3, err, sizeof err), MIGRATIONS_OK);
 }
 END_TEST
 
@@ -134,11 +133,13 @@ END_TEST
 START_TEST(test_failing_rolls_back)
 {
     static const struct schema_migration bad[] = {
-        {1, "one", "CREATE TABLE t1 (id INTEGER PRIMARY KEY, v TEXT NOT NULL);\n"
-                   "INSERT INTO t1 (v) VALUES ('kept');\n"},
-        {2, "broken", "CREATE TABLE t2 (x INTEGER);\n"
-                      "UPDATE t1 SET v = 'changed';\n"
-                      "INSERT INTO no_such_table VALUES (1);\n"},
+        {1, "one",
+         "CREATE TABLE t1 (id INTEGER PRIMARY KEY, v TEXT NOT NULL);\n"
+         "INSERT INTO t1 (v) VALUES ('kept');\n"},
+        {2, "broken",
+         "CREATE TABLE t2 (x INTEGER);\n"
+         "UPDATE t1 SET v = 'changed';\n"
+         "INSERT INTO no_such_table VALUES (1);\n"},
         {3, "after", "CREATE TABLE t3 (x INTEGER);\n"},
     };
     int n = -1;
@@ -156,8 +157,9 @@ START_TEST(test_failing_rolls_back)
     ck_assert(sqlite3_get_autocommit(db)); /* no transaction left open */
     /* a fixed migration 2 then applies */
     static const struct schema_migration fixed[] = {
-        {1, "one", "CREATE TABLE t1 (id INTEGER PRIMARY KEY, v TEXT NOT NULL);\n"
-                   "INSERT INTO t1 (v) VALUES ('kept');\n"},
+        {1, "one",
+         "CREATE TABLE t1 (id INTEGER PRIMARY KEY, v TEXT NOT NULL);\n"
+         "INSERT INTO t1 (v) VALUES ('kept');\n"},
         {2, "broken", "CREATE TABLE t2 (x INTEGER);\n"},
     };
     ck_assert_int_eq(migrations_apply_list(db, fixed, 2, &n, err, sizeof err), MIGRATIONS_OK);
@@ -185,11 +187,13 @@ START_TEST(test_tampered_checksum)
 {
     int n = -1;
     ck_assert_int_eq(migrations_apply_list(db, list3, 2, &n, err, sizeof err), MIGRATIONS_OK);
-    ck_assert_int_eq(sqlite3_exec(db, "UPDATE schema_migrations SET checksum = "
-                                      "'0000000000000000000000000000000000000000000000000000000000000000'"
-                                      " WHERE version = 2",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(db,
+                     "UPDATE schema_migrations SET checksum = "
+                     "'0000000000000000000000000000000000000000000000000000000000000000'"
+                     " WHERE version = 2",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
     struct migrations_report r;
     ck_assert_int_eq(migrations_inspect_list(db, list3, 3, &r, err, sizeof err), MIGRATIONS_OK);
     ck_assert_uint_eq(r.modified, 1);
@@ -199,8 +203,7 @@ START_TEST(test_tampered_checksum)
                      MIGRATIONS_MODIFIED);
     ck_assert_ptr_nonnull(strstr(err, "0002_two"));
     /* up refuses to touch it: migration 5 stays pending */
-    ck_assert_int_eq(migrations_apply_list(db, list3, 3, &n, err, sizeof err),
-                     MIGRATIONS_MODIFIED);
+    ck_assert_int_eq(migrations_apply_list(db, list3, 3, &n, err, sizeof err), MIGRATIONS_MODIFIED);
     ck_assert_int_eq(n, 0);
     ck_assert(!table_exists("t5"));
 }
@@ -227,8 +230,7 @@ START_TEST(test_newer_database_refused)
                      MIGRATIONS_UNKNOWN);
     ck_assert_ptr_nonnull(strstr(err, "0005_five"));
     ck_assert_ptr_nonnull(strstr(err, "newer"));
-    ck_assert_int_eq(migrations_apply_list(db, list3, 2, &n, err, sizeof err),
-                     MIGRATIONS_UNKNOWN);
+    ck_assert_int_eq(migrations_apply_list(db, list3, 2, &n, err, sizeof err), MIGRATIONS_UNKNOWN);
     struct migrations_report r;
     ck_assert_int_eq(migrations_inspect_list(db, list3, 2, &r, err, sizeof err), MIGRATIONS_OK);
     ck_assert_uint_eq(r.unknown, 1);
@@ -252,8 +254,9 @@ START_TEST(test_store_refuses_unmigrated_and_newer)
     ck_assert_int_eq(store_open(path, &s, err, sizeof err), STORE_OK);
     ck_assert(store_ready(s));
     /* a newer tool applied migration 9999 behind our back */
-    ck_assert_int_eq(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (9999, 'future', "
-                                      "'ab', '2030-01-01T00:00:00.000Z')",
+    ck_assert_int_eq(sqlite3_exec(db,
+                                  "INSERT INTO schema_migrations VALUES (9999, 'future', "
+                                  "'ab', '2030-01-01T00:00:00.000Z')",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     ck_assert(!store_ready(s));

@@ -42,8 +42,8 @@ static void teardown(void)
 static const struct store_saved_by alice = {"11111111-1111-4111-8111-111111111111", "alice", ""};
 
 /* Saves doc to room; returns the status, the result in *res. */
-static enum store_status save(struct store *st, const char *room, const char *doc,
-                              int64_t if_match, int64_t keep, struct store_save_result *res)
+static enum store_status save(struct store *st, const char *room, const char *doc, int64_t if_match,
+                              int64_t keep, struct store_save_result *res)
 {
     struct store_save_req req = {
         .room_id = room,
@@ -284,8 +284,8 @@ END_TEST
 START_TEST(test_bad_requests)
 {
     struct store_save_result res;
-    struct store_save_req req = {.room_id = "x", .doc = "{}", .doc_len = 2, .if_match = -1,
-                                 .history_keep = 0};
+    struct store_save_req req = {
+        .room_id = "x", .doc = "{}", .doc_len = 2, .if_match = -1, .history_keep = 0};
     ck_assert_int_eq(store_room_save(s, &req, &res), STORE_ERROR); /* history_keep < 1 */
     req.history_keep = 1;
     req.room_id = "";
@@ -505,9 +505,14 @@ static void exec_sql(const char *sql)
 
 static struct store_save_req batch_req(const char *room, const char *doc, int64_t if_match)
 {
-    struct store_save_req r = {.room_id = room, .doc = doc, .doc_len = strlen(doc),
-                               .if_match = if_match, .saved_at_ms = 1, .saved_by = &alice,
-                               .objects_saved = 1, .history_keep = 10};
+    struct store_save_req r = {.room_id = room,
+                               .doc = doc,
+                               .doc_len = strlen(doc),
+                               .if_match = if_match,
+                               .saved_at_ms = 1,
+                               .saved_by = &alice,
+                               .objects_saved = 1,
+                               .history_keep = 10};
     return r;
 }
 
