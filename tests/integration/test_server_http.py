@@ -64,6 +64,22 @@ class TestOperations(ServerTest):
             if not line.startswith("#"):
                 self.assertRegex(line, r'^[a-z_]+(\{([a-z_]+="[^"]*",?)+\})? [0-9.e+-]+$')
 
+    def test_readyz_503_when_schema_not_current(self):
+        import sqlite3
+        con = sqlite3.connect(self.s.db, timeout=10)
+        con.execute("INSERT INTO schema_migrations VALUES (9999, 'from_the_future', 'x', 'now')")
+        con.commit()
+        try:
+            st, h, b = self.s.request("GET", "/readyz")
+            problem(self, st, h, b, 503, "not-ready")
+            self.assertEqual(self.s.request("GET", "/healthz")[0], 200)  # still serving
+        finally:
+            con.execute("DELETE FROM schema_migrations WHERE version = 9999")
+            con.commit()
+            con.close()
+        st, h, b = self.s.request("GET", "/readyz")
+        self.assertEqual(st, 200, b)
+
     def test_request_log_line(self):
         self.save("log-room")
         self.assertEqual(self.s.stop(), 0)
