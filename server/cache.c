@@ -99,7 +99,8 @@ const struct cache_body *cache_put(struct cache *c, const char *room_id, int64_t
     pthread_mutex_lock(&c->lock);
     struct body *old = c->slots[i];
     size_t after = c->bytes - (old ? old->pub.len : 0) + len;
-    if (after <= c->max_bytes && (!old || old->version <= version || strcmp(old->room_id, room_id))) {
+    if (after <= c->max_bytes &&
+        (!old || old->version <= version || strcmp(old->room_id, room_id))) {
         atomic_fetch_add(&b->refs, 1); /* the slot's reference */
         c->slots[i] = b;
         c->bytes = after;

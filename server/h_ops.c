@@ -31,6 +31,5 @@ enum MHD_Result h_metrics_get(struct http_req *r)
     char *text = metrics_render(&len);
     if (!text)
         return reply_problem(r, REPLY_INTERNAL, "out of memory", NULL, NULL);
-    return reply_take(r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, len,
-                      NULL);
+    return reply_take(r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, len, NULL);
 }

@@ -32,8 +32,7 @@ static enum MHD_Result reply_store_error(struct http_req *r, enum store_status s
         return reply_problem(r, REPLY_PRECONDITION_FAILED,
                              "If-Match does not name the room's current version", NULL, NULL);
     case STORE_SCHEMA_NOT_CURRENT:
-        return reply_problem(r, REPLY_NOT_READY, "the database schema is not current", NULL,
-                             retry);
+        return reply_problem(r, REPLY_NOT_READY, "the database schema is not current", NULL, retry);
     case STORE_BUSY:
         return reply_problem(r, REPLY_SERVICE_UNAVAILABLE, "the database is busy, retry", NULL,
                              retry);
@@ -81,8 +80,7 @@ static json_t *saved_by_json(const struct store_saved_by *sb)
 {
     json_t *o = json_object();
     json_object_set_new(o, "user_id", sb->user_id[0] ? json_string(sb->user_id) : json_null());
-    json_object_set_new(o, "username",
-                        sb->username[0] ? json_string(sb->username) : json_null());
+    json_object_set_new(o, "username", sb->username[0] ? json_string(sb->username) : json_null());
     if (sb->service[0])
         json_object_set_new(o, "service", json_string(sb->service));
     return o;
@@ -172,13 +170,12 @@ enum MHD_Result h_save_post(struct http_req *r)
     precond_etag(res.version, etag, sizeof etag);
     snprintf(location, sizeof location, "/rooms/%s/state", r->room_id);
     const char *hdrs[] = {MHD_HTTP_HEADER_ETAG, etag, MHD_HTTP_HEADER_LOCATION, location, NULL};
-    json_t *body = json_pack(
-        "{s:s, s:I, s:s, s:I, s:{s:I, s:I, s:I}}", "room_id", r->room_id, "version",
-        (json_int_t)res.version, "saved_at", saved_at, "objects_saved",
-        (json_int_t)stats.objects_saved, "dropped", "transient_held",
-        (json_int_t)stats.dropped_transient_held, "placed_room",
-        (json_int_t)stats.dropped_placed_room, "non_durable_properties",
-        (json_int_t)stats.non_durable_properties);
+    json_t *body = json_pack("{s:s, s:I, s:s, s:I, s:{s:I, s:I, s:I}}", "room_id", r->room_id,
+                             "version", (json_int_t)res.version, "saved_at", saved_at,
+                             "objects_saved", (json_int_t)stats.objects_saved, "dropped",
+                             "transient_held", (json_int_t)stats.dropped_transient_held,
+                             "placed_room", (json_int_t)stats.dropped_placed_room,
+                             "non_durable_properties", (json_int_t)stats.non_durable_properties);
     ret = reply_json(r, res.created ? MHD_HTTP_CREATED : MHD_HTTP_OK, body, hdrs);
 out:
     free(doc);
@@ -194,9 +191,9 @@ static char *state_body(const char *room_id, const struct store_state *st, size_
     char saved_at[CLOCK_RFC3339_LEN];
     char *env = NULL, *out = NULL;
     clock_rfc3339(st->saved_at_ms, saved_at);
-    json_t *e = json_pack("{s:s, s:I, s:s, s:o}", "room_id", room_id, "version",
-                          (json_int_t)st->version, "saved_at", saved_at, "saved_by",
-                          saved_by_json(&st->saved_by));
+    json_t *e =
+        json_pack("{s:s, s:I, s:s, s:o}", "room_id", room_id, "version", (json_int_t)st->version,
+                  "saved_at", saved_at, "saved_by", saved_by_json(&st->saved_by));
     env = e ? json_dumps(e, JSON_COMPACT) : NULL;
     json_decref(e);
     const char *inner = st->doc;
@@ -349,11 +346,11 @@ enum MHD_Result h_versions_get(struct http_req *r)
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++) {
         clock_rfc3339(vs[i].saved_at_ms, saved_at);
-        json_array_append_new(
-            list, json_pack("{s:I, s:s, s:o, s:I, s:I}", "version", (json_int_t)vs[i].version,
-                            "saved_at", saved_at, "saved_by", saved_by_json(&vs[i].saved_by),
-                            "objects_saved", (json_int_t)vs[i].objects_saved, "bytes",
-                            (json_int_t)vs[i].bytes));
+        json_array_append_new(list, json_pack("{s:I, s:s, s:o, s:I, s:I}", "version",
+                                              (json_int_t)vs[i].version, "saved_at", saved_at,
+                                              "saved_by", saved_by_json(&vs[i].saved_by),
+                                              "objects_saved", (json_int_t)vs[i].objects_saved,
+                                              "bytes", (json_int_t)vs[i].bytes));
     }
     free(vs);
     return reply_json(r, MHD_HTTP_OK,

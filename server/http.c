@@ -17,8 +17,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <unistd.h>
 #include <time.h>
+#include <unistd.h>
 
 struct route_method {
     const char *method;
@@ -166,8 +166,7 @@ static enum MHD_Result on_headers(struct http_req *r, const char *url, const cha
         r->authed = true;
     }
     if (rt->suffix) {
-        if (room_len == 0 || room_len > HTTP_ROOM_ID_MAX ||
-            !roomdoc_room_id_valid(room, room_len))
+        if (room_len == 0 || room_len > HTTP_ROOM_ID_MAX || !roomdoc_room_id_valid(room, room_len))
             return reply_problem(r, REPLY_BAD_ROOM_ID,
                                  "room ids are 1 to 128 of A-Z a-z 0-9 . _ : - and start with "
                                  "a letter or digit",
@@ -249,9 +248,9 @@ static enum MHD_Result on_complete(struct http_req *r)
         if (!r->json) {
             snprintf(detail, sizeof detail, "line %d, column %d: %s", jerr.line, jerr.column,
                      jerr.text);
-            json_t *extra = json_pack("{s:i, s:i, s:i}", "line", (json_int_t)jerr.line,
-                                      "column", (json_int_t)jerr.column, "position",
-                                      (json_int_t)jerr.position);
+            json_t *extra =
+                json_pack("{s:i, s:i, s:i}", "line", (json_int_t)jerr.line, "column",
+                          (json_int_t)jerr.column, "position", (json_int_t)jerr.position);
             return reply_problem(r, REPLY_MALFORMED_JSON, detail, extra, NULL);
         }
         free(r->body); /* the parsed form is all the handler needs */
@@ -261,9 +260,8 @@ static enum MHD_Result on_complete(struct http_req *r)
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_data_size,
-                                 void **con_cls)
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
 {
     struct http_req *r = *con_cls;
     if (!r)
@@ -328,8 +326,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     metrics_request(mr, r->status, dur_ns);
     log_info("%.16s %s %u %zu %.3fms user=%s%s%s", r->method ? r->method : "-", r->log_path,
              r->status, r->bytes, (double)dur_ns / 1e6,
-             r->authed && r->id.user_id[0] ? r->id.user_id : "-", r->id.service[0] ? " service=" : "",
-             r->id.service);
+             r->authed && r->id.user_id[0] ? r->id.user_id : "-",
+             r->id.service[0] ? " service=" : "", r->id.service);
     json_decref(r->json);
     free(r->body);
     free(r);
@@ -363,8 +361,7 @@ int http_start(struct server *srv, const char *host, int port)
         goto out;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL
-                                                                     : MHD_USE_POLL;
+    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     struct MHD_OptionItem ops[] = {
@@ -375,15 +372,14 @@ int http_start(struct server *srv, const char *host, int port)
         {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 128 * 1024, NULL},
         {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
-        {srv->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-         (intptr_t)srv->threads, NULL},
+        {srv->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)srv->threads,
+         NULL},
         {MHD_OPTION_END, 0, NULL},
     };
     srv->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_access, srv,
                                    MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
     if (!srv->daemon) {
-        log_error("cannot listen on %s:%d (address in use, or not a local address?)", host,
-                  port);
+        log_error("cannot listen on %s:%d (address in use, or not a local address?)", host, port);
         goto out;
     }
     rc = 0;

@@ -29,8 +29,8 @@ struct server {
     unsigned threads;
     struct cache *cache; /* GET /state bodies by (room, version); NULL: no cache */
     struct MHD_Daemon *daemon;
-    atomic_bool stopping;    /* SIGTERM seen: responses carry Connection: close */
-    atomic_long in_flight;   /* requests begun and not yet completed */
+    atomic_bool stopping;  /* SIGTERM seen: responses carry Connection: close */
+    atomic_long in_flight; /* requests begun and not yet completed */
 };
 
 #define HTTP_ROOM_ID_MAX 128
@@ -49,12 +49,12 @@ struct http_req {
     const struct route *route;
     http_handler handler; /* of the matched route and method */
     bool is_head;
-    bool started;         /* the first access-handler call has happened */
-    bool queued;          /* a response is queued */
-    bool raw_has_nul;     /* the raw URI decodes to a NUL byte: never a route */
+    bool started;     /* the first access-handler call has happened */
+    bool queued;      /* a response is queued */
+    bool raw_has_nul; /* the raw URI decodes to a NUL byte: never a route */
     bool authed;
-    bool wants_body;      /* the handler reads a JSON body */
-    bool body_too_large;  /* exceeded max_body_bytes while streaming */
+    bool wants_body;     /* the handler reads a JSON body */
+    bool body_too_large; /* exceeded max_body_bytes while streaming */
     char room_id[HTTP_ROOM_ID_MAX + 1];
     char log_path[HTTP_LOG_PATH_MAX + 1];
     struct auth_identity id;

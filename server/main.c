@@ -31,14 +31,16 @@ struct server_config {
     const char *log_level;
 };
 
-#define OPT(f, e, t, d, lo, hi, field, h) {f, e, t, d, lo, hi, offsetof(struct server_config, field), h}
+#define OPT(f, e, t, d, lo, hi, field, h)                                                          \
+    {                                                                                              \
+        f, e, t, d, lo, hi, offsetof(struct server_config, field), h                               \
+    }
 static const struct config_opt opts[] = {
     OPT("--listen", "ROOMSTATE_LISTEN", CONFIG_STRING, "127.0.0.1:8080", 0, 0, listen,
         "HOST:PORT to listen on"),
     OPT("--db", "ROOMSTATE_DB", CONFIG_STRING, "./data/roomstate.db", 0, 0, db,
         "SQLite database (migrate it first: roomstate-migrate --db PATH up)"),
-    OPT("--nakama-key-file", "NAKAMA_SESSION_KEY_FILE", CONFIG_STRING, NULL, 0, 0,
-        nakama_key_file,
+    OPT("--nakama-key-file", "NAKAMA_SESSION_KEY_FILE", CONFIG_STRING, NULL, 0, 0, nakama_key_file,
         "file holding Nakama's session.encryption_key (or the key itself in env "
         "NAKAMA_SESSION_KEY; default: Nakama's dev key, with a warning)"),
     OPT("--service-key-file", "ROOMSTATE_SERVICE_KEY_FILE", CONFIG_STRING, NULL, 0, 0,
@@ -59,7 +61,7 @@ static const struct config_opt opts[] = {
         "worker threads (0: the number of cores)"),
     OPT("--leeway", "ROOMSTATE_LEEWAY", CONFIG_INT, "0", 0, 300, leeway,
         "clock leeway in seconds for token expiry"),
-    OPT("--cache-mb", "ROOMSTATE_CACHE_MB", CONFIG_INT, "64", 0, 65536, cache_mb,
+    OPT("--cache-mb", "ROOMSTATE_CACHE_MB", CONFIG_INT, "16", 0, 65536, cache_mb,
         "MiB of GET /state bodies kept in memory (0: no cache)"),
     OPT("--log-level", "ROOMSTATE_LOG_LEVEL", CONFIG_STRING, "info", 0, 0, log_level,
         "debug, info, warn or error"),
@@ -116,8 +118,7 @@ static int load_keys(const struct server_config *cfg, char **session_key, char *
         if (!*session_key)
             return -1;
     }
-    *service_key =
-        config_read_secret(cfg->service_key_file, getenv("ROOMSTATE_SERVICE_KEY"), &err);
+    *service_key = config_read_secret(cfg->service_key_file, getenv("ROOMSTATE_SERVICE_KEY"), &err);
     if (!*service_key && err) {
         log_error("service key: %s", err);
         return -1;
@@ -140,8 +141,8 @@ int main(int argc, char **argv)
     int port = 0, rc = 1, sig = 0;
     sigset_t sigs;
 
-    switch (config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv, usage, NULL, 0,
-                         NULL)) {
+    switch (
+        config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv, usage, NULL, 0, NULL)) {
     case CONFIG_HELP:
         return 0;
     case CONFIG_ERROR:

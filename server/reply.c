@@ -68,11 +68,11 @@ enum MHD_Result reply_take(struct http_req *r, unsigned status, const char *cont
 }
 
 enum MHD_Result reply_shared(struct http_req *r, unsigned status, const char *content_type,
-                             const char *bytes, size_t len, void (*release)(void *cls),
-                             void *cls, const char *const *headers)
+                             const char *bytes, size_t len, void (*release)(void *cls), void *cls,
+                             const char *const *headers)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
-        len, (void *)bytes, release, cls);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer_with_free_callback_cls(len, (void *)bytes, release, cls);
     if (!resp)
         release(cls);
     return queue(r, status, resp, content_type, len, headers);

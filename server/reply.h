@@ -42,8 +42,8 @@ enum MHD_Result reply_take(struct http_req *r, unsigned status, const char *cont
 /* A shared, reference-counted body (e.g. from the cache); the response holds a reference
  * until it is sent.  release(cls) is called once the response is done with it. */
 enum MHD_Result reply_shared(struct http_req *r, unsigned status, const char *content_type,
-                             const char *bytes, size_t len, void (*release)(void *cls),
-                             void *cls, const char *const *headers);
+                             const char *bytes, size_t len, void (*release)(void *cls), void *cls,
+                             const char *const *headers);
 
 /* No body (204, 304). */
 enum MHD_Result reply_empty(struct http_req *r, unsigned status, const char *const *headers);
