@@ -5,7 +5,7 @@ by a bystander who still gets answers), and the process stays alive."""
 import asyncio
 import unittest
 
-from relayclient import OP, Relay, RelayClient, close_all, join, run, uid
+from relayclient import OP, Closed, Relay, RelayClient, close_all, join, run, uid
 
 import websockets
 
@@ -30,7 +30,6 @@ class BadMessages(unittest.TestCase):
             "string": '"op"',
             "null": "null",
             "empty_object": "{}",
-            "empty_array": "[]",
             "array_of_numbers": "[1, 2, 3]",
             "unknown_op": '{"op": 99}',
             "negative_op": '{"op": -1}',
@@ -50,7 +49,7 @@ class BadMessages(unittest.TestCase):
             "rep_transform_bad": '{"op": 30, "seq": "one", "head": 5}',
             "rep_object_unknown": ('{"op": 31, "object_id": "ghost", "seq": 1, "epoch": 1, '
                                    '"transform": {}}'),
-            "snapshot_bad": '{"op": 40, "chunks": "all"}',
+            "snapshot_bad": '{"op": 40, "snapshot": "latest", "chunks": "all"}',
             "save_not_host": '{"op": 50}',
             "duplicate_keys": '{"op": 10, "op": 10, "object_id": "dup"}',
             "deep_nesting": '{"op": 32, "value": ' + "[" * 5000 + "]" * 5000 + "}",
@@ -62,27 +61,35 @@ class BadMessages(unittest.TestCase):
         async def go():
             bystander = await RelayClient(self.relay.port, "bad", uid(99), "bystander").connect()
             await bystander.expect(op=OP["WELCOME"])
-            n = 0
-            for name, frame in cases.items():
-                n += 1
+            answers = {}
+            for n, (name, frame) in enumerate(cases.items(), start=1):
                 c = await RelayClient(self.relay.port, "bad", uid(n), f"p{n}").connect()
                 await c.expect(op=OP["WELCOME"])
                 await c.send(frame)
                 try:
                     err = await c.expect(op=OP["ERROR"], timeout=5)
-                    self.assertIsInstance(err.get("code"), str, name)
-                    self.assertTrue(err["code"], name)
+                    answers[name] = err.get("code")
+                except Closed:
+                    answers[name] = f"closed {c.close_code}"
                 except AssertionError:
-                    raise
-                except Exception:
-                    # the other acceptable answer: disconnected with a 4xxx/1xxx code
-                    self.assertTrue(c.closed, name)
-                    self.assertIsNotNone(c.close_code, name)
+                    answers[name] = None  # neither: reported below
                 await still_served(bystander, name)
                 await c.close()
             self.assertTrue(self.relay.alive())
             await bystander.close()
-        run(go(), timeout=120)
+            return answers
+
+        answers = run(go(), timeout=120)
+        silent = [name for name, a in answers.items() if not a]
+        self.assertEqual(silent, [], answers)
+        # an empty batch holds no message: nothing to answer, and nothing breaks
+        async def empty_batch():
+            a, b = await join(self.relay.port, "empty", 2)
+            await a.send("[]")
+            await still_served(a, "after-empty")
+            await still_served(b, "empty")
+            await close_all([a, b])
+        run(empty_batch())
 
     def test_invalid_utf8_text_closes_that_client_only(self):
         async def go():
@@ -114,11 +121,11 @@ class Floods(unittest.TestCase):
                     sent += 1
             except websockets.exceptions.ConnectionClosed:
                 pass
-            # the flooder got rate-limit ERRORs or was closed; either way b is served
-            got_rate = any(m.get("op") == OP["ERROR"] and m.get("code") in ("rate", "rate_limited")
-                           for m in a.seen)
-            if not got_rate and not a.closed:
-                await a.expect(op=OP["ERROR"], pred=lambda m: "rate" in m.get("code", ""))
+            # the flooder got rate-limit ERRORs, or was disconnected for keeping at it
+            try:
+                await a.expect(op=OP["ERROR"], pred=lambda m: m.get("code") == "rate")
+            except Closed:
+                pass
             await still_served(b, "flood")
             # b did not receive 3000 transforms: the relay coalesced or dropped them
             await asyncio.sleep(0.5)
@@ -134,18 +141,21 @@ class Floods(unittest.TestCase):
         async def go():
             a, b = await join(self.relay.port, "strikes", 2)
             try:
-                for _ in range(400):
+                for _ in range(120):  # the rules allow 100 bad messages in 10 s
                     await a.ws.send("{broken")
-                    if a.closed:
-                        break
             except websockets.exceptions.ConnectionClosed:
                 pass
             code, reason = await a.wait_closed(timeout=20)
-            self.assertEqual((code, reason), (4400, "bad_input"))
-            await b.expect(op=OP["PRESENCE_LEAVE"], user_id=uid(1))
+            # 4400 bad_input; a client still sending when the relay hangs up may see the
+            # socket reset before the close frame (1006): the relay's side is checked below
+            self.assertIn((code, reason), ((4400, "bad_input"), (1006, "")))
+            leave = await b.expect(op=OP["PRESENCE_LEAVE"], user_id=uid(1))
+            self.assertEqual(leave["reason"], "kicked")
             await still_served(b, "strikes")
             await b.close()
         run(go())
+        m = self.relay.metrics()
+        self.assertGreaterEqual(m.get('roomstate_relay_closes_total{reason="bad_input"}', 0), 1)
 
     def test_client_vanishes_without_close(self):
         async def go():
