@@ -4,6 +4,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "server/h_livekit.h"
 #include "server/h_ops.h"
 #include "server/h_rooms.h"
 #include "server/metrics.h"
@@ -50,6 +51,7 @@ static const struct route routes[] = {
      true,
      "GET, HEAD",
      {{"GET", h_versions_get, false}}},
+    {"/livekit/token", NULL, METRICS_ROUTE_LIVEKIT, true, "POST", {{"POST", h_livekit_post, true}}},
     {"/healthz", NULL, METRICS_ROUTE_HEALTHZ, false, "GET, HEAD", {{"GET", h_healthz_get, false}}},
     {"/readyz", NULL, METRICS_ROUTE_READYZ, false, "GET, HEAD", {{"GET", h_readyz_get, false}}},
     {"/metrics", NULL, METRICS_ROUTE_METRICS, false, "GET, HEAD", {{"GET", h_metrics_get, false}}},

@@ -7,6 +7,7 @@
 #define ROOMSTATE_HTTP_H
 
 #include "common/auth.h"
+#include "common/livekit.h"
 #include "common/roomdoc.h"
 
 #include <jansson.h>
@@ -27,7 +28,8 @@ struct server {
     size_t max_body_bytes;
     int64_t history_keep;
     unsigned threads;
-    struct cache *cache; /* GET /state bodies by (room, version); NULL: no cache */
+    struct livekit_config livekit; /* POST /livekit/token; unset: 503 */
+    struct cache *cache;           /* GET /state bodies by (room, version); NULL: no cache */
     struct MHD_Daemon *daemon;
     atomic_bool stopping;  /* SIGTERM seen: responses carry Connection: close */
     atomic_long in_flight; /* requests begun and not yet completed */

@@ -29,6 +29,10 @@ struct server_config {
     long long leeway;
     long long cache_mb;
     const char *log_level;
+    const char *livekit_key;
+    const char *livekit_secret_file;
+    const char *livekit_url;
+    long long livekit_ttl;
 };
 
 #define OPT(f, e, t, d, lo, hi, field, h)                                                          \
@@ -63,6 +67,15 @@ static const struct config_opt opts[] = {
         "clock leeway in seconds for token expiry"),
     OPT("--cache-mb", "ROOMSTATE_CACHE_MB", CONFIG_INT, "16", 0, 65536, cache_mb,
         "MiB of GET /state bodies kept in memory (0: no cache)"),
+    OPT("--livekit-api-key", "LIVEKIT_API_KEY", CONFIG_STRING, NULL, 0, 0, livekit_key,
+        "LiveKit API key (issuer of POST /livekit/token tokens; none: 503)"),
+    OPT("--livekit-secret-file", "LIVEKIT_API_SECRET_FILE", CONFIG_STRING, NULL, 0, 0,
+        livekit_secret_file,
+        "file holding the LiveKit API secret (or the secret itself in env LIVEKIT_API_SECRET)"),
+    OPT("--livekit-url", "LIVEKIT_URL", CONFIG_STRING, NULL, 0, 0, livekit_url,
+        "LiveKit server URL handed to clients, e.g. wss://livekit.example.com"),
+    OPT("--livekit-ttl", "LIVEKIT_TOKEN_TTL", CONFIG_INT, "3600", 60, 86400, livekit_ttl,
+        "lifetime of issued LiveKit tokens in seconds"),
     OPT("--log-level", "ROOMSTATE_LOG_LEVEL", CONFIG_STRING, "info", 0, 0, log_level,
         "debug, info, warn or error"),
 };
@@ -136,7 +149,8 @@ int main(int argc, char **argv)
 {
     struct server_config cfg = {0};
     struct server srv = {0};
-    char *session_key = NULL, *service_key = NULL;
+    char *session_key = NULL, *service_key = NULL, *livekit_secret = NULL;
+    const char *lk_err = NULL;
     char host[256];
     int port = 0, rc = 1, sig = 0;
     sigset_t sigs;
@@ -162,6 +176,12 @@ int main(int argc, char **argv)
     }
     if (load_keys(&cfg, &session_key, &service_key) != 0)
         goto out;
+    livekit_secret =
+        config_read_secret(cfg.livekit_secret_file, getenv("LIVEKIT_API_SECRET"), &lk_err);
+    if (!livekit_secret && lk_err) {
+        log_error("LiveKit secret: %s", lk_err);
+        goto out;
+    }
     if (check_database(cfg.db) != 0)
         goto out;
 
@@ -178,6 +198,12 @@ int main(int argc, char **argv)
     srv.history_keep = cfg.history;
     srv.threads = cfg.threads > 0 ? (unsigned)cfg.threads : (cores > 0 ? (unsigned)cores : 1);
     srv.cache = cache_new((size_t)cfg.cache_mb * 1024 * 1024);
+    srv.livekit.api_key = cfg.livekit_key;
+    srv.livekit.api_secret = livekit_secret;
+    srv.livekit.url = cfg.livekit_url;
+    srv.livekit.ttl_s = cfg.livekit_ttl;
+    if (!livekit_configured(&srv.livekit))
+        log_info("LiveKit not configured: POST /livekit/token answers 503");
     dbpool_init(cfg.db);
 
     /* Every thread (the daemon's too) inherits this mask; only sigwait below sees them. */
@@ -201,6 +227,7 @@ out:
     cache_free(srv.cache);
     free(session_key);
     free(service_key);
+    free(livekit_secret);
     if (rc == 0)
         log_info("stopped");
     return rc;

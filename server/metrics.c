@@ -9,6 +9,7 @@ static const char *const route_labels[METRICS_ROUTE_COUNT] = {
     "/rooms/{room_id}/save",
     "/rooms/{room_id}/state",
     "/rooms/{room_id}/versions",
+    "/livekit/token",
     "/healthz",
     "/readyz",
     "/metrics",

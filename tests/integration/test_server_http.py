@@ -411,6 +411,52 @@ class TestChecks(ServerTest):
         self.assertEqual(self.s.request("GET", "/healthz")[0], 200)
 
 
+class TestLiveKit(unittest.TestCase):
+    def test_livekit_token(self):
+        import base64
+        import hashlib
+        import hmac
+        env = {"LIVEKIT_API_KEY": "APIkey123", "LIVEKIT_API_SECRET": "lk-secret-abcdefghijklmnop",
+               "LIVEKIT_URL": "wss://livekit.example.test"}
+        s = Server(self, env=env)
+        tok = harness.token(key=SESSION_KEY)
+        st, h, b = s.request("POST", "/livekit/token", body={"room": "lobby-1"}, token=tok)
+        self.assertEqual(st, 200, b)
+        doc = json.loads(b)
+        self.assertEqual(doc["url"], "wss://livekit.example.test")
+        self.assertEqual(doc["identity"], harness.UID1)
+        self.assertRegex(doc["expires_at"], RFC3339_MS)
+        head, payload, sig = doc["token"].split(".")
+        dec = lambda x: json.loads(base64.urlsafe_b64decode(x + "=" * (-len(x) % 4)))
+        self.assertEqual(dec(head)["alg"], "HS256")
+        want = hmac.new(env["LIVEKIT_API_SECRET"].encode(), f"{head}.{payload}".encode(),
+                        hashlib.sha256).digest()
+        self.assertEqual(base64.urlsafe_b64encode(want).rstrip(b"=").decode(), sig)
+        claims = dec(payload)
+        self.assertEqual((claims["iss"], claims["sub"]), ("APIkey123", harness.UID1))
+        self.assertEqual(claims["video"]["room"], "lobby-1")
+        self.assertIs(claims["video"]["roomJoin"], True)
+        # a service token acting for a user gets that user's token; without sub: 400
+        svc = harness.token(uid=harness.UID2, service="nakama", service_key=SERVICE_KEY)
+        st, h, b = s.request("POST", "/livekit/token", body={"room": "lobby-1"}, token=svc)
+        self.assertEqual((st, json.loads(b)["identity"]), (200, harness.UID2))
+        nobody = harness.token(uid="", service="nakama", service_key=SERVICE_KEY)
+        st, h, b = s.request("POST", "/livekit/token", body={"room": "lobby-1"}, token=nobody)
+        problem(self, st, h, b, 400, "bad-request")
+        for bad in [{}, {"room": ""}, {"room": 5}, {"room": "has space"}, []]:
+            st, h, b = s.request("POST", "/livekit/token", body=bad, token=tok)
+            problem(self, st, h, b, 422, "invalid-document")
+        st, h, b = s.request("POST", "/livekit/token", body={"room": "x"})
+        problem(self, st, h, b, 401, "unauthorized")
+        st, h, b = s.request("GET", "/livekit/token", token=tok)
+        problem(self, st, h, b, 405)
+        self.assertEqual(h["allow"], "POST")
+        # not configured: 503
+        s2 = Server(self)
+        st, h, b = s2.request("POST", "/livekit/token", body={"room": "lobby-1"}, token=tok)
+        problem(self, st, h, b, 503, "service-unavailable")
+
+
 class TestLifecycle(unittest.TestCase):
     def test_save_restart_read_back(self):
         s = Server(self)
