@@ -282,6 +282,8 @@ static void room_remove_seat(struct relay_room *room, struct seat *s, const char
     }
 }
 
+static void peer_free(struct relay_peer *p);
+
 static struct relay_room *room_new(struct relay_hub *hub, const char *id)
 {
     struct relay_room *room = calloc(1, sizeof *room);
@@ -370,6 +372,8 @@ void relay_hub_free(struct relay_hub *hub)
         return;
     while (hub->rooms_head)
         room_free(hub->rooms_head);
+    while (hub->peers_head)
+        peer_free(hub->peers_head);
     strmap_clear(&hub->rooms);
     free(hub->scratch);
     free(hub);
@@ -390,6 +394,10 @@ static struct relay_peer *peer_new(struct relay_hub *hub, const char *user_id, v
     p->session = x ^ (x >> 29);
     outbox_init(&p->out);
     msgvec_init(&p->pending);
+    p->next = hub->peers_head;
+    if (hub->peers_head)
+        hub->peers_head->prev = p;
+    hub->peers_head = p;
     p->tokens = 2.0 * hub->cfg.in_rate_per_s;
     p->tokens_ms = now_ms;
     p->strike_window_start_ms = now_ms;
@@ -399,6 +407,12 @@ static struct relay_peer *peer_new(struct relay_hub *hub, const char *user_id, v
 
 static void peer_free(struct relay_peer *p)
 {
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        p->hub->peers_head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
     outbox_clear(&p->out);
     msgvec_clear(&p->pending);
     snapshot_unref(p->snap);

@@ -51,6 +51,7 @@ struct relay_room {
 
 struct relay_peer {
     struct relay_hub *hub;
+    struct relay_peer *prev, *next; /* every peer of the hub, refused ones included */
     struct relay_room *room; /* NULL: refused or replaced */
     struct seat *seat;
     void *ctx;
@@ -79,6 +80,7 @@ struct relay_hub {
     void *hooks_ctx;
     struct strmap rooms;
     struct relay_room *rooms_head;
+    struct relay_peer *peers_head; /* every live handle (freed by relay_hub_free) */
     size_t nrooms;
     size_t npeers;
     uint64_t tick; /* current tick window, starts at 1 */
