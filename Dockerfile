@@ -37,8 +37,9 @@ RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       libmicrohttpd12 libjansson4 libjwt0 libsqlite3-0 libwebsockets17 libcurl4 libssl3 \
       ca-certificates \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
- && useradd --system --uid 10001 --user-group --home-dir /data --no-create-home \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb \
+ && groupadd --gid 10001 roomstate \
+ && useradd --uid 10001 --gid 10001 --home-dir /data --no-create-home \
       --shell /usr/sbin/nologin roomstate \
  && mkdir -p /data && chown roomstate:roomstate /data && chmod 0750 /data
 COPY --from=build /out/ /usr/local/bin/
