@@ -373,7 +373,6 @@ int http_start(struct server *srv, const char *host, int port)
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, srv},
         {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 128 * 1024, NULL},
-        {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
         {srv->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)srv->threads,
          NULL},
         {MHD_OPTION_END, 0, NULL},

@@ -496,6 +496,17 @@ class TestLifecycle(unittest.TestCase):
         self.assertEqual(s.request("GET", "/rooms/inflight/state", token=tok)[0], 200)
         self.assertEqual(s.stop(), 0)
 
+    def test_port_in_use_is_refused(self):
+        s = Server(self)
+        other = harness.Proc([harness.binary("roomstate-server"), "--listen",
+                              f"127.0.0.1:{s.port}", "--db", s.db] + s.key_args)
+        try:
+            self.assertNotEqual(other.p.wait(timeout=15), 0)
+            self.assertIn("cannot listen", other.output())
+        finally:
+            other.stop()
+        self.assertEqual(s.request("GET", "/healthz")[0], 200)
+
     def test_sigint_exits_0(self):
         s = Server(self)
         self.assertEqual(s.proc.stop(signal.SIGINT), 0)
