@@ -118,3 +118,58 @@ class GeneratorRefusesDuplicates(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AsyncApiMatchesTable(unittest.TestCase):
+    """asyncapi.yaml documents every opcode of the table under its name and number, and
+    every example in it is valid against its own payload schema (JSON Schema draft 7)."""
+
+    @classmethod
+    def setUpClass(cls):
+        import yaml
+        with open(os.path.join(ROOT, "asyncapi.yaml"), encoding="utf-8") as f:
+            cls.doc = yaml.safe_load(f)
+        cls.msgs = cls.doc["components"]["messages"]
+
+    def payload_op(self, payload):
+        return payload.get("properties", {}).get("op", {}).get("const")
+
+    def test_every_opcode_documented_under_its_name(self):
+        by_name = {}
+        for key, m in self.msgs.items():
+            self.assertEqual(self.payload_op(m["payload"]) is not None, True, key)
+            by_name.setdefault(m["name"], set()).add(self.payload_op(m["payload"]))
+        for num, name in table():
+            self.assertEqual(by_name.get(name), {num}, f"{name} ({num})")
+        self.assertEqual(set(by_name), {name for _, name in table()})
+
+    def test_channel_lists_every_message(self):
+        ch = self.doc["channels"]["/rooms/{room_id}"]
+        refs = [m["$ref"].rsplit("/", 1)[1]
+                for key in ("publish", "subscribe") for m in ch[key]["message"]["oneOf"]]
+        self.assertEqual(sorted(refs), sorted(self.msgs))
+
+    def test_examples_validate(self):
+        import jsonschema
+        resolver = jsonschema.RefResolver("", self.doc)
+        checked = 0
+        for key, m in self.msgs.items():
+            self.assertTrue(m.get("examples"), f"{key} has no example")
+            v = jsonschema.Draft7Validator(m["payload"], resolver=resolver)
+            for ex in m["examples"]:
+                errs = [e.message for e in v.iter_errors(ex["payload"])]
+                self.assertEqual(errs, [], f"{key}: {ex['payload']}")
+                checked += 1
+        self.assertGreaterEqual(checked, len(self.msgs))
+
+    def test_schemas_reject_undocumented_fields(self):
+        import jsonschema
+        resolver = jsonschema.RefResolver("", self.doc)
+        m = self.msgs["RepTransformOut"]
+        v = jsonschema.Draft7Validator(m["payload"], resolver=resolver)
+        ok = dict(m["examples"][0]["payload"])
+        self.assertEqual(list(v.iter_errors(ok)), [])
+        self.assertNotEqual(list(v.iter_errors(dict(ok, extra=1))), [])
+        bad = dict(ok)
+        del bad["from"]
+        self.assertNotEqual(list(v.iter_errors(bad)), [])
