@@ -68,14 +68,24 @@ class Relay:
     def alive(self):
         return self.proc.alive()
 
+    def log(self):
+        with open(self.proc.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
     def stop(self):
+        """SIGTERM, then checks the exit: 0 and no sanitizer report in the log."""
         if self.proc.p.poll() is None:
-            return self.proc.stop()
-        try:
-            self.proc.log.close()
-        except Exception:
-            pass
-        return self.proc.p.returncode
+            rc = self.proc.stop()
+        else:
+            try:
+                self.proc.log.close()
+            except Exception:
+                pass
+            rc = self.proc.p.returncode
+        log = self.log()
+        if rc != 0 or "Sanitizer" in log or "runtime error:" in log:
+            raise AssertionError(f"relay exited {rc}; log tail:\n{log[-4000:]}")
+        return rc
 
     def metrics(self):
         status, _, body = harness.http("GET", self.url + "/metrics")
