@@ -117,6 +117,7 @@ class RelayClient:
         self.queue = []  # messages received and not yet taken by expect()
         self.seen = []  # every message received, in order
         self.frames = []  # raw frames (text) in order
+        self.sent = []  # messages this client sent (dicts only)
         self.close_code = None
         self.close_reason = None
         self._arrived = asyncio.Event()
@@ -170,6 +171,8 @@ class RelayClient:
 
     async def send(self, msg):
         """Sends a dict/list as JSON text, a str as text, bytes as a binary frame."""
+        if isinstance(msg, dict):
+            self.sent.append(msg)
         if isinstance(msg, (dict, list)):
             msg = json.dumps(msg)
         await asyncio.wait_for(self.ws.send(msg), WAIT)

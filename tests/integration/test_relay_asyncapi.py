@@ -139,29 +139,47 @@ def op_of(validator, payload):
     return ops
 
 
-def schemas_by_op(doc):
-    """{op: [payload schema, ...]} for every message in components.messages (and inline
-    messages of channels/operations)."""
+def schemas_by_op(doc, operation):
+    """{op: [payload schema, ...]} of the messages of one side: operation "subscribe"
+    (what the relay sends to clients) or "publish" (what clients send), as the channel
+    /rooms/{room_id} lists them."""
     v = Validator(doc)
     out = {}
-    msgs = list((doc.get("components", {}).get("messages") or {}).values())
     for ch in (doc.get("channels") or {}).values():
-        for m in (ch.get("messages") or {}).values():
-            msgs.append(m)
-        for opkey in ("publish", "subscribe"):
-            m = (ch.get(opkey) or {}).get("message")
-            if m:
-                msgs += m.get("oneOf", [m]) if isinstance(m, dict) else []
-    for m in msgs:
-        m = v.resolve(m)
-        payload = m.get("payload") if isinstance(m, dict) else None
-        if payload is None:
+        m = (ch.get(operation) or {}).get("message")
+        if not m:
             continue
-        for op in op_of(v, payload):
-            out.setdefault(op, [])
-            if not any(p is payload for p in out[op]):
-                out[op].append(payload)
+        m = v.resolve(m)
+        for one in m.get("oneOf", [m]):
+            one = v.resolve(one)
+            payload = one.get("payload") if isinstance(one, dict) else None
+            if payload is None:
+                continue
+            for op in op_of(v, payload):
+                out.setdefault(op, []).append(payload)
     return out
+
+
+def validate(v, by_op, messages):
+    """Problems found validating messages against by_op (first 10)."""
+    problems = []
+    for m in messages:
+        op = m.get("op")
+        schemas = by_op.get(op)
+        if not schemas:
+            problems.append(f"op {op}: not documented ({m})")
+            continue
+        errs = []
+        for s in schemas:
+            try:
+                v.check(s, m)
+                errs = None
+                break
+            except SchemaError as e:
+                errs.append(str(e))
+        if errs:
+            problems.append(f"op {op}: {errs[0]} in {m}")
+    return problems[:10]
 
 
 @unittest.skipUnless(os.path.exists(SPEC), "asyncapi.yaml not written yet")
@@ -170,13 +188,18 @@ class AsyncApiConformance(unittest.TestCase):
         with open(SPEC) as f:
             self.doc = yaml.safe_load(f)
         self.v = Validator(self.doc)
-        self.by_op = schemas_by_op(self.doc)
+        self.server_ops = schemas_by_op(self.doc, "subscribe")
+        self.client_ops = schemas_by_op(self.doc, "publish")
         self.relay = Relay(self, ["--grace", "0"])
 
     def test_spec_documents_every_op(self):
         self.assertTrue(str(self.doc.get("asyncapi", "")).startswith(("2.", "3.")))
-        for op in OP.values():
-            self.assertIn(op, self.by_op, f"op {op} has no documented payload")
+        for name, op in OP.items():
+            self.assertTrue(op in self.server_ops or op in self.client_ops, name)
+        for op in (1, 2, 3, 4, 5, 11, 12, 13, 20, 21, 22, 25, 30, 31, 32, 41, 42, 51):
+            self.assertIn(op, self.server_ops, f"relay-to-client op {op} is not documented")
+        for op in (10, 13, 20, 21, 22, 25, 30, 31, 32, 40, 50):
+            self.assertIn(op, self.client_ops, f"client-to-relay op {op} is not documented")
 
     def test_relay_output_matches_schemas(self):
         async def session():
@@ -216,31 +239,17 @@ class AsyncApiConformance(unittest.TestCase):
             await a.expect(op=OP["PRESENCE_LEAVE"])
             clients = [h, a, b, late]
             await close_all(clients)
-            return [m for c in clients for m in c.seen]
+            return [m for c in clients for m in c.seen], [m for c in clients for m in c.sent]
 
-        seen = run(session())
-        ops_seen = set()
-        problems = []
-        for m in seen:
-            op = m.get("op")
-            ops_seen.add(op)
-            schemas = self.by_op.get(op)
-            if not schemas:
-                problems.append(f"op {op}: not documented ({m})")
-                continue
-            errs = []
-            for s in schemas:
-                try:
-                    self.v.check(s, m)
-                    errs = None
-                    break
-                except SchemaError as e:
-                    errs.append(str(e))
-            if errs:
-                problems.append(f"op {op}: {errs[0]} in {m}")
-        self.assertEqual(problems[:10], [])
-        self.assertGreaterEqual(ops_seen, {1, 2, 3, 4, 5, 11, 12, 13, 20, 21, 22, 25, 30, 31,
-                                           32, 41, 42, 51})
+        seen, sent = run(session())
+        self.assertEqual(validate(self.v, self.server_ops, seen), [])
+        # what these tests send is the documented client format too (op 77 is the
+        # deliberately unknown op)
+        sent = [m for m in sent if m.get("op") != 77]
+        self.assertEqual(validate(self.v, self.client_ops, sent), [])
+        self.assertGreaterEqual({m.get("op") for m in seen},
+                                {1, 2, 3, 4, 5, 11, 12, 13, 20, 21, 22, 25, 30, 31, 32, 41, 42,
+                                 51})
 
 
 if __name__ == "__main__":
