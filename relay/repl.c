@@ -323,9 +323,8 @@ static int scratch_push(struct relay_hub *hub, size_t *n, struct relay_msg *m)
 static void count_ops_out(struct relay_room *room, struct relay_msg *const *msgs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        int op = msgs[i]->op > 0 && msgs[i]->op < RELAY_COUNTED_OPS ? msgs[i]->op : 0;
-        room->counters.msgs_out_by_op[op]++;
-        room->hub->counters.msgs_out_by_op[op]++;
+        counters_op(room->counters.msgs_out_by_op, msgs[i]->op, 1);
+        counters_op(room->hub->counters.msgs_out_by_op, msgs[i]->op, 1);
     }
 }
 
@@ -379,7 +378,7 @@ static bool deliver(const struct relay_hub *hub, const struct reg_object *o, uin
         return at == t;
     if ((t + o->phase) % div != 0)
         return false;
-    return at > t - div;
+    return at + div > t; /* arrived since the object's previous downshift tick */
 }
 
 /* Downshift decision for one recipient seat (exposed for the unit tests through the
@@ -397,17 +396,44 @@ static bool is_downshifted(const struct relay_hub *hub, const struct reg_object 
     return d2 > hub->cfg.far_distance_m * hub->cfg.far_distance_m;
 }
 
+/* The room's objects with an update that some recipient may get this tick (once per room
+ * per tick, so that the per-recipient loop never walks the whole registry).  -1: nomem. */
+static long collect_candidates(struct relay_room *room)
+{
+    struct relay_hub *hub = room->hub;
+    uint64_t div = hub->cfg.tick_hz / hub->cfg.idle_hz, t = hub->tick;
+    size_t n = 0;
+    for (struct reg_object *o = room->reg.ohead; o; o = o->next) {
+        bool fresh = o->rep_msg && o->rep_tick + div > t;
+        for (struct reg_prop_slot *s = o->slots; s && !fresh; s = s->next)
+            fresh = s->tick + div > t;
+        if (!fresh)
+            continue;
+        if (n == hub->cand_cap) {
+            size_t cap = hub->cand_cap ? hub->cand_cap * 2 : 64;
+            struct reg_object **c = realloc(hub->cand, cap * sizeof *c);
+            if (!c)
+                return -1;
+            hub->cand = c;
+            hub->cand_cap = cap;
+        }
+        hub->cand[n++] = o;
+    }
+    return (long)n;
+}
+
 void repl_tick_room(struct relay_room *room, int64_t now_ms)
 {
     (void)now_ms;
     struct relay_hub *hub = room->hub;
+    long ncand = collect_candidates(room);
     for (size_t i = 0; i < room->nseats; i++) {
         struct relay_peer *r = room->seats[i]->conn;
         if (!r || r->close_requested)
             continue;
         struct seat *rs = r->seat;
         size_t n = 0, unreliable_from;
-        bool oom = false;
+        bool oom = ncand < 0;
         for (size_t k = 0; k < r->pending.count; k++)
             oom |= scratch_push(hub, &n, r->pending.items[k]) != 0;
         unreliable_from = n;
@@ -416,20 +442,17 @@ void repl_tick_room(struct relay_room *room, int64_t now_ms)
             if (s != rs && s->tf_msg && s->tf_tick == hub->tick)
                 oom |= scratch_push(hub, &n, s->tf_msg) != 0;
         }
-        if (r->synced) {
-            for (struct reg_object *o = room->reg.ohead; o; o = o->next) {
-                if (!o->rep_msg && !o->slots)
-                    continue;
-                bool down = is_downshifted(hub, o, rs);
-                if (o->rep_msg && strcmp(o->obj_from, r->user_id) != 0 &&
-                    deliver(hub, o, o->rep_tick, down))
-                    oom |= scratch_push(hub, &n, o->rep_msg) != 0;
-                if (strcmp(o->prop_from, r->user_id) == 0)
-                    continue;
-                for (struct reg_prop_slot *s = o->slots; s; s = s->next)
-                    if (deliver(hub, o, s->tick, down))
-                        oom |= scratch_push(hub, &n, s->msg) != 0;
-            }
+        for (long c = 0; r->synced && c < ncand; c++) {
+            struct reg_object *o = hub->cand[c];
+            bool down = is_downshifted(hub, o, rs);
+            if (o->rep_msg && strcmp(o->obj_from, r->user_id) != 0 &&
+                deliver(hub, o, o->rep_tick, down))
+                oom |= scratch_push(hub, &n, o->rep_msg) != 0;
+            if (strcmp(o->prop_from, r->user_id) == 0)
+                continue;
+            for (struct reg_prop_slot *s = o->slots; s; s = s->next)
+                if (deliver(hub, o, s->tick, down))
+                    oom |= scratch_push(hub, &n, s->msg) != 0;
         }
         if (oom) {
             peer_request_close(r, RELAY_CLOSE_INTERNAL, "internal");

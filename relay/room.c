@@ -47,7 +47,7 @@ const char *relay_drop_name(enum relay_drop d)
 }
 
 /* ---- counters ---- */
-static void count_op(uint64_t *by_op, int op, uint64_t n)
+void counters_op(uint64_t *by_op, int op, uint64_t n)
 {
     by_op[op > 0 && op < RELAY_COUNTED_OPS ? op : 0] += n;
 }
@@ -60,7 +60,7 @@ void counters_out(struct relay_room *room, const struct relay_msg *m, size_t cop
         cs[i]->bytes_out += m->len * copies;
         cs[i]->msgs_out += (uint64_t)m->nmsgs * copies;
         if (m->op)
-            count_op(cs[i]->msgs_out_by_op, m->op, copies);
+            counters_op(cs[i]->msgs_out_by_op, m->op, copies);
     }
 }
 
@@ -376,6 +376,7 @@ void relay_hub_free(struct relay_hub *hub)
         peer_free(hub->peers_head);
     strmap_clear(&hub->rooms);
     free(hub->scratch);
+    free(hub->cand);
     free(hub);
 }
 
@@ -539,119 +540,6 @@ void relay_peer_leave(struct relay_peer *p, enum relay_leave_how how, int64_t no
         }
     }
     peer_free(p);
-}
-
-/* ---- input ---- */
-static bool take_token(struct relay_peer *p, int64_t now_ms)
-{
-    double rate = p->hub->cfg.in_rate_per_s, burst = 2.0 * rate;
-    if (now_ms > p->tokens_ms) {
-        p->tokens += rate * (double)(now_ms - p->tokens_ms) / 1000.0;
-        if (p->tokens > burst)
-            p->tokens = burst;
-        p->tokens_ms = now_ms;
-    }
-    if (p->tokens < 1.0)
-        return false;
-    p->tokens -= 1.0;
-    return true;
-}
-
-static void handle_one(struct relay_peer *p, json_t *msg, int64_t now_ms)
-{
-    struct relay_room *room = p->room;
-    json_t *jop = json_object_get(msg, "op");
-    int op = json_is_integer(jop) ? (int)json_integer_value(jop) : -1;
-    if (json_is_integer(jop) && (json_integer_value(jop) < 0 || json_integer_value(jop) > 1000))
-        op = -1;
-    room->counters.msgs_in++;
-    p->hub->counters.msgs_in++;
-    count_op(room->counters.msgs_in_by_op, op, 1);
-    count_op(p->hub->counters.msgs_in_by_op, op, 1);
-    if (!take_token(p, now_ms)) {
-        peer_error(p, "rate", "too many messages: slow down", op > 0 ? op : 0, RELAY_DROP_RATE);
-        return;
-    }
-    if (!json_is_object(msg)) {
-        peer_error(p, "malformed", "every message must be a JSON object", 0,
-                   RELAY_DROP_MALFORMED);
-        return;
-    }
-    if (!json_is_integer(jop)) {
-        peer_error(p, "malformed", "\"op\" must be an integer", 0, RELAY_DROP_MALFORMED);
-        return;
-    }
-    switch (op) {
-    case OP_OWNERSHIP_REQUEST:
-    case OP_OWNERSHIP_RELEASED:
-    case OP_OBJECT_SPAWN:
-    case OP_OBJECT_DESPAWN:
-    case OP_OBJECT_PERSIST:
-    case OP_MANIFEST_REGISTER:
-    case OP_SNAPSHOT_REQUEST:
-    case OP_SAVE_REQUEST:
-        control_handle(p, op, msg, now_ms);
-        break;
-    case OP_REP_TRANSFORM:
-    case OP_REP_OBJECT:
-    case OP_REP_PROPERTY:
-        repl_handle(p, op, msg, now_ms);
-        break;
-    default: {
-        char text[96];
-        snprintf(text, sizeof text,
-                 relay_op_name(op) ? "op %d is sent by the relay only" : "unknown op %d", op);
-        peer_error(p, "unknown_op", text, op > 0 ? op : 0, RELAY_DROP_UNKNOWN_OP);
-    }
-    }
-}
-
-void relay_peer_handle(struct relay_peer *p, const char *frame, size_t len, int64_t now_ms)
-{
-    if (!p || !p->room || p->close_requested)
-        return;
-    p->hub->now_ms = now_ms;
-    struct relay_room *room = p->room;
-    room->counters.frames_in++;
-    room->counters.bytes_in += len;
-    p->hub->counters.frames_in++;
-    p->hub->counters.bytes_in += len;
-    if (len > p->hub->cfg.max_frame_bytes) {
-        peer_error(p, "too_large", "message over the frame limit", 0, RELAY_DROP_TOO_LARGE);
-        return;
-    }
-    json_error_t jerr;
-    json_t *v = json_loadb(frame, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!v) {
-        char text[200];
-        snprintf(text, sizeof text, "invalid JSON at %d: %.120s", jerr.position, jerr.text);
-        peer_error(p, "malformed", text, 0, RELAY_DROP_MALFORMED);
-        return;
-    }
-    if (json_is_array(v)) {
-        if (json_array_size(v) > MAX_BATCH_IN) {
-            peer_error(p, "too_large", "at most 64 messages per frame", 0, RELAY_DROP_TOO_LARGE);
-        } else {
-            size_t i;
-            json_t *m;
-            json_array_foreach(v, i, m) {
-                if (!p->room || p->close_requested)
-                    break;
-                handle_one(p, m, now_ms);
-            }
-        }
-    } else {
-        handle_one(p, v, now_ms);
-    }
-    json_decref(v);
-}
-
-void relay_peer_too_large(struct relay_peer *p, int64_t now_ms)
-{
-    if (!p || !p->room || p->close_requested)
-        return;
-    p->hub->now_ms = now_ms;
-    peer_error(p, "too_large", "message over the frame limit", 0, RELAY_DROP_TOO_LARGE);
 }
 
 /* ---- tick ---- */

@@ -17,6 +17,13 @@
  *     then relay_peer_pop(p); RELAY_OUT_CLOSE -> close with frame.close_code/close_reason.
  *   when the connection is gone (any reason): relay_peer_leave(p, how, now) — the handle is
  *     invalid afterwards.  Never call into the hub from inside a hook.
+ * Output order: replies and control-plane messages (presence, host, ownership, spawns, …)
+ * are queued at once as their own frames; replication (REP_*) is coalesced and goes out at
+ * the tick as one batched frame per recipient (a JSON array when it holds several messages),
+ * reliable REP_PROPERTY in order; a peer's pending reliable batch is always queued before a
+ * later control message, so each recipient sees every sender's messages in order.
+ * A peer that joins a room with objects or manifests (or resumes) gets the object plane
+ * live only after its SNAPSHOT_REQUEST was answered; in an empty room, at once.
  * Times are monotonic milliseconds (clock_mono_ns() / 1000000), passed in by the caller. */
 #ifndef ROOMSTATE_RELAY_ROOM_H
 #define ROOMSTATE_RELAY_ROOM_H
@@ -44,8 +51,8 @@ struct relay_config {
     double far_distance_m;       /* objects farther than this from a recipient's head are
                                     downshifted, default 8.0 */
     unsigned idle_hz;            /* rate of idle (not held) or far objects, 2..5, default 4 */
-    size_t outbox_max_bytes;     /* reliable backlog of one peer before it is closed as a
-                                    slow consumer, default 1 MiB */
+    size_t outbox_max_bytes;     /* unsent bytes queued for one peer before it is closed as a
+                                    slow consumer (4408), default 4 MiB */
     unsigned outbox_skip_frames; /* with this many frames still unsent, a tick sends no new
                                     unreliable batch to the peer (its latest-wins slots keep
                                     coalescing), default 8 */

@@ -90,6 +90,8 @@ struct relay_hub {
     struct relay_counters counters;
     struct relay_msg **scratch; /* one recipient's messages of a tick (repl.c) */
     size_t scratch_cap;
+    struct reg_object **cand; /* a room's objects with deliverable updates this tick */
+    size_t cand_cap;
 };
 
 /* ---- room.c ---- */
@@ -111,6 +113,8 @@ void peer_error(struct relay_peer *p, const char *code, const char *message, int
 void peer_request_close(struct relay_peer *p, int code, const char *reason);
 void counters_out(struct relay_room *room, const struct relay_msg *m, size_t copies);
 void counters_drop(struct relay_room *room, enum relay_drop d);
+/* by_op[op]++ (n times); ops outside 1..RELAY_COUNTED_OPS-1 count in slot 0. */
+void counters_op(uint64_t *by_op, int op, uint64_t n);
 
 /* ---- control.c: the control plane (ops 10-25, 40, 50) ---- */
 void control_handle(struct relay_peer *p, int op, json_t *msg, int64_t now_ms);
