@@ -398,6 +398,16 @@ static void decl_members(json_t *decl, json_t **tier, json_t **durable)
     }
 }
 
+/* The durability of a (valid) declaration. */
+static bool decl_is_durable(json_t *decl)
+{
+    json_t *tier, *dur;
+    decl_members(decl, &tier, &dur);
+    int t = json_is_string(tier) ? roomdoc_tier_parse(json_string_value(tier)) : 0;
+    int flag = json_is_boolean(dur) ? json_is_true(dur) : -1;
+    return roomdoc_is_durable(t < 0 ? ROOMDOC_HIGH_RATE_UNRELIABLE : (enum roomdoc_tier)t, flag);
+}
+
 /* Every manifest: properties object; each entry a valid tier, durable boolean if present. */
 static void check_manifests(struct walk *w, json_t *manifests)
 {
@@ -492,6 +502,7 @@ struct pass {
     struct idset ids;
     struct idset used; /* manifests of stored objects */
     json_t *kept;      /* stored objects; NULL once an error is found */
+    bool in_place;     /* stored objects are the body's own, changed in place */
     struct roomdoc_stats st;
 };
 
@@ -563,6 +574,45 @@ fail:
     json_decref(props);
     json_decref(out);
     return NULL;
+}
+
+/* The stored form of a valid placed_saved object made of the object itself: members the
+ * contract drops are deleted, those it sets are set.  nd: its non-durable properties. */
+static json_t *stored_in_place(json_t *o, json_t *f[F_COUNT], json_t *scale, json_t *decls,
+                               size_t nd)
+{
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_t *props = f[F_PROPERTIES], *tr = f[F_TRANSFORM];
+    if (nd)
+        json_object_foreach_safe(props, tmp, k, v)
+        {
+            if (!decl_is_durable(json_object_get(decls, k)))
+                json_object_del(props, k);
+        }
+    if (json_object_size(tr) != (scale ? 3u : 2u))
+        json_object_foreach_safe(tr, tmp, k, v)
+        {
+            if (strcmp(k, "position") != 0 && strcmp(k, "rotation") != 0 && strcmp(k, "scale") != 0)
+                json_object_del(tr, k);
+        }
+    if (!scale) {
+        json_t *one = json_array();
+        for (int i = 0; one && i < 3; i++)
+            if (json_array_append_new(one, json_integer(1))) {
+                json_decref(one);
+                one = NULL;
+            }
+        if (set_nocheck(tr, "scale", one))
+            return NULL;
+    }
+    if (set_nocheck(o, "owner_id", json_null()) || set_nocheck(o, "held_by", json_null()) ||
+        set_nocheck(o, "placed", json_true()) ||
+        (!f[F_SEQ] && set_nocheck(o, "seq", json_integer(0))) ||
+        (!props && set_nocheck(o, "properties", json_object())))
+        return NULL;
+    return json_incref(o);
 }
 
 static void stop_building(struct pass *p)
@@ -663,7 +713,8 @@ static void check_object(struct pass *p, json_t *o, size_t index)
 
     /* a stored object is built while the document is valid so far */
     bool build = saved && p->kept && w->errors->total == 0;
-    json_t *kept_props = build ? json_object() : NULL;
+    json_t *kept_props = build && !p->in_place ? json_object() : NULL;
+    size_t nd = 0; /* non-durable properties of this object */
     json_t *props = f[F_PROPERTIES];
     if (props && !json_is_object(props)) {
         fail(w, "properties", "must be an object, not %s", type_name(props));
@@ -677,16 +728,12 @@ static void check_object(struct pass *p, json_t *o, size_t index)
                      quote(json_string_value(mid), q2));
             if (value_depth(v, w->max_depth) > w->max_depth)
                 fail(w, k, "value nested deeper than the limit of %zu", w->max_depth);
-            if (kept_props && decl) {
-                json_t *tier, *dur;
-                decl_members(decl, &tier, &dur);
-                int t = json_is_string(tier) ? roomdoc_tier_parse(json_string_value(tier)) : 0;
-                int flag = json_is_boolean(dur) ? json_is_true(dur) : -1;
-                if (!roomdoc_is_durable(t < 0 ? 0 : (enum roomdoc_tier)t, flag))
-                    p->st.non_durable_properties++;
-                else if (json_object_set_new_nocheck(kept_props, k, json_incref(v)))
-                    stop_building(p);
-            }
+            if (!build || !decl)
+                continue;
+            if (!decl_is_durable(decl))
+                nd++;
+            else if (kept_props && json_object_set_new_nocheck(kept_props, k, json_incref(v)))
+                stop_building(p);
         }
         pop(w);
     }
@@ -704,7 +751,9 @@ static void check_object(struct pass *p, json_t *o, size_t index)
         json_decref(kept_props);
         return;
     }
-    json_t *so = stored_object(o, f, stored_transform(pos, rot, scale), kept_props);
+    p->st.non_durable_properties += nd;
+    json_t *so = p->in_place ? stored_in_place(o, f, scale, decls, nd)
+                             : stored_object(o, f, stored_transform(pos, rot, scale), kept_props);
     if (!so || json_array_append_new(p->kept, so)) {
         stop_building(p);
         p->st.objects_saved = SIZE_MAX; /* marks an allocation failure */
@@ -739,13 +788,13 @@ static json_t *assemble(struct pass *p)
     return doc;
 }
 
-enum roomdoc_result roomdoc_filter(json_t *body, const struct roomdoc_limits *limits,
-                                   json_t **stored, struct roomdoc_stats *stats,
-                                   struct roomdoc_errors *errors)
+static enum roomdoc_result filter(json_t *body, const struct roomdoc_limits *limits,
+                                  json_t **stored, struct roomdoc_stats *stats,
+                                  struct roomdoc_errors *errors, bool in_place)
 {
     enum roomdoc_result rc = ROOMDOC_INVALID;
     struct roomdoc_errors scratch;
-    struct pass p = {.w.errors = errors ? errors : &scratch};
+    struct pass p = {.w.errors = errors ? errors : &scratch, .in_place = in_place};
     struct walk *w = &p.w;
     size_t max_objects = limits && limits->max_objects ? limits->max_objects : 10000;
     w->max_depth = limits && limits->max_value_depth ? limits->max_value_depth : 32;
@@ -812,4 +861,18 @@ out:
     if (rc == ROOMDOC_OK && stats)
         *stats = p.st;
     return rc;
+}
+
+enum roomdoc_result roomdoc_filter(json_t *body, const struct roomdoc_limits *limits,
+                                   json_t **stored, struct roomdoc_stats *stats,
+                                   struct roomdoc_errors *errors)
+{
+    return filter(body, limits, stored, stats, errors, false);
+}
+
+enum roomdoc_result roomdoc_filter_in_place(json_t *body, const struct roomdoc_limits *limits,
+                                            json_t **stored, struct roomdoc_stats *stats,
+                                            struct roomdoc_errors *errors)
+{
+    return filter(body, limits, stored, stats, errors, true);
 }

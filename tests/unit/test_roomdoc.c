@@ -67,6 +67,27 @@ struct run {
     struct roomdoc_errors errors;
 };
 
+/* roomdoc_filter_in_place on a copy of doc gives exactly what roomdoc_filter gives. */
+static void same_in_place(json_t *doc, const struct roomdoc_limits *lim, const struct run *r)
+{
+    static struct roomdoc_errors errors;
+    struct roomdoc_stats stats = {0};
+    json_t *copy = doc ? json_deep_copy(doc) : NULL, *stored = NULL;
+    enum roomdoc_result rc = roomdoc_filter_in_place(copy, lim, &stored, &stats, &errors);
+    ck_assert_int_eq(rc, r->rc);
+    ck_assert_int_eq(errors.total, r->errors.total);
+    ck_assert_int_eq(errors.count, r->errors.count);
+    for (size_t i = 0; i < errors.count; i++) {
+        ck_assert_str_eq(errors.items[i].path, r->errors.items[i].path);
+        ck_assert_str_eq(errors.items[i].message, r->errors.items[i].message);
+    }
+    ck_assert(memcmp(&stats, &r->stats, sizeof stats) == 0);
+    ck_assert_msg(rc != ROOMDOC_OK || json_equal(stored, r->stored),
+                  "in-place stored document differs");
+    json_decref(stored);
+    json_decref(copy);
+}
+
 static struct run *filter(json_t *doc, size_t max_objects, size_t max_depth)
 {
     static struct run r;
@@ -78,6 +99,7 @@ static struct run *filter(json_t *doc, size_t max_objects, size_t max_depth)
         ck_assert_ptr_null(r.stored);
     else
         ck_assert_ptr_nonnull(r.stored);
+    same_in_place(doc, &lim, &r);
     return &r;
 }
 

@@ -21,6 +21,16 @@ static void run_filter(json_t *doc, struct run *r)
 {
     memset(r, 0, sizeof *r);
     r->rc = roomdoc_filter(doc, NULL, &r->stored, &r->stats, &r->errors);
+    /* and the in-place variant, on a copy, gives the same */
+    static struct roomdoc_errors errors;
+    struct roomdoc_stats stats = {0};
+    json_t *copy = json_deep_copy(doc), *stored = NULL;
+    ck_assert_int_eq(roomdoc_filter_in_place(copy, NULL, &stored, &stats, &errors), r->rc);
+    ck_assert_int_eq(errors.total, r->errors.total);
+    ck_assert(memcmp(&stats, &r->stats, sizeof stats) == 0);
+    ck_assert(r->rc != ROOMDOC_OK || json_equal(stored, r->stored));
+    json_decref(stored);
+    json_decref(copy);
 }
 
 static void expect_ok(const struct run *r, const char *what)
