@@ -10,9 +10,8 @@
 #include <string.h>
 
 /* Upper bounds of the fan-out histogram, seconds. */
-static const double lat_bounds[METRICS_LAT_BUCKETS] = {0.001, 0.0025, 0.005, 0.01,
-                                                       0.02,  0.035,  0.05,  0.075,
-                                                       0.1,   0.25,   0.5,   1.0};
+static const double lat_bounds[METRICS_LAT_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.02, 0.035,
+                                                       0.05,  0.075,  0.1,   0.25, 0.5,  1.0};
 
 void metrics_init(struct metrics *m)
 {
@@ -118,15 +117,18 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
     FILE *f = open_memstream(&buf, &size);
     if (!f)
         return NULL;
-    fprintf(f, "# HELP roomstate_relay_rooms Rooms held in memory (occupied or within their "
-               "empty-room TTL).\n# TYPE roomstate_relay_rooms gauge\nroomstate_relay_rooms %u\n",
+    fprintf(f,
+            "# HELP roomstate_relay_rooms Rooms held in memory (occupied or within their "
+            "empty-room TTL).\n# TYPE roomstate_relay_rooms gauge\nroomstate_relay_rooms %u\n",
             g->rooms);
-    fprintf(f, "# HELP roomstate_relay_clients Open WebSocket connections in rooms.\n"
-               "# TYPE roomstate_relay_clients gauge\nroomstate_relay_clients %u\n",
+    fprintf(f,
+            "# HELP roomstate_relay_clients Open WebSocket connections in rooms.\n"
+            "# TYPE roomstate_relay_clients gauge\nroomstate_relay_clients %u\n",
             g->clients);
-    fprintf(f, "# HELP roomstate_relay_connections_total WebSocket connections accepted.\n"
-               "# TYPE roomstate_relay_connections_total counter\n"
-               "roomstate_relay_connections_total %llu\n",
+    fprintf(f,
+            "# HELP roomstate_relay_connections_total WebSocket connections accepted.\n"
+            "# TYPE roomstate_relay_connections_total counter\n"
+            "roomstate_relay_connections_total %llu\n",
             (unsigned long long)m->connections_total);
     if (g->hub) {
         render_ops(f, "roomstate_relay_messages_in_total", "Messages received, by opcode.",
@@ -157,13 +159,16 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
                 (unsigned long long)m->drops.items[i].count);
     render_reasons(f, "roomstate_relay_handshakes_rejected_total",
                    "WebSocket handshakes refused, by reason.", &m->rejected);
-    render_reasons(f, "roomstate_relay_closes_total",
-                   "Connections closed by the relay, by reason.", &m->closes);
-    fprintf(f, "# HELP roomstate_relay_ticks_total Relay ticks run.\n"
-               "# TYPE roomstate_relay_ticks_total counter\nroomstate_relay_ticks_total %llu\n",
+    render_reasons(f, "roomstate_relay_closes_total", "Connections closed by the relay, by reason.",
+                   &m->closes);
+    fprintf(f,
+            "# HELP roomstate_relay_ticks_total Relay ticks run.\n"
+            "# TYPE roomstate_relay_ticks_total counter\nroomstate_relay_ticks_total %llu\n",
             (unsigned long long)m->ticks_total);
-    fprintf(f, "# HELP roomstate_relay_fanout_seconds From the receipt of a message to the "
-               "write of the frame that carries it.\n# TYPE roomstate_relay_fanout_seconds histogram\n");
+    fprintf(
+        f,
+        "# HELP roomstate_relay_fanout_seconds From the receipt of a message to the "
+        "write of the frame that carries it.\n# TYPE roomstate_relay_fanout_seconds histogram\n");
     uint64_t cum = 0;
     for (size_t i = 0; i < METRICS_LAT_BUCKETS; i++) {
         cum += m->lat_buckets[i];

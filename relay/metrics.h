@@ -35,9 +35,9 @@ struct metrics {
     uint64_t bytes_in, bytes_out;
     uint64_t connections_total;
     uint64_t ticks_total;
-    struct metrics_reasons drops;    /* messages dropped by the transport, by reason */
-    struct metrics_reasons rejected; /* handshakes refused, by reason */
-    struct metrics_reasons closes;   /* connections closed by the relay, by reason */
+    struct metrics_reasons drops;              /* messages dropped by the transport, by reason */
+    struct metrics_reasons rejected;           /* handshakes refused, by reason */
+    struct metrics_reasons closes;             /* connections closed by the relay, by reason */
     uint64_t lat_buckets[METRICS_LAT_BUCKETS]; /* cumulative at render time */
     uint64_t lat_count;
     double lat_sum_s;
@@ -53,7 +53,7 @@ struct metrics_room {
 struct metrics_gauges {
     unsigned rooms;
     unsigned clients;
-    const struct relay_counters *hub; /* the rules' totals (relay/room.h), may be NULL */
+    const struct relay_counters *hub;    /* the rules' totals (relay/room.h), may be NULL */
     const struct metrics_room *per_room; /* may be NULL */
     size_t per_room_count;               /* rendered up to METRICS_MAX_ROOMS_RENDERED */
 };

@@ -39,7 +39,7 @@ static const char *status_text(unsigned status)
 /* Writes a complete small HTTP/1.1 response at once while refusing a handshake (lws then
  * closes the connection).  Written raw: during the upgrade lws would label it HTTP/1.0. */
 void net_http_refuse(struct lws *wsi, unsigned status, const char *code, const char *message,
-                      const char *www_auth)
+                     const char *www_auth)
 {
     unsigned char buf[LWS_PRE + 2048];
     char *start = (char *)buf + LWS_PRE;
@@ -60,8 +60,8 @@ void net_http_refuse(struct lws *wsi, unsigned status, const char *code, const c
 }
 
 /* Starts an HTTP reply; the body goes out on HTTP_WRITEABLE.  Takes body. */
-static int http_reply(struct net_http_reply *p, struct lws *wsi, unsigned status,
-                      const char *ctype, char *body, size_t len, const char *allow)
+static int http_reply(struct net_http_reply *p, struct lws *wsi, unsigned status, const char *ctype,
+                      char *body, size_t len, const char *allow)
 {
     unsigned char buf[LWS_PRE + 1024];
     unsigned char *start = buf + LWS_PRE, *q = start, *end = buf + sizeof buf - 1;
@@ -70,9 +70,9 @@ static int http_reply(struct net_http_reply *p, struct lws *wsi, unsigned status
     p->len = len;
     if (lws_add_http_common_headers(wsi, status, ctype, len, &q, end))
         return 1;
-    if (allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
-                                             (const unsigned char *)allow, (int)strlen(allow),
-                                             &q, end))
+    if (allow && lws_add_http_header_by_name(
+                     wsi, (const unsigned char *)"allow:", (const unsigned char *)allow,
+                     (int)strlen(allow), &q, end))
         return 1;
     if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                     (const unsigned char *)"no-store", 8, &q, end))
@@ -83,8 +83,8 @@ static int http_reply(struct net_http_reply *p, struct lws *wsi, unsigned status
     return 0;
 }
 
-static int http_json_error(struct net_http_reply *p, struct lws *wsi, unsigned status, const char *code,
-                           const char *message, const char *allow)
+static int http_json_error(struct net_http_reply *p, struct lws *wsi, unsigned status,
+                           const char *code, const char *message, const char *allow)
 {
     size_t len = 0;
     char *body = json_error_body(code, message, &len);
@@ -127,8 +127,8 @@ int net_http_route(struct lws *wsi, struct net_http_reply *p, const char *uri, b
         char *body = strdup(b);
         if (!body)
             return 1;
-        return http_reply(p, wsi, stopping ? 503 : 200, "application/json", body,
-                          strlen(body), NULL);
+        return http_reply(p, wsi, stopping ? 503 : 200, "application/json", body, strlen(body),
+                          NULL);
     }
     struct metrics_gauges g = {0};
     struct room_list rl = {0};

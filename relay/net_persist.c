@@ -215,8 +215,8 @@ void net_persist_poll(struct net_persist *np, struct relay_hub *hub, int64_t now
             if (room && ps)
                 on_save(room, ps, &r);
             else if (ps && ps->why == RELAY_SAVE_EMPTY)
-                log_info("relay: room %s: saved after the last player left (HTTP %ld)",
-                         r.room_id, r.http_status);
+                log_info("relay: room %s: saved after the last player left (HTTP %ld)", r.room_id,
+                         r.http_status);
             free(ps);
         }
         persist_result_clear(&r);

@@ -103,8 +103,8 @@ static void peer_send_error(struct ws_peer *p, const char *code, const char *mes
 {
     if (p->ctl_count == WS_CTL_MAX || p->close_req)
         return;
-    json_t *j = json_pack("{s:i, s:s, s:s, s:n}", "op", 5, "code", code, "message", message,
-                          "cause_op");
+    json_t *j =
+        json_pack("{s:i, s:s, s:s, s:n}", "op", 5, "code", code, "message", message, "cause_op");
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!s)
@@ -125,8 +125,7 @@ static void peer_send_error(struct ws_peer *p, const char *code, const char *mes
 /* ---------- the WebSocket handshake ---------- */
 
 /* Finds the token: the Authorization header, else ?token=.  Returns the auth result. */
-static enum auth_result check_token(struct ws_server *s, struct lws *wsi,
-                                    struct auth_identity *id)
+static enum auth_result check_token(struct ws_server *s, struct lws *wsi, struct auth_identity *id)
 {
     enum auth_result r = AUTH_MISSING;
     char *buf = NULL;
@@ -199,15 +198,15 @@ static int on_filter(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
                      auth_result_message(r));
         log_info("relay: handshake refused: token %s", auth_result_code(r));
         metrics_reject(&s->metrics, "unauthorized");
-        net_http_refuse(wsi, 401, "unauthorized",
-                  r == AUTH_MISSING ? "a Nakama session token is required" : auth_result_message(r),
-                  hdr);
+        net_http_refuse(
+            wsi, 401, "unauthorized",
+            r == AUTH_MISSING ? "a Nakama session token is required" : auth_result_message(r), hdr);
         return 1;
     }
     if (!roomdoc_room_id_valid(room, strlen(room))) {
         metrics_reject(&s->metrics, "bad_room_id");
         net_http_refuse(wsi, 400, "bad_room_id",
-                  "room ids match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", NULL);
+                        "room ids match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", NULL);
         return 1;
     }
     if (s->stopping) {
@@ -358,10 +357,10 @@ static void on_closed(struct ws_server *s, struct ws_peer *p)
     p->ws_open = false;
     lws_dll2_remove(&p->node);
     if (p->rp) {
-        enum relay_leave_how how = p->peer_sent_close || (p->close_req && p->close_code ==
-                                                          RELAY_CLOSE_BAD_INPUT)
-                                       ? RELAY_LEAVE_CLEAN
-                                       : RELAY_LEAVE_DROPPED;
+        enum relay_leave_how how =
+            p->peer_sent_close || (p->close_req && p->close_code == RELAY_CLOSE_BAD_INPUT)
+                ? RELAY_LEAVE_CLEAN
+                : RELAY_LEAVE_DROPPED;
         relay_peer_leave(p->rp, how, now_ms());
         p->rp = NULL;
         log_info("relay: %s left room %s (%s)", p->ident.user_id, p->room_id,
@@ -387,8 +386,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP:
         p->srv = s;
         p->wsi = wsi;
-        return net_http_route(wsi, &p->http, in ? (const char *)in : "", s->stopping,
-                              &s->metrics, s->hub)
+        return net_http_route(wsi, &p->http, in ? (const char *)in : "", s->stopping, &s->metrics,
+                              s->hub)
                    ? -1
                    : 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:

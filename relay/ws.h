@@ -46,8 +46,8 @@ struct ws_config {
     const char *host; /* listen address, e.g. "127.0.0.1" */
     int port;
     struct auth_keys keys; /* session (and service) keys; the strings outlive the server */
-    const struct relay_config *rules; /* max_frame_bytes, tick_hz, … (frame_headroom is set
-                                         here) */
+    const struct relay_config *rules;     /* max_frame_bytes, tick_hz, … (frame_headroom is set
+                                             here) */
     const struct persist_config *persist; /* NULL: persistence off */
 };
 

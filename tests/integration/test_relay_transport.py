@@ -1,7 +1,6 @@
 """roomstate-relay transport: configuration, /healthz and /metrics, the handshake (route, token,
 room id), frame limits (oversized, fragmented, binary), SIGTERM.  The real binary on a free
 loopback port; real WebSocket clients (python3-websockets)."""
-import asyncio
 import os
 import signal
 import subprocess
