@@ -1,0 +1,179 @@
+/* jscan.c — single-pass scanner for relay frames (see jscan.h). */
+#include "bench/jscan.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *skip_ws(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+static const char *skip_string(const char *p, const char *e) /* p at the opening quote */
+{
+    for (p++; p < e; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+static bool is_scalar_char(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || ch == '-' || ch == '+' ||
+           ch == '.' || ch == 'E';
+}
+
+static const char *skip_value(const char *p, const char *e)
+{
+    int depth = 0;
+    do {
+        if (p >= e)
+            return NULL;
+        char ch = *p;
+        if (ch == '"') {
+            if (!(p = skip_string(p, e)))
+                return NULL;
+        } else if (ch == '{' || ch == '[') {
+            depth++;
+            p++;
+        } else if (ch == '}' || ch == ']') {
+            if (depth == 0)
+                return NULL;
+            depth--;
+            p++;
+        } else if (depth == 0) {
+            const char *s = p;
+            while (p < e && is_scalar_char(*p))
+                p++;
+            return p > s ? p : NULL;
+        } else {
+            p++;
+        }
+    } while (depth > 0);
+    return p;
+}
+
+/* A number token, through a bounded NUL-terminated copy (strtod never reads past e). */
+static const char *scan_number(const char *p, const char *e, double *d)
+{
+    char buf[48];
+    size_t n = 0;
+    while (p + n < e && n < sizeof buf - 1 && is_scalar_char(p[n]))
+        n++;
+    if (n == 0 || n == sizeof buf - 1)
+        return NULL;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    char *end = NULL;
+    errno = 0;
+    *d = strtod(buf, &end);
+    if (end != buf + n || errno)
+        return NULL;
+    return p + n;
+}
+
+static bool key_is(const char *k, size_t kl, const char *name)
+{
+    return strlen(name) == kl && memcmp(k, name, kl) == 0;
+}
+
+static const char *scan_object(const char *p, const char *e, struct jscan_msg *m)
+{
+    memset(m, 0, sizeof *m);
+    if (p >= e || *p != '{')
+        return NULL;
+    p = skip_ws(p + 1, e);
+    if (p < e && *p == '}')
+        return p + 1;
+    for (;;) {
+        if (p >= e || *p != '"')
+            return NULL;
+        const char *k = p + 1, *ke = skip_string(p, e);
+        if (!ke)
+            return NULL;
+        size_t kl = (size_t)(ke - 1 - k);
+        p = skip_ws(ke, e);
+        if (p >= e || *p != ':')
+            return NULL;
+        p = skip_ws(p + 1, e);
+        if (p >= e)
+            return NULL;
+        double d;
+        bool num = *p == '-' || (*p >= '0' && *p <= '9');
+        if (num && (key_is(k, kl, "op") || key_is(k, kl, "seq") || key_is(k, kl, "c") ||
+                    key_is(k, kl, "t"))) {
+            if (!(p = scan_number(p, e, &d)))
+                return NULL;
+            if (*k == 't') {
+                m->t = d, m->has_t = true;
+            } else if (d >= -9e15 && d <= 9e15) {
+                long long v = (long long)d;
+                if (*k == 'o')
+                    m->op = v, m->has_op = true;
+                else if (*k == 's')
+                    m->seq = v, m->has_seq = true;
+                else
+                    m->c = v, m->has_c = true;
+            }
+        } else if (*p == '"' && (key_is(k, kl, "from") || key_is(k, kl, "code"))) {
+            const char *s = p + 1, *se = skip_string(p, e);
+            if (!se)
+                return NULL;
+            if (*k == 'f')
+                m->from = s, m->from_len = (size_t)(se - 1 - s);
+            else
+                m->code = s, m->code_len = (size_t)(se - 1 - s);
+            p = se;
+        } else if (!(p = skip_value(p, e))) {
+            return NULL;
+        }
+        p = skip_ws(p, e);
+        if (p < e && *p == ',') {
+            p = skip_ws(p + 1, e);
+            continue;
+        }
+        return p < e && *p == '}' ? p + 1 : NULL;
+    }
+}
+
+int jscan_frame(const char *p, size_t len, jscan_fn fn, void *arg)
+{
+    const char *e = p + len;
+    struct jscan_msg m;
+    int count = 0;
+    p = skip_ws(p, e);
+    if (p < e && *p == '{') {
+        if (!(p = scan_object(p, e, &m)))
+            return -1;
+        count = 1;
+        if (fn(arg, &m))
+            return count;
+        return skip_ws(p, e) == e ? count : -1;
+    }
+    if (p >= e || *p != '[')
+        return -1;
+    p = skip_ws(p + 1, e);
+    if (p < e && *p == ']')
+        return skip_ws(p + 1, e) == e ? 0 : -1;
+    for (;;) {
+        if (!(p = scan_object(p, e, &m)))
+            return -1;
+        count++;
+        if (fn(arg, &m))
+            return count;
+        p = skip_ws(p, e);
+        if (p < e && *p == ',') {
+            p = skip_ws(p + 1, e);
+            continue;
+        }
+        if (p < e && *p == ']')
+            return skip_ws(p + 1, e) == e ? count : -1;
+        return -1;
+    }
+}
