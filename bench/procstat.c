@@ -101,8 +101,7 @@ bool procstat_cores_read(struct procstat_cores *out)
     return out->n > 0;
 }
 
-double procstat_core_busy_pct(const struct procstat_cores *a, const struct procstat_cores *b,
-                              int i)
+double procstat_core_busy_pct(const struct procstat_cores *a, const struct procstat_cores *b, int i)
 {
     if (i < 0 || i >= a->n || i >= b->n || b->total[i] <= a->total[i])
         return -1;

@@ -1,0 +1,114 @@
+/* loadrun.h — the state of one relay-load run, its set-up and its report (bench/ only).
+ *
+ * relay-load.c drives the run (libwebsockets, phases, sending and receiving); this module
+ * owns what is around it: the options, the clients and their tokens and paths, the samples
+ * taken at the edges of the measure window, and the final `RESULT {json}` line. */
+#ifndef ROOMSTATE_BENCH_LOADRUN_H
+#define ROOMSTATE_BENCH_LOADRUN_H
+
+#include "bench/hist.h"
+#include "bench/procstat.h"
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define LOADRUN_OP_WELCOME 1
+#define LOADRUN_OP_ERROR 5
+#define LOADRUN_OP_REP_TRANSFORM 30
+#define LOADRUN_OP_REP_OBJECT 31
+#define LOADRUN_TX_MAX 512
+#define LOADRUN_RX_MAX_BYTES (1024 * 1024) /* one reassembled frame at most */
+#define LOADRUN_MAX_CLIENTS 20000
+
+struct loadrun_opts {
+    const char *url, *key, *target, *prefix, *evlib;
+    long long rooms, players, hz, duration, warmup, drain, relay_pid, connect_timeout;
+    long long inflight, seed;
+    bool raw;
+};
+
+enum loadrun_client_state {
+    LOADRUN_C_IDLE = 0,
+    LOADRUN_C_CONNECTING, /* handshake in flight */
+    LOADRUN_C_OPEN,       /* WebSocket open, WELCOME not yet received */
+    LOADRUN_C_JOINED,     /* in the room: counted as a peer */
+    LOADRUN_C_CLOSED,
+    LOADRUN_C_FAILED
+};
+enum loadrun_phase {
+    LOADRUN_P_CONNECT = 0, /* every client connects and is welcomed */
+    LOADRUN_P_SETTLE,      /* a short pause */
+    LOADRUN_P_RUN,         /* sending: warm-up, then the measure window */
+    LOADRUN_P_DRAIN,       /* no more sends; late deliveries still counted */
+    LOADRUN_P_CLOSING,     /* clean closes */
+    LOADRUN_P_DONE
+};
+
+struct loadrun;
+
+struct loadrun_client {
+    struct loadrun *run;
+    struct lws *wsi;
+    lws_sorted_usec_list_t sul;
+    int idx, room;
+    enum loadrun_client_state state;
+    bool want_send, want_close;
+    uint32_t seq;
+    int64_t due_ns;
+    double px, pz;
+    uint32_t *last_seq; /* per peer of the room: last seq received from it */
+    char *path;
+    char *rx;
+    size_t rx_len, rx_cap;
+    uint64_t bytes_in_win, bytes_out_win;
+    unsigned char tx[LWS_PRE + LOADRUN_TX_MAX];
+};
+
+struct loadrun_snap { /* what is sampled at the start and the end of the measure window */
+    int64_t mono_ns;
+    double self_cpu_s, relay_cpu_s;
+    bool relay_ok;
+    struct procstat_cores cores;
+};
+
+struct loadrun {
+    struct loadrun_opts o;
+    char host[256], base[256], uuid_prefix[25];
+    int port, n;
+    bool evlib; /* libev/libuv: lws_service() runs the loop until the context is destroyed */
+    struct lws_context *ctx;
+    struct loadrun_client *cl;
+    int *room_joined;
+    enum loadrun_phase phase;
+    int next_connect, inflight, joined, closed, failed;
+    int64_t t0_ns, connect_deadline_ns, phase_end_ns, send_start_ns, win_start_ns, win_end_ns;
+    int64_t period_ns, hard_deadline_ns;
+    lws_sorted_usec_list_t tick;
+    struct loadrun_snap s0, s1;
+    bool have_s0, have_s1;
+    double connect_s;
+    char error[256], first_close[160];
+    /* counters */
+    uint64_t sent, sent_win, sent_bytes, expected, delivered, delivered_win, seq_gaps, stale;
+    uint64_t echoes, foreign, bad_msgs, op_errors, closed_early, connect_errors, timer_late;
+    uint64_t rx_frames;
+    char first_op_error[128];
+    struct hist lat, lag;
+    double relay_rss_mib, relay_hwm_mib;
+};
+
+/* Splits o.url (ws://HOST:PORT[/base], loopback only) into host, port and base.
+ * Returns 0, or -1 with a message on stderr. */
+int loadrun_parse_url(struct loadrun *r) __attribute__((warn_unused_result));
+/* Allocates the clients (n = rooms x players), their room paths and, unless o.raw, one
+ * Nakama session token each (user id <uuid_prefix><index as 12 hex digits>), and the
+ * histograms.  Returns 0, or -1 with a message on stderr. */
+int loadrun_setup(struct loadrun *r) __attribute__((warn_unused_result));
+void loadrun_free(struct loadrun *r);
+/* Samples the clocks, this process's and the relay's CPU and the per-core counters. */
+void loadrun_snap(const struct loadrun *r, struct loadrun_snap *s);
+/* Prints the one `RESULT {json}` line on stdout. */
+void loadrun_print_result(const struct loadrun *r);
+
+#endif
