@@ -22,6 +22,8 @@
 
 #define ROOM_PREFIX "/rooms/"
 #define SHUTDOWN_DRAIN_MS 3000
+#define WS_RX_INITIAL 4096 /* first reassembly buffer; doubles up to max_frame_bytes */
+#define WS_RX_KEEP 16384   /* a larger buffer is freed after its message */
 
 struct ws_server {
     struct ws_config cfg;
@@ -48,9 +50,9 @@ struct ws_peer {
     struct auth_identity ident;
     /* message reassembly (max_frame_bytes) */
     char *rx;
-    size_t rx_len;
-    bool rx_drop;   /* rest of this message is discarded */
-    bool rx_binary; /* this message is binary */
+    size_t rx_len, rx_cap; /* rx_cap <= max_frame_bytes */
+    bool rx_drop;          /* rest of this message is discarded */
+    bool rx_binary;        /* this message is binary */
     unsigned binary_count;
     /* transport ERROR frames waiting to be written (bounded), with LWS_PRE headroom */
     unsigned char *ctl[WS_CTL_MAX];
@@ -221,26 +223,58 @@ static int on_filter(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
 
 /* ---------- WebSocket messages ---------- */
 
+/* Appends len bytes to the reassembly buffer, growing it (bounded by the caller) as needed. */
+static bool rx_append(struct ws_peer *p, const char *in, size_t len, size_t max)
+{
+    size_t need = p->rx_len + len;
+    if (need > p->rx_cap) {
+        size_t cap = p->rx_cap ? p->rx_cap : WS_RX_INITIAL;
+        while (cap < need)
+            cap *= 2;
+        if (cap > max)
+            cap = max;
+        char *nb = realloc(p->rx, cap);
+        if (!nb)
+            return false;
+        p->rx = nb;
+        p->rx_cap = cap;
+    }
+    memcpy(p->rx + p->rx_len, in, len);
+    p->rx_len += len;
+    return true;
+}
+
 static void on_receive(struct ws_server *s, struct ws_peer *p, struct lws *wsi, const char *in,
                        size_t len)
 {
     size_t max = s->rules_cfg.max_frame_bytes;
-    if (lws_is_first_fragment(wsi)) {
+    bool first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
+    if (p->close_req)
+        return; /* closing: the rest is discarded */
+    if (first) {
         p->rx_len = 0;
         p->rx_drop = false;
         p->rx_binary = lws_frame_is_binary(wsi);
+    }
+    if (first && final && !p->rx_binary && len <= max) {
+        /* the common case, a whole message in one piece: no copy */
+        if (p->rp) {
+            metrics_frame_in(&s->metrics, len);
+            relay_peer_handle(p->rp, in, len, now_ms());
+        }
+        return;
     }
     if (!p->rx_drop && !p->rx_binary) {
         if (len > max - p->rx_len) {
             p->rx_drop = true; /* the rest of this message is skipped as it arrives */
             if (p->rp)
                 relay_peer_too_large(p->rp, now_ms());
-        } else {
-            memcpy(p->rx + p->rx_len, in, len);
-            p->rx_len += len;
+        } else if (!rx_append(p, in, len, max)) {
+            p->rx_drop = true;
+            peer_close(p, RELAY_CLOSE_INTERNAL, "internal");
         }
     }
-    if (!lws_is_final_fragment(wsi))
+    if (!final)
         return;
     size_t whole = p->rx_len;
     bool dropped = p->rx_drop, binary = p->rx_binary;
@@ -251,12 +285,15 @@ static void on_receive(struct ws_server *s, struct ws_peer *p, struct lws *wsi, 
         peer_send_error(p, "binary_not_supported", "frames are JSON text; binary dropped");
         if (++p->binary_count >= WS_MAX_BINARY)
             peer_close(p, RELAY_CLOSE_BAD_INPUT, "bad_input");
-        return;
+    } else if (!dropped && p->rp) {
+        metrics_frame_in(&s->metrics, whole);
+        relay_peer_handle(p->rp, p->rx, whole, now_ms());
     }
-    if (dropped || !p->rp)
-        return;
-    metrics_frame_in(&s->metrics, whole);
-    relay_peer_handle(p->rp, p->rx, whole, now_ms());
+    if (p->rx_cap > WS_RX_KEEP) { /* a big message was reassembled: give the memory back */
+        free(p->rx);
+        p->rx = NULL;
+        p->rx_cap = 0;
+    }
 }
 
 /* Rooms ask for loads and saves from inside hub calls; the results go back here. */
@@ -273,11 +310,6 @@ static void on_established(struct ws_server *s, struct ws_peer *p, struct lws *w
     p->ws_open = true;
     lws_dll2_add_tail(&p->node, &s->peers);
     s->metrics.connections_total++;
-    p->rx = malloc(s->rules_cfg.max_frame_bytes);
-    if (!p->rx) {
-        peer_close(p, RELAY_CLOSE_INTERNAL, "internal");
-        return;
-    }
     enum relay_join_result jr = relay_hub_join(s->hub, p->room_id, p->ident.user_id,
                                                p->ident.username, p, now_ms(), &p->rp);
     switch (jr) {
@@ -369,6 +401,7 @@ static void on_closed(struct ws_server *s, struct ws_peer *p)
     peer_ctl_clear(p);
     free(p->rx);
     p->rx = NULL;
+    p->rx_cap = 0;
 }
 
 /* ---------- the protocol callback ---------- */
@@ -407,7 +440,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         on_established(s, p, wsi);
         break;
     case LWS_CALLBACK_RECEIVE:
-        if (!p->ws_open || !p->rx)
+        if (!p->ws_open)
             return -1;
         on_receive(s, p, wsi, in, len);
         break;

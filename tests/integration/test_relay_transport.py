@@ -165,6 +165,32 @@ class RelayFrames(unittest.TestCase):
         self.assertTrue(self.relay.alive())
 
 
+class RelayLargeFrames(unittest.TestCase):
+    def test_default_limit_64k_with_fragments(self):
+        relay = Relay(self)
+
+        async def go():
+            a = await RelayClient(relay.port, "large", uid(1), "alice").connect()
+            await a.expect(op=OP["WELCOME"])
+            pad = "p" * 20000
+            # 60 KB in three fragments: under 64 KiB, reassembled and handled
+            await a.send(iter(['{"op":10,"object_id":"big-one","pad":"', pad, pad, pad + '"}']))
+            den = await a.expect(op=OP["OWNERSHIP_DENIED"], object_id="big-one")
+            self.assertEqual(den["reason"], "unknown_object")
+            # 80 KB in four fragments: over the limit, dropped with too_large
+            await a.send(iter(['{"op":10,"object_id":"too-big","pad":"', pad, pad, pad,
+                               pad + '"}']))
+            await a.expect(op=OP["ERROR"], code="too_large")
+            # and one unfragmented frame of 70 KB
+            await a.send('{"op":10,"object_id":"too-big","pad":"' + "q" * 70000 + '"}')
+            await a.expect(op=OP["ERROR"], code="too_large")
+            # the connection still works
+            await a.send({"op": OP["OWNERSHIP_REQUEST"], "object_id": "small"})
+            await a.expect(op=OP["OWNERSHIP_DENIED"], object_id="small")
+            await a.close()
+        run(go())
+
+
 class RelayProcess(unittest.TestCase):
     def test_sigterm_closes_peers_with_1001_and_exits_0(self):
         relay = Relay(self)
