@@ -98,17 +98,11 @@ struct walk {
     size_t nseg; /* may exceed MAX_SEGS: deeper segments are not rendered */
 };
 
-static void push_key(struct walk *w, const char *key)
+/* Enters member key, or array element index when key is NULL. */
+static void push(struct walk *w, const char *key, size_t index)
 {
     if (w->nseg < MAX_SEGS)
-        w->segs[w->nseg] = (struct seg){.key = key};
-    w->nseg++;
-}
-
-static void push_index(struct walk *w, size_t i)
-{
-    if (w->nseg < MAX_SEGS)
-        w->segs[w->nseg] = (struct seg){.key = NULL, .index = i};
+        w->segs[w->nseg] = (struct seg){.key = key, .index = index};
     w->nseg++;
 }
 
@@ -231,24 +225,12 @@ static const char *quote(const char *s, char out[QUOTE_MAX_BYTES + 4])
 
 static const char *type_name(const json_t *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "unknown";
+    static const char *const names[] = {
+        [JSON_OBJECT] = "an object",   [JSON_ARRAY] = "an array", [JSON_STRING] = "a string",
+        [JSON_INTEGER] = "an integer", [JSON_REAL] = "a number",  [JSON_TRUE] = "a boolean",
+        [JSON_FALSE] = "a boolean",    [JSON_NULL] = "null"};
+    return (unsigned)json_typeof(v) < sizeof names / sizeof *names ? names[json_typeof(v)]
+                                                                   : "unknown";
 }
 
 /* ---- hash sets: object ids by (string, length), manifests by pointer ---- */
@@ -305,24 +287,16 @@ static bool idset_add(struct idset *s, const json_t *id, size_t at, size_t *firs
     return true;
 }
 
-/* Pointer set: inserts p (no-op when there). */
-static void ptrset_add(struct idset *s, const json_t *p)
+/* Pointer set: finds p's slot, and fills it when add. */
+static bool ptrset_find(struct idset *s, const json_t *p, bool add)
 {
     size_t i = (size_t)(((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ULL >> 17) & s->mask;
     while (s->slots[i] && s->slots[i] != p)
         i = (i + 1) & s->mask;
-    s->slots[i] = p;
-}
-
-static bool ptrset_has(const struct idset *s, const json_t *p)
-{
-    size_t i = (size_t)(((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ULL >> 17) & s->mask;
-    while (s->slots[i]) {
-        if (s->slots[i] == p)
-            return true;
-        i = (i + 1) & s->mask;
-    }
-    return false;
+    bool found = s->slots[i] != NULL;
+    if (add)
+        s->slots[i] = p;
+    return found;
 }
 
 /* ---- checks ---- */
@@ -330,31 +304,21 @@ static bool ptrset_has(const struct idset *s, const json_t *p)
 /* Depth of a JSON value, stopping once it exceeds limit. */
 static size_t value_depth(json_t *v, size_t limit)
 {
-    size_t best = 0;
-    if (!json_is_array(v) && !json_is_object(v))
+    bool arr = json_is_array(v);
+    if (!arr && !json_is_object(v))
         return 0;
     if (limit == 0)
         return 1;
-    if (json_is_array(v)) {
-        size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x)
-        {
-            size_t d = value_depth(x, limit - 1);
-            best = d > best ? d : best;
-            if (best >= limit)
-                break;
-        }
-    } else {
-        const char *k;
-        json_t *x;
-        json_object_foreach(v, k, x)
-        {
-            size_t d = value_depth(x, limit - 1);
-            best = d > best ? d : best;
-            if (best >= limit)
-                break;
-        }
+    size_t best = 0, i = 0;
+    void *it = arr ? NULL : json_object_iter(v);
+    for (;;) {
+        json_t *x = arr ? json_array_get(v, i++) : it ? json_object_iter_value(it) : NULL;
+        if (!x)
+            break;
+        it = arr ? NULL : json_object_iter_next(v, it);
+        size_t d = value_depth(x, limit - 1);
+        if (d > best && (best = d) >= limit)
+            break;
     }
     return best + 1;
 }
@@ -415,7 +379,7 @@ static void check_manifests(struct walk *w, json_t *manifests)
     json_t *m;
     json_object_foreach(manifests, mid, m)
     {
-        push_key(w, mid);
+        push(w, mid, 0);
         json_t *props = json_is_object(m) ? json_object_get(m, "properties") : NULL;
         if (!json_is_object(m)) {
             fail(w, NULL, "a manifest must be an object with \"properties\"");
@@ -424,12 +388,12 @@ static void check_manifests(struct walk *w, json_t *manifests)
         } else if (!json_is_object(props)) {
             fail(w, "properties", "must be an object, not %s", type_name(props));
         } else {
-            push_key(w, "properties");
+            push(w, "properties", 0);
             const char *pname;
             json_t *decl;
             json_object_foreach(props, pname, decl)
             {
-                push_key(w, pname);
+                push(w, pname, 0);
                 json_t *tier = NULL, *dur = NULL;
                 char q[QUOTE_MAX_BYTES + 4];
                 if (json_is_object(decl))
@@ -457,41 +421,21 @@ static void check_manifests(struct walk *w, json_t *manifests)
 }
 
 /* The members of an object the contract knows, found in one pass over its keys. */
-enum field {
-    F_OTHER = 0,
-    F_OBJECT_ID,
-    F_PERSIST_MODE,
-    F_SEQ,
-    F_OWNER_ID,
-    F_HELD_BY,
-    F_PLACED,
-    F_MANIFEST_ID,
-    F_TRANSFORM,
-    F_PROPERTIES,
-    F_COUNT
-};
+/* clang-format off */
+enum field { F_OTHER = 0, F_OBJECT_ID, F_PERSIST_MODE, F_SEQ, F_OWNER_ID, F_HELD_BY, F_PLACED,
+             F_MANIFEST_ID, F_TRANSFORM, F_PROPERTIES, F_COUNT };
+
+static const char *const field_names[F_COUNT] = {
+    [F_OBJECT_ID] = "object_id", [F_PERSIST_MODE] = "persist_mode", [F_SEQ] = "seq",
+    [F_OWNER_ID] = "owner_id", [F_HELD_BY] = "held_by", [F_PLACED] = "placed",
+    [F_MANIFEST_ID] = "manifest_id", [F_TRANSFORM] = "transform", [F_PROPERTIES] = "properties"};
+/* clang-format on */
 
 static enum field field_of(const char *k)
 {
-    switch (k[0]) {
-    case 'o':
-        return strcmp(k, "object_id") == 0  ? F_OBJECT_ID
-               : strcmp(k, "owner_id") == 0 ? F_OWNER_ID
-                                            : F_OTHER;
-    case 'p':
-        return strcmp(k, "persist_mode") == 0 ? F_PERSIST_MODE
-               : strcmp(k, "placed") == 0     ? F_PLACED
-               : strcmp(k, "properties") == 0 ? F_PROPERTIES
-                                              : F_OTHER;
-    case 's':
-        return strcmp(k, "seq") == 0 ? F_SEQ : F_OTHER;
-    case 'h':
-        return strcmp(k, "held_by") == 0 ? F_HELD_BY : F_OTHER;
-    case 'm':
-        return strcmp(k, "manifest_id") == 0 ? F_MANIFEST_ID : F_OTHER;
-    case 't':
-        return strcmp(k, "transform") == 0 ? F_TRANSFORM : F_OTHER;
-    }
+    for (int f = F_OBJECT_ID; f < F_COUNT; f++)
+        if (k[0] == field_names[f][0] && strcmp(k, field_names[f]) == 0)
+            return (enum field)f;
     return F_OTHER;
 }
 
@@ -509,71 +453,6 @@ struct pass {
 static int set_nocheck(json_t *o, const char *k, json_t *v)
 {
     return v ? json_object_set_new_nocheck(o, k, v) : -1;
-}
-
-static json_t *stored_transform(json_t *tr_pos, json_t *tr_rot, json_t *tr_scale)
-{
-    json_t *tr = json_object();
-    json_t *scale = tr_scale ? json_incref(tr_scale) : json_array();
-    if (!tr_scale)
-        for (int i = 0; scale && i < 3; i++)
-            if (json_array_append_new(scale, json_integer(1))) {
-                json_decref(scale);
-                scale = NULL;
-            }
-    if (!tr || set_nocheck(tr, "position", json_incref(tr_pos)) ||
-        set_nocheck(tr, "rotation", json_incref(tr_rot)) || set_nocheck(tr, "scale", scale)) {
-        json_decref(tr);
-        return NULL;
-    }
-    return tr;
-}
-
-/* The stored form of a valid placed_saved object; NULL on allocation failure. */
-static json_t *stored_object(json_t *o, json_t *f[F_COUNT], json_t *transform, json_t *props)
-{
-    json_t *out = json_object();
-    if (!out)
-        goto fail;
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v)
-    {
-        json_t *nv;
-        switch (field_of(k)) {
-        case F_OWNER_ID:
-        case F_HELD_BY:
-            nv = json_null();
-            break;
-        case F_PLACED:
-            nv = json_true();
-            break;
-        case F_TRANSFORM:
-            nv = json_incref(transform);
-            break;
-        case F_PROPERTIES:
-            nv = json_incref(props);
-            break;
-        default:
-            nv = json_incref(v);
-        }
-        if (set_nocheck(out, k, nv))
-            goto fail;
-    }
-    if ((!f[F_OWNER_ID] && set_nocheck(out, "owner_id", json_null())) ||
-        (!f[F_HELD_BY] && set_nocheck(out, "held_by", json_null())) ||
-        (!f[F_PLACED] && set_nocheck(out, "placed", json_true())) ||
-        (!f[F_SEQ] && set_nocheck(out, "seq", json_integer(0))) ||
-        (!f[F_PROPERTIES] && set_nocheck(out, "properties", json_incref(props))))
-        goto fail;
-    json_decref(transform);
-    json_decref(props);
-    return out;
-fail:
-    json_decref(transform);
-    json_decref(props);
-    json_decref(out);
-    return NULL;
 }
 
 /* The stored form of a valid placed_saved object made of the object itself: members the
@@ -613,6 +492,25 @@ static json_t *stored_in_place(json_t *o, json_t *f[F_COUNT], json_t *scale, jso
         (!props && set_nocheck(o, "properties", json_object())))
         return NULL;
     return json_incref(o);
+}
+
+/* The same, made of shallow copies of what changes: the object, and its transform and
+ * properties when they lose members; the body is not modified. */
+static json_t *stored_copy(json_t *o, json_t *f[F_COUNT], json_t *scale, json_t *decls, size_t nd)
+{
+    json_t *c = json_copy(o), *g[F_COUNT], *so = NULL;
+    memcpy(g, f, sizeof g);
+    if (!c)
+        return NULL;
+    if (json_object_size(f[F_TRANSFORM]) != 3 || !scale)
+        if (set_nocheck(c, "transform", g[F_TRANSFORM] = json_copy(f[F_TRANSFORM])))
+            goto out;
+    if (nd && set_nocheck(c, "properties", g[F_PROPERTIES] = json_copy(f[F_PROPERTIES])))
+        goto out;
+    so = stored_in_place(c, g, scale, decls, nd);
+out:
+    json_decref(c);
+    return so;
 }
 
 static void stop_building(struct pass *p)
@@ -704,7 +602,7 @@ static void check_object(struct pass *p, json_t *o, size_t index)
             else if (strcmp(k, "scale") == 0)
                 scale = v;
         }
-        push_key(w, "transform");
+        push(w, "transform", 0);
         check_vec(w, pos, "position", 3, saved);
         check_vec(w, rot, "rotation", 4, saved);
         check_vec(w, scale, "scale", 3, false);
@@ -713,13 +611,12 @@ static void check_object(struct pass *p, json_t *o, size_t index)
 
     /* a stored object is built while the document is valid so far */
     bool build = saved && p->kept && w->errors->total == 0;
-    json_t *kept_props = build && !p->in_place ? json_object() : NULL;
     size_t nd = 0; /* non-durable properties of this object */
     json_t *props = f[F_PROPERTIES];
     if (props && !json_is_object(props)) {
         fail(w, "properties", "must be an object, not %s", type_name(props));
     } else if (props) {
-        push_key(w, "properties");
+        push(w, "properties", 0);
         json_object_foreach(props, k, v)
         {
             json_t *decl = decls ? json_object_get(decls, k) : NULL;
@@ -732,14 +629,11 @@ static void check_object(struct pass *p, json_t *o, size_t index)
                 continue;
             if (!decl_is_durable(decl))
                 nd++;
-            else if (kept_props && json_object_set_new_nocheck(kept_props, k, json_incref(v)))
-                stop_building(p);
         }
         pop(w);
     }
 
     if (w->errors->total != errors_before) {
-        json_decref(kept_props);
         stop_building(p);
         return;
     }
@@ -747,19 +641,17 @@ static void check_object(struct pass *p, json_t *o, size_t index)
         p->st.dropped_transient_held++;
     else if (mode == ROOMDOC_PLACED_ROOM)
         p->st.dropped_placed_room++;
-    if (!saved || !p->kept) {
-        json_decref(kept_props);
+    if (!saved || !p->kept)
         return;
-    }
     p->st.non_durable_properties += nd;
-    json_t *so = p->in_place ? stored_in_place(o, f, scale, decls, nd)
-                             : stored_object(o, f, stored_transform(pos, rot, scale), kept_props);
+    json_t *so =
+        p->in_place ? stored_in_place(o, f, scale, decls, nd) : stored_copy(o, f, scale, decls, nd);
     if (!so || json_array_append_new(p->kept, so)) {
         stop_building(p);
         p->st.objects_saved = SIZE_MAX; /* marks an allocation failure */
         return;
     }
-    ptrset_add(&p->used, m);
+    ptrset_find(&p->used, m, true);
     p->st.objects_saved++;
 }
 
@@ -774,7 +666,8 @@ static json_t *assemble(struct pass *p)
     json_object_foreach(p->manifests, mid, m)
     {
         /* in the order the manifests were sent */
-        if (ptrset_has(&p->used, m) && json_object_set_new_nocheck(ms, mid, json_incref(m))) {
+        if (ptrset_find(&p->used, m, false) &&
+            json_object_set_new_nocheck(ms, mid, json_incref(m))) {
             json_decref(ms);
             return NULL;
         }
@@ -815,7 +708,7 @@ static enum roomdoc_result filter(json_t *body, const struct roomdoc_limits *lim
     } else if (!json_is_object(manifests)) {
         fail(w, "manifests", "must be an object, not %s", type_name(manifests));
     } else {
-        push_key(w, "manifests");
+        push(w, "manifests", 0);
         check_manifests(w, manifests);
         pop(w);
         p.manifests = manifests;
@@ -840,9 +733,9 @@ static enum roomdoc_result filter(json_t *body, const struct roomdoc_limits *lim
         rc = ROOMDOC_NOMEM;
         goto out;
     }
-    push_key(w, "objects");
+    push(w, "objects", 0);
     for (size_t i = 0; i < n; i++) {
-        push_index(w, i);
+        push(w, NULL, i);
         check_object(&p, json_array_get(objects, i), i);
         pop(w);
     }
