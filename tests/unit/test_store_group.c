@@ -1,0 +1,323 @@
+/* test_store_group.c — group commit (common/store_group.h) and the batch it runs
+ * (store_sqlite_save_batch), on a fresh migrated SQLite file per test: a failing save fails
+ * alone, a lost transaction fails only what was in it, many threads get contiguous versions,
+ * If-Match races have one winner per version, groups are shared and released. */
+#include "common/migrations.h"
+#include "common/store.h"
+#include "common/store_group.h"
+#include "common/store_sqlite.h"
+#include "tests/unit/unit.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *dir;
+static char path[512];
+static struct store *s;
+static char err[1024];
+
+static void setup(void)
+{
+    sqlite3 *db = NULL;
+    int n = 0;
+    dir = unit_tmpdir();
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    ck_assert_int_eq(store_sqlite_connect(path, true, &db, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(migrations_apply(db, &n, err, sizeof err), MIGRATIONS_OK);
+    sqlite3_close(db);
+    ck_assert_int_eq(store_open(path, &s, err, sizeof err), STORE_OK);
+}
+
+static void teardown(void)
+{
+    store_close(s);
+    s = NULL;
+    unit_rmdir(dir);
+    free(dir);
+}
+
+static const struct store_saved_by alice = {"11111111-1111-4111-8111-111111111111", "alice", ""};
+
+/* Saves doc to room; returns the status, the result in *res. */
+static enum store_status save(struct store *st, const char *room, const char *doc, int64_t if_match,
+                              int64_t keep, struct store_save_result *res)
+{
+    struct store_save_req req = {
+        .room_id = room,
+        .doc = doc,
+        .doc_len = strlen(doc),
+        .if_match = if_match,
+        .saved_at_ms = 1764000000123,
+        .saved_by = &alice,
+        .objects_saved = 3,
+        .history_keep = keep,
+    };
+    return store_room_save(st, &req, res);
+}
+
+static int64_t current_version(const char *room)
+{
+    int64_t v = -1;
+    enum store_status rc = store_room_version(s, room, &v);
+    return rc == STORE_OK ? v : -(int64_t)rc;
+}
+
+/* ---- batches and group commit ---- */
+
+static struct store *open_plain(void)
+{
+    struct store *p = NULL;
+    struct store_options o;
+    store_options_default(&o);
+    o.group_commit = false;
+    ck_assert_int_eq(store_open_opts(path, &o, &p, err, sizeof err), STORE_OK);
+    return p;
+}
+
+static void exec_sql(const char *sql)
+{
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(store_sqlite_connect(path, false, &db, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static struct store_save_req batch_req(const char *room, const char *doc, int64_t if_match)
+{
+    struct store_save_req r = {.room_id = room,
+                               .doc = doc,
+                               .doc_len = strlen(doc),
+                               .if_match = if_match,
+                               .saved_at_ms = 1,
+                               .saved_by = &alice,
+                               .objects_saved = 1,
+                               .history_keep = 10};
+    return r;
+}
+
+START_TEST(test_batch_isolates_failures)
+{
+    /* an SQL error inside one save (a trigger aborts its statement) */
+    exec_sql("CREATE TRIGGER poison BEFORE INSERT ON room_versions WHEN NEW.room_id = 'poison' "
+             "BEGIN SELECT RAISE(ABORT, 'poisoned'); END;");
+    struct store *p = open_plain();
+    struct store_save_req r[7] = {
+        batch_req("a", "{\"a\":1}", -1), batch_req("a", "{\"stale\":1}", 5),
+        batch_req("b", "{}", -1),        batch_req("poison", "{}", -1),
+        batch_req("a", "{\"a\":2}", 1),  batch_req("c", "{\"c\":1}", -1),
+        batch_req("c", "{\"c\":2}", 1),
+    };
+    r[2].history_keep = 0; /* invalid request */
+    struct store_save_result res[7];
+    struct store_save_result *resp[7];
+    const struct store_save_req *reqp[7];
+    enum store_status st[7];
+    for (int i = 0; i < 7; i++) {
+        reqp[i] = &r[i];
+        resp[i] = &res[i];
+    }
+    store_sqlite_save_batch(p, reqp, resp, st, 7);
+    ck_assert_int_eq(st[0], STORE_OK);
+    ck_assert_int_eq(res[0].version, 1);
+    ck_assert(res[0].created);
+    ck_assert_int_eq(st[1], STORE_PRECONDITION_FAILED);
+    ck_assert_int_eq(st[2], STORE_ERROR);
+    ck_assert_int_eq(st[3], STORE_ERROR);
+    ck_assert_int_eq(st[4], STORE_OK); /* sees save 0 of the same batch */
+    ck_assert_int_eq(res[4].version, 2);
+    ck_assert(!res[4].created);
+    ck_assert_int_eq(st[5], STORE_OK);
+    ck_assert_int_eq(st[6], STORE_OK);
+    ck_assert_int_eq(res[6].version, 2);
+    store_close(p);
+    /* what is stored: exactly the successful saves */
+    struct store_state state;
+    ck_assert_int_eq(store_room_get(s, "a", 0, &state), STORE_OK);
+    ck_assert_int_eq(state.version, 2);
+    ck_assert_str_eq(state.doc, "{\"a\":2}");
+    store_state_clear(&state);
+    ck_assert_int_eq(current_version("b"), -(int64_t)STORE_NOT_FOUND);
+    ck_assert_int_eq(current_version("poison"), -(int64_t)STORE_NOT_FOUND);
+    ck_assert_int_eq(current_version("c"), 2);
+}
+END_TEST
+
+START_TEST(test_batch_lost_transaction)
+{
+    /* RAISE(ROLLBACK) ends the whole transaction: the saves before it in the batch are lost
+     * and must report an error; the saves after it go into a new transaction */
+    exec_sql("CREATE TRIGGER wreck BEFORE INSERT ON room_versions WHEN NEW.room_id = 'wreck' "
+             "BEGIN SELECT RAISE(ROLLBACK, 'wrecked'); END;");
+    struct store *p = open_plain();
+    struct store_save_req r[4] = {
+        batch_req("x", "{}", -1),
+        batch_req("x", "{}", -1),
+        batch_req("wreck", "{}", -1),
+        batch_req("y", "{}", -1),
+    };
+    struct store_save_result res[4];
+    struct store_save_result *resp[4];
+    const struct store_save_req *reqp[4];
+    enum store_status st[4];
+    for (int i = 0; i < 4; i++) {
+        reqp[i] = &r[i];
+        resp[i] = &res[i];
+    }
+    store_sqlite_save_batch(p, reqp, resp, st, 4);
+    ck_assert_int_eq(st[0], STORE_ERROR);
+    ck_assert_int_eq(st[1], STORE_ERROR);
+    ck_assert_int_eq(res[1].version, 0);
+    ck_assert_int_eq(st[2], STORE_ERROR);
+    ck_assert_int_eq(st[3], STORE_OK);
+    ck_assert_int_eq(res[3].version, 1);
+    store_close(p);
+    ck_assert_int_eq(current_version("x"), -(int64_t)STORE_NOT_FOUND);
+    ck_assert_int_eq(current_version("y"), 1);
+}
+END_TEST
+
+#define GROUP_THREADS 16
+#define GROUP_SAVES 20
+
+struct group_arg {
+    int64_t versions[GROUP_SAVES];
+    int ok, failed, precondition;
+    bool race; /* If-Match with the version just read */
+};
+
+static void *group_writer(void *p)
+{
+    struct group_arg *a = p;
+    struct store *ws = NULL;
+    char e[512];
+    if (store_open(path, &ws, e, sizeof e) != STORE_OK) {
+        a->failed = GROUP_SAVES;
+        return NULL;
+    }
+    for (int i = 0; i < GROUP_SAVES; i++) {
+        struct store_save_result res;
+        int64_t cur = 0;
+        if (a->race && store_room_version(ws, "g", &cur) != STORE_OK)
+            cur = 0; /* no state yet: a conditional save cannot win */
+        enum store_status st = save(ws, "g", "{\"g\":true}", a->race ? cur : -1, 1000, &res);
+        if (st == STORE_OK)
+            a->versions[a->ok++] = res.version;
+        else if (st == STORE_PRECONDITION_FAILED)
+            a->precondition++;
+        else
+            a->failed++;
+    }
+    store_close(ws);
+    return NULL;
+}
+
+/* Runs GROUP_THREADS writers on room "g", currently at version base; checks that the
+ * acknowledged versions are exactly base+1..base+successes; returns the successes. */
+static int run_group(bool race, int64_t base)
+{
+    pthread_t t[GROUP_THREADS];
+    struct group_arg *a = calloc(GROUP_THREADS, sizeof *a);
+    ck_assert_ptr_nonnull(a);
+    for (int i = 0; i < GROUP_THREADS; i++) {
+        a[i].race = race;
+        ck_assert_int_eq(pthread_create(&t[i], NULL, group_writer, &a[i]), 0);
+    }
+    for (int i = 0; i < GROUP_THREADS; i++)
+        pthread_join(t[i], NULL);
+    int total = 0;
+    char seen[GROUP_THREADS * GROUP_SAVES + 2] = {0};
+    for (int i = 0; i < GROUP_THREADS; i++) {
+        ck_assert_int_eq(a[i].failed, 0);
+        ck_assert_int_eq(a[i].ok + a[i].precondition, GROUP_SAVES);
+        if (!race)
+            ck_assert_int_eq(a[i].precondition, 0);
+        for (int j = 0; j < a[i].ok; j++) {
+            int64_t v = a[i].versions[j];
+            ck_assert(v > base && v <= base + GROUP_THREADS * GROUP_SAVES);
+            ck_assert_int_eq(seen[v - base], 0); /* exactly one writer per version */
+            seen[v - base] = 1;
+        }
+        total += a[i].ok;
+    }
+    for (int v = 1; v <= total; v++)
+        ck_assert_int_eq(seen[v], 1); /* contiguous */
+    ck_assert_int_eq(current_version("g"), base + total);
+    free(a);
+    return total;
+}
+
+START_TEST(test_group_many_threads)
+{
+    int total = run_group(false, 0);
+    ck_assert_int_eq(total, GROUP_THREADS * GROUP_SAVES);
+    struct store_group_stats gs;
+    ck_assert(store_sqlite_group_stats(s, &gs));
+    ck_assert_uint_eq(gs.saves, (unsigned long long)total);
+    ck_assert(gs.batches >= 1 && gs.batches <= gs.saves);
+    struct store_version_info *v = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(store_room_versions(s, "g", &v, &n), STORE_OK);
+    ck_assert_uint_eq(n, (size_t)total);
+    free(v);
+}
+END_TEST
+
+START_TEST(test_group_if_match_race)
+{
+    struct store_save_result res;
+    ck_assert_int_eq(store_room_version(s, "g", &(int64_t){0}), STORE_NOT_FOUND);
+    ck_assert_int_eq(save(s, "g", "{}", -1, 1000, &res), STORE_OK);
+    /* everyone races with If-Match: each version has exactly one winner (checked in
+     * run_group), the losers get 412, and nobody fails otherwise */
+    int total = run_group(true, 1);
+    ck_assert_int_ge(total, 1);
+}
+END_TEST
+
+START_TEST(test_group_shared_and_released)
+{
+    struct store *a = NULL, *b = NULL;
+    struct store_save_result res;
+    struct store_group_stats ga, gb;
+    ck_assert_int_eq(store_open(path, &a, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(store_open(path, &b, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(save(a, "sh", "{}", -1, 10, &res), STORE_OK);
+    ck_assert_int_eq(save(b, "sh", "{}", -1, 10, &res), STORE_OK);
+    ck_assert_int_eq(res.version, 2);
+    ck_assert(store_sqlite_group_stats(a, &ga));
+    ck_assert(store_sqlite_group_stats(b, &gb));
+    ck_assert_uint_eq(ga.saves, 2); /* one writer for the file */
+    ck_assert_uint_eq(gb.saves, 2);
+    store_close(a);
+    store_close(s); /* the fixture's store */
+    s = NULL;
+    ck_assert_int_eq(save(b, "sh", "{}", -1, 10, &res), STORE_OK); /* still served */
+    ck_assert_int_eq(res.version, 3);
+    store_close(b);
+    /* all closed: the writer stopped; a new store starts a new one */
+    ck_assert_int_eq(store_open(path, &s, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(save(s, "sh", "{}", -1, 10, &res), STORE_OK);
+    ck_assert_int_eq(res.version, 4);
+    ck_assert(store_sqlite_group_stats(s, &ga));
+    ck_assert_uint_eq(ga.saves, 1);
+}
+END_TEST
+
+static Suite *store_group_suite(void)
+{
+    Suite *su = suite_create("store_group");
+    TCase *tc = tcase_create("store_group");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_batch_isolates_failures);
+    tcase_add_test(tc, test_batch_lost_transaction);
+    tcase_add_test(tc, test_group_many_threads);
+    tcase_add_test(tc, test_group_if_match_race);
+    tcase_add_test(tc, test_group_shared_and_released);
+    suite_add_tcase(su, tc);
+    return su;
+}
+
+UNIT_SUITE(store_group_suite)
