@@ -1,9 +1,12 @@
 /* migrations.h — the SQLite schema migration runner: applies the embedded migrations
  * (common/schema.h) in order, each in its own transaction, and records each in
  *   schema_migrations(version, name, checksum, applied_at)
- * where checksum is the lower-case sha256 hex of the migration's SQL text and applied_at an
- * RFC 3339 UTC time stamp.  Used by roomstate-migrate (up, status, verify) and by the store
- * (store_open refuses a database whose schema is not current).
+ * where checksum is the lower-case sha256 hex of the migration's SQL text as embedded (the
+ * file's bytes; tools/embed-schema.sh ends every line with "\n", so a file should end with
+ * a newline for the two to be equal) and applied_at an RFC 3339 UTC time stamp.  Shipped
+ * migrations are append-only: editing one makes `verify` fail on every database that has it.
+ * Used by roomstate-migrate (up, status, verify) and by the store (store_open refuses a
+ * database whose schema is not current).
  *
  * Every function takes the migration list explicitly (the *_list variants) so that tests
  * can inject a failing migration or a different text; the short forms use
