@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# bench/http.sh — HTTP figures of roomstate-server with the anchors' harness.
+#
+# Migrates a fresh SQLite database in a temp dir, starts build/roomstate-server on
+# 127.0.0.1:$HTTP_PORT pinned to SERVER_CPUS, runs ../shared/anchors/bench-http.sh against
+# it (TARGET=c-asset-server CEILING=0: conformance pre-flight, seed ROOMS rooms with the
+# 500-object document, wrk POST /rooms/:id/save and GET /rooms/:id/state), then prints the
+# server's peak RSS, stops the server by pid and removes the temp dir.
+# Output: the harness's `RESULT {json}` lines, plus one for the server's memory.
+#
+# Env: BUILD=build  ANCHORS=../shared/anchors  HTTP_PORT=18181  SERVER_CPUS=0 (empty: no
+#      pinning)  SERVER_THREADS= (server default)  HTTP_DURATION=10  HTTP_WARMUP=2
+#      ROOMS=1000  CONNS=32  THREADS=2  LOAD_CPUS=1  OUT=<jsonl to append to>
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+ANCHORS=${ANCHORS:-$ROOT/../shared/anchors}
+HTTP_PORT=${HTTP_PORT:-18181}
+SERVER_CPUS=${SERVER_CPUS-0}
+SERVER_THREADS=${SERVER_THREADS:-}
+OUT=${OUT:-}
+
+for f in "$BUILD/roomstate-server" "$BUILD/roomstate-migrate" "$ANCHORS/bench-http.sh"; do
+  [ -e "$f" ] || { echo "bench/http.sh: missing $f (make all; anchors at \$ANCHORS)" >&2; exit 2; }
+done
+command -v wrk > /dev/null || { echo "bench/http.sh: wrk is not installed (make deps)" >&2; exit 2; }
+command -v node > /dev/null || { echo "bench/http.sh: node is not installed (make deps)" >&2; exit 2; }
+
+WORK=$(mktemp -d /tmp/roomstate-bench-http.XXXXXX)
+SERVER_PID=
+stop_server() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2> /dev/null; then
+    kill -TERM "$SERVER_PID" 2> /dev/null || true
+    for _ in $(seq 100); do kill -0 "$SERVER_PID" 2> /dev/null || break; sleep 0.1; done
+    kill -KILL "$SERVER_PID" 2> /dev/null || true
+    wait "$SERVER_PID" 2> /dev/null || true
+  fi
+  SERVER_PID=
+}
+trap 'stop_server; rm -rf "$WORK"' EXIT INT TERM
+
+"$BUILD/roomstate-migrate" --db "$WORK/bench.db" up > "$WORK/migrate.log" 2>&1 ||
+  { cat "$WORK/migrate.log" >&2; exit 1; }
+args=(--listen "127.0.0.1:$HTTP_PORT" --db "$WORK/bench.db" --log-level warn)
+[ -n "$SERVER_THREADS" ] && args+=(--threads "$SERVER_THREADS")
+pin=(); [ -n "$SERVER_CPUS" ] && pin=(taskset -c "$SERVER_CPUS")
+# The server uses Nakama's development key, as the anchors' mint-token.js does.
+env -u NAKAMA_SESSION_KEY -u NAKAMA_SESSION_KEY_FILE "${pin[@]}" "$BUILD/roomstate-server" "${args[@]}" \
+  > "$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+up=0
+for _ in $(seq 100); do
+  if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$HTTP_PORT/healthz"; then up=1; break; fi
+  kill -0 "$SERVER_PID" 2> /dev/null || break
+  sleep 0.1
+done
+if [ "$up" != 1 ]; then
+  echo "bench/http.sh: roomstate-server did not come up on port $HTTP_PORT" >&2
+  tail -5 "$WORK/server.log" >&2
+  exit 1
+fi
+echo "# roomstate-server pid $SERVER_PID port $HTTP_PORT cpus ${SERVER_CPUS:-any} threads ${SERVER_THREADS:-default} db $WORK/bench.db"
+
+DURATION=${HTTP_DURATION:-10} WARMUP=${HTTP_WARMUP:-2} TARGET=c-asset-server CEILING=0 OUT="$OUT" \
+  "$ANCHORS/bench-http.sh" "http://127.0.0.1:$HTTP_PORT"
+
+hwm=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status" 2> /dev/null || echo null)
+rss=$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status" 2> /dev/null || echo null)
+alive=true; kill -0 "$SERVER_PID" 2> /dev/null || alive=false
+line="{\"test\":\"server_memory\",\"target\":\"c-asset-server\",\"peak_rss_mib\":${hwm:-null},\"rss_mib\":${rss:-null},\"alive_after_run\":$alive,\"db_bytes\":$(du -cb "$WORK"/bench.db* | tail -1 | cut -f1)}"
+echo "RESULT $line"
+[ -n "$OUT" ] && echo "$line" >> "$OUT"
+stop_server
