@@ -63,8 +63,7 @@ bool auth_uuid_is_canonical(const char *s)
         if (is_dash) {
             if (c != '-')
                 return false;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-                     (c >= 'A' && c <= 'F'))) {
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
             return false;
         }
     }
@@ -88,8 +87,8 @@ static json_t *decode_json_part(const char *p, size_t len)
     return j;
 }
 
-static bool copy_claim(json_t *payload, const char *name, char *dst, size_t dst_size,
-                       bool required, bool *bad)
+static bool copy_claim(json_t *payload, const char *name, char *dst, size_t dst_size, bool required,
+                       bool *bad)
 {
     json_t *v = json_object_get(payload, name);
     if (!v || json_is_null(v)) {
@@ -161,8 +160,8 @@ enum auth_result auth_verify_token(const struct auth_keys *keys, const char *tok
         goto out;
     }
     long sig_len = b64url_decode(dot2 + 1, slen, sig);
-    if (!HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)token, hlen + 1 + plen,
-              mac, &mac_len) ||
+    if (!HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)token, hlen + 1 + plen, mac,
+              &mac_len) ||
         sig_len != (long)mac_len || CRYPTO_memcmp(sig, mac, mac_len) != 0) {
         rc = AUTH_BAD_SIGNATURE;
         goto out;
@@ -244,8 +243,8 @@ out:
     return rc;
 }
 
-enum auth_result auth_verify_bearer(const struct auth_keys *keys, const char *header,
-                                    int64_t now_s, struct auth_identity *out)
+enum auth_result auth_verify_bearer(const struct auth_keys *keys, const char *header, int64_t now_s,
+                                    struct auth_identity *out)
 {
     memset(out, 0, sizeof *out);
     if (!header || !*header)
@@ -280,9 +279,9 @@ static char *mint(const char *key, const char *grants_json)
 char *auth_mint_session(const char *key, const char *uid, const char *username, int64_t iat,
                         int64_t exp)
 {
-    json_t *g = json_pack("{s:s, s:s, s:s, s:I, s:I}", "tid", "00000000-0000-4000-8000-000000000000",
-                          "uid", uid, "usn", username ? username : "", "iat", (json_int_t)iat,
-                          "exp", (json_int_t)exp);
+    json_t *g = json_pack("{s:s, s:s, s:s, s:I, s:I}", "tid",
+                          "00000000-0000-4000-8000-000000000000", "uid", uid, "usn",
+                          username ? username : "", "iat", (json_int_t)iat, "exp", (json_int_t)exp);
     if (!g)
         return NULL;
     char *s = json_dumps(g, JSON_COMPACT);
@@ -292,11 +291,10 @@ char *auth_mint_session(const char *key, const char *uid, const char *username, 
     return tok;
 }
 
-char *auth_mint_service(const char *key, const char *svc, const char *sub, int64_t iat,
-                        int64_t exp)
+char *auth_mint_service(const char *key, const char *svc, const char *sub, int64_t iat, int64_t exp)
 {
-    json_t *g = json_pack("{s:s, s:I, s:I}", "svc", svc, "iat", (json_int_t)iat, "exp",
-                          (json_int_t)exp);
+    json_t *g =
+        json_pack("{s:s, s:I, s:I}", "svc", svc, "iat", (json_int_t)iat, "exp", (json_int_t)exp);
     if (!g)
         return NULL;
     if (sub && *sub)

@@ -26,9 +26,8 @@ bool livekit_room_name_valid(const char *room, size_t len)
     return true;
 }
 
-char *livekit_token_mint(const struct livekit_config *cfg, const char *room,
-                         const char *identity, const char *username, int64_t now_s,
-                         int64_t *expires_at_s)
+char *livekit_token_mint(const struct livekit_config *cfg, const char *room, const char *identity,
+                         const char *username, int64_t now_s, int64_t *expires_at_s)
 {
     char *tok = NULL, *grants = NULL;
     jwt_t *jwt = NULL;
@@ -46,9 +45,8 @@ char *livekit_token_mint(const struct livekit_config *cfg, const char *room,
     int64_t exp = now_s + cfg->ttl_s;
     claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:{s:s, s:b, s:b, s:b, s:b}}", "iss",
                        cfg->api_key, "sub", identity, "name", username ? username : "", "nbf",
-                       (json_int_t)now_s, "exp", (json_int_t)exp, "jti", jti, "video", "room",
-                       room, "roomJoin", 1, "canPublish", 1, "canSubscribe", 1,
-                       "canPublishData", 1);
+                       (json_int_t)now_s, "exp", (json_int_t)exp, "jti", jti, "video", "room", room,
+                       "roomJoin", 1, "canPublish", 1, "canSubscribe", 1, "canPublishData", 1);
     if (!claims)
         goto out;
     grants = json_dumps(claims, JSON_COMPACT);

@@ -68,8 +68,8 @@ static void run_job(struct persist *p, CURL *curl, struct job *j)
     struct body_buf body = {0};
     struct curl_slist *hdrs = NULL;
     int64_t now = (int64_t)time(NULL);
-    char *tok = auth_mint_service(p->key, p->svc, j->acting_user[0] ? j->acting_user : NULL,
-                                  now, now + 60);
+    char *tok =
+        auth_mint_service(p->key, p->svc, j->acting_user[0] ? j->acting_user : NULL, now, now + 60);
     j->res.kind = j->kind;
     j->res.tag = j->tag;
     memcpy(j->res.room_id, j->room_id, sizeof j->room_id);
@@ -160,8 +160,7 @@ static void curl_init_once(void)
 
 struct persist *persist_new(const struct persist_config *cfg, void (*wake)(void *ud), void *ud)
 {
-    if (!cfg || !cfg->server_url || !*cfg->server_url || !cfg->service_key ||
-        !*cfg->service_key)
+    if (!cfg || !cfg->server_url || !*cfg->server_url || !cfg->service_key || !*cfg->service_key)
         return NULL;
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, curl_init_once);
@@ -170,8 +169,8 @@ struct persist *persist_new(const struct persist_config *cfg, void (*wake)(void 
         return NULL;
     p->url = strdup(cfg->server_url);
     p->key = strdup(cfg->service_key);
-    p->svc = strdup(cfg->service_name && *cfg->service_name ? cfg->service_name
-                                                             : "roomstate-relay");
+    p->svc =
+        strdup(cfg->service_name && *cfg->service_name ? cfg->service_name : "roomstate-relay");
     p->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
     p->wake = wake;
     p->wake_ud = ud;

@@ -21,7 +21,8 @@ struct token_config {
 
 static const struct config_opt opts[] = {
     {"--uid", NULL, CONFIG_STRING, "7f0c6a52-1f8e-4c39-9a57-5d7c0e1b2a3d", 0, 0,
-     offsetof(struct token_config, uid), "user id (a UUID, as Nakama's; also a service token's sub)"},
+     offsetof(struct token_config, uid),
+     "user id (a UUID, as Nakama's; also a service token's sub)"},
     {"--username", NULL, CONFIG_STRING, "player1", 0, 0, offsetof(struct token_config, username),
      "username (usn claim)"},
     {"--ttl", NULL, CONFIG_INT, "3600", -315360000, 315360000, offsetof(struct token_config, ttl),
