@@ -52,7 +52,7 @@ stop_relay() {
     for _ in $(seq 50); do kill -0 "$RELAY_PID" 2> /dev/null || break; sleep 0.1; done
     kill -KILL "$RELAY_PID" 2> /dev/null || true
   fi
-  [ -n "$RELAY_PID" ] && wait "$RELAY_PID" 2> /dev/null || true
+  if [ -n "$RELAY_PID" ]; then wait "$RELAY_PID" 2> /dev/null || true; fi
   RELAY_PID=
 }
 trap 'stop_relay; rm -rf "$WORK"' EXIT INT TERM
@@ -87,7 +87,10 @@ run_one() {
     grep '^RESULT ' || true)
   local alive=1; kill -0 "$RELAY_PID" 2> /dev/null || alive=0
   stop_relay
-  [ -z "$line" ] && line="RESULT {\"test\":\"relay\",\"target\":\"roomstate-relay\",\"rooms\":$rooms,\"clients_per_room\":$players,\"error\":\"relay-load gave no result: $(tail -1 "$WORK/load.log" | tr -d '"\\')\"}"
+  if [ -z "$line" ]; then
+    local why; why=$(tail -1 "$WORK/load.log" | tr -dc '[:alnum:] :/._-')
+    line="RESULT {\"test\":\"relay\",\"target\":\"roomstate-relay\",\"rooms\":$rooms,\"clients_per_room\":$players,\"error\":\"relay-load gave no result: $why\"}"
+  fi
   line=$($PY - "$suite" "$P99_LIMIT_MS" "$alive" "${TICK_HZ:-default}" "${line#RESULT }" << 'EOF'
 import json, sys
 suite, limit, alive, tick, raw = sys.argv[1], float(sys.argv[2]), sys.argv[3] == "1", sys.argv[4], sys.argv[5]

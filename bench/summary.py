@@ -1,0 +1,65 @@
+#!/usr/bin/python3
+"""bench/summary.py — one `FIGURE ...` line per figure from the RESULT json lines of
+bench/http.sh and bench/relay.sh (a .jsonl file, one object per line).
+
+    /usr/bin/python3 bench/summary.py results.jsonl
+"""
+import json
+import sys
+
+
+def fmt(v, nd=1):
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:,.{nd}f}"
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def main(path):
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    print(f"FIGURE unreadable result line: {line[:80]}")
+    best, swept, tick = None, False, "default"
+    for r in rows:
+        t = r.get("test")
+        err = f" ERROR {r['error']}" if r.get("error") else ""
+        if t in ("post_save", "get_state"):
+            bad = sum(r.get(k) or 0 for k in ("non2xx3xx", "connect_err", "read_err", "write_err", "timeouts"))
+            print(f"FIGURE http {t:9} {r.get('target')}: {fmt(r.get('rps'))} req/s  p50 {fmt(r.get('p50_ms'), 2)} ms"
+                  f"  p99 {fmt(r.get('p99_ms'), 2)} ms  errors {bad}{err}")
+        elif t == "server_memory":
+            print(f"FIGURE http peak RSS {r.get('target')}: {fmt(r.get('peak_rss_mib'))} MiB"
+                  f"  (alive after run: {r.get('alive_after_run')})")
+        elif t == "relay":
+            suite = r.get("suite", "relay")
+            tick = r.get("relay_tick_hz", tick)
+            exp = r.get("expected_deliveries") or 0
+            got = r.get("delivered") or 0
+            pct = 100.0 * got / exp if exp else 0.0
+            print(f"FIGURE relay {suite:6} {r.get('rooms')}x{r.get('clients_per_room')} @{r.get('hz')}Hz"
+                  f" tick {tick}: {fmt(r.get('deliveries_per_s'), 0)} deliveries/s"
+                  f"  p50 {fmt(r.get('p50_ms'), 2)} ms  p99 {fmt(r.get('p99_ms'), 2)} ms"
+                  f"  delivered {pct:.1f}%  relay cpu {fmt(r.get('relay_cpu_pct'))}%"
+                  f"  peak rss {fmt(r.get('relay_peak_rss_mib'))} MiB  loadgen cpu {fmt(r.get('loadgen_cpu_pct'))}%"
+                  f"  in/out per client {fmt(r.get('bytes_in_per_client_s'), 0)}/{fmt(r.get('bytes_out_per_client_s'), 0)} B/s"
+                  f"  holds {r.get('holds')}{err}")
+            if suite == "sweep":
+                swept = True
+                if r.get("holds") and (best is None or r.get("rooms", 0) > best):
+                    best = r.get("rooms")
+    if swept:
+        print(f"FIGURE relay capacity (20-player rooms, p99 < 50 ms, tick {tick}): "
+              f"{best if best is not None else 'none'} rooms")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: summary.py results.jsonl")
+    main(sys.argv[1])
