@@ -43,8 +43,7 @@ struct store_save_result {
     bool created;    /* true on the room's first save (also after a DELETE? no: false) */
     /* `created` is true only when the room never had a version: its first-ever save.  A save
      * after store_room_delete continues the version count and reports created = false (the
-     * room's versions, and so its ETags, are not new).  The server may still map a save to a
-     * room with no current state to 201 by asking store_room_version first. */
+     * room's versions, and so its ETags, are not new). */
 };
 
 struct store_state {
