@@ -107,7 +107,7 @@ static const char *scan_object(const char *p, const char *e, struct jscan_msg *m
         double d;
         bool num = *p == '-' || (*p >= '0' && *p <= '9');
         if (num && (key_is(k, kl, "op") || key_is(k, kl, "seq") || key_is(k, kl, "c") ||
-                    key_is(k, kl, "t"))) {
+                    key_is(k, kl, "t") || key_is(k, kl, "epoch"))) {
             if (!(p = scan_number(p, e, &d)))
                 return NULL;
             if (*k == 't') {
@@ -116,19 +116,24 @@ static const char *scan_object(const char *p, const char *e, struct jscan_msg *m
                 long long v = (long long)d;
                 if (*k == 'o')
                     m->op = v, m->has_op = true;
+                else if (*k == 'e')
+                    m->epoch = v, m->has_epoch = true;
                 else if (*k == 's')
                     m->seq = v, m->has_seq = true;
                 else
                     m->c = v, m->has_c = true;
             }
-        } else if (*p == '"' && (key_is(k, kl, "from") || key_is(k, kl, "code"))) {
+        } else if (*p == '"' &&
+                   (key_is(k, kl, "from") || key_is(k, kl, "code") || key_is(k, kl, "object_id"))) {
             const char *s = p + 1, *se = skip_string(p, e);
             if (!se)
                 return NULL;
             if (*k == 'f')
                 m->from = s, m->from_len = (size_t)(se - 1 - s);
-            else
+            else if (*k == 'c')
                 m->code = s, m->code_len = (size_t)(se - 1 - s);
+            else
+                m->object_id = s, m->object_id_len = (size_t)(se - 1 - s);
             p = se;
         } else if (!(p = skip_value(p, e))) {
             return NULL;

@@ -66,7 +66,8 @@ int loadrun_setup(struct loadrun *r)
         snprintf(prefix, sizeof prefix, "%s", r->o.prefix);
     else
         snprintf(prefix, sizeof prefix, "load-%08x-", tag);
-    if (hist_init(&r->lat, 0.01, 10000) || hist_init(&r->lag, 0.1, 10000)) {
+    if (hist_init(&r->lat, 0.01, 10000) || hist_init(&r->lag, 0.1, 10000) ||
+        hist_init(&r->lat_obj, 0.01, 10000)) {
         fprintf(stderr, "relay-load: out of memory\n");
         return -1;
     }
@@ -115,6 +116,7 @@ void loadrun_free(struct loadrun *r)
     free(r->room_joined);
     hist_clear(&r->lat);
     hist_clear(&r->lag);
+    hist_clear(&r->lat_obj);
 }
 
 static void put_num(json_t *o, const char *k, double v, bool known)
@@ -181,7 +183,18 @@ void loadrun_print_result(const struct loadrun *r)
     put_int(o, "connect_errors", (long long)r->connect_errors);
     if (r->first_close[0])
         json_object_set_new(o, "first_close", json_string(r->first_close));
-    put_num(o, "msgs_per_frame", r->rx_frames ? (double)r->delivered / (double)r->rx_frames : 0,
+    if (r->o.objects) { /* held objects: REP_OBJECT, counted apart from the transforms */
+        bool lo = r->lat_obj.count > 0;
+        put_num(o, "obj_sends_per_s", (double)r->obj_sent_win / dur, true);
+        put_num(o, "obj_deliveries_per_s", (double)r->obj_delivered_win / dur, true);
+        put_num(o, "obj_p50_ms", hist_pct(&r->lat_obj, 50), lo);
+        put_num(o, "obj_p99_ms", hist_pct(&r->lat_obj, 99), lo);
+        put_num(o, "obj_max_ms", r->lat_obj.max_ms, lo);
+        put_int(o, "obj_expected_deliveries", (long long)r->obj_expected);
+        put_int(o, "obj_delivered", (long long)r->obj_delivered);
+    }
+    put_num(o, "msgs_per_frame",
+            r->rx_frames ? (double)(r->delivered + r->obj_delivered) / (double)r->rx_frames : 0,
             r->rx_frames > 0);
     uint64_t bin = 0, bout = 0, bin_max = 0;
     for (int i = 0; i < r->n; i++) {

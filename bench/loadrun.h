@@ -15,6 +15,11 @@
 
 #define LOADRUN_OP_WELCOME 1
 #define LOADRUN_OP_ERROR 5
+#define LOADRUN_OP_OWNERSHIP_REQUEST 10
+#define LOADRUN_OP_OWNERSHIP_GRANTED 11
+#define LOADRUN_OP_OWNERSHIP_DENIED 12
+#define LOADRUN_OP_OBJECT_SPAWN 20
+#define LOADRUN_OP_MANIFEST_REGISTER 25
 #define LOADRUN_OP_REP_TRANSFORM 30
 #define LOADRUN_OP_REP_OBJECT 31
 #define LOADRUN_TX_MAX 512
@@ -25,7 +30,7 @@ struct loadrun_opts {
     const char *url, *key, *target, *prefix, *evlib;
     long long rooms, players, hz, duration, warmup, drain, relay_pid, connect_timeout;
     long long inflight, seed;
-    bool raw;
+    bool raw, objects;
 };
 
 enum loadrun_client_state {
@@ -53,7 +58,11 @@ struct loadrun_client {
     lws_sorted_usec_list_t sul;
     int idx, room;
     enum loadrun_client_state state;
-    bool want_send, want_close;
+    bool want_send, want_close, want_obj;
+    bool ready;     /* joined (and, with --objects, holding its object): may send */
+    int setup_step; /* --objects: 1 manifest, 2 spawn, 3 request, 4 awaiting the grant */
+    uint32_t obj_seq;
+    long long epoch; /* of the held object, from OWNERSHIP_GRANTED */
     uint32_t seq;
     int64_t due_ns;
     double px, pz;
@@ -92,9 +101,9 @@ struct loadrun {
     /* counters */
     uint64_t sent, sent_win, sent_bytes, expected, delivered, delivered_win, seq_gaps, stale;
     uint64_t echoes, foreign, bad_msgs, op_errors, closed_early, connect_errors, timer_late;
-    uint64_t rx_frames;
+    uint64_t rx_frames, obj_sent, obj_sent_win, obj_expected, obj_delivered, obj_delivered_win;
     char first_op_error[128];
-    struct hist lat, lag;
+    struct hist lat, lag, lat_obj;
     double relay_rss_mib, relay_hwm_mib;
 };
 

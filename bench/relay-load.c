@@ -53,6 +53,8 @@ static const struct config_opt OPTS[] = {
      offsetof(struct loadrun_opts, key), "Nakama session key used to mint one token per client"},
     {"--relay-pid", NULL, CONFIG_INT, "0", 0, 4194304, offsetof(struct loadrun_opts, relay_pid),
      "report this process's CPU% and peak RSS (VmHWM)"},
+    {"--objects", NULL, CONFIG_BOOL, "false", 0, 0, offsetof(struct loadrun_opts, objects),
+     "each player also spawns, holds and moves an object (REP_OBJECT at --hz)"},
     {"--raw", NULL, CONFIG_BOOL, "false", 0, 0, offsetof(struct loadrun_opts, raw),
      "anchor relay: no token, no WELCOME, messages forwarded unchanged"},
     {"--target", NULL, CONFIG_STRING, "roomstate-relay", 0, 0,
@@ -95,7 +97,8 @@ static void send_timer(lws_sorted_usec_list_t *sul)
     struct loadrun_client *c = lws_container_of(sul, struct loadrun_client, sul);
     struct loadrun *r = c->run;
     int64_t now = clock_mono_ns();
-    if (r->phase != LOADRUN_P_RUN || c->state != LOADRUN_C_JOINED || now >= r->win_end_ns)
+    if (r->phase != LOADRUN_P_RUN || !c->ready || c->state != LOADRUN_C_JOINED ||
+        now >= r->win_end_ns)
         return;
     if (now - c->due_ns > 0)
         hist_add(&r->lag, (double)(now - c->due_ns) / 1e6);
@@ -108,6 +111,58 @@ static void send_timer(lws_sorted_usec_list_t *sul)
     lws_sul_schedule(r->ctx, 0, &c->sul, send_timer, delay > 0 ? delay / 1000 : 0);
 }
 
+static int write_text(struct loadrun_client *c, int n)
+{
+    if (n <= 0 || n >= LOADRUN_TX_MAX)
+        return -1;
+    return lws_write(c->wsi, c->tx + LWS_PRE, (size_t)n, LWS_WRITE_TEXT) < n ? -1 : 0;
+}
+
+/* --objects: register a manifest, spawn an object, ask to hold it (one message per call). */
+static int write_setup(struct loadrun_client *c)
+{
+    char *b = (char *)c->tx + LWS_PRE;
+    int n = 0;
+    if (c->setup_step == 1)
+        n = snprintf(b, LOADRUN_TX_MAX, "{\"op\":25,\"manifest_id\":\"lm-%d\",\"properties\":{}}",
+                     c->idx);
+    else if (c->setup_step == 2)
+        n = snprintf(b, LOADRUN_TX_MAX,
+                     "{\"op\":20,\"object_id\":\"lo-%d\",\"manifest_id\":\"lm-%d\","
+                     "\"persist_mode\":\"transient_held\",\"transform\":{\"position\":[%.3f,1.0,"
+                     "%.3f],\"rotation\":[0,0,0,1]},\"properties\":{}}",
+                     c->idx, c->idx, c->px, c->pz);
+    else
+        n = snprintf(b, LOADRUN_TX_MAX, "{\"op\":10,\"object_id\":\"lo-%d\"}", c->idx);
+    c->setup_step++;
+    if (c->setup_step < 4)
+        lws_callback_on_writable(c->wsi);
+    return write_text(c, n);
+}
+
+static int write_object(struct loadrun_client *c, int64_t now)
+{
+    struct loadrun *r = c->run;
+    char *b = (char *)c->tx + LWS_PRE;
+    c->want_obj = false;
+    c->obj_seq++;
+    int n =
+        snprintf(b, LOADRUN_TX_MAX,
+                 "{\"op\":31,\"object_id\":\"lo-%d\",\"seq\":%u,\"epoch\":%lld,\"t\":%.3f,"
+                 "\"transform\":{\"position\":[%.3f,1.0,%.3f],\"rotation\":[0,0,0,1]}}",
+                 c->idx, c->obj_seq, c->epoch, (double)(now - r->t0_ns) / 1e6, c->px + 0.2, c->pz);
+    if (write_text(c, n))
+        return -1;
+    r->obj_sent++;
+    r->sent_bytes += (uint64_t)n;
+    r->obj_expected += (uint64_t)(r->room_joined[c->room] - 1);
+    if (now >= r->win_start_ns && now < r->win_end_ns) {
+        r->obj_sent_win++;
+        c->bytes_out_win += (uint64_t)n;
+    }
+    return 0;
+}
+
 static int on_writable(struct loadrun_client *c)
 {
     struct loadrun *r = c->run;
@@ -115,10 +170,12 @@ static int on_writable(struct loadrun_client *c)
         lws_close_reason(c->wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"done", 4);
         return -1;
     }
-    if (!c->want_send)
-        return 0;
-    c->want_send = false;
+    if (c->setup_step >= 1 && c->setup_step <= 3)
+        return write_setup(c);
     int64_t now = clock_mono_ns();
+    if (!c->want_send)
+        return c->want_obj ? write_object(c, now) : 0;
+    c->want_send = false;
     size_t len;
     c->seq++;
     build_transform(c, (double)(now - r->t0_ns) / 1e6, &len);
@@ -130,6 +187,10 @@ static int on_writable(struct loadrun_client *c)
     if (now >= r->win_start_ns && now < r->win_end_ns) {
         r->sent_win++;
         c->bytes_out_win += len;
+    }
+    if (r->o.objects && c->ready) { /* the held object goes in the next write */
+        c->want_obj = true;
+        lws_callback_on_writable(c->wsi);
     }
     return 0;
 }
@@ -151,6 +212,21 @@ static int sender_index(const struct loadrun *r, const struct loadrun_client *c,
     return *end == '\0' && v < (unsigned long long)r->n ? (int)v : -1;
 }
 
+static void mark_ready(struct loadrun_client *c)
+{
+    c->ready = true;
+    c->run->joined++;
+    c->run->inflight--;
+}
+
+static bool is_my_object(const struct loadrun_client *c, const struct jscan_msg *m)
+{
+    char id[32];
+    int n = snprintf(id, sizeof id, "lo-%d", c->idx);
+    return m->object_id && n > 0 && m->object_id_len == (size_t)n &&
+           memcmp(m->object_id, id, (size_t)n) == 0;
+}
+
 static void on_message(struct loadrun_client *c, const struct jscan_msg *m, double now_ms)
 {
     struct loadrun *r = c->run;
@@ -163,8 +239,24 @@ static void on_message(struct loadrun_client *c, const struct jscan_msg *m, doub
     if (op == LOADRUN_OP_WELCOME && c->state == LOADRUN_C_OPEN) {
         c->state = LOADRUN_C_JOINED;
         r->room_joined[c->room]++;
-        r->joined++;
-        r->inflight--;
+        if (r->o.objects) { /* ready once it holds its object */
+            c->setup_step = 1;
+            lws_callback_on_writable(c->wsi);
+        } else {
+            mark_ready(c);
+        }
+        return;
+    }
+    if ((op == LOADRUN_OP_OWNERSHIP_GRANTED || op == LOADRUN_OP_OWNERSHIP_DENIED) &&
+        c->setup_step == 4 && is_my_object(c, m)) {
+        if (op == LOADRUN_OP_OWNERSHIP_DENIED) {
+            if (r->op_errors++ == 0)
+                snprintf(r->first_op_error, sizeof r->first_op_error, "ownership denied");
+            return;
+        }
+        c->epoch = m->has_epoch ? m->epoch : 0;
+        c->setup_step = 5;
+        mark_ready(c);
         return;
     }
     if (op == LOADRUN_OP_ERROR) {
@@ -188,6 +280,17 @@ static void on_message(struct loadrun_client *c, const struct jscan_msg *m, doub
         r->echoes++;
         return;
     }
+    double ws = (double)(r->win_start_ns - r->t0_ns) / 1e6,
+           we = (double)(r->win_end_ns - r->t0_ns) / 1e6;
+    bool in_win = m->t >= ws && m->t < we;
+    if (op == LOADRUN_OP_REP_OBJECT) {
+        r->obj_delivered++;
+        if (in_win) {
+            r->obj_delivered_win++;
+            hist_add(&r->lat_obj, now_ms - m->t);
+        }
+        return;
+    }
     r->delivered++;
     uint32_t *last = &c->last_seq[s % r->o.players];
     if (m->seq <= (long long)*last) {
@@ -196,9 +299,7 @@ static void on_message(struct loadrun_client *c, const struct jscan_msg *m, doub
         r->seq_gaps += (uint64_t)(m->seq - (long long)*last - 1);
         *last = (uint32_t)m->seq;
     }
-    double ws = (double)(r->win_start_ns - r->t0_ns) / 1e6,
-           we = (double)(r->win_end_ns - r->t0_ns) / 1e6;
-    if (m->t >= ws && m->t < we) {
+    if (in_win) {
         r->delivered_win++;
         hist_add(&r->lat, now_ms - m->t);
     }
@@ -274,6 +375,11 @@ static void client_gone(struct loadrun_client *c, const char *why)
             snprintf(r->first_close, sizeof r->first_close, "connect: %s", why ? why : "?");
     } else if (c->state == LOADRUN_C_JOINED) {
         r->room_joined[c->room]--;
+        if (!c->ready) { /* closed while setting up its object */
+            r->inflight--;
+            r->connect_errors++;
+            r->failed++;
+        }
         if (r->phase < LOADRUN_P_CLOSING) {
             r->closed_early++;
             if (!r->first_close[0])
@@ -299,15 +405,14 @@ static int cb_client(struct lws *wsi, enum lws_callback_reasons reason, void *us
         if (c->run->o.raw) { /* the anchor relay sends no WELCOME: joined once open */
             c->state = LOADRUN_C_JOINED;
             c->run->room_joined[c->room]++;
-            c->run->joined++;
-            c->run->inflight--;
+            mark_ready(c);
         }
         start_connects(c->run);
         break;
     case LWS_CALLBACK_CLIENT_RECEIVE:
         if (in && on_receive(c, in, len))
             return -1;
-        if (c->state == LOADRUN_C_JOINED && c->run->phase == LOADRUN_P_CONNECT)
+        if (c->ready && c->run->phase == LOADRUN_P_CONNECT)
             start_connects(c->run);
         break;
     case LWS_CALLBACK_CLIENT_WRITEABLE:
@@ -505,6 +610,10 @@ int main(int argc, char **argv)
     }
     if (loadrun_parse_url(r))
         return 2;
+    if (r->o.objects && r->o.raw) {
+        fprintf(stderr, "relay-load: --objects needs our relay's ownership protocol, not --raw\n");
+        return 2;
+    }
     if (r->o.seed == 0)
         r->o.seed = (long long)((clock_wall_ms() ^ ((int64_t)getpid() << 16)) & 0x7fffffff);
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
