@@ -102,6 +102,11 @@ class Closed(Exception):
     pass
 
 
+def _short(messages):
+    """Messages for an error text, each cut at 300 characters."""
+    return [str(m)[:300] for m in messages]
+
+
 class RelayClient:
     def __init__(self, port, room, user_id, username="player", token=None, query=False,
                  headers=None):
@@ -196,11 +201,11 @@ class RelayClient:
             if self.closed:
                 raise Closed(f"{self.username}: connection closed ({self.close_code} "
                              f"{self.close_reason}) while waiting for op={op} {fields}; "
-                             f"queued: {self.queue[-5:]}")
+                             f"queued: {_short(self.queue[-5:])}")
             left = deadline - loop.time()
             if left <= 0:
                 raise AssertionError(f"{self.username}: no op={op} {fields} within {timeout} s;"
-                                     f" queued: {self.queue[-8:]}")
+                                     f" queued: {_short(self.queue[-8:])}")
             self._arrived.clear()
             try:
                 await asyncio.wait_for(self._arrived.wait(), left)
@@ -213,7 +218,7 @@ class RelayClient:
         await asyncio.sleep(within)
         for m in self.queue:
             if isinstance(m, dict) and self._match(m, op, fields, pred):
-                raise AssertionError(f"{self.username}: unexpected {m}")
+                raise AssertionError(f"{self.username}: unexpected {_short([m])}")
 
     def take_all(self, op=None):
         out = [m for m in self.queue if op is None or m.get("op") == op]
@@ -308,3 +313,25 @@ async def grab(c, object_id):
     return await c.expect(pred=lambda m: m.get("op") in (OP["OWNERSHIP_GRANTED"],
                                                          OP["OWNERSHIP_DENIED"])
                           and m.get("object_id") == object_id)
+
+
+def raw_connect(port, room, token, rcvbuf=4096, timeout=WAIT):
+    """A WebSocket handshake over a plain blocking socket with a small receive buffer; the
+    caller then never reads (a slow consumer) and closes the socket when done."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(timeout)
+    s.connect(("127.0.0.1", port))
+    s.sendall((f"GET /rooms/{room} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+               "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+               f"Authorization: Bearer {token}\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(1)
+        if not chunk:
+            raise AssertionError(f"handshake closed: {head!r}")
+        head += chunk
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise AssertionError(f"handshake refused: {head[:100]!r}")
+    return s

@@ -5,8 +5,10 @@ grace, replacement of an older connection, the 21st player refused."""
 import asyncio
 import unittest
 
-from relayclient import (OP, Relay, RelayClient, close_all, grab, join, register_manifest, run,
-                         spawn, uid)
+import harness
+
+from relayclient import (OP, Relay, RelayClient, close_all, grab, join, raw_connect,
+                         register_manifest, run, spawn, uid)
 
 
 def order(welcome):
@@ -272,6 +274,46 @@ class Authority(unittest.TestCase):
                 await b.expect(op=OP["OBJECT_DESPAWN"], object_id=oid)
             await close_all([h, b])
         run(go())
+
+
+class SlowConsumer(unittest.TestCase):
+    def test_backlog_bound_closes_only_the_slow_client(self):
+        relay = Relay(self, ["--max-outbox", "262144"])
+
+        async def go():
+            src, fast = await join(relay.port, "slow", 2)
+            # the slow client: handshake done, then it never reads
+            slow = raw_connect(relay.port, "slow", harness.token(uid=uid(3), username="slow"))
+            self.addCleanup(slow.close)
+            await src.expect(op=OP["PRESENCE_JOIN"], user_id=uid(3))
+            await register_manifest(src)
+            await spawn(src, "board", "placed_room")
+            g = await grab(src, "board")
+            blob = "x" * 12000  # an object must fit a 16 KiB snapshot chunk
+            loop = asyncio.get_event_loop()
+            deadline = loop.time() + 30
+            seq = 0
+            closed = False
+            while loop.time() < deadline and not closed:
+                for _ in range(8):  # 96 KB a round: within the fast client's 256 KiB bound
+                    seq += 1
+                    await src.send({"op": OP["REP_PROPERTY"], "object_id": "board", "seq": seq,
+                                    "epoch": g["epoch"], "name": "color", "value": blob + str(seq)})
+                # the fast client keeps up with the reliable stream
+                await fast.expect(op=OP["REP_PROPERTY"], object_id="board",
+                                  pred=lambda m, s=seq: m["seq"] == s)
+                fast.take_all(OP["REP_PROPERTY"])
+                if seq % 40 == 0:
+                    closed = relay.metrics().get(
+                        'roomstate_relay_closes_total{reason="slow_consumer"}', 0) >= 1
+            self.assertTrue(closed, "the slow client was never closed as a slow consumer")
+            # everyone else is told it left (a slow consumer keeps its seat for the grace)
+            # and still served
+            self.assertFalse(fast.closed)
+            await src.send({"op": OP["OWNERSHIP_REQUEST"], "object_id": "nope"})
+            await src.expect(op=OP["OWNERSHIP_DENIED"], object_id="nope")
+            await close_all([src, fast])
+        run(go(), timeout=90)
 
 
 if __name__ == "__main__":
