@@ -1,7 +1,8 @@
-/* ws.c — the relay's libwebsockets transport: HTTP (/healthz, /metrics), the WebSocket
- * handshake (route, token, room id), message reassembly with a bound, flood control, the
- * write path (SERVER_WRITEABLE only), the tick timer and graceful shutdown.  The room rules
- * live in relay/room.c (relay/room.h); persistence glue in relay/net_persist.c. */
+/* ws.c — the relay's libwebsockets transport: the WebSocket handshake (route, token, room
+ * id), message reassembly with a bound, binary frames refused, the write path
+ * (SERVER_WRITEABLE only), the tick timer and graceful shutdown.  The room rules (floods and
+ * bad input included) live in relay/room.c; /healthz and /metrics in relay/net_http.c;
+ * persistence glue in relay/net_persist.c. */
 #include "relay/ws.h"
 
 #include "common/clock.h"

@@ -17,7 +17,8 @@
  *    reassembly buffer never grows past that bound); an oversized message is dropped and
  *    reported to the rules (ERROR too_large).  Binary messages are dropped with an ERROR
  *    {"op":5,"code":"binary_not_supported",...}; after WS_MAX_BINARY of them the peer is
- *    closed with 4400 bad_input.  Floods and malformed JSON are the rules' to judge.
+ *    closed with 4400 bad_input.  A text frame that is not UTF-8 is closed with 1007 by
+ *    libwebsockets.  Floods and malformed JSON are the rules' to judge.
  *  - A close frame from the peer is a clean leave (the room's cleanup runs at once); a
  *    connection lost without one (TCP reset, ping timeout) keeps its seat for the grace.
  *  - Outgoing frames are written only on LWS_CALLBACK_SERVER_WRITEABLE, one per callback;
