@@ -62,7 +62,7 @@ static void request_ownership(struct relay_peer *p, json_t *msg)
                               "reason", reason, "holder", str_or_null(o ? o->held_by : NULL),
                               "owner_id",
                               str_or_null(o ? registry_owner(o, room_host_id(room)) : NULL));
-        struct relay_msg *m = d ? relay_msg_from_json(room->hub->cfg.frame_headroom,
+        struct relay_msg *m = d ? relay_msg_from_json(&room->hub->pool,
                                                       OP_OWNERSHIP_DENIED, d, 0)
                                 : NULL;
         json_decref(d);
@@ -75,7 +75,7 @@ static void request_ownership(struct relay_peer *p, json_t *msg)
         json_t *g = json_pack("{sisssssssI}", "op", OP_OWNERSHIP_GRANTED, "object_id", o->id,
                               "owner_id", p->user_id, "held_by", p->user_id, "epoch",
                               (json_int_t)o->epoch);
-        struct relay_msg *m = g ? relay_msg_from_json(room->hub->cfg.frame_headroom,
+        struct relay_msg *m = g ? relay_msg_from_json(&room->hub->pool,
                                                       OP_OWNERSHIP_GRANTED, g, 0)
                                 : NULL;
         json_decref(g);
@@ -266,7 +266,7 @@ static void manifest_register(struct relay_peer *p, json_t *msg)
             return;
         }
         json_t *v = manifest_msg(m, p->user_id);
-        struct relay_msg *e = v ? relay_msg_from_json(p->hub->cfg.frame_headroom,
+        struct relay_msg *e = v ? relay_msg_from_json(&p->hub->pool,
                                                       OP_MANIFEST_REGISTER, v, 0)
                                 : NULL;
         json_decref(v);
@@ -355,7 +355,7 @@ static void snapshot_request(struct relay_peer *p, json_t *msg, int64_t now_ms)
     struct relay_snapshot *s = room->snap_cache;
     if (!s || s->watermark != room->rev) {
         s = snapshot_build(&room->reg, room_host_id(room), room->next_snapshot++, room->rev,
-                           p->hub->cfg.snapshot_frame_bytes, p->hub->cfg.frame_headroom);
+                           p->hub->cfg.snapshot_frame_bytes, &p->hub->pool);
         if (!s) {
             log_error("relay: room %s: snapshot could not be built", room->id);
             peer_error(p, "internal", "the snapshot could not be built", OP_SNAPSHOT_REQUEST,
@@ -395,7 +395,7 @@ static void save_request(struct relay_peer *p)
                               "room-state server configured");
         if (v)
             json_object_set_new(v, "by", json_string(p->user_id));
-        struct relay_msg *m = v ? relay_msg_from_json(p->hub->cfg.frame_headroom,
+        struct relay_msg *m = v ? relay_msg_from_json(&p->hub->pool,
                                                       OP_SAVE_RESULT, v, 0)
                                 : NULL;
         json_decref(v);

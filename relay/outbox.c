@@ -4,47 +4,90 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "relay/jsonenc.h"
+
 struct outbox_node {
     struct outbox_node *next;
     struct relay_msg *msg;
 };
 
-struct relay_msg *relay_msg_new(size_t headroom, int op, const char *text, size_t len,
-                                int64_t origin_ms)
+void msg_pool_init(struct msg_pool *pool, size_t headroom)
 {
-    struct relay_msg *m = malloc(sizeof *m + headroom + len + 1);
-    if (!m)
-        return NULL;
+    memset(pool, 0, sizeof *pool);
+    pool->headroom = headroom;
+}
+
+void msg_pool_clear(struct msg_pool *pool)
+{
+    for (unsigned c = 0; c < MSG_POOL_CLASSES; c++) {
+        while (pool->free[c]) {
+            struct relay_msg *m = pool->free[c];
+            pool->free[c] = m->next_free;
+            free(m);
+        }
+        pool->nfree[c] = 0;
+    }
+}
+
+/* An uninitialized message with room for len text bytes (+ NUL). */
+static struct relay_msg *msg_alloc(struct msg_pool *pool, size_t len)
+{
+    size_t need = pool->headroom + len + 1;
+    unsigned cls = 0;
+    while (cls < MSG_POOL_CLASSES && ((size_t)256 << cls) < need)
+        cls++;
+    struct relay_msg *m = NULL;
+    if (cls < MSG_POOL_CLASSES && pool->free[cls]) {
+        m = pool->free[cls];
+        pool->free[cls] = m->next_free;
+        pool->nfree[cls]--;
+    } else {
+        m = malloc(sizeof *m + (cls < MSG_POOL_CLASSES ? (size_t)256 << cls : need));
+        if (!m)
+            return NULL;
+    }
+    m->pool = pool;
+    m->next_free = NULL;
+    m->cls = cls;
     m->refs = 1;
-    m->op = op;
     m->nmsgs = 1;
-    m->origin_ms = origin_ms;
     m->len = len;
-    m->headroom = headroom;
-    memcpy(m->data + headroom, text, len);
-    m->data[headroom + len] = '\0';
+    m->headroom = pool->headroom;
+    m->data[m->headroom + len] = '\0';
     return m;
 }
 
-struct relay_msg *relay_msg_from_json(size_t headroom, int op, const json_t *v, int64_t origin_ms)
+struct relay_msg *relay_msg_new(struct msg_pool *pool, int op, const char *text, size_t len,
+                                int64_t origin_ms)
 {
-    size_t len = json_dumpb(v, NULL, 0, JSON_COMPACT);
-    if (len == 0)
-        return NULL;
-    struct relay_msg *m = malloc(sizeof *m + headroom + len + 1);
+    struct relay_msg *m = msg_alloc(pool, len);
     if (!m)
         return NULL;
-    if (json_dumpb(v, (char *)m->data + headroom, len, JSON_COMPACT) != len) {
-        free(m);
+    m->op = op;
+    m->origin_ms = origin_ms;
+    memcpy(m->data + m->headroom, text, len);
+    return m;
+}
+
+struct relay_msg *relay_msg_from_json(struct msg_pool *pool, int op, const json_t *v,
+                                      int64_t origin_ms)
+{
+    /* one encoding pass in the usual case: small messages go through a stack buffer */
+    char small[4096];
+    size_t len = jsonenc_dump(v, small, sizeof small);
+    if (len == 0)
+        return NULL;
+    if (len <= sizeof small)
+        return relay_msg_new(pool, op, small, len, origin_ms);
+    struct relay_msg *m = msg_alloc(pool, len);
+    if (!m)
+        return NULL;
+    m->op = op;
+    m->origin_ms = origin_ms;
+    if (jsonenc_dump(v, (char *)m->data + m->headroom, len) != len) {
+        relay_msg_unref(m);
         return NULL;
     }
-    m->refs = 1;
-    m->op = op;
-    m->nmsgs = 1;
-    m->origin_ms = origin_ms;
-    m->len = len;
-    m->headroom = headroom;
-    m->data[headroom + len] = '\0';
     return m;
 }
 
@@ -56,11 +99,20 @@ struct relay_msg *relay_msg_ref(struct relay_msg *m)
 
 void relay_msg_unref(struct relay_msg *m)
 {
-    if (m && --m->refs == 0)
-        free(m);
+    if (!m || --m->refs > 0)
+        return;
+    struct msg_pool *pool = m->pool;
+    if (m->cls < MSG_POOL_CLASSES &&
+        ((size_t)pool->nfree[m->cls] + 1) * ((size_t)256 << m->cls) <= MSG_POOL_KEEP_BYTES) {
+        m->next_free = pool->free[m->cls];
+        pool->free[m->cls] = m;
+        pool->nfree[m->cls]++;
+        return;
+    }
+    free(m);
 }
 
-struct relay_msg *relay_msg_join(size_t headroom, struct relay_msg *const *msgs, size_t n)
+struct relay_msg *relay_msg_join(struct msg_pool *pool, struct relay_msg *const *msgs, size_t n)
 {
     if (n == 0)
         return NULL;
@@ -75,23 +127,19 @@ struct relay_msg *relay_msg_join(size_t headroom, struct relay_msg *const *msgs,
             origin = msgs[i]->origin_ms;
         count += msgs[i]->nmsgs;
     }
-    struct relay_msg *m = malloc(sizeof *m + headroom + len + 1);
+    struct relay_msg *m = msg_alloc(pool, len);
     if (!m)
         return NULL;
-    m->refs = 1;
     m->op = 0;
     m->nmsgs = count;
     m->origin_ms = origin;
-    m->len = len;
-    m->headroom = headroom;
-    unsigned char *p = m->data + headroom;
+    unsigned char *p = m->data + m->headroom;
     *p++ = '[';
     for (size_t i = 0; i < n; i++) {
         memcpy(p, relay_msg_bytes(msgs[i]), msgs[i]->len);
         p += msgs[i]->len;
         *p++ = i + 1 < n ? ',' : ']';
     }
-    *p = '\0';
     return m;
 }
 

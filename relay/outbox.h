@@ -8,7 +8,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Freed message buffers are kept by size class and reused, so the per-tick frames of a
+ * busy relay do not go back and forth to the allocator (and the kernel). */
+#define MSG_POOL_CLASSES 9 /* buffers of 256 B << class, up to 64 KiB */
+#define MSG_POOL_KEEP_BYTES (4u << 20) /* free bytes kept per class */
+
+struct relay_msg;
+
+struct msg_pool {
+    size_t headroom; /* writable bytes before every message's text */
+    struct relay_msg *free[MSG_POOL_CLASSES];
+    unsigned nfree[MSG_POOL_CLASSES];
+};
+
+void msg_pool_init(struct msg_pool *pool, size_t headroom);
+/* Frees the kept buffers (every message of the pool must be gone). */
+void msg_pool_clear(struct msg_pool *pool);
+
 struct relay_msg {
+    struct msg_pool *pool;
+    struct relay_msg *next_free;
+    unsigned cls; /* size class, or MSG_POOL_CLASSES when not pooled */
     unsigned refs;
     int op;            /* the message's op; 0 for a batch */
     unsigned nmsgs;    /* messages inside (1, or the batch size) */
@@ -24,15 +44,16 @@ static inline unsigned char *relay_msg_bytes(struct relay_msg *m)
 }
 
 /* A message from text (copied).  NULL when out of memory. */
-struct relay_msg *relay_msg_new(size_t headroom, int op, const char *text, size_t len,
+struct relay_msg *relay_msg_new(struct msg_pool *pool, int op, const char *text, size_t len,
                                 int64_t origin_ms);
-/* Encodes v compactly (JSON_COMPACT, insertion order).  NULL when out of memory. */
-struct relay_msg *relay_msg_from_json(size_t headroom, int op, const json_t *v, int64_t origin_ms);
+/* Encodes v compactly (jsonenc: insertion order, shortest round-trip reals).  NULL when out
+ * of memory or v cannot be encoded. */
+struct relay_msg *relay_msg_from_json(struct msg_pool *pool, int op, const json_t *v, int64_t origin_ms);
 struct relay_msg *relay_msg_ref(struct relay_msg *m);
 void relay_msg_unref(struct relay_msg *m);
 /* One frame "[m0,m1,…]" from n >= 2 messages, or a new reference to msgs[0] when n == 1.
  * origin_ms: the smallest non-zero origin.  NULL when out of memory. */
-struct relay_msg *relay_msg_join(size_t headroom, struct relay_msg *const *msgs, size_t n);
+struct relay_msg *relay_msg_join(struct msg_pool *pool, struct relay_msg *const *msgs, size_t n);
 
 struct outbox_node;
 

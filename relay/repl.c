@@ -50,7 +50,7 @@ static bool seq_ok(struct relay_peer *p, json_t *msg, int op, uint64_t *seq)
 
 static struct relay_msg *encode(struct relay_peer *p, int op, json_t *v, int64_t now_ms)
 {
-    struct relay_msg *m = v ? relay_msg_from_json(p->hub->cfg.frame_headroom, op, v, now_ms)
+    struct relay_msg *m = v ? relay_msg_from_json(&p->hub->pool, op, v, now_ms)
                             : NULL;
     json_decref(v);
     if (!m)
@@ -334,7 +334,7 @@ static void push_batches(struct relay_peer *p, struct relay_msg *const *msgs, si
     size_t limit = p->hub->cfg.max_out_frame_bytes, start = 0, bytes = 2;
     for (size_t i = 0; i <= n; i++) {
         if (i == n || (i > start && bytes + msgs[i]->len + 1 > limit)) {
-            struct relay_msg *f = relay_msg_join(p->hub->cfg.frame_headroom, msgs + start,
+            struct relay_msg *f = relay_msg_join(&p->hub->pool, msgs + start,
                                                  i - start);
             if (!f) {
                 peer_request_close(p, RELAY_CLOSE_INTERNAL, "internal");

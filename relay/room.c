@@ -136,7 +136,7 @@ void room_broadcast(struct relay_room *room, json_t *v, bool object_plane,
     if (!v)
         return;
     int op = (int)json_integer_value(json_object_get(v, "op"));
-    struct relay_msg *m = relay_msg_from_json(room->hub->cfg.frame_headroom, op, v, origin_ms);
+    struct relay_msg *m = relay_msg_from_json(&room->hub->pool, op, v, origin_ms);
     json_decref(v);
     if (!m) {
         log_error("relay: out of memory encoding op %d for room %s", op, room->id);
@@ -158,7 +158,7 @@ static void send_json(struct relay_peer *p, json_t *v)
     if (!v)
         return;
     int op = (int)json_integer_value(json_object_get(v, "op"));
-    struct relay_msg *m = relay_msg_from_json(p->hub->cfg.frame_headroom, op, v, 0);
+    struct relay_msg *m = relay_msg_from_json(&p->hub->pool, op, v, 0);
     json_decref(v);
     if (m)
         peer_send(p, m);
@@ -360,6 +360,7 @@ struct relay_hub *relay_hub_new(const struct relay_config *cfg, const struct rel
         hub->hooks = *hooks;
     hub->hooks_ctx = hooks_ctx;
     strmap_init(&hub->rooms);
+    msg_pool_init(&hub->pool, hub->cfg.frame_headroom);
     hub->tick = 1;
     hub->session_salt = (uint64_t)clock_mono_ns() ^ ((uint64_t)(uintptr_t)hub << 16) ^
                         (uint64_t)clock_wall_ms();
@@ -377,6 +378,7 @@ void relay_hub_free(struct relay_hub *hub)
     strmap_clear(&hub->rooms);
     free(hub->scratch);
     free(hub->cand);
+    msg_pool_clear(&hub->pool);
     free(hub);
 }
 

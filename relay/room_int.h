@@ -88,6 +88,7 @@ struct relay_hub {
     uint64_t next_session;
     uint64_t session_salt;
     struct relay_counters counters;
+    struct msg_pool pool; /* every message buffer of this hub */
     struct relay_msg **scratch; /* one recipient's messages of a tick (repl.c) */
     size_t scratch_cap;
     struct reg_object **cand; /* a room's objects with deliverable updates this tick */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "opcodes.h"
+#include "relay/jsonenc.h"
 #include "relay/outbox.h"
 
 struct item {
@@ -18,9 +19,13 @@ struct item {
 
 static char *dump(const json_t *v, size_t *len)
 {
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (s)
-        *len = strlen(s);
+    size_t n = jsonenc_dump(v, NULL, 0);
+    char *s = n ? malloc(n + 1) : NULL;
+    if (!s)
+        return NULL;
+    jsonenc_dump(v, s, n);
+    s[n] = '\0';
+    *len = n;
     return s;
 }
 
@@ -60,7 +65,7 @@ static int head_len(char *buf, size_t size, uint64_t id, size_t index, size_t co
 
 /* Writes chunk index of count from items[from, to). */
 static struct relay_msg *chunk_msg(const struct item *items, size_t from, size_t to, uint64_t id,
-                                   size_t index, size_t count, size_t headroom)
+                                   size_t index, size_t count, struct msg_pool *pool)
 {
     char head[160];
     int hl = head_len(head, sizeof head, id, index, count);
@@ -91,14 +96,14 @@ static struct relay_msg *chunk_msg(const struct item *items, size_t from, size_t
     }
     buf[p++] = ']';
     buf[p++] = '}';
-    struct relay_msg *m = relay_msg_new(headroom, OP_SNAPSHOT_CHUNK, buf, p, 0);
+    struct relay_msg *m = relay_msg_new(pool, OP_SNAPSHOT_CHUNK, buf, p, 0);
     free(buf);
     return m;
 }
 
 struct relay_snapshot *snapshot_build(const struct registry *r, const char *host_id,
                                       uint64_t id, uint64_t watermark, size_t frame_bytes,
-                                      size_t headroom)
+                                      struct msg_pool *pool)
 {
     size_t n = r->nmanifests + r->nobjects, k = 0;
     struct item *items = calloc(n ? n : 1, sizeof *items);
@@ -141,7 +146,7 @@ struct relay_snapshot *snapshot_build(const struct registry *r, const char *host
     s->nobjects = r->nobjects;
     s->nmanifests = r->nmanifests;
     for (size_t c = 0; c < nchunks; c++) {
-        s->chunks[c] = chunk_msg(items, starts[c], starts[c + 1], id, c, nchunks, headroom);
+        s->chunks[c] = chunk_msg(items, starts[c], starts[c + 1], id, c, nchunks, pool);
         if (!s->chunks[c])
             goto fail;
         s->nchunks = c + 1;
@@ -150,7 +155,7 @@ struct relay_snapshot *snapshot_build(const struct registry *r, const char *host
                              "chunks", (json_int_t)nchunks, "objects", (json_int_t)r->nobjects,
                              "manifests", (json_int_t)r->nmanifests, "watermark",
                              (json_int_t)watermark);
-    s->done = done ? relay_msg_from_json(headroom, OP_SNAPSHOT_DONE, done, 0) : NULL;
+    s->done = done ? relay_msg_from_json(pool, OP_SNAPSHOT_DONE, done, 0) : NULL;
     json_decref(done);
     if (!s->done)
         goto fail;

@@ -14,6 +14,7 @@
 #include "relay/registry.h"
 
 struct relay_msg;
+struct msg_pool;
 
 struct relay_snapshot {
     unsigned refs;
@@ -30,7 +31,7 @@ struct relay_snapshot {
 /* Builds the snapshot of r.  NULL when out of memory or an item does not fit a frame. */
 struct relay_snapshot *snapshot_build(const struct registry *r, const char *host_id,
                                       uint64_t id, uint64_t watermark, size_t frame_bytes,
-                                      size_t headroom);
+                                      struct msg_pool *pool);
 struct relay_snapshot *snapshot_ref(struct relay_snapshot *s);
 void snapshot_unref(struct relay_snapshot *s);
 
