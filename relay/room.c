@@ -1,7 +1,8 @@
 /* room.c — the relay's rooms: hub, seats in join order, host election, joins (replacement,
- * resume within the grace, capacity), leaves and grace expiry, input parsing and limits,
- * output queues, counters, and the persistence hooks.  The control plane (ownership,
- * registry) is in control.c, the replication plane and the tick fan-out in repl.c. */
+ * resume within the grace, capacity), leaves and grace expiry, output queues, errors and
+ * strikes, counters.  Input parsing is in room_input.c, the control plane (ownership,
+ * registry, snapshots) in control.c, the replication plane and the tick fan-out in repl.c,
+ * the persistence hooks in room_persist.c. */
 #include "relay/room_int.h"
 
 #include <stdio.h>

@@ -175,7 +175,8 @@ struct relay_frame {
     const char *close_reason; /* static string, e.g. "room_full" */
 };
 
-/* The next thing to do for peer (does not remove it). */
+/* The next thing to do for peer (does not remove it).  frame.bytes stay valid until
+ * relay_peer_pop or the next call into the hub, whichever comes first. */
 enum relay_out relay_peer_next(struct relay_peer *peer, struct relay_frame *out);
 /* The frame returned by relay_peer_next was written: release it. */
 void relay_peer_pop(struct relay_peer *peer);
