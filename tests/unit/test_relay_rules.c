@@ -588,6 +588,53 @@ START_TEST(restore_from_saved_state)
 }
 END_TEST
 
+
+START_TEST(manifests_limits_shutdown)
+{
+    struct tenv e;
+    tenv_init(&e);
+    e.cfg.max_objects = 2;
+    tenv_start(&e);
+    struct relay_peer *a = tjoin(&e, "m", "u1", RELAY_JOIN_OK);
+    tsend(&e, a, MANIFEST);
+    tsend(&e, a, MANIFEST); /* the same again: confirmed to the sender */
+    tsend(&e, a, "{\"op\":25,\"manifest_id\":\"crate_v1\",\"properties\":{}}");
+    tsend(&e, a, "{\"op\":25,\"manifest_id\":\"m2\",\"properties\":{\"x\":"
+                 "{\"tier\":\"fast\"}}}");
+    tsend(&e, a, "{\"op\":25,\"manifest_id\":\"m3\",\"properties\":{\"x\":"
+                 "{\"tier\":\"snapshot_only\",\"durable\":\"yes\"}}}");
+    struct tdrain d;
+    tdrain(a, &d);
+    ck_assert_uint_eq(tcount(&d, OP_MANIFEST_REGISTER), 2);
+    ck_assert_str_eq(tstr(tfind(&d, OP_ERROR, 0), "code"), "conflict");
+    ck_assert_str_eq(tstr(tfind(&d, OP_ERROR, 1), "code"), "bad_field");
+    ck_assert_str_eq(tstr(tfind(&d, OP_ERROR, 2), "code"), "bad_field");
+    tdrain_clear(&d);
+    /* a late joiner (room not empty) gets only its own object-plane messages before its
+     * snapshot */
+    struct relay_peer *b = tjoin(&e, "m", "u2", RELAY_JOIN_OK);
+    spawn(&e, a, "one", "placed_room");
+    spawn(&e, b, "two", "placed_room");
+    spawn(&e, b, "three", "placed_room"); /* over max_objects */
+    tdrain(b, &d);
+    ck_assert_uint_eq(tcount(&d, OP_OBJECT_SPAWN), 1);
+    ck_assert_str_eq(tstr(tfind(&d, OP_OBJECT_SPAWN, 0), "object_id"), "two");
+    ck_assert_str_eq(tstr(tfind(&d, OP_ERROR, 0), "code"), "limit");
+    tdrain_clear(&d);
+    tdrain(a, &d);
+    ck_assert_uint_eq(tcount(&d, OP_OBJECT_SPAWN), 2);
+    tdrain_clear(&d);
+    /* shutdown: every peer is asked to close with 1001 */
+    relay_hub_shutdown(e.hub);
+    tdrain(a, &d);
+    ck_assert(d.closed);
+    ck_assert_int_eq(d.close_code, RELAY_CLOSE_GOING_AWAY);
+    ck_assert_str_eq(d.close_reason, "shutdown");
+    tdrain_clear(&d);
+    tenv_free(&e);
+}
+END_TEST
+
 static Suite *relay_rules_suite(void)
 {
     Suite *s = suite_create("relay_rules");
@@ -605,6 +652,7 @@ static Suite *relay_rules_suite(void)
     tcase_add_test(tc, save_request_rules);
     tcase_add_test(tc, save_without_persistence);
     tcase_add_test(tc, restore_from_saved_state);
+    tcase_add_test(tc, manifests_limits_shutdown);
     suite_add_tcase(s, tc);
     return s;
 }
