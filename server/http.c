@@ -4,6 +4,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "server/authcache.h"
 #include "server/h_livekit.h"
 #include "server/h_ops.h"
 #include "server/h_rooms.h"
@@ -161,7 +162,7 @@ static enum MHD_Result on_headers(struct http_req *r, const char *url, const cha
     }
     if (rt->auth) {
         int64_t now_s = clock_wall_ms() / 1000;
-        enum auth_result ar = auth_verify_bearer(
+        enum auth_result ar = authcache_verify_bearer(
             &r->srv->keys, http_header(r, MHD_HTTP_HEADER_AUTHORIZATION), now_s, &r->id);
         if (ar != AUTH_OK)
             return reply_unauthorized(r, ar);
