@@ -58,13 +58,11 @@ static void request_ownership(struct relay_peer *p, json_t *msg)
     else if (o->held_by[0] && strcmp(o->held_by, p->user_id) != 0)
         reason = "held";
     if (reason) {
-        json_t *d = json_pack("{sisOsssoso}", "op", OP_OWNERSHIP_DENIED, "object_id", id,
-                              "reason", reason, "holder", str_or_null(o ? o->held_by : NULL),
-                              "owner_id",
+        json_t *d = json_pack("{sisOsssoso}", "op", OP_OWNERSHIP_DENIED, "object_id", id, "reason",
+                              reason, "holder", str_or_null(o ? o->held_by : NULL), "owner_id",
                               str_or_null(o ? registry_owner(o, room_host_id(room)) : NULL));
-        struct relay_msg *m = d ? relay_msg_from_json(&room->hub->pool,
-                                                      OP_OWNERSHIP_DENIED, d, 0)
-                                : NULL;
+        struct relay_msg *m =
+            d ? relay_msg_from_json(&room->hub->pool, OP_OWNERSHIP_DENIED, d, 0) : NULL;
         json_decref(d);
         if (m)
             peer_send(p, m);
@@ -72,12 +70,11 @@ static void request_ownership(struct relay_peer *p, json_t *msg)
         return;
     }
     if (o->held_by[0]) { /* already the holder: confirm, epoch unchanged */
-        json_t *g = json_pack("{sisssssssI}", "op", OP_OWNERSHIP_GRANTED, "object_id", o->id,
-                              "owner_id", p->user_id, "held_by", p->user_id, "epoch",
-                              (json_int_t)o->epoch);
-        struct relay_msg *m = g ? relay_msg_from_json(&room->hub->pool,
-                                                      OP_OWNERSHIP_GRANTED, g, 0)
-                                : NULL;
+        json_t *g =
+            json_pack("{sisssssssI}", "op", OP_OWNERSHIP_GRANTED, "object_id", o->id, "owner_id",
+                      p->user_id, "held_by", p->user_id, "epoch", (json_int_t)o->epoch);
+        struct relay_msg *m =
+            g ? relay_msg_from_json(&room->hub->pool, OP_OWNERSHIP_GRANTED, g, 0) : NULL;
         json_decref(g);
         if (m)
             peer_send(p, m);
@@ -89,9 +86,10 @@ static void request_ownership(struct relay_peer *p, json_t *msg)
     o->epoch++;
     registry_object_reset_slots(o);
     room->rev++;
-    room_broadcast(room, json_pack("{sisssssssI}", "op", OP_OWNERSHIP_GRANTED, "object_id", o->id,
-                                   "owner_id", p->user_id, "held_by", p->user_id, "epoch",
-                                   (json_int_t)o->epoch),
+    room_broadcast(room,
+                   json_pack("{sisssssssI}", "op", OP_OWNERSHIP_GRANTED, "object_id", o->id,
+                             "owner_id", p->user_id, "held_by", p->user_id, "epoch",
+                             (json_int_t)o->epoch),
                    true, NULL, p, 0);
 }
 
@@ -104,13 +102,13 @@ static void release(struct relay_room *room, struct reg_object *o, const char *b
     o->epoch++;
     registry_object_reset_slots(o);
     room->rev++;
-    room_broadcast(room, json_pack("{sisssssosnsIsssssosb}", "op", OP_OWNERSHIP_RELEASED,
-                                   "object_id", o->id, "by", by, "owner_id",
-                                   str_or_null(room_host_id(room)), "held_by", "epoch",
-                                   (json_int_t)o->epoch, "reason", reason, "persist_mode",
-                                   roomdoc_persist_name(o->persist), "transform",
-                                   registry_transform_json(o->pos, o->rot, o->scale), "placed",
-                                   (int)o->placed),
+    room_broadcast(room,
+                   json_pack("{sisssssosnsIsssssosb}", "op", OP_OWNERSHIP_RELEASED, "object_id",
+                             o->id, "by", by, "owner_id", str_or_null(room_host_id(room)),
+                             "held_by", "epoch", (json_int_t)o->epoch, "reason", reason,
+                             "persist_mode", roomdoc_persist_name(o->persist), "transform",
+                             registry_transform_json(o->pos, o->rot, o->scale), "placed",
+                             (int)o->placed),
                    true, NULL, self, 0);
 }
 
@@ -135,7 +133,8 @@ static void release_ownership(struct relay_peer *p, json_t *msg)
         return;
     }
     if (persist < 0) {
-        peer_error(p, "bad_field", "persist_mode must be transient_held, placed_room or placed_saved",
+        peer_error(p, "bad_field",
+                   "persist_mode must be transient_held, placed_room or placed_saved",
                    OP_OWNERSHIP_RELEASED, RELAY_DROP_BAD_FIELD);
         return;
     }
@@ -160,14 +159,13 @@ static void spawn(struct relay_peer *p, json_t *msg)
     }
     json_t *held = json_object_get(msg, "held");
     if (held && !json_is_boolean(held)) {
-        peer_error(p, "bad_field", "held must be a boolean", OP_OBJECT_SPAWN,
-                   RELAY_DROP_BAD_FIELD);
+        peer_error(p, "bad_field", "held must be a boolean", OP_OBJECT_SPAWN, RELAY_DROP_BAD_FIELD);
         return;
     }
     struct reg_err err;
     struct reg_object *o = registry_object_from_json(&room->reg, msg, max_object_bytes(hub), &err);
     if (!o) {
-        enum relay_drop d = strcmp(err.code, "undeclared") == 0 ? RELAY_DROP_UNDECLARED
+        enum relay_drop d = strcmp(err.code, "undeclared") == 0  ? RELAY_DROP_UNDECLARED
                             : strcmp(err.code, "too_large") == 0 ? RELAY_DROP_TOO_LARGE
                                                                  : RELAY_DROP_BAD_FIELD;
         peer_error(p, err.code, err.message, OP_OBJECT_SPAWN, d);
@@ -215,29 +213,31 @@ static void persist_request(struct relay_peer *p, json_t *msg)
     if (!o)
         return;
     if (!is_owner(p, o)) {
-        peer_error(p, "not_owner", "only the owner may change the persist mode",
-                   OP_OBJECT_PERSIST, RELAY_DROP_NOT_OWNER);
+        peer_error(p, "not_owner", "only the owner may change the persist mode", OP_OBJECT_PERSIST,
+                   RELAY_DROP_NOT_OWNER);
         return;
     }
     int persist = roomdoc_persist_parse(json_string_value(json_object_get(msg, "persist_mode")));
     if (persist < 0) {
-        peer_error(p, "bad_field", "persist_mode must be transient_held, placed_room or placed_saved",
+        peer_error(p, "bad_field",
+                   "persist_mode must be transient_held, placed_room or placed_saved",
                    OP_OBJECT_PERSIST, RELAY_DROP_BAD_FIELD);
         return;
     }
     o->persist = (enum roomdoc_persist)persist;
     o->placed = persist != ROOMDOC_TRANSIENT_HELD;
     p->room->rev++;
-    room_broadcast(p->room, json_pack("{sisssssbss}", "op", OP_OBJECT_PERSIST, "object_id", o->id,
-                                      "persist_mode", roomdoc_persist_name(o->persist), "placed",
-                                      (int)o->placed, "by", p->user_id),
+    room_broadcast(p->room,
+                   json_pack("{sisssssbss}", "op", OP_OBJECT_PERSIST, "object_id", o->id,
+                             "persist_mode", roomdoc_persist_name(o->persist), "placed",
+                             (int)o->placed, "by", p->user_id),
                    true, NULL, p, 0);
 }
 
 static json_t *manifest_msg(const struct reg_manifest *m, const char *by)
 {
-    return json_pack("{sisssOss}", "op", OP_MANIFEST_REGISTER, "manifest_id", m->id,
-                     "properties", m->properties, "by", by);
+    return json_pack("{sisssOss}", "op", OP_MANIFEST_REGISTER, "manifest_id", m->id, "properties",
+                     m->properties, "by", by);
 }
 
 static void manifest_register(struct relay_peer *p, json_t *msg)
@@ -266,9 +266,8 @@ static void manifest_register(struct relay_peer *p, json_t *msg)
             return;
         }
         json_t *v = manifest_msg(m, p->user_id);
-        struct relay_msg *e = v ? relay_msg_from_json(&p->hub->pool,
-                                                      OP_MANIFEST_REGISTER, v, 0)
-                                : NULL;
+        struct relay_msg *e =
+            v ? relay_msg_from_json(&p->hub->pool, OP_MANIFEST_REGISTER, v, 0) : NULL;
         json_decref(v);
         if (e)
             peer_send(p, e);
@@ -286,8 +285,8 @@ static void manifest_register(struct relay_peer *p, json_t *msg)
     json_decref(probe);
     if (size == 0 || size + 8 > max_object_bytes(p->hub)) {
         json_decref(props);
-        peer_error(p, "too_large", "manifest too large for a snapshot chunk",
-                   OP_MANIFEST_REGISTER, RELAY_DROP_TOO_LARGE);
+        peer_error(p, "too_large", "manifest too large for a snapshot chunk", OP_MANIFEST_REGISTER,
+                   RELAY_DROP_TOO_LARGE);
         return;
     }
     if (!(m = registry_manifest_put(&room->reg, json_string_value(id), props))) {
@@ -307,8 +306,7 @@ static void send_snapshot_parts(struct relay_peer *p, const json_t *chunks)
     } else {
         size_t i;
         json_t *c;
-        json_array_foreach(chunks, i, c)
-            peer_send(p, s->chunks[json_integer_value(c)]);
+        json_array_foreach(chunks, i, c) peer_send(p, s->chunks[json_integer_value(c)]);
     }
     peer_send(p, s->done);
 }
@@ -325,9 +323,8 @@ static void snapshot_request(struct relay_peer *p, json_t *msg, int64_t now_ms)
             return;
         }
         if (!p->snap || p->snap->id != (uint64_t)json_integer_value(sid)) {
-            peer_error(p, "unknown_snapshot",
-                       "that snapshot is no longer kept: request a new one", OP_SNAPSHOT_REQUEST,
-                       RELAY_DROP_STALE);
+            peer_error(p, "unknown_snapshot", "that snapshot is no longer kept: request a new one",
+                       OP_SNAPSHOT_REQUEST, RELAY_DROP_STALE);
             return;
         }
         if (chunks && !json_is_null(chunks)) {
@@ -335,7 +332,8 @@ static void snapshot_request(struct relay_peer *p, json_t *msg, int64_t now_ms)
             json_t *c;
             bool ok = json_is_array(chunks) && json_array_size(chunks) <= p->snap->nchunks;
             if (ok)
-                json_array_foreach(chunks, i, c) {
+                json_array_foreach(chunks, i, c)
+                {
                     if (!json_is_integer(c) || json_integer_value(c) < 0 ||
                         (uint64_t)json_integer_value(c) >= p->snap->nchunks)
                         ok = false;
@@ -390,14 +388,12 @@ static void save_request(struct relay_peer *p)
         return;
     }
     if (!p->hub->hooks.room_save) {
-        json_t *v = json_pack("{sisbssss+}", "op", OP_SAVE_RESULT, "ok", 0, "error",
-                              "persistence_disabled", "message", "this relay has no ",
-                              "room-state server configured");
+        json_t *v =
+            json_pack("{sisbssss+}", "op", OP_SAVE_RESULT, "ok", 0, "error", "persistence_disabled",
+                      "message", "this relay has no ", "room-state server configured");
         if (v)
             json_object_set_new(v, "by", json_string(p->user_id));
-        struct relay_msg *m = v ? relay_msg_from_json(&p->hub->pool,
-                                                      OP_SAVE_RESULT, v, 0)
-                                : NULL;
+        struct relay_msg *m = v ? relay_msg_from_json(&p->hub->pool, OP_SAVE_RESULT, v, 0) : NULL;
         json_decref(v);
         if (m)
             peer_send(p, m);

@@ -45,13 +45,27 @@ static void put_string(struct out *o, const char *s, size_t n)
         char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
         size_t elen = 2;
         switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
         default:
             esc[1] = 'u';
             esc[2] = '0';
@@ -97,7 +111,8 @@ static void put_value(struct out *o, const json_t *v, int depth)
         json_t *x;
         bool first = true;
         put_char(o, '{');
-        json_object_foreach((json_t *)v, k, x) {
+        json_object_foreach((json_t *)v, k, x)
+        {
             if (!first)
                 put_char(o, ',');
             first = false;
@@ -112,7 +127,8 @@ static void put_value(struct out *o, const json_t *v, int depth)
         size_t i;
         json_t *x;
         put_char(o, '[');
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             if (i)
                 put_char(o, ',');
             put_value(o, x, depth + 1);

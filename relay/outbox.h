@@ -10,7 +10,7 @@
 
 /* Freed message buffers are kept by size class and reused, so the per-tick frames of a
  * busy relay do not go back and forth to the allocator (and the kernel). */
-#define MSG_POOL_CLASSES 9 /* buffers of 256 B << class, up to 64 KiB */
+#define MSG_POOL_CLASSES 9             /* buffers of 256 B << class, up to 64 KiB */
 #define MSG_POOL_KEEP_BYTES (4u << 20) /* free bytes kept per class */
 
 struct relay_msg;
@@ -48,7 +48,8 @@ struct relay_msg *relay_msg_new(struct msg_pool *pool, int op, const char *text,
                                 int64_t origin_ms);
 /* Encodes v compactly (jsonenc: insertion order, shortest round-trip reals).  NULL when out
  * of memory or v cannot be encoded. */
-struct relay_msg *relay_msg_from_json(struct msg_pool *pool, int op, const json_t *v, int64_t origin_ms);
+struct relay_msg *relay_msg_from_json(struct msg_pool *pool, int op, const json_t *v,
+                                      int64_t origin_ms);
 struct relay_msg *relay_msg_ref(struct relay_msg *m);
 void relay_msg_unref(struct relay_msg *m);
 /* One frame "[m0,m1,…]" from n >= 2 messages, or a new reference to msgs[0] when n == 1.

@@ -11,9 +11,8 @@
 
 #define MAX_VALUE_DEPTH 32
 
-__attribute__((format(printf, 3, 4))) static void set_err(struct reg_err *err,
-                                                          const char *code, const char *fmt,
-                                                          ...)
+__attribute__((format(printf, 3, 4))) static void set_err(struct reg_err *err, const char *code,
+                                                          const char *fmt, ...)
 {
     if (!err)
         return;
@@ -95,7 +94,8 @@ json_t *registry_manifest_parse(const json_t *properties, size_t max_properties,
     }
     const char *name;
     json_t *decl;
-    json_object_foreach((json_t *)properties, name, decl) {
+    json_object_foreach((json_t *)properties, name, decl)
+    {
         json_t *tier = json_object_get(decl, "tier");
         json_t *durable = json_object_get(decl, "durable");
         if (!json_is_object(decl) || strlen(name) == 0 || strlen(name) > RELAY_MAX_OBJECT_ID) {
@@ -103,8 +103,10 @@ json_t *registry_manifest_parse(const json_t *properties, size_t max_properties,
             goto fail;
         }
         if (roomdoc_tier_parse(json_string_value(tier)) < 0) {
-            set_err(err, "bad_field", "property '%.64s': tier must be high_rate_unreliable, "
-                                      "reliable_on_change or snapshot_only", name);
+            set_err(err, "bad_field",
+                    "property '%.64s': tier must be high_rate_unreliable, "
+                    "reliable_on_change or snapshot_only",
+                    name);
             goto fail;
         }
         if (durable && !json_is_boolean(durable)) {
@@ -280,7 +282,8 @@ static size_t depth_of(const json_t *v, size_t limit)
     if (json_is_object(v)) {
         const char *k;
         json_t *x;
-        json_object_foreach((json_t *)v, k, x) {
+        json_object_foreach((json_t *)v, k, x)
+        {
             if ((c = depth_of(x, limit - 1)) > d)
                 d = c;
         }
@@ -289,7 +292,8 @@ static size_t depth_of(const json_t *v, size_t limit)
     if (json_is_array(v)) {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             if ((c = depth_of(x, limit - 1)) > d)
                 d = c;
         }
@@ -306,7 +310,8 @@ int registry_check_props(const struct reg_manifest *m, const json_t *props, stru
     }
     const char *name;
     json_t *v;
-    json_object_foreach((json_t *)props, name, v) {
+    json_object_foreach((json_t *)props, name, v)
+    {
         if (registry_manifest_tier(m, name, NULL) < 0) {
             set_err(err, "undeclared", "property '%.64s' is not declared by the manifest", name);
             return -1;
@@ -331,12 +336,11 @@ static json_t *str_or_null(const char *s)
 
 json_t *registry_object_json(const struct reg_object *o, const char *host_id, bool with_live)
 {
-    json_t *j = json_pack("{sssssssososbsIso}", "object_id", o->id, "manifest_id",
-                          o->manifest_id, "persist_mode", roomdoc_persist_name(o->persist),
-                          "owner_id", str_or_null(registry_owner(o, host_id)), "held_by",
-                          str_or_null(o->held_by), "placed", (int)o->placed, "seq",
-                          (json_int_t)o->seq, "transform",
-                          registry_transform_json(o->pos, o->rot, o->scale));
+    json_t *j = json_pack(
+        "{sssssssososbsIso}", "object_id", o->id, "manifest_id", o->manifest_id, "persist_mode",
+        roomdoc_persist_name(o->persist), "owner_id", str_or_null(registry_owner(o, host_id)),
+        "held_by", str_or_null(o->held_by), "placed", (int)o->placed, "seq", (json_int_t)o->seq,
+        "transform", registry_transform_json(o->pos, o->rot, o->scale));
     if (!j)
         return NULL;
     /* live encodings share the property map (encoded at once); exports get a copy */
@@ -385,14 +389,16 @@ struct reg_object *registry_object_from_json(struct registry *r, const json_t *s
     }
     int persist = roomdoc_persist_parse(json_string_value(json_object_get(src, "persist_mode")));
     if (persist < 0) {
-        set_err(err, "bad_field", "persist_mode must be transient_held, placed_room or "
-                                  "placed_saved");
+        set_err(err, "bad_field",
+                "persist_mode must be transient_held, placed_room or "
+                "placed_saved");
         return NULL;
     }
     double pos[3] = {0, 0, 0}, rot[4] = {0, 0, 0, 1}, scale[3] = {1, 1, 1};
     if (tr && !json_is_null(tr) && registry_parse_transform(tr, pos, rot, scale) != 0) {
-        set_err(err, "bad_field", "transform needs position [3], rotation [4], optional scale "
-                                  "[3], finite numbers");
+        set_err(err, "bad_field",
+                "transform needs position [3], rotation [4], optional scale "
+                "[3], finite numbers");
         return NULL;
     }
     if (props && !json_is_null(props) && registry_check_props(m, props, err) != 0)

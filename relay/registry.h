@@ -43,8 +43,8 @@ struct reg_object {
     double pos[3], rot[4], scale[3];
     json_t *props; /* name -> value */
     /* replication state */
-    uint64_t obj_seq, prop_seq;                 /* last accepted, per sender: */
-    char obj_from[RELAY_MAX_USER_ID + 1];       /* sender of obj_seq ("" none) */
+    uint64_t obj_seq, prop_seq;           /* last accepted, per sender: */
+    char obj_from[RELAY_MAX_USER_ID + 1]; /* sender of obj_seq ("" none) */
     char prop_from[RELAY_MAX_USER_ID + 1];
     struct relay_msg *rep_msg; /* latest REP_OBJECT (encoded once) */
     uint64_t rep_tick;         /* tick window it arrived in */

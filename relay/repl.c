@@ -50,8 +50,7 @@ static bool seq_ok(struct relay_peer *p, json_t *msg, int op, uint64_t *seq)
 
 static struct relay_msg *encode(struct relay_peer *p, int op, json_t *v, int64_t now_ms)
 {
-    struct relay_msg *m = v ? relay_msg_from_json(&p->hub->pool, op, v, now_ms)
-                            : NULL;
+    struct relay_msg *m = v ? relay_msg_from_json(&p->hub->pool, op, v, now_ms) : NULL;
     json_decref(v);
     if (!m)
         peer_request_close(p, RELAY_CLOSE_INTERNAL, "internal");
@@ -75,8 +74,10 @@ static void rep_transform(struct relay_peer *p, json_t *msg, int64_t now_ms)
     json_t *head = json_object_get(msg, "head"), *left = json_object_get(msg, "left"),
            *right = json_object_get(msg, "right");
     if (!pose_ok(head) || (left && !pose_ok(left)) || (right && !pose_ok(right))) {
-        peer_error(p, "bad_field", "head (and left, right when present) need p [3] and r [4] "
-                                   "finite numbers", OP_REP_TRANSFORM, RELAY_DROP_BAD_FIELD);
+        peer_error(p, "bad_field",
+                   "head (and left, right when present) need p [3] and r [4] "
+                   "finite numbers",
+                   OP_REP_TRANSFORM, RELAY_DROP_BAD_FIELD);
         return;
     }
     if (s->tf_seen && seq <= s->tf_seq) {
@@ -168,8 +169,8 @@ static void rep_object(struct relay_peer *p, json_t *msg, int64_t now_ms)
                    OP_REP_OBJECT, RELAY_DROP_BAD_FIELD);
         return;
     }
-    json_t *out = json_pack("{sissss}", "op", OP_REP_OBJECT, "from", p->user_id, "object_id",
-                            o->id);
+    json_t *out =
+        json_pack("{sissss}", "op", OP_REP_OBJECT, "from", p->user_id, "object_id", o->id);
     if (out) {
         copy_field(out, msg, "seq");
         copy_field(out, msg, "epoch");
@@ -195,8 +196,8 @@ static void rep_object(struct relay_peer *p, json_t *msg, int64_t now_ms)
     o->rep_tick = p->hub->tick;
 }
 
-static int prop_slot_put(struct reg_object *o, const char *name, struct relay_msg *m,
-                         uint64_t tick, bool *coalesced)
+static int prop_slot_put(struct reg_object *o, const char *name, struct relay_msg *m, uint64_t tick,
+                         bool *coalesced)
 {
     struct reg_prop_slot *s = o->slots;
     while (s && strcmp(s->name, name) != 0)
@@ -252,8 +253,8 @@ static void rep_property(struct relay_peer *p, json_t *msg, int64_t now_ms)
             else
                 json_object_del(o->props, json_string_value(name));
             json_decref(old);
-            peer_error(p, "too_large", "the object would not fit a snapshot chunk",
-                       OP_REP_PROPERTY, RELAY_DROP_TOO_LARGE);
+            peer_error(p, "too_large", "the object would not fit a snapshot chunk", OP_REP_PROPERTY,
+                       RELAY_DROP_TOO_LARGE);
             return;
         }
     }
@@ -264,8 +265,8 @@ static void rep_property(struct relay_peer *p, json_t *msg, int64_t now_ms)
     room->rev++;
     if (!changed || tier == ROOMDOC_SNAPSHOT_ONLY)
         return; /* on change only; snapshot_only is stored, never fanned out live */
-    json_t *out = json_pack("{sissss}", "op", OP_REP_PROPERTY, "from", p->user_id, "object_id",
-                            o->id);
+    json_t *out =
+        json_pack("{sissss}", "op", OP_REP_PROPERTY, "from", p->user_id, "object_id", o->id);
     if (out) {
         copy_field(out, msg, "seq");
         copy_field(out, msg, "epoch");
@@ -287,8 +288,7 @@ static void rep_property(struct relay_peer *p, json_t *msg, int64_t now_ms)
     } else { /* reliable_on_change: in order, to every synced peer, never coalesced */
         for (size_t i = 0; i < room->nseats; i++) {
             struct relay_peer *r = room->seats[i]->conn;
-            if (r && r != p && r->synced && !r->close_requested &&
-                msgvec_push(&r->pending, m) != 0)
+            if (r && r != p && r->synced && !r->close_requested && msgvec_push(&r->pending, m) != 0)
                 peer_request_close(r, RELAY_CLOSE_INTERNAL, "internal");
         }
     }
@@ -334,8 +334,7 @@ static void push_batches(struct relay_peer *p, struct relay_msg *const *msgs, si
     size_t limit = p->hub->cfg.max_out_frame_bytes, start = 0, bytes = 2;
     for (size_t i = 0; i <= n; i++) {
         if (i == n || (i > start && bytes + msgs[i]->len + 1 > limit)) {
-            struct relay_msg *f = relay_msg_join(&p->hub->pool, msgs + start,
-                                                 i - start);
+            struct relay_msg *f = relay_msg_join(&p->hub->pool, msgs + start, i - start);
             if (!f) {
                 peer_request_close(p, RELAY_CLOSE_INTERNAL, "internal");
                 return;

@@ -39,8 +39,9 @@ void relay_config_defaults(struct relay_config *cfg)
 }
 
 static const char *const drop_names[RELAY_DROP_COUNT] = {
-    "stale", "epoch", "not_owner", "not_host", "rate", "malformed", "unknown_op", "bad_field",
-    "too_large", "unknown_object", "undeclared", "coalesced", "slow"};
+    "stale",      "epoch",      "not_owner", "not_host",  "rate",
+    "malformed",  "unknown_op", "bad_field", "too_large", "unknown_object",
+    "undeclared", "coalesced",  "slow"};
 
 const char *relay_drop_name(enum relay_drop d)
 {
@@ -213,9 +214,8 @@ static json_t *presences_json(const struct relay_room *room)
     for (size_t i = 0; a && i < room->nseats; i++) {
         const struct seat *s = room->seats[i];
         if (json_array_append_new(a, json_pack("{sssssIsb}", "user_id", s->user_id, "username",
-                                               s->username, "join_order",
-                                               (json_int_t)s->join_order, "connected",
-                                               s->conn != NULL)) != 0) {
+                                               s->username, "join_order", (json_int_t)s->join_order,
+                                               "connected", s->conn != NULL)) != 0) {
             json_decref(a);
             return NULL;
         }
@@ -230,13 +230,11 @@ static void send_welcome(struct relay_peer *p, bool resumed)
     snprintf(session, sizeof session, "%016llx", (unsigned long long)p->session);
     const char *host = room_host_id(room);
     send_json(p, json_pack("{sisssssssssosIsosisbsbsosisi}", "op", OP_WELCOME, "session_id",
-                           session, "user_id", p->seat->user_id, "username",
-                           p->seat->username, "room_id", room->id, "host_id",
-                           host ? json_string(host) : json_null(), "join_order",
-                           (json_int_t)p->seat->join_order, "presences",
-                           presences_json(room), "tick_hz", (int)p->hub->cfg.tick_hz,
-                           "resumed", resumed, "restored", room->restored,
-                           "restored_version",
+                           session, "user_id", p->seat->user_id, "username", p->seat->username,
+                           "room_id", room->id, "host_id", host ? json_string(host) : json_null(),
+                           "join_order", (json_int_t)p->seat->join_order, "presences",
+                           presences_json(room), "tick_hz", (int)p->hub->cfg.tick_hz, "resumed",
+                           resumed, "restored", room->restored, "restored_version",
                            room->restored ? json_integer(room->restored_version) : json_null(),
                            "max_players", (int)p->hub->cfg.max_players, "snapshot_frame_bytes",
                            (int)p->hub->cfg.snapshot_frame_bytes));
@@ -263,13 +261,14 @@ static void room_remove_seat(struct relay_room *room, struct seat *s, const char
     char uid[RELAY_MAX_USER_ID + 1];
     snprintf(uid, sizeof uid, "%s", s->user_id);
     seat_free(s);
-    room_broadcast(room, json_pack("{sissss}", "op", OP_PRESENCE_LEAVE, "user_id", uid,
-                                   "reason", reason),
+    room_broadcast(room,
+                   json_pack("{sissss}", "op", OP_PRESENCE_LEAVE, "user_id", uid, "reason", reason),
                    false, NULL, NULL, 0);
     if (was_host && room->nseats)
-        room_broadcast(room, json_pack("{sissssss}", "op", OP_HOST_CHANGED, "host_id",
-                                       room->seats[0]->user_id, "previous_host_id", uid,
-                                       "reason", reason),
+        room_broadcast(room,
+                       json_pack("{sissssss}", "op", OP_HOST_CHANGED, "host_id",
+                                 room->seats[0]->user_id, "previous_host_id", uid, "reason",
+                                 reason),
                        false, NULL, NULL, 0);
     control_cleanup_seat(room, uid, was_host, now_ms);
     if (room->nseats == 0) {
@@ -277,8 +276,7 @@ static void room_remove_seat(struct relay_room *room, struct seat *s, const char
         if (room->hub->hooks.room_save && (room->reg.nobjects || room->reg.nmanifests)) {
             json_t *doc = relay_room_export(room);
             if (doc)
-                room->hub->hooks.room_save(room->hub->hooks_ctx, room, doc, RELAY_SAVE_EMPTY,
-                                           NULL);
+                room->hub->hooks.room_save(room->hub->hooks_ctx, room, doc, RELAY_SAVE_EMPTY, NULL);
         }
     }
 }
@@ -363,8 +361,8 @@ struct relay_hub *relay_hub_new(const struct relay_config *cfg, const struct rel
     strmap_init(&hub->rooms);
     msg_pool_init(&hub->pool, hub->cfg.frame_headroom);
     hub->tick = 1;
-    hub->session_salt = (uint64_t)clock_mono_ns() ^ ((uint64_t)(uintptr_t)hub << 16) ^
-                        (uint64_t)clock_wall_ms();
+    hub->session_salt =
+        (uint64_t)clock_mono_ns() ^ ((uint64_t)(uintptr_t)hub << 16) ^ (uint64_t)clock_wall_ms();
     return hub;
 }
 
@@ -425,8 +423,8 @@ static void peer_free(struct relay_peer *p)
 
 static void refuse(struct relay_peer *p, const char *code, const char *message, int close_code)
 {
-    send_json(p, json_pack("{sisssssn}", "op", OP_ERROR, "code", code, "message", message,
-                           "cause_op"));
+    send_json(
+        p, json_pack("{sisssssn}", "op", OP_ERROR, "code", code, "message", message, "cause_op"));
     peer_request_close(p, close_code, code);
 }
 
@@ -511,9 +509,9 @@ enum relay_join_result relay_hub_join(struct relay_hub *hub, const char *room_id
     room->empty_since_ms = 0;
     send_welcome(p, resumed);
     if (!resumed)
-        room_broadcast(room, json_pack("{sisssssI}", "op", OP_PRESENCE_JOIN, "user_id",
-                                       s->user_id, "username", s->username, "join_order",
-                                       (json_int_t)s->join_order),
+        room_broadcast(room,
+                       json_pack("{sisssssI}", "op", OP_PRESENCE_JOIN, "user_id", s->user_id,
+                                 "username", s->username, "join_order", (json_int_t)s->join_order),
                        false, p, NULL, 0);
     if (created && hub->hooks.room_created)
         hub->hooks.room_created(hub->hooks_ctx, room);

@@ -33,10 +33,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RELAY_MAX_USER_ID 64    /* bytes, Nakama user ids are 36 */
-#define RELAY_MAX_USERNAME 128  /* bytes */
-#define RELAY_MAX_ROOM_ID 128   /* bytes, roomdoc_room_id_valid */
-#define RELAY_MAX_OBJECT_ID 128 /* bytes, as in the room document */
+#define RELAY_MAX_USER_ID 64           /* bytes, Nakama user ids are 36 */
+#define RELAY_MAX_USERNAME 128         /* bytes */
+#define RELAY_MAX_ROOM_ID 128          /* bytes, roomdoc_room_id_valid */
+#define RELAY_MAX_OBJECT_ID 128        /* bytes, as in the room document */
 #define RELAY_SNAPSHOT_FRAME_MAX 16384 /* every SNAPSHOT_CHUNK frame is at most this */
 
 struct relay_config {
@@ -74,13 +74,13 @@ void relay_config_defaults(struct relay_config *cfg);
 /* WebSocket close codes the relay asks for (reason text: the short code name). */
 enum relay_close_code {
     RELAY_CLOSE_NORMAL = 1000,
-    RELAY_CLOSE_GOING_AWAY = 1001,  /* "shutdown" */
-    RELAY_CLOSE_INTERNAL = 1011,    /* "internal" (out of memory) */
-    RELAY_CLOSE_BAD_INPUT = 4400,   /* "bad_input": kept sending bad messages / floods */
-    RELAY_CLOSE_BAD_ROOM = 4404,    /* "bad_room": room id breaks the rule */
-    RELAY_CLOSE_SLOW = 4408,        /* "slow_consumer": reliable backlog over the bound */
-    RELAY_CLOSE_REPLACED = 4409,    /* "replaced": same user connected again */
-    RELAY_CLOSE_ROOM_FULL = 4429,   /* "room_full" */
+    RELAY_CLOSE_GOING_AWAY = 1001, /* "shutdown" */
+    RELAY_CLOSE_INTERNAL = 1011,   /* "internal" (out of memory) */
+    RELAY_CLOSE_BAD_INPUT = 4400,  /* "bad_input": kept sending bad messages / floods */
+    RELAY_CLOSE_BAD_ROOM = 4404,   /* "bad_room": room id breaks the rule */
+    RELAY_CLOSE_SLOW = 4408,       /* "slow_consumer": reliable backlog over the bound */
+    RELAY_CLOSE_REPLACED = 4409,   /* "replaced": same user connected again */
+    RELAY_CLOSE_ROOM_FULL = 4429,  /* "room_full" */
 };
 
 enum relay_join_result {
@@ -168,8 +168,8 @@ struct relay_frame {
      * buffer may be shared with other peers: write it before touching another frame). */
     unsigned char *bytes;
     size_t len;
-    int64_t origin_ms;   /* receipt time of the oldest input it carries, 0 if none */
-    unsigned msgs;       /* messages in the frame */
+    int64_t origin_ms; /* receipt time of the oldest input it carries, 0 if none */
+    unsigned msgs;     /* messages in the frame */
     /* RELAY_OUT_CLOSE: every frame before it was handed out; close with these. */
     int close_code;
     const char *close_reason; /* static string, e.g. "room_full" */
@@ -195,9 +195,17 @@ size_t relay_hub_peer_count(const struct relay_hub *hub); /* connected peers in 
 
 /* ---- counters (the transport exposes them in /metrics) ---- */
 enum relay_drop {
-    RELAY_DROP_STALE = 0, RELAY_DROP_EPOCH, RELAY_DROP_NOT_OWNER, RELAY_DROP_NOT_HOST,
-    RELAY_DROP_RATE, RELAY_DROP_MALFORMED, RELAY_DROP_UNKNOWN_OP, RELAY_DROP_BAD_FIELD,
-    RELAY_DROP_TOO_LARGE, RELAY_DROP_UNKNOWN_OBJECT, RELAY_DROP_UNDECLARED,
+    RELAY_DROP_STALE = 0,
+    RELAY_DROP_EPOCH,
+    RELAY_DROP_NOT_OWNER,
+    RELAY_DROP_NOT_HOST,
+    RELAY_DROP_RATE,
+    RELAY_DROP_MALFORMED,
+    RELAY_DROP_UNKNOWN_OP,
+    RELAY_DROP_BAD_FIELD,
+    RELAY_DROP_TOO_LARGE,
+    RELAY_DROP_UNKNOWN_OBJECT,
+    RELAY_DROP_UNDECLARED,
     RELAY_DROP_COALESCED, /* replaced by a newer message before it was sent */
     RELAY_DROP_SLOW,      /* unreliable batch skipped for a backlogged peer */
     RELAY_DROP_COUNT
@@ -207,7 +215,7 @@ const char *relay_drop_name(enum relay_drop d); /* "stale", "epoch", "not_owner"
 #define RELAY_COUNTED_OPS 64
 struct relay_counters {
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out, frames_in, frames_out;
-    uint64_t msgs_in_by_op[RELAY_COUNTED_OPS];  /* op >= 64 or unknown: slot 0 */
+    uint64_t msgs_in_by_op[RELAY_COUNTED_OPS]; /* op >= 64 or unknown: slot 0 */
     uint64_t msgs_out_by_op[RELAY_COUNTED_OPS];
     uint64_t drops[RELAY_DROP_COUNT];
 };

@@ -39,8 +39,7 @@ static void handle_one(struct relay_peer *p, json_t *msg, int64_t now_ms)
         return;
     }
     if (!json_is_object(msg)) {
-        peer_error(p, "malformed", "every message must be a JSON object", 0,
-                   RELAY_DROP_MALFORMED);
+        peer_error(p, "malformed", "every message must be a JSON object", 0, RELAY_DROP_MALFORMED);
         return;
     }
     if (!json_is_integer(jop)) {
@@ -100,7 +99,8 @@ void relay_peer_handle(struct relay_peer *p, const char *frame, size_t len, int6
         } else {
             size_t i;
             json_t *m;
-            json_array_foreach(v, i, m) {
+            json_array_foreach(v, i, m)
+            {
                 if (!p->room || p->close_requested)
                     break;
                 handle_one(p, m, now_ms);

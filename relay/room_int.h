@@ -40,7 +40,7 @@ struct relay_room {
     size_t nseats;
     uint64_t next_join_order;
     struct registry reg;
-    uint64_t rev;          /* sequence watermark: accepted registry changes */
+    uint64_t rev; /* sequence watermark: accepted registry changes */
     uint64_t next_snapshot;
     struct relay_snapshot *snap_cache; /* valid while snap_cache->watermark == rev */
     bool restored;
@@ -52,7 +52,7 @@ struct relay_room {
 struct relay_peer {
     struct relay_hub *hub;
     struct relay_peer *prev, *next; /* every peer of the hub, refused ones included */
-    struct relay_room *room; /* NULL: refused or replaced */
+    struct relay_room *room;        /* NULL: refused or replaced */
     struct seat *seat;
     void *ctx;
     char user_id[RELAY_MAX_USER_ID + 1];
@@ -83,12 +83,12 @@ struct relay_hub {
     struct relay_peer *peers_head; /* every live handle (freed by relay_hub_free) */
     size_t nrooms;
     size_t npeers;
-    uint64_t tick; /* current tick window, starts at 1 */
+    uint64_t tick;  /* current tick window, starts at 1 */
     int64_t now_ms; /* of the call in progress */
     uint64_t next_session;
     uint64_t session_salt;
     struct relay_counters counters;
-    struct msg_pool pool; /* every message buffer of this hub */
+    struct msg_pool pool;       /* every message buffer of this hub */
     struct relay_msg **scratch; /* one recipient's messages of a tick (repl.c) */
     size_t scratch_cap;
     struct reg_object **cand; /* a room's objects with deliverable updates this tick */

@@ -25,7 +25,8 @@ int relay_room_restore(struct relay_room *room, const json_t *doc, long long ver
     hub->now_ms = now_ms;
     const char *mid;
     json_t *m;
-    json_object_foreach(manifests, mid, m) {
+    json_object_foreach(manifests, mid, m)
+    {
         struct reg_err err = {.code = "bad_field", .message = "bad manifest id"};
         json_t *props = NULL;
         if (strlen(mid) == 0 || strlen(mid) > RELAY_MAX_OBJECT_ID ||
@@ -35,19 +36,20 @@ int relay_room_restore(struct relay_room *room, const json_t *doc, long long ver
             log_warn("relay: room %s: restored manifest skipped: %s", room->id, err.message);
             continue;
         }
-        room_broadcast(room, json_pack("{sisssOsb}", "op", OP_MANIFEST_REGISTER, "manifest_id",
-                                       mid, "properties", registry_manifest(&room->reg, mid)->properties,
-                                       "restored", 1),
+        room_broadcast(room,
+                       json_pack("{sisssOsb}", "op", OP_MANIFEST_REGISTER, "manifest_id", mid,
+                                 "properties", registry_manifest(&room->reg, mid)->properties,
+                                 "restored", 1),
                        true, NULL, NULL, 0);
     }
     size_t i;
     json_t *o;
-    json_array_foreach(objects, i, o) {
+    json_array_foreach(objects, i, o)
+    {
         struct reg_err err;
         json_t *id = json_object_get(o, "object_id");
-        struct reg_object *old = json_is_string(id) ? registry_object(&room->reg,
-                                                                      json_string_value(id))
-                                                    : NULL;
+        struct reg_object *old =
+            json_is_string(id) ? registry_object(&room->reg, json_string_value(id)) : NULL;
         if (old)
             registry_object_del(&room->reg, old);
         struct reg_object *obj = registry_object_from_json(
@@ -79,12 +81,12 @@ void relay_room_restore_failed(struct relay_room *room, const char *why)
 void relay_room_save_result(struct relay_room *room, bool ok, long long version,
                             long long objects_saved, const char *error, const char *by_user_id)
 {
-    json_t *v = ok ? json_pack("{sisbsIsIso}", "op", OP_SAVE_RESULT, "ok", 1, "version",
-                               (json_int_t)version, "objects_saved", (json_int_t)objects_saved,
-                               "by", by_user_id ? json_string(by_user_id) : json_null())
-                   : json_pack("{sisbssssso}", "op", OP_SAVE_RESULT, "ok", 0, "error",
-                               error ? error : "save_failed", "message",
-                               error ? error : "the save failed", "by",
-                               by_user_id ? json_string(by_user_id) : json_null());
+    json_t *v =
+        ok ? json_pack("{sisbsIsIso}", "op", OP_SAVE_RESULT, "ok", 1, "version",
+                       (json_int_t)version, "objects_saved", (json_int_t)objects_saved, "by",
+                       by_user_id ? json_string(by_user_id) : json_null())
+           : json_pack("{sisbssssso}", "op", OP_SAVE_RESULT, "ok", 0, "error",
+                       error ? error : "save_failed", "message", error ? error : "the save failed",
+                       "by", by_user_id ? json_string(by_user_id) : json_null());
     room_broadcast(room, v, false, NULL, NULL, 0);
 }

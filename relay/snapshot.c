@@ -58,8 +58,9 @@ static void items_free(struct item *items, size_t n)
 
 static int head_len(char *buf, size_t size, uint64_t id, size_t index, size_t count)
 {
-    return snprintf(buf, size, "{\"op\":%d,\"snapshot\":%llu,\"index\":%zu,\"count\":%zu,"
-                               "\"manifests\":{",
+    return snprintf(buf, size,
+                    "{\"op\":%d,\"snapshot\":%llu,\"index\":%zu,\"count\":%zu,"
+                    "\"manifests\":{",
                     OP_SNAPSHOT_CHUNK, (unsigned long long)id, index, count);
 }
 
@@ -101,9 +102,8 @@ static struct relay_msg *chunk_msg(const struct item *items, size_t from, size_t
     return m;
 }
 
-struct relay_snapshot *snapshot_build(const struct registry *r, const char *host_id,
-                                      uint64_t id, uint64_t watermark, size_t frame_bytes,
-                                      struct msg_pool *pool)
+struct relay_snapshot *snapshot_build(const struct registry *r, const char *host_id, uint64_t id,
+                                      uint64_t watermark, size_t frame_bytes, struct msg_pool *pool)
 {
     size_t n = r->nmanifests + r->nobjects, k = 0;
     struct item *items = calloc(n ? n : 1, sizeof *items);
@@ -124,7 +124,8 @@ struct relay_snapshot *snapshot_build(const struct registry *r, const char *host
             goto fail;
     }
     /* pack: the envelope with the largest possible numbers, then items with separators */
-    size_t budget = frame_bytes > SNAPSHOT_ENVELOPE_BYTES ? frame_bytes - SNAPSHOT_ENVELOPE_BYTES : 0;
+    size_t budget =
+        frame_bytes > SNAPSHOT_ENVELOPE_BYTES ? frame_bytes - SNAPSHOT_ENVELOPE_BYTES : 0;
     size_t nchunks = 0, used = 0;
     starts[nchunks++] = 0;
     for (size_t i = 0; i < n; i++) {
@@ -151,10 +152,10 @@ struct relay_snapshot *snapshot_build(const struct registry *r, const char *host
             goto fail;
         s->nchunks = c + 1;
     }
-    json_t *done = json_pack("{sisIsIsIsIsI}", "op", OP_SNAPSHOT_DONE, "snapshot", (json_int_t)id,
-                             "chunks", (json_int_t)nchunks, "objects", (json_int_t)r->nobjects,
-                             "manifests", (json_int_t)r->nmanifests, "watermark",
-                             (json_int_t)watermark);
+    json_t *done =
+        json_pack("{sisIsIsIsIsI}", "op", OP_SNAPSHOT_DONE, "snapshot", (json_int_t)id, "chunks",
+                  (json_int_t)nchunks, "objects", (json_int_t)r->nobjects, "manifests",
+                  (json_int_t)r->nmanifests, "watermark", (json_int_t)watermark);
     s->done = done ? relay_msg_from_json(pool, OP_SNAPSHOT_DONE, done, 0) : NULL;
     json_decref(done);
     if (!s->done)

@@ -29,8 +29,8 @@ struct relay_snapshot {
 #define SNAPSHOT_ENVELOPE_BYTES 160
 
 /* Builds the snapshot of r.  NULL when out of memory or an item does not fit a frame. */
-struct relay_snapshot *snapshot_build(const struct registry *r, const char *host_id,
-                                      uint64_t id, uint64_t watermark, size_t frame_bytes,
+struct relay_snapshot *snapshot_build(const struct registry *r, const char *host_id, uint64_t id,
+                                      uint64_t watermark, size_t frame_bytes,
                                       struct msg_pool *pool);
 struct relay_snapshot *snapshot_ref(struct relay_snapshot *s);
 void snapshot_unref(struct relay_snapshot *s);
