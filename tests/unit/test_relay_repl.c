@@ -11,10 +11,11 @@
 #include "tests/unit/test_relay_util.h"
 #include "tests/unit/unit.h"
 
-#define MANIFEST "{\"op\":25,\"manifest_id\":\"crate_v1\",\"properties\":{" \
-                 "\"color\":{\"tier\":\"reliable_on_change\"},"              \
-                 "\"label\":{\"tier\":\"snapshot_only\"},"                   \
-                 "\"wobble\":{\"tier\":\"high_rate_unreliable\"}}}"
+#define MANIFEST                                                                                   \
+    "{\"op\":25,\"manifest_id\":\"crate_v1\",\"properties\":{"                                     \
+    "\"color\":{\"tier\":\"reliable_on_change\"},"                                                 \
+    "\"label\":{\"tier\":\"snapshot_only\"},"                                                      \
+    "\"wobble\":{\"tier\":\"high_rate_unreliable\"}}}"
 #define TICK_MS 50
 
 struct fix {
@@ -37,21 +38,27 @@ static void sendf(struct fix *f, struct relay_peer *p, const char *fmt, ...)
 
 static void transform(struct fix *f, struct relay_peer *p, int seq, double x)
 {
-    sendf(f, p, "{\"op\":30,\"seq\":%d,\"t\":123.5,\"head\":{\"p\":[%g,1.6,0],\"r\":[0,0,0,1]},"
-                "\"left\":{\"p\":[0.2,1,0],\"r\":[0,0,0,1]}}", seq, x);
+    sendf(f, p,
+          "{\"op\":30,\"seq\":%d,\"t\":123.5,\"head\":{\"p\":[%g,1.6,0],\"r\":[0,0,0,1]},"
+          "\"left\":{\"p\":[0.2,1,0],\"r\":[0,0,0,1]}}",
+          seq, x);
 }
 
 static void rep_object(struct fix *f, struct relay_peer *p, const char *id, int seq, int epoch)
 {
-    sendf(f, p, "{\"op\":31,\"object_id\":\"%s\",\"seq\":%d,\"epoch\":%d,\"transform\":{"
-                "\"position\":[%d,0,0],\"rotation\":[0,0,0,1]}}", id, seq, epoch, seq);
+    sendf(f, p,
+          "{\"op\":31,\"object_id\":\"%s\",\"seq\":%d,\"epoch\":%d,\"transform\":{"
+          "\"position\":[%d,0,0],\"rotation\":[0,0,0,1]}}",
+          id, seq, epoch, seq);
 }
 
 static void rep_prop(struct fix *f, struct relay_peer *p, int seq, int epoch, const char *name,
                      const char *value)
 {
-    sendf(f, p, "{\"op\":32,\"object_id\":\"box\",\"seq\":%d,\"epoch\":%d,\"name\":\"%s\","
-                "\"value\":%s}", seq, epoch, name, value);
+    sendf(f, p,
+          "{\"op\":32,\"object_id\":\"box\",\"seq\":%d,\"epoch\":%d,\"name\":\"%s\","
+          "\"value\":%s}",
+          seq, epoch, name, value);
 }
 
 /* a (host), b, c; manifest; a spawned "box" (placed_room) and holds it (epoch 1). */
@@ -64,9 +71,10 @@ static void setup(struct fix *f)
     f->b = tjoin(&f->e, "rep", "u2", RELAY_JOIN_OK);
     f->c = tjoin(&f->e, "rep", "u3", RELAY_JOIN_OK);
     tsend(&f->e, f->a, MANIFEST);
-    sendf(f, f->a, "{\"op\":20,\"object_id\":\"box\",\"manifest_id\":\"crate_v1\","
-                   "\"persist_mode\":\"placed_room\",\"transform\":{\"position\":[0,0,0],"
-                   "\"rotation\":[0,0,0,1]}}");
+    sendf(f, f->a,
+          "{\"op\":20,\"object_id\":\"box\",\"manifest_id\":\"crate_v1\","
+          "\"persist_mode\":\"placed_room\",\"transform\":{\"position\":[0,0,0],"
+          "\"rotation\":[0,0,0,1]}}");
     sendf(f, f->a, "{\"op\":10,\"object_id\":\"box\"}");
     ttick(&f->e, TICK_MS);
     tdiscard(f->a);
@@ -98,8 +106,8 @@ START_TEST(transform_coalesced_latest_wins)
     ck_assert_int_eq(tint(m, "seq"), 3);
     ck_assert_str_eq(tstr(m, "from"), "u1");
     ck_assert(json_real_value(json_object_get(m, "t")) == 123.5); /* echoed unchanged */
-    ck_assert(json_number_value(json_array_get(json_object_get(json_object_get(m, "head"), "p"),
-                                               0)) == 3.0);
+    ck_assert(json_number_value(
+                  json_array_get(json_object_get(json_object_get(m, "head"), "p"), 0)) == 3.0);
     ck_assert_ptr_nonnull(json_object_get(m, "left"));
     tdrain_clear(&d);
     tdrain(f.a, &d);
@@ -150,8 +158,10 @@ START_TEST(one_batched_frame_per_recipient)
         tdiscard(p[i]);
     for (int round = 1; round <= 3; round++) {
         for (int i = 0; i < 20; i++) {
-            snprintf(buf, sizeof buf, "{\"op\":30,\"seq\":%d,\"head\":{\"p\":[%d,1.6,0],"
-                                      "\"r\":[0,0,0,1]}}", round, i);
+            snprintf(buf, sizeof buf,
+                     "{\"op\":30,\"seq\":%d,\"head\":{\"p\":[%d,1.6,0],"
+                     "\"r\":[0,0,0,1]}}",
+                     round, i);
             tsend(&e, p[i], buf);
         }
         ttick(&e, TICK_MS);
@@ -233,7 +243,7 @@ START_TEST(property_tiers)
     rep_prop(&f, f.a, 6, 1, "wobble", "0.1");
     rep_prop(&f, f.a, 7, 1, "wobble", "0.2");
     rep_prop(&f, f.a, 8, 1, "wobble", "0.3");
-    rep_prop(&f, f.a, 9, 1, "secret", "1"); /* undeclared */
+    rep_prop(&f, f.a, 9, 1, "secret", "1");       /* undeclared */
     rep_prop(&f, f.a, 8, 1, "color", "\"#bad\""); /* stale */
     ttick(&f.e, TICK_MS);
     struct tdrain d;
@@ -259,8 +269,8 @@ START_TEST(property_tiers)
     ck_assert_uint_eq(rc(&f)->drops[RELAY_DROP_STALE], 1);
     /* the registry has every accepted value, snapshot_only included */
     json_t *doc = relay_room_export(relay_hub_find_room(f.e.hub, "rep"));
-    json_t *props = json_object_get(json_array_get(json_object_get(doc, "objects"), 0),
-                                    "properties");
+    json_t *props =
+        json_object_get(json_array_get(json_object_get(doc, "objects"), 0), "properties");
     ck_assert_str_eq(tstr(props, "label"), "tools");
     ck_assert_str_eq(tstr(props, "color"), "#000003");
     ck_assert(json_number_value(json_object_get(props, "wobble")) == 0.3);
@@ -303,8 +313,10 @@ START_TEST(downshift_idle_and_far)
     size_t near = 0, far = 0;
     for (int i = 0; i < 20; i++) {
         seq++;
-        sendf(&f, f.a, "{\"op\":31,\"object_id\":\"box\",\"seq\":%d,\"epoch\":1,\"transform\":{"
-                       "\"position\":[10,0,0],\"rotation\":[0,0,0,1]}}", seq);
+        sendf(&f, f.a,
+              "{\"op\":31,\"object_id\":\"box\",\"seq\":%d,\"epoch\":1,\"transform\":{"
+              "\"position\":[10,0,0],\"rotation\":[0,0,0,1]}}",
+              seq);
         ttick(&f.e, TICK_MS);
         struct tdrain d;
         tdrain(f.b, &d);
@@ -347,8 +359,9 @@ START_TEST(backlog_bounded)
     f.b = tjoin(&f.e, "rep", "u2", RELAY_JOIN_OK);
     f.c = tjoin(&f.e, "rep", "u3", RELAY_JOIN_OK);
     tsend(&f.e, f.a, MANIFEST);
-    sendf(&f, f.a, "{\"op\":20,\"object_id\":\"box\",\"manifest_id\":\"crate_v1\","
-                   "\"persist_mode\":\"placed_room\",\"held\":true}");
+    sendf(&f, f.a,
+          "{\"op\":20,\"object_id\":\"box\",\"manifest_id\":\"crate_v1\","
+          "\"persist_mode\":\"placed_room\",\"held\":true}");
     tdiscard(f.a);
     tdiscard(f.b);
     tdiscard(f.c);
@@ -413,10 +426,11 @@ START_TEST(snapshot_chunks_reassembly_retry)
     memset(label, 'L', 300);
     label[300] = '\0';
     for (int i = 0; i < 400; i++)
-        sendf(&f, f.a, "{\"op\":20,\"object_id\":\"obj-%03d\",\"manifest_id\":\"crate_v1\","
-                       "\"persist_mode\":\"%s\",\"transform\":{\"position\":[%d,0,0],"
-                       "\"rotation\":[0,0,0,1]},\"properties\":{\"label\":\"%s-%d\","
-                       "\"color\":\"#%06d\"}}",
+        sendf(&f, f.a,
+              "{\"op\":20,\"object_id\":\"obj-%03d\",\"manifest_id\":\"crate_v1\","
+              "\"persist_mode\":\"%s\",\"transform\":{\"position\":[%d,0,0],"
+              "\"rotation\":[0,0,0,1]},\"properties\":{\"label\":\"%s-%d\","
+              "\"color\":\"#%06d\"}}",
               i, i % 3 ? "placed_room" : "placed_saved", i, label, i, i);
     sendf(&f, f.b, "{\"op\":10,\"object_id\":\"obj-007\"}");
     ttick(&f.e, TICK_MS);
@@ -440,7 +454,8 @@ START_TEST(snapshot_chunks_reassembly_retry)
     /* order: chunks, DONE, then live (never a live message before the snapshot) */
     size_t i, done_at = 0;
     json_t *m;
-    json_array_foreach(d.msgs, i, m) {
+    json_array_foreach(d.msgs, i, m)
+    {
         if (tint(m, "op") == OP_SNAPSHOT_DONE)
             done_at = i;
         if (tint(m, "op") == OP_REP_OBJECT)
@@ -460,7 +475,8 @@ START_TEST(snapshot_chunks_reassembly_retry)
     ck_assert(json_equal(json_object_get(doc, "manifests"), json_object_get(reg, "manifests")));
     json_t *objs = json_object_get(doc, "objects");
     ck_assert_uint_eq(json_array_size(objs), json_array_size(json_object_get(reg, "objects")));
-    json_array_foreach(objs, i, m) {
+    json_array_foreach(objs, i, m)
+    {
         json_t *r = json_array_get(json_object_get(reg, "objects"), i);
         json_t *copy = json_deep_copy(m);
         ck_assert_ptr_nonnull(json_object_get(copy, "epoch"));
@@ -527,8 +543,9 @@ START_TEST(snapshot_of_empty_room_and_object_bound)
     char *big = malloc(17000);
     memset(big, 'x', 16999);
     big[16999] = '\0';
-    snprintf(buf, sizeof buf, "{\"op\":20,\"object_id\":\"huge\",\"manifest_id\":\"crate_v1\","
-                              "\"persist_mode\":\"placed_room\",\"properties\":{\"label\":\"%s\"}}",
+    snprintf(buf, sizeof buf,
+             "{\"op\":20,\"object_id\":\"huge\",\"manifest_id\":\"crate_v1\","
+             "\"persist_mode\":\"placed_room\",\"properties\":{\"label\":\"%s\"}}",
              big);
     free(big);
     tsend(&e, a, buf);

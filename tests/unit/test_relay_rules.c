@@ -9,10 +9,11 @@
 #include "tests/unit/test_relay_util.h"
 #include "tests/unit/unit.h"
 
-#define MANIFEST "{\"op\":25,\"manifest_id\":\"crate_v1\",\"properties\":{" \
-                 "\"color\":{\"tier\":\"reliable_on_change\"},"              \
-                 "\"label\":{\"tier\":\"snapshot_only\"},"                   \
-                 "\"wobble\":{\"tier\":\"high_rate_unreliable\"}}}"
+#define MANIFEST                                                                                   \
+    "{\"op\":25,\"manifest_id\":\"crate_v1\",\"properties\":{"                                     \
+    "\"color\":{\"tier\":\"reliable_on_change\"},"                                                 \
+    "\"label\":{\"tier\":\"snapshot_only\"},"                                                      \
+    "\"wobble\":{\"tier\":\"high_rate_unreliable\"}}}"
 
 static void spawn(struct tenv *e, struct relay_peer *p, const char *id, const char *mode)
 {
@@ -173,8 +174,9 @@ START_TEST(contention_first_wins)
     ck_assert_str_eq(tstr(tfind(&d, OP_OWNERSHIP_DENIED, 0), "holder"), "u2");
     tdrain_clear(&d);
     /* release by the holder: the host owns it again, epoch raised; then a may take it */
-    tsend(&e, b, "{\"op\":13,\"object_id\":\"crate-1\",\"transform\":{\"position\":[5,0,0],"
-                 "\"rotation\":[0,0,0,1]}}");
+    tsend(&e, b,
+          "{\"op\":13,\"object_id\":\"crate-1\",\"transform\":{\"position\":[5,0,0],"
+          "\"rotation\":[0,0,0,1]}}");
     tdrain(a, &d);
     json_t *r = tfind(&d, OP_OWNERSHIP_RELEASED, 0);
     ck_assert_ptr_nonnull(r);
@@ -210,8 +212,8 @@ START_TEST(authority_on_mutations)
     tdrain(a, &d);
     ck_assert_uint_eq(json_array_size(d.msgs), 0); /* nothing reached anyone */
     tdrain_clear(&d);
-    ck_assert_uint_eq(relay_room_counters(relay_hub_find_room(e.hub, "room-1"))
-                          ->drops[RELAY_DROP_NOT_OWNER], 2);
+    ck_assert_uint_eq(
+        relay_room_counters(relay_hub_find_room(e.hub, "room-1"))->drops[RELAY_DROP_NOT_OWNER], 2);
     /* the owner may */
     tsend(&e, a, "{\"op\":22,\"object_id\":\"crate-1\",\"persist_mode\":\"placed_saved\"}");
     tdrain(b, &d);
@@ -222,10 +224,12 @@ START_TEST(authority_on_mutations)
     ck_assert_str_eq(tstr(tfind(&d, OP_OBJECT_DESPAWN, 0), "object_id"), "crate-1");
     tdrain_clear(&d);
     /* spawn checks: unknown manifest, undeclared property, duplicate id */
-    tsend(&e, a, "{\"op\":20,\"object_id\":\"x\",\"manifest_id\":\"nope\",\"persist_mode\":"
-                 "\"placed_room\"}");
-    tsend(&e, a, "{\"op\":20,\"object_id\":\"x\",\"manifest_id\":\"crate_v1\",\"persist_mode\":"
-                 "\"placed_room\",\"properties\":{\"secret\":1}}");
+    tsend(&e, a,
+          "{\"op\":20,\"object_id\":\"x\",\"manifest_id\":\"nope\",\"persist_mode\":"
+          "\"placed_room\"}");
+    tsend(&e, a,
+          "{\"op\":20,\"object_id\":\"x\",\"manifest_id\":\"crate_v1\",\"persist_mode\":"
+          "\"placed_room\",\"properties\":{\"secret\":1}}");
     spawn(&e, a, "dup", "placed_room");
     spawn(&e, a, "dup", "placed_room");
     tdrain(a, &d);
@@ -275,7 +279,8 @@ START_TEST(cleanup_per_persist_mode)
     ck_assert_uint_eq(json_array_size(objs), 3);
     size_t i;
     json_t *o;
-    json_array_foreach(objs, i, o) {
+    json_array_foreach(objs, i, o)
+    {
         ck_assert_str_ne(tstr(o, "object_id"), "t");
         ck_assert_str_eq(tstr(o, "owner_id"), "u1");
         ck_assert(json_is_null(json_object_get(o, "held_by")));
@@ -426,8 +431,8 @@ START_TEST(bad_input_errors_and_kick)
     relay_peer_too_large(a, e.now);
     struct tdrain d;
     tdrain(a, &d);
-    const char *want[] = {"malformed", "unknown_op", "malformed", "malformed", "malformed",
-                          "unknown_op", "bad_field", "malformed", "too_large"};
+    const char *want[] = {"malformed",  "unknown_op", "malformed", "malformed", "malformed",
+                          "unknown_op", "bad_field",  "malformed", "too_large"};
     ck_assert_uint_eq(tcount(&d, OP_ERROR), 9);
     for (size_t i = 0; i < 9; i++)
         ck_assert_str_eq(tstr(tfind(&d, OP_ERROR, i), "code"), want[i]);
@@ -466,8 +471,10 @@ START_TEST(flood_rate_limited)
     char buf[200];
     unsigned rate_errors = 0;
     for (int i = 1; i <= 600; i++) {
-        snprintf(buf, sizeof buf, "{\"op\":30,\"seq\":%d,\"head\":{\"p\":[0,1,0],"
-                                  "\"r\":[0,0,0,1]}}", i);
+        snprintf(buf, sizeof buf,
+                 "{\"op\":30,\"seq\":%d,\"head\":{\"p\":[0,1,0],"
+                 "\"r\":[0,0,0,1]}}",
+                 i);
         tsend(&e, a, buf);
     }
     struct tdrain d;
@@ -476,8 +483,8 @@ START_TEST(flood_rate_limited)
         rate_errors += strcmp(tstr(tfind(&d, OP_ERROR, i), "code"), "rate") == 0;
     ck_assert_uint_ge(rate_errors, 1);
     tdrain_clear(&d);
-    ck_assert_uint_ge(relay_room_counters(relay_hub_find_room(e.hub, "room-1"))
-                          ->drops[RELAY_DROP_RATE], 100);
+    ck_assert_uint_ge(
+        relay_room_counters(relay_hub_find_room(e.hub, "room-1"))->drops[RELAY_DROP_RATE], 100);
     tenv_free(&e);
 }
 END_TEST
@@ -588,7 +595,6 @@ START_TEST(restore_from_saved_state)
 }
 END_TEST
 
-
 START_TEST(manifests_limits_shutdown)
 {
     struct tenv e;
@@ -599,10 +605,12 @@ START_TEST(manifests_limits_shutdown)
     tsend(&e, a, MANIFEST);
     tsend(&e, a, MANIFEST); /* the same again: confirmed to the sender */
     tsend(&e, a, "{\"op\":25,\"manifest_id\":\"crate_v1\",\"properties\":{}}");
-    tsend(&e, a, "{\"op\":25,\"manifest_id\":\"m2\",\"properties\":{\"x\":"
-                 "{\"tier\":\"fast\"}}}");
-    tsend(&e, a, "{\"op\":25,\"manifest_id\":\"m3\",\"properties\":{\"x\":"
-                 "{\"tier\":\"snapshot_only\",\"durable\":\"yes\"}}}");
+    tsend(&e, a,
+          "{\"op\":25,\"manifest_id\":\"m2\",\"properties\":{\"x\":"
+          "{\"tier\":\"fast\"}}}");
+    tsend(&e, a,
+          "{\"op\":25,\"manifest_id\":\"m3\",\"properties\":{\"x\":"
+          "{\"tier\":\"snapshot_only\",\"durable\":\"yes\"}}}");
     struct tdrain d;
     tdrain(a, &d);
     ck_assert_uint_eq(tcount(&d, OP_MANIFEST_REGISTER), 2);

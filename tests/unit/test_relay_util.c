@@ -44,8 +44,10 @@ void tenv_init(struct tenv *e)
 
 void tenv_start(struct tenv *e)
 {
-    struct relay_hooks hooks = {.peer_ready = on_ready, .room_created = on_created,
-                                .room_save = on_save, .room_freed = on_freed};
+    struct relay_hooks hooks = {.peer_ready = on_ready,
+                                .room_created = on_created,
+                                .room_save = on_save,
+                                .room_freed = on_freed};
     e->hub = relay_hub_new(&e->cfg, &hooks, e);
     ck_assert_ptr_nonnull(e->hub);
 }
@@ -123,7 +125,8 @@ json_t *tfind(const struct tdrain *d, int op, size_t n)
 {
     size_t i;
     json_t *m;
-    json_array_foreach(d->msgs, i, m) {
+    json_array_foreach(d->msgs, i, m)
+    {
         if (json_integer_value(json_object_get(m, "op")) == op && n-- == 0)
             return m;
     }

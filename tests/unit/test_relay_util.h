@@ -30,10 +30,10 @@ void tsend(struct tenv *e, struct relay_peer *p, const char *text);
 void ttick(struct tenv *e, int64_t ms);
 
 struct tdrain {
-    json_t *msgs;        /* every message, arrays flattened */
+    json_t *msgs; /* every message, arrays flattened */
     size_t frames;
     size_t max_frame;
-    json_t *frame_list;  /* every frame's text as a JSON string */
+    json_t *frame_list; /* every frame's text as a JSON string */
     bool closed;
     int close_code;
     const char *close_reason;
