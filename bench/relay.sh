@@ -12,6 +12,9 @@
 # Prints each run's `RESULT {json}` (with "suite" and "holds" added) and a last line
 # "# largest R ...".
 #
+# NODE_RELAY=<anchors>/node-ws-relay/server.js benches the anchors' Node relay instead (started
+# with PORT, relay-load with --raw, target node-ws-relay): same generator, same verdict.
+#
 # Env: BUILD=build  RELAY_PORT=18191  SERVER_CPUS=0  LOAD_CPUS=1 (empty: no pinning)
 #      LADDER="2 6 20"  RS="1 5 10 20 40 60 80 100 150 200"  PLAYERS=20  HZ=20
 #      DURATION=10  WARMUP=2  DRAIN=2  P99_LIMIT_MS=50  STOP_AFTER=2
@@ -37,10 +40,14 @@ RELAY_ARGS=${RELAY_ARGS:-}
 LOAD_ARGS=${LOAD_ARGS:-}
 SUITES=${SUITES:-ladder sweep}
 OUT=${OUT:-}
+NODE_RELAY=${NODE_RELAY:-}
 PY=/usr/bin/python3
+TARGET=roomstate-relay
+TICK_LABEL=${TICK_HZ:-default}
+[ -n "$NODE_RELAY" ] && TARGET=node-ws-relay && LOAD_ARGS="--raw $LOAD_ARGS" && TICK_LABEL=none
 
-for f in "$BUILD/roomstate-relay" "$BUILD/relay-load"; do
-  [ -x "$f" ] || { echo "bench/relay.sh: missing $f (make all)" >&2; exit 2; }
+for f in "$BUILD/relay-load" ${NODE_RELAY:-"$BUILD/roomstate-relay"}; do
+  [ -e "$f" ] || { echo "bench/relay.sh: missing $f (make all)" >&2; exit 2; }
 done
 ulimit -n 65536 2> /dev/null || ulimit -n "$(ulimit -Hn)" 2> /dev/null || true
 
@@ -61,16 +68,20 @@ start_relay() {
   local args=(--listen "127.0.0.1:$RELAY_PORT" --log-level warn)
   [ -n "$TICK_HZ" ] && args+=(--tick-hz "$TICK_HZ")
   local pin=(); [ -n "$SERVER_CPUS" ] && pin=(taskset -c "$SERVER_CPUS")
-  # shellcheck disable=SC2086 # RELAY_ARGS is a list of flags
-  env -u NAKAMA_SESSION_KEY -u NAKAMA_SESSION_KEY_FILE -u ROOMSTATE_SERVER_URL \
-    "${pin[@]}" "$BUILD/roomstate-relay" "${args[@]}" $RELAY_ARGS > "$WORK/relay.log" 2>&1 &
+  if [ -n "$NODE_RELAY" ]; then
+    PORT=$RELAY_PORT "${pin[@]}" node "$NODE_RELAY" > "$WORK/relay.log" 2>&1 &
+  else
+    # shellcheck disable=SC2086 # RELAY_ARGS is a list of flags
+    env -u NAKAMA_SESSION_KEY -u NAKAMA_SESSION_KEY_FILE -u ROOMSTATE_SERVER_URL \
+      "${pin[@]}" "$BUILD/roomstate-relay" "${args[@]}" $RELAY_ARGS > "$WORK/relay.log" 2>&1 &
+  fi
   RELAY_PID=$!
   for _ in $(seq 100); do
     curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$RELAY_PORT/healthz" && return 0
     kill -0 "$RELAY_PID" 2> /dev/null || break
     sleep 0.1
   done
-  echo "bench/relay.sh: roomstate-relay did not come up on port $RELAY_PORT" >&2
+  echo "bench/relay.sh: $TARGET did not come up on port $RELAY_PORT" >&2
   tail -5 "$WORK/relay.log" >&2
   return 1
 }
@@ -83,15 +94,15 @@ run_one() {
   # shellcheck disable=SC2086 # LOAD_ARGS is a list of flags
   line=$("${pin[@]}" "$BUILD/relay-load" --url "ws://127.0.0.1:$RELAY_PORT" --rooms "$rooms" \
     --players "$players" --hz "$HZ" --duration "$DURATION" --warmup "$WARMUP" --drain "$DRAIN" \
-    --relay-pid "$RELAY_PID" --target roomstate-relay $LOAD_ARGS 2> "$WORK/load.log" |
+    --relay-pid "$RELAY_PID" --target "$TARGET" $LOAD_ARGS 2> "$WORK/load.log" |
     grep '^RESULT ' || true)
   local alive=1; kill -0 "$RELAY_PID" 2> /dev/null || alive=0
   stop_relay
   if [ -z "$line" ]; then
     local why; why=$(tail -1 "$WORK/load.log" | tr -dc '[:alnum:] :/._-')
-    line="RESULT {\"test\":\"relay\",\"target\":\"roomstate-relay\",\"rooms\":$rooms,\"clients_per_room\":$players,\"error\":\"relay-load gave no result: $why\"}"
+    line="RESULT {\"test\":\"relay\",\"target\":\"$TARGET\",\"rooms\":$rooms,\"clients_per_room\":$players,\"error\":\"relay-load gave no result: $why\"}"
   fi
-  line=$($PY - "$suite" "$P99_LIMIT_MS" "$alive" "${TICK_HZ:-default}" "${line#RESULT }" << 'EOF'
+  line=$($PY - "$suite" "$P99_LIMIT_MS" "$alive" "$TICK_LABEL" "${line#RESULT }" << 'EOF'
 import json, sys
 suite, limit, alive, tick, raw = sys.argv[1], float(sys.argv[2]), sys.argv[3] == "1", sys.argv[4], sys.argv[5]
 r = json.loads(raw)
@@ -113,7 +124,7 @@ EOF
   case "$line" in *'"holds":true'*) return 0 ;; *) return 1 ;; esac
 }
 
-echo "# bench/relay: suites='$SUITES' ladder='$LADDER' rs='$RS' hz=$HZ tick=${TICK_HZ:-default} ${WARMUP}+${DURATION}+${DRAIN}s server_cpus=${SERVER_CPUS:-any} load_cpus=${LOAD_CPUS:-any} $(date -u +%FT%TZ) loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# bench/relay: target=$TARGET suites='$SUITES' ladder='$LADDER' rs='$RS' hz=$HZ tick=$TICK_LABEL ${WARMUP}+${DURATION}+${DRAIN}s server_cpus=${SERVER_CPUS:-any} load_cpus=${LOAD_CPUS:-any} $(date -u +%FT%TZ) loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ " $SUITES " == *" ladder "* ]]; then
   for p in $LADDER; do run_one ladder 1 "$p" || true; sleep 1; done
 fi
@@ -124,5 +135,5 @@ if [[ " $SUITES " == *" sweep "* ]]; then
     [ "$misses" -ge "$STOP_AFTER" ] && break
     sleep 1
   done
-  echo "# largest R (of: $RS) of $PLAYERS-player rooms at $HZ Hz holding p99 < ${P99_LIMIT_MS} ms (tick ${TICK_HZ:-default}): $best"
+  echo "# $TARGET: largest R (of: $RS) of $PLAYERS-player rooms at $HZ Hz holding p99 < ${P99_LIMIT_MS} ms (tick $TICK_LABEL): $best"
 fi
