@@ -7,8 +7,8 @@ import unittest
 
 import harness
 
-from relayclient import (OP, Relay, RelayClient, close_all, grab, join, raw_connect,
-                         register_manifest, run, spawn, uid)
+from relayclient import (OP, TRANSFORM, Relay, RelayClient, close_all, grab, join,
+                         raw_connect, register_manifest, run, spawn, uid)
 
 
 def order(welcome):
@@ -153,6 +153,58 @@ class TwentyClients(unittest.TestCase):
             self.assertTrue(self.relay.alive())
             await close_all(cs)
         run(go(), timeout=90)
+
+
+class TwentyAtTwentyHz(unittest.TestCase):
+    def test_twenty_players_for_a_bounded_run(self):
+        """20 players send their transforms at about 20 Hz for 3 s and move the object they
+        hold; a rogue (player 20) forges REP_OBJECT for everyone else's object.  Everyone
+        gets everyone's transforms (a generous band, no timing assertion) and the forgeries
+        reach nobody."""
+        relay = Relay(self)
+
+        async def go():
+            cs = await join(relay.port, "soak", 20)
+            await register_manifest(cs[0])
+            for i, c in enumerate(cs[:19]):
+                await spawn(c, f"obj-{i + 1}", "transient_held")
+                g = await grab(c, f"obj-{i + 1}")
+                self.assertEqual(g["op"], OP["OWNERSHIP_GRANTED"])
+                c.epoch = g["epoch"]
+            rogue = cs[19]
+
+            async def player(k, c):
+                for t in range(60):
+                    seq = t + 1
+                    await c.send({"op": OP["REP_TRANSFORM"], "seq": seq,
+                                  "head": {"p": [k, 1.7, t / 10], "r": [0, 0, 0, 1]}})
+                    if c is not rogue:
+                        await c.send({"op": OP["REP_OBJECT"], "object_id": f"obj-{k}",
+                                      "seq": seq, "epoch": c.epoch, "transform": TRANSFORM})
+                    elif t % 3 == 0:
+                        victim = 1 + (t // 3) % 19
+                        await c.send({"op": OP["REP_OBJECT"], "object_id": f"obj-{victim}",
+                                      "seq": 1000 + seq, "epoch": 1, "transform": TRANSFORM})
+                    await asyncio.sleep(0.05)
+
+            await asyncio.gather(*(player(k, c) for k, c in enumerate(cs, start=1)))
+            await asyncio.sleep(0.5)  # let the last tick's batches arrive
+            for c in cs:
+                senders = {}
+                for m in c.seen:
+                    if m.get("op") == OP["REP_TRANSFORM"]:
+                        senders[m["from"]] = senders.get(m["from"], 0) + 1
+                    if m.get("op") == OP["REP_OBJECT"]:
+                        self.assertNotEqual(m["from"], rogue.user_id, "a forgery was relayed")
+                others = {x.user_id for x in cs if x is not c}
+                self.assertEqual(set(senders), others, c.username)
+                # 60 sent over ~3 s, coalesced at 20 Hz: a generous lower bound
+                self.assertGreaterEqual(min(senders.values()), 10, c.username)
+            self.assertTrue(relay.alive())
+            await close_all(cs)
+        run(go(), timeout=60)
+        m = relay.metrics()
+        self.assertGreater(m['roomstate_relay_drops_total{reason="not_owner"}'], 0)
 
 
 class Reconnection(unittest.TestCase):

@@ -39,6 +39,37 @@ class RelayHttp(unittest.TestCase):
             if line and not line.startswith("#"):
                 float(line.rpartition(" ")[2])  # every sample has a number
 
+    def test_metrics_follow_a_session(self):
+        async def go():
+            a = await RelayClient(self.relay.port, "m1", uid(1), "alice").connect()
+            b = await RelayClient(self.relay.port, "m1", uid(2), "bob").connect()
+            await a.expect(op=OP["WELCOME"])
+            await b.expect(op=OP["WELCOME"])
+            await a.send({"op": OP["OWNERSHIP_REQUEST"], "object_id": "ghost"})
+            await a.expect(op=OP["OWNERSHIP_DENIED"])
+            await a.send({"op": OP["REP_TRANSFORM"], "seq": 1,
+                          "head": {"p": [0, 1.7, 0], "r": [0, 0, 0, 1]}})
+            await b.expect(op=OP["REP_TRANSFORM"])
+            m = self.relay.metrics()
+            self.assertEqual(m["roomstate_relay_rooms"], 1)
+            self.assertEqual(m["roomstate_relay_clients"], 2)
+            self.assertEqual(m['roomstate_relay_room_clients{room="m1"}'], 2)
+            self.assertGreaterEqual(m['roomstate_relay_messages_in_total{op="OWNERSHIP_REQUEST"}'],
+                                    1)
+            self.assertGreaterEqual(m['roomstate_relay_messages_out_total{op="WELCOME"}'], 2)
+            self.assertGreaterEqual(m['roomstate_relay_messages_out_total{op="REP_TRANSFORM"}'],
+                                    1)
+            self.assertGreater(m["roomstate_relay_bytes_in_total"], 0)
+            self.assertGreater(m["roomstate_relay_bytes_out_total"], 0)
+            self.assertGreaterEqual(m["roomstate_relay_connections_total"], 2)
+            self.assertGreater(m["roomstate_relay_fanout_seconds_count"], 0)
+            self.assertGreater(m["roomstate_relay_ticks_total"], 0)
+            await a.close()
+            await b.close()
+        run(go())
+        harness.wait_until(lambda: self.relay.metrics()["roomstate_relay_clients"] == 0,
+                           what="clients gauge back to 0")
+
     def test_unknown_path_and_method(self):
         status, _, body = harness.http("GET", self.relay.url + "/nope")
         self.assertEqual(status, 404)
