@@ -51,13 +51,13 @@ RUN chmod 0755 /usr/local/bin/roomstate-entrypoint /usr/local/bin/roomstate-heal
 ENV ROOMSTATE_LISTEN=0.0.0.0:8080 \
     ROOMSTATE_RELAY_LISTEN=0.0.0.0:8090 \
     ROOMSTATE_DB=/data/roomstate.db
-VOLUME ["/data"]
 WORKDIR /data
 USER roomstate:roomstate
 ENTRYPOINT ["/usr/local/bin/roomstate-entrypoint"]
 
 # ---- migrate only: `docker run --rm -v roomstate-data:/data roomstate-migrate [up|status|verify]`
 FROM runtime AS migrate
+VOLUME ["/data"]
 CMD ["migrate", "up"]
 
 # ---- relay: WebSocket authority relay on 8090 ---------------------------------------------
@@ -69,6 +69,7 @@ CMD ["relay"]
 
 # ---- server (default target): migrate up, then serve on 8080 ------------------------------
 FROM runtime AS server
+VOLUME ["/data"]
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=4s --start-period=5s --retries=3 \
   CMD ["/usr/local/bin/roomstate-healthcheck", "server"]

@@ -3,6 +3,7 @@
 #
 #   serve [SERVER FLAGS]     (default) roomstate-migrate up, then exec roomstate-server
 #   migrate [up|status|verify]          roomstate-migrate only (deploy step, one-shot job)
+#   up | status | verify                the same as `migrate up|status|verify`
 #   relay [RELAY FLAGS]                 exec roomstate-relay
 #   token [TOKEN FLAGS]                 exec roomstate-token (development helper)
 #   --flag ...                          same as `serve --flag ...`
@@ -39,6 +40,7 @@ check_db_dir() {
 cmd=${1:-serve}
 case "$cmd" in
 -*) cmd=serve ;;
+up | status | verify) cmd=migrate ;; # the migrate image: `docker run … roomstate-migrate status`
 *) shift ;;
 esac
 
