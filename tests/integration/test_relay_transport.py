@@ -7,7 +7,7 @@ import subprocess
 import unittest
 
 import harness
-from relayclient import OP, Relay, RelayClient, connect_refused, run, uid
+from relayclient import OP, Relay, RelayClient, connect_refused, raw_connect, run, uid
 
 import websockets
 
@@ -234,6 +234,16 @@ class RelayProcess(unittest.TestCase):
             return code
         self.assertEqual(run(go()), 1001)
         self.assertEqual(relay.proc.p.wait(timeout=10), 0)
+
+    def test_sigterm_with_a_client_that_never_reads(self):
+        relay = Relay(self)
+        silent = raw_connect(relay.port, "mute", harness.token(uid=uid(1), username="mute"))
+        self.addCleanup(silent.close)
+        harness.wait_until(lambda: relay.metrics()["roomstate_relay_clients"] == 1,
+                           what="the silent client in its room")
+        os.kill(relay.proc.pid, signal.SIGTERM)
+        # the drain is bounded: the relay exits 0 even though this client never answers
+        self.assertEqual(relay.proc.p.wait(timeout=15), 0)
 
     def test_env_port_and_flag_precedence(self):
         port = harness.free_port()
