@@ -320,7 +320,13 @@ class Authority(unittest.TestCase):
                 await x.expect(op=OP["OBJECT_DESPAWN"], object_id="t")
                 await x.expect_none(op=OP["OBJECT_DESPAWN"], within=0.3,
                                     pred=lambda m: m.get("object_id") in ("r", "s"))
-            # the placed objects are kept, released, and owned by the host
+            # the placed objects are kept and released to the host: OWNERSHIP_RELEASED
+            for x in (h, b):
+                for oid in ("r", "s"):
+                    rel = await x.expect(op=OP["OWNERSHIP_RELEASED"], object_id=oid,
+                                         pred=lambda m: m.get("held_by") is None)
+                    self.assertEqual(rel["owner_id"], uid(1))
+                    self.assertEqual(rel["reason"], "owner_left")
             for oid in ("r", "s"):
                 await h.send({"op": OP["OBJECT_DESPAWN"], "object_id": oid})
                 await b.expect(op=OP["OBJECT_DESPAWN"], object_id=oid)
