@@ -81,8 +81,7 @@ static void rep_transform(struct relay_peer *p, json_t *msg, int64_t now_ms)
         return;
     }
     if (s->tf_seen && seq <= s->tf_seq) {
-        counters_drop(p->room, RELAY_DROP_STALE);
-        p->hub->counters.drops[RELAY_DROP_STALE]++;
+        peer_drop(p, RELAY_DROP_STALE);
         return;
     }
     json_t *out = json_pack("{siss}", "op", OP_REP_TRANSFORM, "from", p->user_id);
@@ -103,8 +102,7 @@ static void rep_transform(struct relay_peer *p, json_t *msg, int64_t now_ms)
         s->head[i] = json_number_value(json_array_get(hp, i));
     s->head_known = true;
     if (s->tf_msg && s->tf_tick == p->hub->tick) {
-        counters_drop(p->room, RELAY_DROP_COALESCED);
-        p->hub->counters.drops[RELAY_DROP_COALESCED]++;
+        peer_drop(p, RELAY_DROP_COALESCED);
     }
     relay_msg_unref(s->tf_msg);
     s->tf_msg = m;
@@ -142,15 +140,13 @@ static struct reg_object *object_checks(struct relay_peer *p, json_t *msg, int o
         return NULL;
     }
     if ((uint64_t)json_integer_value(epoch) != o->epoch) { /* in flight from another owner */
-        counters_drop(p->room, RELAY_DROP_EPOCH);
-        p->hub->counters.drops[RELAY_DROP_EPOCH]++;
+        peer_drop(p, RELAY_DROP_EPOCH);
         return NULL;
     }
     const char *from = property ? o->prop_from : o->obj_from;
     uint64_t last = property ? o->prop_seq : o->obj_seq;
     if (strcmp(from, p->user_id) == 0 && *seq <= last) {
-        counters_drop(p->room, RELAY_DROP_STALE);
-        p->hub->counters.drops[RELAY_DROP_STALE]++;
+        peer_drop(p, RELAY_DROP_STALE);
         return NULL;
     }
     return o;
@@ -188,8 +184,7 @@ static void rep_object(struct relay_peer *p, json_t *msg, int64_t now_ms)
     snprintf(o->obj_from, sizeof o->obj_from, "%s", p->user_id);
     p->room->rev++;
     if (o->rep_msg && o->rep_tick == p->hub->tick) {
-        counters_drop(p->room, RELAY_DROP_COALESCED);
-        p->hub->counters.drops[RELAY_DROP_COALESCED]++;
+        peer_drop(p, RELAY_DROP_COALESCED);
     }
     relay_msg_unref(o->rep_msg);
     o->rep_msg = m;
@@ -282,8 +277,7 @@ static void rep_property(struct relay_peer *p, json_t *msg, int64_t now_ms)
         if (prop_slot_put(o, json_string_value(name), m, p->hub->tick, &coalesced) != 0)
             peer_request_close(p, RELAY_CLOSE_INTERNAL, "internal");
         if (coalesced) {
-            counters_drop(room, RELAY_DROP_COALESCED);
-            p->hub->counters.drops[RELAY_DROP_COALESCED]++;
+            peer_drop(p, RELAY_DROP_COALESCED);
         }
     } else { /* reliable_on_change: in order, to every synced peer, never coalesced */
         for (size_t i = 0; i < room->nseats; i++) {
@@ -461,6 +455,7 @@ void repl_tick_room(struct relay_room *room, int64_t now_ms)
             /* backlogged: this tick's unreliable data is not queued; newer values replace it */
             room->counters.drops[RELAY_DROP_SLOW] += n - unreliable_from;
             hub->counters.drops[RELAY_DROP_SLOW] += n - unreliable_from;
+            r->stats.drops[RELAY_DROP_SLOW] += n - unreliable_from;
             n = unreliable_from;
         }
         if (n)

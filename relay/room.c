@@ -72,9 +72,10 @@ void counters_drop(struct relay_room *room, enum relay_drop d)
         room->counters.drops[d]++;
 }
 
-static void hub_drop(struct relay_peer *p, enum relay_drop d)
+void peer_drop(struct relay_peer *p, enum relay_drop d)
 {
     p->hub->counters.drops[d]++;
+    p->stats.drops[d]++;
     counters_drop(p->room, d);
 }
 
@@ -109,6 +110,9 @@ static void push_frame(struct relay_peer *p, struct relay_msg *m)
     }
     if (p->room)
         counters_out(p->room, m, 1);
+    p->stats.frames_out++;
+    p->stats.bytes_out += m->len;
+    p->stats.msgs_out += m->nmsgs;
     if (p->out.bytes > p->hub->cfg.outbox_max_bytes) {
         log_info("relay: peer %s in room %s is too far behind (%zu bytes queued): closing",
                  p->user_id, p->room ? p->room->id : "-", p->out.bytes);
@@ -174,7 +178,7 @@ void peer_error(struct relay_peer *p, const char *code, const char *message, int
 {
     struct relay_config *cfg = &p->hub->cfg;
     int64_t now = p->hub->now_ms;
-    hub_drop(p, drop);
+    peer_drop(p, drop);
     if (now - p->strike_window_start_ms >= cfg->strike_window_ms) {
         p->strike_window_start_ms = now;
         p->strikes = 0;
@@ -616,6 +620,11 @@ const char *relay_peer_user_id(const struct relay_peer *p)
 struct relay_room *relay_peer_room(const struct relay_peer *p)
 {
     return p->room;
+}
+
+const struct relay_peer_stats *relay_peer_stats(const struct relay_peer *p)
+{
+    return &p->stats;
 }
 
 size_t relay_peer_queued_bytes(const struct relay_peer *p)

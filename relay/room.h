@@ -219,6 +219,12 @@ struct relay_counters {
     uint64_t msgs_out_by_op[RELAY_COUNTED_OPS];
     uint64_t drops[RELAY_DROP_COUNT];
 };
+/* One connection's figures since it joined (drops: of its messages; slow: of its tick data). */
+struct relay_peer_stats {
+    uint64_t msgs_in, bytes_in, msgs_out, bytes_out, frames_out;
+    uint64_t drops[RELAY_DROP_COUNT];
+};
+const struct relay_peer_stats *relay_peer_stats(const struct relay_peer *peer);
 /* Per room (since it was created), and for the hub (all rooms, freed ones included). */
 const struct relay_counters *relay_room_counters(const struct relay_room *room);
 const struct relay_counters *relay_hub_counters(const struct relay_hub *hub);

@@ -32,6 +32,7 @@ static void handle_one(struct relay_peer *p, json_t *msg, int64_t now_ms)
         op = -1;
     room->counters.msgs_in++;
     p->hub->counters.msgs_in++;
+    p->stats.msgs_in++;
     counters_op(room->counters.msgs_in_by_op, op, 1);
     counters_op(p->hub->counters.msgs_in_by_op, op, 1);
     if (!take_token(p, now_ms)) {
@@ -81,6 +82,7 @@ void relay_peer_handle(struct relay_peer *p, const char *frame, size_t len, int6
     room->counters.bytes_in += len;
     p->hub->counters.frames_in++;
     p->hub->counters.bytes_in += len;
+    p->stats.bytes_in += len;
     if (len > p->hub->cfg.max_frame_bytes) {
         peer_error(p, "too_large", "message over the frame limit", 0, RELAY_DROP_TOO_LARGE);
         return;

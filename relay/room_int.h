@@ -65,6 +65,7 @@ struct relay_peer {
     bool synced; /* asked for a snapshot: gets the object plane live */
     struct relay_snapshot *snap;
     int64_t snap_expiry_ms;
+    struct relay_peer_stats stats;
     /* input limits */
     double tokens;
     int64_t tokens_ms;
@@ -114,6 +115,8 @@ void peer_error(struct relay_peer *p, const char *code, const char *message, int
 void peer_request_close(struct relay_peer *p, int code, const char *reason);
 void counters_out(struct relay_room *room, const struct relay_msg *m, size_t copies);
 void counters_drop(struct relay_room *room, enum relay_drop d);
+/* A message of p dropped for d: counted for the peer, its room and the hub. */
+void peer_drop(struct relay_peer *p, enum relay_drop d);
 /* by_op[op]++ (n times); ops outside 1..RELAY_COUNTED_OPS-1 count in slot 0. */
 void counters_op(uint64_t *by_op, int op, uint64_t n);
 

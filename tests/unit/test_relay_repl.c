@@ -571,6 +571,15 @@ START_TEST(counters_and_frames)
     ck_assert_uint_eq(c->msgs_out, out0 + 2);
     ck_assert_uint_gt(c->bytes_out, bout0);
     ck_assert_uint_ge(relay_hub_counters(f.e.hub)->msgs_out, c->msgs_out);
+    /* per connection */
+    const struct relay_peer_stats *sa = relay_peer_stats(f.a), *sb = relay_peer_stats(f.b);
+    ck_assert_uint_ge(sa->msgs_in, 1);
+    ck_assert_uint_gt(sa->bytes_in, 0);
+    ck_assert_uint_ge(sb->msgs_out, 1);
+    ck_assert_uint_gt(sb->bytes_out, 0);
+    transform(&f, f.a, 1, 0.0); /* stale */
+    ck_assert_uint_eq(sa->drops[RELAY_DROP_STALE], 1);
+    ck_assert_uint_eq(sb->drops[RELAY_DROP_STALE], 0);
     ck_assert_str_eq(relay_drop_name(RELAY_DROP_NOT_OWNER), "not_owner");
     ck_assert_str_eq(relay_drop_name(RELAY_DROP_STALE), "stale");
     ck_assert_uint_eq(relay_hub_room_count(f.e.hub), 1);
