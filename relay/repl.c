@@ -65,6 +65,55 @@ static void copy_field(json_t *out, json_t *msg, const char *key)
         json_object_set(out, key, v);
 }
 
+/* Whether every key of obj is one of keys (NULL-terminated). */
+static bool only_keys(json_t *obj, const char *const *keys)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v)
+    {
+        const char *const *w = keys;
+        while (*w && strcmp(*w, k) != 0)
+            w++;
+        if (!*w)
+            return false;
+    }
+    return true;
+}
+
+static const char *const pose_keys[] = {"p", "r", NULL};
+
+/* The relayed form of a well-formed single-message frame, without re-encoding: the sender's
+ * text with "from" inserted after the leading {"op":N, (so numbers, "t" included, go out
+ * exactly as sent).  NULL when the frame is not in that form (the caller re-encodes). */
+static struct relay_msg *raw_forward(struct relay_peer *p, int op, int64_t now_ms)
+{
+    char head[16];
+    int hl = snprintf(head, sizeof head, "{\"op\":%d,", op);
+    if (!p->raw || !p->from_field_len || p->raw_len <= (size_t)hl ||
+        memcmp(p->raw, head, (size_t)hl) != 0)
+        return NULL;
+    size_t rest = p->raw_len - (size_t)hl;
+    char *buf = malloc((size_t)hl + p->from_field_len + rest);
+    if (!buf)
+        return NULL;
+    memcpy(buf, head, (size_t)hl);
+    memcpy(buf + hl, p->from_field, p->from_field_len);
+    memcpy(buf + hl + p->from_field_len, p->raw + hl, rest);
+    struct relay_msg *m =
+        relay_msg_new(&p->hub->pool, op, buf, (size_t)hl + p->from_field_len + rest, now_ms);
+    free(buf);
+    return m;
+}
+
+/* A pose with only its p and r (what the re-encoding path relays). */
+static json_t *pose_copy(json_t *pose)
+{
+    return pose ? json_pack("{sOsO}", "p", json_object_get(pose, "p"), "r",
+                            json_object_get(pose, "r"))
+                : NULL;
+}
+
 static void rep_transform(struct relay_peer *p, json_t *msg, int64_t now_ms)
 {
     struct seat *s = p->seat;
@@ -84,15 +133,24 @@ static void rep_transform(struct relay_peer *p, json_t *msg, int64_t now_ms)
         peer_drop(p, RELAY_DROP_STALE);
         return;
     }
-    json_t *out = json_pack("{siss}", "op", OP_REP_TRANSFORM, "from", p->user_id);
-    if (out) {
-        copy_field(out, msg, "seq");
-        copy_field(out, msg, "t");
-        copy_field(out, msg, "head");
-        copy_field(out, msg, "left");
-        copy_field(out, msg, "right");
+    static const char *const keys[] = {"op", "seq", "t", "head", "left", "right", NULL};
+    struct relay_msg *m = NULL;
+    if (only_keys(msg, keys) && only_keys(head, pose_keys) &&
+        (!left || only_keys(left, pose_keys)) && (!right || only_keys(right, pose_keys)))
+        m = raw_forward(p, OP_REP_TRANSFORM, now_ms);
+    if (!m) {
+        json_t *out = json_pack("{siss}", "op", OP_REP_TRANSFORM, "from", p->user_id);
+        if (out) {
+            copy_field(out, msg, "seq");
+            copy_field(out, msg, "t");
+            json_object_set_new(out, "head", pose_copy(head));
+            if (left)
+                json_object_set_new(out, "left", pose_copy(left));
+            if (right)
+                json_object_set_new(out, "right", pose_copy(right));
+        }
+        m = encode(p, OP_REP_TRANSFORM, out, now_ms);
     }
-    struct relay_msg *m = encode(p, OP_REP_TRANSFORM, out, now_ms);
     if (!m)
         return;
     s->tf_seen = true;
@@ -165,15 +223,22 @@ static void rep_object(struct relay_peer *p, json_t *msg, int64_t now_ms)
                    OP_REP_OBJECT, RELAY_DROP_BAD_FIELD);
         return;
     }
-    json_t *out =
-        json_pack("{sissss}", "op", OP_REP_OBJECT, "from", p->user_id, "object_id", o->id);
-    if (out) {
-        copy_field(out, msg, "seq");
-        copy_field(out, msg, "epoch");
-        copy_field(out, msg, "t");
-        json_object_set_new(out, "transform", registry_transform_json(pos, rot, scale));
+    static const char *const keys[] = {"op", "object_id", "seq", "epoch", "t", "transform", NULL};
+    static const char *const tr_keys[] = {"position", "rotation", "scale", NULL};
+    struct relay_msg *m = NULL;
+    if (only_keys(msg, keys) && only_keys(json_object_get(msg, "transform"), tr_keys))
+        m = raw_forward(p, OP_REP_OBJECT, now_ms);
+    if (!m) {
+        json_t *out =
+            json_pack("{sissss}", "op", OP_REP_OBJECT, "from", p->user_id, "object_id", o->id);
+        if (out) {
+            copy_field(out, msg, "seq");
+            copy_field(out, msg, "epoch");
+            copy_field(out, msg, "t");
+            json_object_set_new(out, "transform", registry_transform_json(pos, rot, scale));
+        }
+        m = encode(p, OP_REP_OBJECT, out, now_ms);
     }
-    struct relay_msg *m = encode(p, OP_REP_OBJECT, out, now_ms);
     if (!m)
         return;
     memcpy(o->pos, pos, sizeof pos);
@@ -260,16 +325,21 @@ static void rep_property(struct relay_peer *p, json_t *msg, int64_t now_ms)
     room->rev++;
     if (!changed || tier == ROOMDOC_SNAPSHOT_ONLY)
         return; /* on change only; snapshot_only is stored, never fanned out live */
-    json_t *out =
-        json_pack("{sissss}", "op", OP_REP_PROPERTY, "from", p->user_id, "object_id", o->id);
-    if (out) {
-        copy_field(out, msg, "seq");
-        copy_field(out, msg, "epoch");
-        copy_field(out, msg, "t");
-        copy_field(out, msg, "name");
-        copy_field(out, msg, "value");
+    static const char *const keys[] = {"op", "object_id", "seq",   "epoch",
+                                       "t",  "name",      "value", NULL};
+    struct relay_msg *m = only_keys(msg, keys) ? raw_forward(p, OP_REP_PROPERTY, now_ms) : NULL;
+    if (!m) {
+        json_t *out =
+            json_pack("{sissss}", "op", OP_REP_PROPERTY, "from", p->user_id, "object_id", o->id);
+        if (out) {
+            copy_field(out, msg, "seq");
+            copy_field(out, msg, "epoch");
+            copy_field(out, msg, "t");
+            copy_field(out, msg, "name");
+            copy_field(out, msg, "value");
+        }
+        m = encode(p, OP_REP_PROPERTY, out, now_ms);
     }
-    struct relay_msg *m = encode(p, OP_REP_PROPERTY, out, now_ms);
     if (!m)
         return;
     if (tier == ROOMDOC_HIGH_RATE_UNRELIABLE) {

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/roomdoc.h"
 #include "opcodes.h"
+#include "relay/jsonenc.h"
 
 void relay_config_defaults(struct relay_config *cfg)
 {
@@ -398,6 +399,14 @@ static struct relay_peer *peer_new(struct relay_hub *hub, const char *user_id, v
     x ^= x >> 31;
     x *= 0xbf58476d1ce4e5b9ull;
     p->session = x ^ (x >> 29);
+    json_t *uid = json_string(p->user_id);
+    size_t n = uid ? jsonenc_dump(uid, p->from_field + 7, sizeof p->from_field - 8) : 0;
+    json_decref(uid);
+    if (n > 0 && n <= sizeof p->from_field - 8) {
+        memcpy(p->from_field, "\"from\":", 7);
+        p->from_field[7 + n] = ',';
+        p->from_field_len = 8 + n;
+    }
     outbox_init(&p->out);
     msgvec_init(&p->pending);
     p->next = hub->peers_head;

@@ -109,7 +109,11 @@ void relay_peer_handle(struct relay_peer *p, const char *frame, size_t len, int6
             }
         }
     } else {
+        p->raw = frame;
+        p->raw_len = len;
         handle_one(p, v, now_ms);
+        p->raw = NULL;
+        p->raw_len = 0;
     }
     json_decref(v);
 }

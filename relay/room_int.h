@@ -66,6 +66,12 @@ struct relay_peer {
     struct relay_snapshot *snap;
     int64_t snap_expiry_ms;
     struct relay_peer_stats stats;
+    /* the text of the message being handled when the frame held exactly one (else NULL):
+     * a well-formed REP_* message is relayed from it without re-encoding */
+    const char *raw;
+    size_t raw_len;
+    char from_field[RELAY_MAX_USER_ID * 6 + 12]; /* "from":"<user id, JSON-escaped>", */
+    size_t from_field_len;
     /* input limits */
     double tokens;
     int64_t tokens_ms;

@@ -588,6 +588,47 @@ START_TEST(counters_and_frames)
 }
 END_TEST
 
+START_TEST(relayed_as_sent_or_sanitized)
+{
+    struct fix f;
+    setup(&f);
+    /* a single well-formed message goes out as sent, "from" added: t byte for byte */
+    sendf(&f, f.a,
+          "{\"op\":30,\"seq\":1,\"t\":1732530000.1234567,\"head\":{\"p\":[0.1,1.6,0],"
+          "\"r\":[0,0,0,1]}}");
+    ttick(&f.e, TICK_MS);
+    struct tdrain d;
+    tdrain(f.b, &d);
+    const char *text = json_string_value(json_array_get(d.frame_list, 0));
+    ck_assert_str_eq(text, "{\"op\":30,\"from\":\"u1\",\"seq\":1,\"t\":1732530000.1234567,"
+                           "\"head\":{\"p\":[0.1,1.6,0],\"r\":[0,0,0,1]}}");
+    tdrain_clear(&d);
+    /* a forged "from" and extra fields are never relayed */
+    sendf(&f, f.a,
+          "{\"op\":30,\"from\":\"u3\",\"seq\":2,\"junk\":1,\"head\":{\"p\":[0,1,0],"
+          "\"r\":[0,0,0,1],\"x\":[1]}}");
+    ttick(&f.e, TICK_MS);
+    tdrain(f.b, &d);
+    json_t *m = tfind(&d, OP_REP_TRANSFORM, 0);
+    ck_assert_str_eq(tstr(m, "from"), "u1");
+    ck_assert_ptr_null(json_object_get(m, "junk"));
+    ck_assert_uint_eq(json_object_size(json_object_get(m, "head")), 2);
+    tdrain_clear(&d);
+    /* inside an array frame: re-encoded, same content */
+    sendf(&f, f.a,
+          "[{\"op\":31,\"object_id\":\"box\",\"seq\":1,\"epoch\":1,\"t\":7,"
+          "\"transform\":{\"position\":[1,2,3],\"rotation\":[0,0,0,1]}}]");
+    ttick(&f.e, TICK_MS);
+    tdrain(f.c, &d);
+    m = tfind(&d, OP_REP_OBJECT, 0);
+    ck_assert_str_eq(tstr(m, "from"), "u1");
+    ck_assert_int_eq(tint(m, "t"), 7);
+    ck_assert_ptr_nonnull(json_object_get(json_object_get(m, "transform"), "scale"));
+    tdrain_clear(&d);
+    tenv_free(&f.e);
+}
+END_TEST
+
 static Suite *relay_repl_suite(void)
 {
     Suite *s = suite_create("relay_repl");
@@ -602,6 +643,7 @@ static Suite *relay_repl_suite(void)
     tcase_add_test(tc, snapshot_chunks_reassembly_retry);
     tcase_add_test(tc, snapshot_of_empty_room_and_object_bound);
     tcase_add_test(tc, counters_and_frames);
+    tcase_add_test(tc, relayed_as_sent_or_sanitized);
     suite_add_tcase(s, tc);
     return s;
 }
