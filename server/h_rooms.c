@@ -103,6 +103,7 @@ enum MHD_Result h_save_post(struct http_req *r)
     struct store *s = NULL;
     json_t *stored = NULL;
     char *doc = NULL;
+    size_t doc_len = 0;
     char etag[ETAG_MAX], location[LOCATION_MAX], saved_at[CLOCK_RFC3339_LEN], detail[128];
     enum MHD_Result ret = MHD_NO;
     enum store_status st;
@@ -112,7 +113,17 @@ enum MHD_Result h_save_post(struct http_req *r)
         ret = reply_problem(r, REPLY_INTERNAL, "out of memory", NULL, NULL);
         goto out;
     }
-    enum roomdoc_result dr = roomdoc_filter(r->json, &r->srv->limits, &stored, &stats, errs);
+    /* the fast path (http.c) already checked the document and built what is stored */
+    enum roomdoc_result dr = ROOMDOC_OK;
+    if (r->doc) {
+        doc = r->doc;
+        doc_len = r->doc_len;
+        r->doc = NULL;
+        stats = r->doc_stats;
+    } else {
+        /* r->json is not used after this call: the in-place filter may change it */
+        dr = roomdoc_filter_in_place(r->json, &r->srv->limits, &stored, &stats, errs);
+    }
     if (dr == ROOMDOC_INVALID) {
         json_t *list = json_array();
         for (size_t i = 0; i < errs->count; i++)
@@ -128,7 +139,7 @@ enum MHD_Result h_save_post(struct http_req *r)
                             NULL);
         goto out;
     }
-    if (dr != ROOMDOC_OK || !stored) {
+    if (dr != ROOMDOC_OK || (!stored && !doc)) {
         ret = reply_problem(r, REPLY_INTERNAL, "out of memory", NULL, NULL);
         goto out;
     }
@@ -141,7 +152,10 @@ enum MHD_Result h_save_post(struct http_req *r)
         ret = st ? reply_store_error(r, st) : reply_precondition_failed(r);
         goto out;
     }
-    doc = json_dumps(stored, JSON_COMPACT);
+    if (!doc) {
+        doc = json_dumps(stored, JSON_COMPACT);
+        doc_len = doc ? strlen(doc) : 0;
+    }
     if (!doc) {
         ret = reply_problem(r, REPLY_INTERNAL, "out of memory", NULL, NULL);
         goto out;
@@ -153,7 +167,7 @@ enum MHD_Result h_save_post(struct http_req *r)
     struct store_save_req req = {
         .room_id = r->room_id,
         .doc = doc,
-        .doc_len = strlen(doc),
+        .doc_len = doc_len,
         .if_match = if_match,
         .saved_at_ms = clock_wall_ms(),
         .saved_by = &sb,

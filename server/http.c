@@ -4,6 +4,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/roomscan.h"
 #include "server/authcache.h"
 #include "server/h_livekit.h"
 #include "server/h_ops.h"
@@ -25,7 +26,8 @@
 struct route_method {
     const char *method;
     http_handler fn;
-    bool body; /* reads a JSON body */
+    bool body;    /* reads a JSON body */
+    bool roomdoc; /* the body is a room document: the fast path (roomscan) is tried first */
 };
 
 struct route {
@@ -39,27 +41,53 @@ struct route {
 
 /* The route table.  HEAD is served wherever GET is (the library drops the body). */
 static const struct route routes[] = {
-    {"/rooms/", "/save", METRICS_ROUTE_SAVE, true, "POST", {{"POST", h_save_post, true}}},
+    {"/rooms/", "/save", METRICS_ROUTE_SAVE, true, "POST", {{"POST", h_save_post, true, true}}},
     {"/rooms/",
      "/state",
      METRICS_ROUTE_STATE,
      true,
      "GET, HEAD, DELETE",
-     {{"GET", h_state_get, false}, {"DELETE", h_state_delete, false}}},
+     {{"GET", h_state_get, false, false}, {"DELETE", h_state_delete, false, false}}},
     {"/rooms/",
      "/versions",
      METRICS_ROUTE_VERSIONS,
      true,
      "GET, HEAD",
-     {{"GET", h_versions_get, false}}},
-    {"/livekit/token", NULL, METRICS_ROUTE_LIVEKIT, true, "POST", {{"POST", h_livekit_post, true}}},
-    {"/healthz", NULL, METRICS_ROUTE_HEALTHZ, false, "GET, HEAD", {{"GET", h_healthz_get, false}}},
-    {"/readyz", NULL, METRICS_ROUTE_READYZ, false, "GET, HEAD", {{"GET", h_readyz_get, false}}},
-    {"/metrics", NULL, METRICS_ROUTE_METRICS, false, "GET, HEAD", {{"GET", h_metrics_get, false}}},
+     {{"GET", h_versions_get, false, false}}},
+    {"/livekit/token",
+     NULL,
+     METRICS_ROUTE_LIVEKIT,
+     true,
+     "POST",
+     {{"POST", h_livekit_post, true, false}}},
+    {"/healthz",
+     NULL,
+     METRICS_ROUTE_HEALTHZ,
+     false,
+     "GET, HEAD",
+     {{"GET", h_healthz_get, false, false}}},
+    {"/readyz",
+     NULL,
+     METRICS_ROUTE_READYZ,
+     false,
+     "GET, HEAD",
+     {{"GET", h_readyz_get, false, false}}},
+    {"/metrics",
+     NULL,
+     METRICS_ROUTE_METRICS,
+     false,
+     "GET, HEAD",
+     {{"GET", h_metrics_get, false, false}}},
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
 #define BODY_INITIAL_CAP (64 * 1024)
+/* Per-connection memory of the library (request line, headers, read buffer): the contract
+ * accepts a 60 KB header (tests/bad-requests/header-overlong.json).  The library zeroes
+ * this pool on every request of a kept-alive connection, so its size is also a
+ * per-request cost (a 128 KiB memset, ~60% of a cached GET's instructions; see
+ * bench/PERF-HTTP.md). */
+#define HTTP_CONN_MEMORY_BYTES (128 * 1024)
 
 const char *http_header(struct http_req *r, const char *name)
 {
@@ -181,6 +209,7 @@ static enum MHD_Result on_headers(struct http_req *r, const char *url, const cha
     if (!m->body)
         return MHD_YES; /* run once the (unexpected) body, if any, is discarded */
     r->wants_body = true;
+    r->scan_body = m->roomdoc;
     if (!content_type_ok(http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE)))
         return reply_problem(r, REPLY_UNSUPPORTED_MEDIA_TYPE,
                              "the body must be Content-Type: application/json", NULL, NULL);
@@ -242,6 +271,18 @@ static enum MHD_Result on_complete(struct http_req *r)
         snprintf(detail, sizeof detail, "the body is over the limit of %zu bytes",
                  r->srv->max_body_bytes);
         return reply_problem(r, REPLY_PAYLOAD_TOO_LARGE, detail, NULL, NULL);
+    }
+    if (r->scan_body) {
+        /* valid room documents are checked and stored from their bytes; anything else
+         * (every error included) goes the reference way below */
+        enum roomscan_result sr =
+            roomscan_filter(r->body ? r->body : "", r->body_len, &r->srv->limits, &r->doc,
+                            &r->doc_len, &r->doc_stats);
+        if (sr == ROOMSCAN_OK) {
+            free(r->body);
+            r->body = NULL;
+            return r->handler(r);
+        }
     }
     if (r->wants_body) {
         json_error_t jerr;
@@ -332,6 +373,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
              r->authed && r->id.user_id[0] ? r->id.user_id : "-",
              r->id.service[0] ? " service=" : "", r->id.service);
     json_decref(r->json);
+    free(r->doc);
     free(r->body);
     free(r);
     atomic_fetch_sub(&srv->in_flight, 1);
@@ -373,7 +415,7 @@ int http_start(struct server *srv, const char *host, int port)
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, srv},
         {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
-        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 128 * 1024, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY_BYTES, NULL},
         {srv->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)srv->threads,
          NULL},
         {MHD_OPTION_END, 0, NULL},

@@ -64,6 +64,10 @@ struct http_req {
     size_t body_len, body_cap;
     size_t discarded; /* bytes of an oversized or unwanted body thrown away */
     json_t *json;     /* the parsed body (JSON_REJECT_DUPLICATES), for body routes */
+    bool scan_body;   /* a room document: roomscan_filter is tried before json */
+    char *doc;        /* roomscan's stored document (malloc'd) when it decided; json NULL */
+    size_t doc_len;
+    struct roomdoc_stats doc_stats; /* with doc */
     int64_t start_ns;
     unsigned status; /* of the queued response */
     size_t bytes;    /* body bytes of the queued response */
