@@ -46,6 +46,8 @@ static struct relay_msg *msg_alloc(struct msg_pool *pool, size_t len)
         if (!m)
             return NULL;
     }
+    if (cls < MSG_POOL_CLASSES && ++pool->live[cls] > pool->peak[cls])
+        pool->peak[cls] = pool->live[cls];
     m->pool = pool;
     m->next_free = NULL;
     m->cls = cls;
@@ -102,8 +104,11 @@ void relay_msg_unref(struct relay_msg *m)
     if (!m || --m->refs > 0)
         return;
     struct msg_pool *pool = m->pool;
+    if (m->cls < MSG_POOL_CLASSES)
+        pool->live[m->cls]--;
     if (m->cls < MSG_POOL_CLASSES &&
-        ((size_t)pool->nfree[m->cls] + 1) * ((size_t)256 << m->cls) <= MSG_POOL_KEEP_BYTES) {
+        (pool->nfree[m->cls] < pool->peak[m->cls] ||
+         ((size_t)pool->nfree[m->cls] + 1) * ((size_t)256 << m->cls) <= MSG_POOL_KEEP_BYTES)) {
         m->next_free = pool->free[m->cls];
         pool->free[m->cls] = m;
         pool->nfree[m->cls]++;

@@ -9,9 +9,11 @@
 #include <stdint.h>
 
 /* Freed message buffers are kept by size class and reused, so the per-tick frames of a
- * busy relay do not go back and forth to the allocator (and the kernel). */
+ * busy relay do not go back and forth to the allocator (and the kernel).  A class keeps at
+ * most as many free buffers as it ever had in use at once (at least MSG_POOL_KEEP_BYTES),
+ * so the pool never holds more than the peak it served. */
 #define MSG_POOL_CLASSES 9             /* buffers of 256 B << class, up to 64 KiB */
-#define MSG_POOL_KEEP_BYTES (4u << 20) /* free bytes kept per class */
+#define MSG_POOL_KEEP_BYTES (1u << 20) /* free bytes a class may always keep */
 
 struct relay_msg;
 
@@ -19,6 +21,7 @@ struct msg_pool {
     size_t headroom; /* writable bytes before every message's text */
     struct relay_msg *free[MSG_POOL_CLASSES];
     unsigned nfree[MSG_POOL_CLASSES];
+    unsigned live[MSG_POOL_CLASSES], peak[MSG_POOL_CLASSES]; /* buffers in use */
 };
 
 void msg_pool_init(struct msg_pool *pool, size_t headroom);
