@@ -11,6 +11,7 @@
 #include "server/metrics.h"
 #include "server/precond.h"
 #include "server/reply.h"
+#include "server/saveq.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -47,33 +48,40 @@ static enum MHD_Result reply_precondition_failed(struct http_req *r)
     return reply_store_error(r, STORE_PRECONDITION_FAILED);
 }
 
-/* The If-Match header as one version for the store (-1: none).  Returns false when the
- * precondition already fails (or *st is set to a store error). */
-static bool if_match_version(struct http_req *r, struct store *s, int64_t *out,
-                             enum store_status *st)
+/* The If-Match precondition pc as one version for the store (-1: none).  Returns false
+ * when the precondition already fails (or *st is set to a store error). */
+static bool if_match_of(const struct precond *pc, struct store *s, const char *room_id,
+                        int64_t *out, enum store_status *st)
 {
-    struct precond pc;
     int64_t cur = 0;
     *st = STORE_OK;
     *out = -1;
-    precond_parse(http_header(r, MHD_HTTP_HEADER_IF_MATCH), false, &pc);
-    if (pc.kind == PRECOND_NONE)
+    if (pc->kind == PRECOND_NONE)
         return true;
-    if (pc.kind == PRECOND_LIST && pc.n == 1) {
-        *out = pc.versions[0];
+    if (pc->kind == PRECOND_LIST && pc->n == 1) {
+        *out = pc->versions[0];
         return true;
     }
-    if (pc.kind == PRECOND_LIST && pc.n == 0)
+    if (pc->kind == PRECOND_LIST && pc->n == 0)
         return false;
-    *st = store_room_version(s, r->room_id, &cur);
+    *st = store_room_version(s, room_id, &cur);
     if (*st == STORE_NOT_FOUND) {
         *st = STORE_OK;
         return false;
     }
-    if (*st != STORE_OK || !precond_matches(&pc, cur))
+    if (*st != STORE_OK || !precond_matches(pc, cur))
         return false;
     *out = cur; /* the store re-checks it atomically */
     return true;
+}
+
+/* The same from the request's If-Match header. */
+static bool if_match_version(struct http_req *r, struct store *s, int64_t *out,
+                             enum store_status *st)
+{
+    struct precond pc;
+    precond_parse(http_header(r, MHD_HTTP_HEADER_IF_MATCH), false, &pc);
+    return if_match_of(&pc, s, r->room_id, out, st);
 }
 
 static json_t *saved_by_json(const struct store_saved_by *sb)
@@ -94,35 +102,104 @@ static enum MHD_Result get_store_or_reply(struct http_req *r, struct store **s)
     return reply_problem(r, REPLY_NOT_READY, "the database is not available", NULL, NULL);
 }
 
+/* A save between its checks (HTTP thread) and its reply (HTTP thread again), run on a
+ * save worker (saveq) while the connection is suspended. */
+struct save_job {
+    struct saveq_job job; /* first: a saveq_job * is a save_job * */
+    struct http_req *r;
+    struct precond if_match;
+    struct store_saved_by sb;
+    struct store_save_req req;
+    struct store_save_result res;
+    struct roomdoc_stats stats;
+    char *doc;
+    enum store_status st;
+    bool no_store;       /* the database could not be opened */
+    bool precond_failed; /* If-Match failed before the save (st: a store error, or OK) */
+};
+
+static void save_job_free(void *p)
+{
+    struct save_job *j = p;
+    if (j)
+        free(j->doc);
+    free(j);
+}
+
+/* The blocking part: open the thread's store, If-Match, the durable save. */
+static void save_run(struct save_job *j)
+{
+    struct store *s = NULL;
+    int64_t if_match = -1;
+    if (dbpool_get(&s) != STORE_OK) {
+        j->no_store = true;
+        return;
+    }
+    if (!if_match_of(&j->if_match, s, j->r->room_id, &if_match, &j->st)) {
+        j->precond_failed = true;
+        return;
+    }
+    j->req.if_match = if_match;
+    j->st = store_room_save(s, &j->req, &j->res);
+}
+
+static void save_run_job(struct saveq_job *job)
+{
+    struct save_job *j = (struct save_job *)job;
+    save_run(j);
+    MHD_resume_connection(j->r->conn); /* the library calls the handler again */
+}
+
+static enum MHD_Result save_reply(struct http_req *r, struct save_job *j)
+{
+    char etag[ETAG_MAX], location[LOCATION_MAX], saved_at[CLOCK_RFC3339_LEN];
+    if (j->no_store)
+        return reply_problem(r, REPLY_NOT_READY, "the database is not available", NULL, NULL);
+    if (j->precond_failed)
+        return j->st ? reply_store_error(r, j->st) : reply_precondition_failed(r);
+    if (j->st != STORE_OK)
+        return reply_store_error(r, j->st);
+    metrics_save(j->res.created, j->req.doc_len);
+    clock_rfc3339(j->req.saved_at_ms, saved_at);
+    precond_etag(j->res.version, etag, sizeof etag);
+    snprintf(location, sizeof location, "/rooms/%s/state", r->room_id);
+    const char *hdrs[] = {MHD_HTTP_HEADER_ETAG, etag, MHD_HTTP_HEADER_LOCATION, location, NULL};
+    const struct roomdoc_stats *st = &j->stats;
+    json_t *body = json_pack("{s:s, s:I, s:s, s:I, s:{s:I, s:I, s:I}}", "room_id", r->room_id,
+                             "version", (json_int_t)j->res.version, "saved_at", saved_at,
+                             "objects_saved", (json_int_t)st->objects_saved, "dropped",
+                             "transient_held", (json_int_t)st->dropped_transient_held,
+                             "placed_room", (json_int_t)st->dropped_placed_room,
+                             "non_durable_properties", (json_int_t)st->non_durable_properties);
+    return reply_json(r, j->res.created ? MHD_HTTP_CREATED : MHD_HTTP_OK, body, hdrs);
+}
+
 enum MHD_Result h_save_post(struct http_req *r)
 {
     struct roomdoc_errors *errs = NULL;
-    struct roomdoc_stats stats = {0};
-    struct store_saved_by sb;
-    struct store_save_result res = {0};
-    struct store *s = NULL;
+    struct save_job *j = NULL;
     json_t *stored = NULL;
-    char *doc = NULL;
-    size_t doc_len = 0;
-    char etag[ETAG_MAX], location[LOCATION_MAX], saved_at[CLOCK_RFC3339_LEN], detail[128];
+    char detail[128];
     enum MHD_Result ret = MHD_NO;
-    enum store_status st;
 
+    if (r->handler_state) /* resumed: the save has run */
+        return save_reply(r, r->handler_state);
     errs = calloc(1, sizeof *errs);
-    if (!errs) {
+    j = calloc(1, sizeof *j);
+    if (!errs || !j) {
         ret = reply_problem(r, REPLY_INTERNAL, "out of memory", NULL, NULL);
         goto out;
     }
     /* the fast path (http.c) already checked the document and built what is stored */
     enum roomdoc_result dr = ROOMDOC_OK;
     if (r->doc) {
-        doc = r->doc;
-        doc_len = r->doc_len;
+        j->doc = r->doc;
+        j->req.doc_len = r->doc_len;
         r->doc = NULL;
-        stats = r->doc_stats;
+        j->stats = r->doc_stats;
     } else {
         /* r->json is not used after this call: the in-place filter may change it */
-        dr = roomdoc_filter_in_place(r->json, &r->srv->limits, &stored, &stats, errs);
+        dr = roomdoc_filter_in_place(r->json, &r->srv->limits, &stored, &j->stats, errs);
     }
     if (dr == ROOMDOC_INVALID) {
         json_t *list = json_array();
@@ -139,61 +216,48 @@ enum MHD_Result h_save_post(struct http_req *r)
                             NULL);
         goto out;
     }
-    if (dr != ROOMDOC_OK || (!stored && !doc)) {
+    if (dr != ROOMDOC_OK || (!stored && !j->doc)) {
         ret = reply_problem(r, REPLY_INTERNAL, "out of memory", NULL, NULL);
         goto out;
     }
-    if (get_store_or_reply(r, &s) != MHD_YES || r->queued) {
-        ret = r->queued ? MHD_YES : MHD_NO;
-        goto out;
+    if (!j->doc) {
+        j->doc = json_dumps(stored, JSON_COMPACT);
+        j->req.doc_len = j->doc ? strlen(j->doc) : 0;
     }
-    int64_t if_match;
-    if (!if_match_version(r, s, &if_match, &st)) {
-        ret = st ? reply_store_error(r, st) : reply_precondition_failed(r);
-        goto out;
-    }
-    if (!doc) {
-        doc = json_dumps(stored, JSON_COMPACT);
-        doc_len = doc ? strlen(doc) : 0;
-    }
-    if (!doc) {
+    if (!j->doc) {
         ret = reply_problem(r, REPLY_INTERNAL, "out of memory", NULL, NULL);
         goto out;
     }
-    memset(&sb, 0, sizeof sb);
-    snprintf(sb.user_id, sizeof sb.user_id, "%s", r->id.user_id);
-    snprintf(sb.username, sizeof sb.username, "%s", r->id.username);
-    snprintf(sb.service, sizeof sb.service, "%s", r->id.service);
-    struct store_save_req req = {
-        .room_id = r->room_id,
-        .doc = doc,
-        .doc_len = doc_len,
-        .if_match = if_match,
-        .saved_at_ms = clock_wall_ms(),
-        .saved_by = &sb,
-        .objects_saved = (int64_t)stats.objects_saved,
-        .history_keep = r->srv->history_keep,
-    };
-    st = store_room_save(s, &req, &res);
-    if (st != STORE_OK) {
-        ret = reply_store_error(r, st);
-        goto out;
+    j->r = r;
+    j->job.run = save_run_job;
+    precond_parse(http_header(r, MHD_HTTP_HEADER_IF_MATCH), false, &j->if_match);
+    snprintf(j->sb.user_id, sizeof j->sb.user_id, "%s", r->id.user_id);
+    snprintf(j->sb.username, sizeof j->sb.username, "%s", r->id.username);
+    snprintf(j->sb.service, sizeof j->sb.service, "%s", r->id.service);
+    j->req.room_id = r->room_id;
+    j->req.doc = j->doc;
+    j->req.saved_at_ms = clock_wall_ms();
+    j->req.saved_by = &j->sb;
+    j->req.objects_saved = (int64_t)j->stats.objects_saved;
+    j->req.history_keep = r->srv->history_keep;
+    r->handler_state = j;
+    r->handler_state_free = save_job_free;
+    j = NULL; /* r owns it now */
+    struct save_job *job = r->handler_state;
+    if (r->srv->saveq) {
+        /* suspended first: the worker may resume it as soon as it is queued */
+        MHD_suspend_connection(r->conn);
+        if (saveq_submit(r->srv->saveq, &job->job)) {
+            ret = MHD_YES;
+            goto out;
+        }
+        MHD_resume_connection(r->conn);
     }
-    metrics_save(res.created, req.doc_len);
-    clock_rfc3339(req.saved_at_ms, saved_at);
-    precond_etag(res.version, etag, sizeof etag);
-    snprintf(location, sizeof location, "/rooms/%s/state", r->room_id);
-    const char *hdrs[] = {MHD_HTTP_HEADER_ETAG, etag, MHD_HTTP_HEADER_LOCATION, location, NULL};
-    json_t *body = json_pack("{s:s, s:I, s:s, s:I, s:{s:I, s:I, s:I}}", "room_id", r->room_id,
-                             "version", (json_int_t)res.version, "saved_at", saved_at,
-                             "objects_saved", (json_int_t)stats.objects_saved, "dropped",
-                             "transient_held", (json_int_t)stats.dropped_transient_held,
-                             "placed_room", (json_int_t)stats.dropped_placed_room,
-                             "non_durable_properties", (json_int_t)stats.non_durable_properties);
-    ret = reply_json(r, res.created ? MHD_HTTP_CREATED : MHD_HTTP_OK, body, hdrs);
+    save_run(job); /* no workers: on this thread */
+    ret = save_reply(r, job);
 out:
-    free(doc);
     json_decref(stored);
+    save_job_free(j);
     free(errs);
     return ret;
 }

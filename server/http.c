@@ -11,6 +11,7 @@
 #include "server/h_rooms.h"
 #include "server/metrics.h"
 #include "server/reply.h"
+#include "server/saveq.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -267,6 +268,8 @@ static enum MHD_Result on_upload(struct http_req *r, const char *data, size_t si
 static enum MHD_Result on_complete(struct http_req *r)
 {
     char detail[320];
+    if (r->handler_state) /* resumed after a suspension: the handler finishes */
+        return r->handler(r);
     if (r->body_too_large) {
         snprintf(detail, sizeof detail, "the body is over the limit of %zu bytes",
                  r->srv->max_body_bytes);
@@ -372,6 +375,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
              r->status, r->bytes, (double)dur_ns / 1e6,
              r->authed && r->id.user_id[0] ? r->id.user_id : "-",
              r->id.service[0] ? " service=" : "", r->id.service);
+    if (r->handler_state_free)
+        r->handler_state_free(r->handler_state);
     json_decref(r->json);
     free(r->doc);
     free(r->body);
@@ -405,7 +410,8 @@ int http_start(struct server *srv, const char *host, int port)
         log_error("cannot resolve listen address %s: %s", host, gai_strerror(gai));
         goto out;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -420,9 +426,13 @@ int http_start(struct server *srv, const char *host, int port)
          NULL},
         {MHD_OPTION_END, 0, NULL},
     };
+    if (srv->save_workers > 0 && !(srv->saveq = saveq_new(srv->save_workers)))
+        log_warn("no save workers: saves run on the HTTP threads");
     srv->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_access, srv,
                                    MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
     if (!srv->daemon) {
+        saveq_free(srv->saveq);
+        srv->saveq = NULL;
         log_error("cannot listen on %s:%d (address in use, or not a local address?)", host, port);
         goto out;
     }
@@ -448,6 +458,8 @@ void http_stop(struct server *srv, int wait_ms)
         log_warn("stopping with %ld request(s) still in flight", left);
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
+    saveq_free(srv->saveq); /* idle by now: every save resumed its connection */
+    srv->saveq = NULL;
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
 }

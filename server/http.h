@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 struct cache;
+struct saveq;
 
 /* Settings of the running server; read-only once http_start has been called (except the
  * atomics). */
@@ -30,6 +31,8 @@ struct server {
     unsigned threads;
     struct livekit_config livekit; /* POST /livekit/token; unset: 503 */
     struct cache *cache;           /* GET /state bodies by (room, version); NULL: no cache */
+    unsigned save_workers;         /* threads running durable saves; 0: on the HTTP threads */
+    struct saveq *saveq;           /* started by http_start when save_workers > 0 */
     struct MHD_Daemon *daemon;
     atomic_bool stopping;  /* SIGTERM seen: responses carry Connection: close */
     atomic_long in_flight; /* requests begun and not yet completed */
@@ -68,6 +71,10 @@ struct http_req {
     char *doc;        /* roomscan's stored document (malloc'd) when it decided; json NULL */
     size_t doc_len;
     struct roomdoc_stats doc_stats; /* with doc */
+    /* A handler that suspended the connection keeps its state here; the library calls it
+     * again once resumed (handler_state set).  Freed with handler_state_free. */
+    void *handler_state;
+    void (*handler_state_free)(void *state);
     int64_t start_ns;
     unsigned status; /* of the queued response */
     size_t bytes;    /* body bytes of the queued response */

@@ -28,6 +28,7 @@ struct server_config {
     long long threads;
     long long leeway;
     long long cache_mb;
+    long long save_workers;
     const char *log_level;
     const char *livekit_key;
     const char *livekit_secret_file;
@@ -67,6 +68,9 @@ static const struct config_opt opts[] = {
         "clock leeway in seconds for token expiry"),
     OPT("--cache-mb", "ROOMSTATE_CACHE_MB", CONFIG_INT, "16", 0, 65536, cache_mb,
         "MiB of GET /state bodies kept in memory (0: no cache)"),
+    OPT("--save-workers", "ROOMSTATE_SAVE_WORKERS", CONFIG_INT, "32", 0, 1024, save_workers,
+        "threads running durable saves, so that concurrent saves share one commit (0: "
+        "saves run on the HTTP threads)"),
     OPT("--livekit-api-key", "LIVEKIT_API_KEY", CONFIG_STRING, NULL, 0, 0, livekit_key,
         "LiveKit API key (issuer of POST /livekit/token tokens; none: 503)"),
     OPT("--livekit-secret-file", "LIVEKIT_API_SECRET_FILE", CONFIG_STRING, NULL, 0, 0,
@@ -197,6 +201,7 @@ int main(int argc, char **argv)
     srv.max_body_bytes = (size_t)cfg.max_body;
     srv.history_keep = cfg.history;
     srv.threads = cfg.threads > 0 ? (unsigned)cfg.threads : (cores > 0 ? (unsigned)cores : 1);
+    srv.save_workers = (unsigned)cfg.save_workers;
     srv.cache = cache_new((size_t)cfg.cache_mb * 1024 * 1024);
     srv.livekit.api_key = cfg.livekit_key;
     srv.livekit.api_secret = livekit_secret;
