@@ -6,6 +6,7 @@
  * reports it). */
 #include "common/roomscan.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -45,8 +46,15 @@ struct buf {
     bool oom;
 };
 
+struct member {
+    cur k, v, ve; /* key without quotes; value range */
+    size_t kn, depth;
+};
+
 struct ctx {
     cur end;
+    struct member top[ROOMSCAN_MAX_KEYS]; /* the body's own members (pass 1) */
+    size_t ntop;
     size_t nkeys;
     struct key keys[KEY_STACK];
     struct manifest man[ROOMSCAN_MAX_KEYS];
@@ -60,7 +68,19 @@ struct ctx {
     struct buf objs;
 };
 
-/* ---- pass 1: JSON syntax ---- */
+/* Byte classes.  plain: string bytes that need no look (printable ASCII but '"', '\\');
+ * skim: bytes pass 2 passes over inside a value (all but quotes and brackets, and NUL). */
+static unsigned char plain[256], skim[256];
+
+static void tables_init(void)
+{
+    for (int c = 0; c < 256; c++) {
+        plain[c] = c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+        skim[c] = c != 0 && c != '"' && c != '{' && c != '[' && c != '}' && c != ']';
+    }
+}
+
+/* ---- pass 1: JSON syntax (body[len] is a NUL sentinel) ---- */
 
 static cur ws(cur p, cur e)
 {
@@ -113,16 +133,16 @@ static size_t utf8_seq(cur p, cur e)
 static cur str1(cur p, cur e, bool *esc)
 {
     *esc = false;
-    for (p++; p < e;) {
+    for (p++;;) {
+        while (plain[*p])
+            p++;
+        if (p >= e)
+            return NULL;
         unsigned c = *p;
         if (c == '"')
             return p + 1;
         if (c < 0x20)
             return NULL;
-        if (c < 0x80 && c != '\\') {
-            p++;
-            continue;
-        }
         if (c >= 0x80) {
             size_t n = utf8_seq(p, e);
             if (!n)
@@ -152,12 +172,12 @@ static cur str1(cur p, cur e, bool *esc)
             return NULL;
         }
     }
-    return NULL;
 }
 
 static bool digit(cur p, cur e)
 {
-    return p < e && *p >= '0' && *p <= '9';
+    (void)e; /* the sentinel stops every run of digits */
+    return *p >= '0' && *p <= '9';
 }
 
 /* A number; NULL also for those jansson could refuse as out of range. */
@@ -237,8 +257,16 @@ static cur obj1(struct ctx *c, cur p, int depth)
         p = ws(q, e);
         if (p >= e || *p != ':')
             return NULL;
-        if (!(p = val1(c, ws(p + 1, e), depth)))
+        cur v = ws(p + 1, e);
+        if (!(p = val1(c, v, depth)))
             return NULL;
+        if (depth == 1) { /* the body's members, for pass 2 */
+            struct member *m = &c->top[c->ntop++];
+            m->k = k;
+            m->kn = kn;
+            m->v = v;
+            m->ve = p;
+        }
         p = ws(p, e);
         if (p < e && *p == ',') {
             p = ws(p + 1, e);
@@ -307,10 +335,13 @@ static cur ws2(cur p)
 
 static cur str_skip(cur p)
 {
-    for (p++; *p != '"'; p++)
-        if (*p == '\\')
+    for (p++;;) {
+        while (plain[*p] || *p >= 0x80)
             p++;
-    return p + 1;
+        if (*p == '"')
+            return p + 1;
+        p += 2; /* an escape (valid JSON: nothing else stops the run) */
+    }
 }
 
 /* Past the value at p; *depth: its nesting (0 for a scalar, 1 for [] or {}). */
@@ -327,6 +358,8 @@ static cur skip(cur p, size_t *depth)
         return p;
     }
     do {
+        while (skim[*p])
+            p++;
         switch (*p) {
         case '"':
             p = str_skip(p);
@@ -349,18 +382,15 @@ static cur skip(cur p, size_t *depth)
     return p;
 }
 
-struct member {
-    cur k, v, ve; /* key without quotes; value range */
-    size_t kn, depth;
-};
-
-/* The members of the object at p (pass 1 bounded their number). */
-static size_t members(cur p, struct member *m)
+/* The members of the object at p (pass 1 bounded their number); *end: past it. */
+static size_t members(cur p, struct member *m, cur *end)
 {
     size_t n = 0;
     p = ws2(p + 1);
-    if (*p == '}')
+    if (*p == '}') {
+        *end = p + 1;
         return 0;
+    }
     for (;;) {
         cur q = str_skip(p);
         m[n].k = p + 1;
@@ -371,8 +401,10 @@ static size_t members(cur p, struct member *m)
         m[n].ve = p;
         n++;
         p = ws2(p);
-        if (*p != ',')
+        if (*p != ',') {
+            *end = p + 1;
             return n;
+        }
         p = ws2(p + 1);
     }
 }
@@ -455,7 +487,8 @@ static bool read_manifests(struct ctx *c, cur v)
     struct member ms[ROOMSCAN_MAX_KEYS], ps[ROOMSCAN_MAX_KEYS], ds[ROOMSCAN_MAX_KEYS];
     if (*v != '{')
         return false;
-    c->nman = members(v, ms);
+    cur end;
+    c->nman = members(v, ms, &end);
     for (size_t i = 0; i < c->nman; i++) {
         struct manifest *m = &c->man[i];
         m->k = ms[i].k;
@@ -465,13 +498,13 @@ static bool read_manifests(struct ctx *c, cur v)
         m->first = c->nprops;
         if (*m->v != '{')
             return false;
-        size_t n = members(m->v, ps), at = SIZE_MAX;
+        size_t n = members(m->v, ps, &end), at = SIZE_MAX;
         for (size_t j = 0; j < n; j++)
             if (keq(ps[j].k, ps[j].kn, "properties"))
                 at = j;
         if (at == SIZE_MAX || *ps[at].v != '{')
             return false;
-        m->n = members(ps[at].v, ds);
+        m->n = members(ps[at].v, ds, &end);
         if (c->nprops + m->n > c->props_cap) {
             size_t cap = c->props_cap ? c->props_cap * 2 : 64;
             while (cap < c->nprops + m->n)
@@ -489,7 +522,7 @@ static bool read_manifests(struct ctx *c, cur v)
             size_t sn;
             if (*ds[j].v != '{')
                 return false;
-            size_t nf = members(ds[j].v, fs);
+            size_t nf = members(ds[j].v, fs, &end);
             for (size_t f = 0; f < nf; f++) {
                 if (keq(fs[f].k, fs[f].kn, "tier")) {
                     if (!plain_str(fs[f].v, fs[f].ve, &s, &sn) ||
@@ -639,15 +672,15 @@ static void put_stored(struct buf *b, const struct member *om, size_t n, const s
 }
 
 /* One element of "objects": true when valid (its stored form appended when kept). */
-static bool check_object(struct ctx *c, cur o)
+static bool check_object(struct ctx *c, cur o, cur *end)
 {
     struct member om[ROOMSCAN_MAX_KEYS], tm[ROOMSCAN_MAX_KEYS], pm[ROOMSCAN_MAX_KEYS];
     bool keep[ROOMSCAN_MAX_KEYS];
     size_t at[F_COUNT], tn = 0, pn = 0, nd = 0, sn;
-    cur s;
+    cur s, tend;
     if (*o != '{')
         return false;
-    size_t n = members(o, om);
+    size_t n = members(o, om, end);
     for (int f = 0; f < F_COUNT; f++)
         at[f] = SIZE_MAX;
     for (size_t i = 0; i < n; i++)
@@ -692,7 +725,7 @@ static bool check_object(struct ctx *c, cur o)
         const struct member *pos = NULL, *rot = NULL, *scale = NULL;
         if (*tr->v != '{')
             return false;
-        tn = members(tr->v, tm);
+        tn = members(tr->v, tm, &tend);
         for (size_t i = 0; i < tn; i++) {
             if (keq(tm[i].k, tm[i].kn, "position"))
                 pos = &tm[i];
@@ -707,7 +740,7 @@ static bool check_object(struct ctx *c, cur o)
     if (props) {
         if (*props->v != '{')
             return false;
-        pn = members(props->v, pm);
+        pn = members(props->v, pm, &tend);
         for (size_t i = 0; i < pn; i++) {
             if (pm[i].depth > c->max_depth)
                 return false;
@@ -741,17 +774,15 @@ static bool check_object(struct ctx *c, cur o)
 
 static enum roomscan_result walk(struct ctx *c, cur body, char **doc, size_t *doc_len)
 {
-    struct member top[ROOMSCAN_MAX_KEYS];
     const struct member *mans = NULL, *objs = NULL;
     cur p = ws2(body);
     if (*p != '{')
         return ROOMSCAN_FALLBACK;
-    size_t n = members(p, top);
-    for (size_t i = 0; i < n; i++) {
-        if (keq(top[i].k, top[i].kn, "manifests"))
-            mans = &top[i];
-        else if (keq(top[i].k, top[i].kn, "objects"))
-            objs = &top[i];
+    for (size_t i = 0; i < c->ntop; i++) {
+        if (keq(c->top[i].k, c->top[i].kn, "manifests"))
+            mans = &c->top[i];
+        else if (keq(c->top[i].k, c->top[i].kn, "objects"))
+            objs = &c->top[i];
     }
     if (!mans || !objs || !read_manifests(c, mans->v) || *objs->v != '[')
         return ROOMSCAN_FALLBACK;
@@ -759,10 +790,10 @@ static enum roomscan_result walk(struct ctx *c, cur body, char **doc, size_t *do
     p = ws2(objs->v + 1);
     if (*p != ']')
         for (;;) {
-            size_t d;
-            if (++count > c->max_objects || !check_object(c, p))
+            cur end;
+            if (++count > c->max_objects || !check_object(c, p, &end))
                 return ROOMSCAN_FALLBACK;
-            p = ws2(skip(p, &d));
+            p = ws2(end);
             if (*p != ',')
                 break;
             p = ws2(p + 1);
@@ -795,6 +826,8 @@ enum roomscan_result roomscan_filter(const char *body, size_t len,
     enum roomscan_result rc = ROOMSCAN_FALLBACK;
     *doc = NULL;
     *doc_len = 0;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, tables_init);
     struct ctx *c = calloc(1, sizeof *c);
     if (!c)
         return ROOMSCAN_NOMEM;
@@ -802,7 +835,7 @@ enum roomscan_result roomscan_filter(const char *body, size_t len,
     c->end = e;
     c->max_objects = limits && limits->max_objects ? limits->max_objects : 10000;
     c->max_depth = limits && limits->max_value_depth ? limits->max_value_depth : 32;
-    if (!body || len == 0)
+    if (!body || len == 0 || body[len] != '\0')
         goto out;
     cur p = val1(c, ws(b, e), 0);
     if (!p || ws(p, e) != e)

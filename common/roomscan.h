@@ -33,8 +33,9 @@ enum roomscan_result {
     ROOMSCAN_NOMEM,
 };
 
-/* On ROOMSCAN_OK, *doc is a malloc'd, NUL-terminated stored document of *doc_len bytes
- * and *stats is filled; otherwise *doc is NULL. */
+/* body[len] must be readable and '\0' (a sentinel that ends the scanner's inner loops;
+ * without it: ROOMSCAN_FALLBACK).  On ROOMSCAN_OK, *doc is a malloc'd, NUL-terminated stored
+ * document of *doc_len bytes and *stats is filled; otherwise *doc is NULL. */
 enum roomscan_result roomscan_filter(const char *body, size_t len,
                                      const struct roomdoc_limits *limits, char **doc,
                                      size_t *doc_len, struct roomdoc_stats *stats)

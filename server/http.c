@@ -278,6 +278,8 @@ static enum MHD_Result on_complete(struct http_req *r)
     if (r->scan_body) {
         /* valid room documents are checked and stored from their bytes; anything else
          * (every error included) goes the reference way below */
+        if (r->body)
+            r->body[r->body_len] = '\0'; /* its sentinel: on_upload keeps a byte free */
         enum roomscan_result sr =
             roomscan_filter(r->body ? r->body : "", r->body_len, &r->srv->limits, &r->doc,
                             &r->doc_len, &r->doc_stats);
