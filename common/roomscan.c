@@ -462,23 +462,50 @@ static void puts_(struct buf *b, const char *s)
     put(b, s, strlen(s));
 }
 
-/* ,"key":value (the comma unless first) */
-static void put_member(struct buf *b, bool *first, const struct member *m)
+/* The members of one output object.  Members copied as sent are gathered into runs of
+ * the body's bytes (with the commas between them) and copied once per run. */
+struct obj_out {
+    struct buf *b;
+    cur rs, re; /* pending run; rs NULL: none */
+    bool first;
+};
+
+static void flush(struct obj_out *o)
 {
-    if (!*first)
-        put(b, ",", 1);
-    *first = false;
-    put(b, m->k - 1, m->kn + 2);
-    put(b, ":", 1);
-    put(b, m->v, (size_t)(m->ve - m->v));
+    if (o->rs)
+        put(o->b, o->rs, (size_t)(o->re - o->rs));
+    o->rs = NULL;
 }
 
-static void put_named(struct buf *b, bool *first, const char *text)
+/* ,"key":value as sent (the comma unless first) */
+static void put_member(struct obj_out *o, const struct member *m)
 {
-    if (!*first)
-        put(b, ",", 1);
-    *first = false;
-    puts_(b, text);
+    cur ks = m->k - 1;
+    if (o->rs && ks == o->re + 1 && *o->re == ',') {
+        o->re = m->ve; /* follows the run: only a comma between */
+        return;
+    }
+    flush(o);
+    if (!o->first)
+        put(o->b, ",", 1);
+    o->first = false;
+    if (m->v == m->k + m->kn + 2) { /* "key":value without spaces */
+        o->rs = ks;
+        o->re = m->ve;
+        return;
+    }
+    put(o->b, ks, m->kn + 2);
+    put(o->b, ":", 1);
+    put(o->b, m->v, (size_t)(m->ve - m->v));
+}
+
+static void put_named(struct obj_out *o, const char *text)
+{
+    flush(o);
+    if (!o->first)
+        put(o->b, ",", 1);
+    o->first = false;
+    puts_(o->b, text);
 }
 
 /* Every manifest valid, its declarations recorded. */
@@ -623,51 +650,68 @@ static enum field field_of(cur k, size_t kn)
 /* The stored form of a valid placed_saved object (as roomdoc.c's stored_in_place). */
 static void put_stored(struct buf *b, const struct member *om, size_t n, const size_t at[F_COUNT],
                        const struct member *tm, size_t tn, const struct member *pm,
-                       const bool *keep, size_t pn)
+                       const bool *keep, size_t pn, size_t nd)
 {
-    bool first = true, has_scale = false;
+    struct obj_out o = {.b = b, .first = true};
     put(b, "{", 1);
     for (size_t i = 0; i < n; i++) {
         enum field f = field_of(om[i].k, om[i].kn);
         if (f == F_OWNER_ID) {
-            put_named(b, &first, "\"owner_id\":null");
+            put_named(&o, "\"owner_id\":null");
         } else if (f == F_HELD_BY) {
-            put_named(b, &first, "\"held_by\":null");
+            put_named(&o, "\"held_by\":null");
         } else if (f == F_PLACED) {
-            put_named(b, &first, "\"placed\":true");
+            put_named(&o, "\"placed\":true");
         } else if (f == F_TRANSFORM) {
-            bool tfirst = true;
-            put_named(b, &first, "\"transform\":{");
+            struct obj_out t = {.b = b, .first = true};
+            size_t kept = 0;
+            bool has_scale = false;
+            for (size_t j = 0; j < tn; j++) {
+                bool sc = keq(tm[j].k, tm[j].kn, "scale");
+                has_scale |= sc;
+                kept +=
+                    sc || keq(tm[j].k, tm[j].kn, "position") || keq(tm[j].k, tm[j].kn, "rotation");
+            }
+            if (has_scale && kept == tn) { /* as sent */
+                put_member(&o, &om[i]);
+                continue;
+            }
+            put_named(&o, "\"transform\":{");
             for (size_t j = 0; j < tn; j++)
                 if (keq(tm[j].k, tm[j].kn, "position") || keq(tm[j].k, tm[j].kn, "rotation") ||
-                    keq(tm[j].k, tm[j].kn, "scale")) {
-                    has_scale |= keq(tm[j].k, tm[j].kn, "scale");
-                    put_member(b, &tfirst, &tm[j]);
-                }
+                    keq(tm[j].k, tm[j].kn, "scale"))
+                    put_member(&t, &tm[j]);
             if (!has_scale)
-                put_named(b, &tfirst, "\"scale\":[1,1,1]");
+                put_named(&t, "\"scale\":[1,1,1]");
+            flush(&t);
             put(b, "}", 1);
         } else if (f == F_PROPERTIES) {
-            bool pfirst = true;
-            put_named(b, &first, "\"properties\":{");
+            if (nd == 0) { /* every property durable: as sent */
+                put_member(&o, &om[i]);
+                continue;
+            }
+            struct obj_out p = {.b = b, .first = true};
+            put_named(&o, "\"properties\":{");
             for (size_t j = 0; j < pn; j++)
                 if (keep[j])
-                    put_member(b, &pfirst, &pm[j]);
+                    put_member(&p, &pm[j]);
+            flush(&p);
             put(b, "}", 1);
         } else {
-            put_member(b, &first, &om[i]);
+            put_member(&o, &om[i]);
         }
     }
     if (at[F_OWNER_ID] == SIZE_MAX)
-        put_named(b, &first, "\"owner_id\":null");
+        put_named(&o, "\"owner_id\":null");
     if (at[F_HELD_BY] == SIZE_MAX)
-        put_named(b, &first, "\"held_by\":null");
+        put_named(&o, "\"held_by\":null");
     if (at[F_PLACED] == SIZE_MAX)
-        put_named(b, &first, "\"placed\":true");
+        put_named(&o, "\"placed\":true");
     if (at[F_SEQ] == SIZE_MAX)
-        put_named(b, &first, "\"seq\":0");
+        put_named(&o, "\"seq\":0");
     if (at[F_PROPERTIES] == SIZE_MAX)
-        put_named(b, &first, "\"properties\":{}");
+        put_named(&o, "\"properties\":{}");
+    flush(&o);
     put(b, "}", 1);
 }
 
@@ -765,7 +809,7 @@ static bool check_object(struct ctx *c, cur o, cur *end)
         return true;
     if (c->objs.n)
         put(&c->objs, ",", 1);
-    put_stored(&c->objs, om, n, at, tm, tn, pm, keep, pn);
+    put_stored(&c->objs, om, n, at, tm, tn, pm, keep, pn, nd);
     m->used = true;
     c->st.objects_saved++;
     c->st.non_durable_properties += nd;
@@ -799,14 +843,15 @@ static enum roomscan_result walk(struct ctx *c, cur body, char **doc, size_t *do
             p = ws2(p + 1);
         }
     struct buf out = {0};
-    bool first = true;
+    struct obj_out mo = {.b = &out, .first = true};
     puts_(&out, "{\"manifests\":{");
     for (size_t i = 0; i < c->nman; i++)
         if (c->man[i].used) {
             struct member mm = {
                 .k = c->man[i].k, .kn = c->man[i].kn, .v = c->man[i].v, .ve = c->man[i].ve};
-            put_member(&out, &first, &mm);
+            put_member(&mo, &mm);
         }
+    flush(&mo);
     puts_(&out, "},\"objects\":[");
     put(&out, c->objs.p, c->objs.n);
     put(&out, "]}", 3); /* with the NUL */
