@@ -439,7 +439,7 @@ static const char *const tier_names[] = {"high_rate_unreliable", "reliable_on_ch
 
 static void put(struct buf *b, const void *s, size_t n)
 {
-    if (b->oom)
+    if (b->oom || n == 0)
         return;
     if (n > b->cap - b->n) {
         size_t cap = b->cap ? b->cap : 4096;
