@@ -39,9 +39,10 @@ nginx -t -c "$T/nginx.conf"
 "$BIN/roomstate-migrate" --db "$T/db/roomstate.db" up
 export ROOMSTATE_SERVICE_KEY=check-service-key
 "$BIN/roomstate-server" --db "$T/db/roomstate.db" --listen 127.0.0.1:8080 >"$T/server.log" 2>&1 &
-pids=$!
+spid=$!
 "$BIN/roomstate-relay" --listen 127.0.0.1:8090 --server-url http://127.0.0.1:8080 >"$T/relay.log" 2>&1 &
-pids="$pids $!"
+rpid=$!
+pids="$spid $rpid"
 nginx -c "$T/nginx.conf" -g 'daemon off;' &
 pids="$pids $!"
 trap 'kill $pids 2>/dev/null; wait 2>/dev/null' EXIT
@@ -81,3 +82,10 @@ asyncio.run(main())
 PY
 n=$(grep -c 'token=' /var/log/nginx/access.log || true)
 expect "no token in nginx's access log" 0 "$n"
+# Both stop cleanly on SIGTERM (exit 0; with a sanitizer build, no report either).
+for p in $rpid $spid; do
+    kill -TERM "$p"
+    st=0; wait "$p" || st=$?
+    [ $st = 0 ] || { echo "FAIL  pid $p exited $st on SIGTERM"; tail -n 20 "$T/server.log" "$T/relay.log"; exit 1; }
+done
+echo "ok    server and relay exit 0 on SIGTERM"
