@@ -30,9 +30,9 @@ def main(path):
     for r in rows:
         t = r.get("test")
         err = f" ERROR {r['error']}" if r.get("error") else ""
-        if t in ("post_save", "get_state"):
+        if t in ("post_save", "get_state", "get_state_ceiling"):
             bad = sum(r.get(k) or 0 for k in ("non2xx3xx", "connect_err", "read_err", "write_err", "timeouts"))
-            print(f"FIGURE http {t:9} {r.get('target')}: {fmt(r.get('rps'))} req/s  p50 {fmt(r.get('p50_ms'), 2)} ms"
+            print(f"FIGURE http {t:17} {r.get('target')}: {fmt(r.get('rps'))} req/s  p50 {fmt(r.get('p50_ms'), 2)} ms"
                   f"  p99 {fmt(r.get('p99_ms'), 2)} ms  errors {bad}{err}")
         elif t == "server_memory":
             print(f"FIGURE http peak RSS {r.get('target')}: {fmt(r.get('peak_rss_mib'))} MiB"
