@@ -65,7 +65,7 @@ ifneq ($(wildcard bench/relay-load.c),)
 BINS += $(BUILD)/relay-load
 endif
 
-.PHONY: all deps run test unit integration check-openapi test-suite clean lint protocol bench \
+.PHONY: all deps run test unit integration replay check-openapi test-suite clean lint protocol bench \
         container-check
 .DEFAULT_GOAL := all
 
@@ -147,6 +147,10 @@ unit: $(BUILD)/unit-tests
 
 integration: all
 	ROOMSTATE_BIN=$(abspath $(BUILD)) $(PYTHON) tests/integration/run.py
+
+# The plan's restart-replay harness (issue 5): save, kill server and relay, restart, replay.
+replay: all
+	ROOMSTATE_BIN=$(abspath $(BUILD)) $(PYTHON) tests/integration/run.py test_restart_replay
 
 check-openapi:
 	sh tests/openapi/check.sh

@@ -139,8 +139,10 @@ static struct pending_save *take_save(struct net_persist *np, uint64_t tag)
 static void on_load(struct relay_room *room, const struct persist_result *r, int64_t now_ms)
 {
     const char *id = relay_room_id(room);
-    if (r->http_status == 404)
-        return; /* never saved: a fresh room */
+    if (r->http_status == 404) {
+        relay_room_restore_none(room); /* never saved: a fresh room */
+        return;
+    }
     if (r->http_status != 200) {
         char why[200];
         if (r->http_status == 0)

@@ -352,7 +352,8 @@ static void rep_property(struct relay_peer *p, json_t *msg, int64_t now_ms)
     } else { /* reliable_on_change: in order, to every synced peer, never coalesced */
         for (size_t i = 0; i < room->nseats; i++) {
             struct relay_peer *r = room->seats[i]->conn;
-            if (r && r != p && r->synced && !r->close_requested && msgvec_push(&r->pending, m) != 0)
+            if (r && r != p && r->synced && !r->welcome_pending && !r->close_requested &&
+                msgvec_push(&r->pending, m) != 0)
                 peer_request_close(r, RELAY_CLOSE_INTERNAL, "internal");
         }
     }
@@ -492,7 +493,7 @@ void repl_tick_room(struct relay_room *room, int64_t now_ms)
     long ncand = collect_candidates(room);
     for (size_t i = 0; i < room->nseats; i++) {
         struct relay_peer *r = room->seats[i]->conn;
-        if (!r || r->close_requested)
+        if (!r || r->close_requested || r->welcome_pending)
             continue;
         struct seat *rs = r->seat;
         size_t n = 0, unreliable_from;

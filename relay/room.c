@@ -42,7 +42,7 @@ void relay_config_defaults(struct relay_config *cfg)
 static const char *const drop_names[RELAY_DROP_COUNT] = {
     "stale",      "epoch",      "not_owner", "not_host",  "rate",
     "malformed",  "unknown_op", "bad_field", "too_large", "unknown_object",
-    "undeclared", "coalesced",  "slow"};
+    "undeclared", "coalesced",  "slow", "not_ready"};
 
 const char *relay_drop_name(enum relay_drop d)
 {
@@ -151,7 +151,7 @@ void room_broadcast(struct relay_room *room, json_t *v, bool object_plane,
     }
     for (size_t i = 0; i < room->nseats; i++) {
         struct relay_peer *p = room->seats[i]->conn;
-        if (!p || p == except)
+        if (!p || p == except || p->welcome_pending)
             continue;
         if (object_plane && !p->synced && p != self)
             continue;
@@ -520,14 +520,21 @@ enum relay_join_result relay_hub_join(struct relay_hub *hub, const char *room_id
     p->seat = s;
     hub->npeers++;
     room->empty_since_ms = 0;
-    send_welcome(p, resumed);
+    if (created && hub->hooks.room_created && hub->hooks.room_created(hub->hooks_ctx, room)) {
+        room->loading = true;
+        room->loading_since_ms = now_ms;
+    }
+    if (room->loading) {
+        p->welcome_pending = true;
+        p->welcome_resumed = resumed;
+    } else {
+        send_welcome(p, resumed);
+    }
     if (!resumed)
         room_broadcast(room,
                        json_pack("{sisssssI}", "op", OP_PRESENCE_JOIN, "user_id", s->user_id,
                                  "username", s->username, "join_order", (json_int_t)s->join_order),
                        false, p, NULL, 0);
-    if (created && hub->hooks.room_created)
-        hub->hooks.room_created(hub->hooks_ctx, room);
     return resumed ? RELAY_JOIN_RESUMED : RELAY_JOIN_OK;
 }
 
@@ -557,6 +564,21 @@ void relay_peer_leave(struct relay_peer *p, enum relay_leave_how how, int64_t no
 }
 
 /* ---- tick ---- */
+void room_loading_done(struct relay_room *room)
+{
+    if (!room->loading)
+        return;
+    room->loading = false;
+    for (size_t i = 0; i < room->nseats; i++) {
+        struct relay_peer *p = room->seats[i]->conn;
+        if (!p || !p->welcome_pending)
+            continue;
+        p->welcome_pending = false;
+        p->synced = room->reg.nobjects == 0 && room->reg.nmanifests == 0;
+        send_welcome(p, p->welcome_resumed);
+    }
+}
+
 void relay_hub_tick(struct relay_hub *hub, int64_t now_ms)
 {
     hub->now_ms = now_ms;
@@ -572,6 +594,11 @@ void relay_hub_tick(struct relay_hub *hub, int64_t now_ms)
             if (s->conn)
                 control_snapshot_expire(s->conn, now_ms);
             i++;
+        }
+        if (room->loading && now_ms - room->loading_since_ms >= RELAY_LOAD_TIMEOUT_MS) {
+            log_warn("relay: room %s: saved state not loaded within %d ms; starting empty",
+                     room->id, RELAY_LOAD_TIMEOUT_MS);
+            room_loading_done(room);
         }
         repl_tick_room(room, now_ms);
         if (room->nseats == 0 && room->empty_since_ms &&

@@ -115,9 +115,10 @@ struct relay_hooks {
     /* peer_ctx (as given to relay_hub_join) has output or a close request: schedule a
      * writable callback.  Fires once per empty->non-empty transition (and for closes). */
     void (*peer_ready)(void *ctx, void *peer_ctx);
-    /* A room was created (first join): start loading its saved state, then call
-     * relay_room_restore (or relay_room_restore_failed). */
-    void (*room_created)(void *ctx, struct relay_room *room);
+    /* A room was created (first join).  Return true when a load of its saved state was
+     * started: the room then waits (see RELAY_LOAD_TIMEOUT_MS) for relay_room_restore,
+     * relay_room_restore_none or relay_room_restore_failed before it sends WELCOMEs. */
+    bool (*room_created)(void *ctx, struct relay_room *room);
     /* Save doc (a new reference the hook owns; roomdoc-shaped {"manifests","objects"}) for
      * room; acting_user_id: the requesting host, or NULL.  When the hook is NULL, a
      * SAVE_REQUEST is answered SAVE_RESULT ok=false "persistence_disabled". */
@@ -208,6 +209,7 @@ enum relay_drop {
     RELAY_DROP_UNDECLARED,
     RELAY_DROP_COALESCED, /* replaced by a newer message before it was sent */
     RELAY_DROP_SLOW,      /* unreliable batch skipped for a backlogged peer */
+    RELAY_DROP_NOT_READY, /* sent before its WELCOME (the room's saved state was loading) */
     RELAY_DROP_COUNT
 };
 const char *relay_drop_name(enum relay_drop d); /* "stale", "epoch", "not_owner", … */
@@ -245,8 +247,15 @@ json_t *relay_room_export(const struct relay_room *room);
  * or -1 when doc is not roomdoc-shaped (nothing changed). */
 int relay_room_restore(struct relay_room *room, const json_t *doc, long long version,
                        int64_t now_ms) __attribute__((warn_unused_result));
-/* The state could not be loaded (404 = never saved is not a failure: just don't call). */
+/* The state could not be loaded. */
 void relay_room_restore_failed(struct relay_room *room, const char *why);
+/* The room was never saved (404): nothing to restore. */
+void relay_room_restore_none(struct relay_room *room);
+/* While a new room's saved state loads (room_created hook set), its joiners get their
+ * WELCOME only when the load ends (restore, restore_none, restore_failed, or this bound),
+ * so that WELCOME can say whether the room was restored and from which version.  Until then
+ * they receive nothing and what they send is dropped (not_ready). */
+#define RELAY_LOAD_TIMEOUT_MS 10000
 /* Answer of a RELAY_SAVE_REQUEST save: SAVE_RESULT to everyone in the room
  * {"op":51,"ok":true,"version":V,"objects_saved":N,"by":uid} or {"ok":false,"error":why}. */
 void relay_room_save_result(struct relay_room *room, bool ok, long long version,

@@ -83,6 +83,10 @@ void relay_peer_handle(struct relay_peer *p, const char *frame, size_t len, int6
     p->hub->counters.frames_in++;
     p->hub->counters.bytes_in += len;
     p->stats.bytes_in += len;
+    if (p->welcome_pending) {
+        peer_drop(p, RELAY_DROP_NOT_READY);
+        return;
+    }
     if (len > p->hub->cfg.max_frame_bytes) {
         peer_error(p, "too_large", "message over the frame limit", 0, RELAY_DROP_TOO_LARGE);
         return;

@@ -45,6 +45,8 @@ struct relay_room {
     struct relay_snapshot *snap_cache; /* valid while snap_cache->watermark == rev */
     bool restored;
     long long restored_version;
+    bool loading; /* saved state being loaded: joiners wait for their WELCOME */
+    int64_t loading_since_ms;
     int64_t empty_since_ms; /* 0 while someone has a seat */
     struct relay_counters counters;
 };
@@ -63,6 +65,8 @@ struct relay_peer {
     int close_code;
     const char *close_reason;
     bool synced; /* asked for a snapshot: gets the object plane live */
+    bool welcome_pending; /* joined while the room was loading: no WELCOME yet */
+    bool welcome_resumed;
     struct relay_snapshot *snap;
     int64_t snap_expiry_ms;
     struct relay_peer_stats stats;
@@ -112,6 +116,8 @@ void peer_push_frame(struct relay_peer *p, struct relay_msg *m);
 /* Encodes v once and sends it to every connected peer of room (except `except`); when
  * object_plane, peers that have not asked for a snapshot yet are skipped, but `self` (the
  * peer that caused it) always gets it.  Steals v. */
+/* Ends the loading state: pending joiners get their WELCOME (restored or not). */
+void room_loading_done(struct relay_room *room);
 void room_broadcast(struct relay_room *room, json_t *v_steal, bool object_plane,
                     const struct relay_peer *except, const struct relay_peer *self,
                     int64_t origin_ms);

@@ -70,12 +70,19 @@ int relay_room_restore(struct relay_room *room, const json_t *doc, long long ver
     room->restored_version = version;
     log_info("relay: room %s restored from version %lld (%zu objects)", room->id, version,
              room->reg.nobjects);
+    room_loading_done(room);
     return 0;
 }
 
 void relay_room_restore_failed(struct relay_room *room, const char *why)
 {
     log_warn("relay: room %s: saved state not loaded: %s", room->id, why ? why : "unknown");
+    room_loading_done(room);
+}
+
+void relay_room_restore_none(struct relay_room *room)
+{
+    room_loading_done(room);
 }
 
 void relay_room_save_result(struct relay_room *room, bool ok, long long version,

@@ -481,11 +481,13 @@ static void hook_peer_ready(void *ctx, void *peer_ctx)
         lws_callback_on_writable(p->wsi);
 }
 
-static void hook_room_created(void *ctx, struct relay_room *room)
+static bool hook_room_created(void *ctx, struct relay_room *room)
 {
     struct ws_server *s = ctx;
-    if (s->np)
-        net_persist_load(s->np, room);
+    if (!s->np)
+        return false;
+    net_persist_load(s->np, room);
+    return true;
 }
 
 static void hook_room_save(void *ctx, struct relay_room *room, json_t *doc_steal,

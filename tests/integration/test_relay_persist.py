@@ -77,11 +77,18 @@ class RelayWithServer(unittest.TestCase):
 
         async def second_session():
             # the room is created again (TTL 0 freed it): its state is loaded and restored
+            # the creator's WELCOME waits for the load, so it already says restored
             a = await client(self.relay.port, room, 3).connect()
-            await a.expect(op=OP["WELCOME"])
-            sp = await a.expect(op=OP["OBJECT_SPAWN"], object_id="saved-1")
-            self.assertEqual(sp["owner_id"], uid(3))  # owned by the host
-            self.assertEqual(sp["persist_mode"], "placed_saved")
+            wa = await a.expect(op=OP["WELCOME"])
+            self.assertIs(wa["restored"], True, wa)
+            self.assertGreaterEqual(wa["restored_version"], 2)
+            await a.send({"op": OP["SNAPSHOT_REQUEST"]})
+            await a.expect(op=OP["SNAPSHOT_DONE"])
+            sp = [o for m in a.seen if m.get("op") == OP["SNAPSHOT_CHUNK"]
+                  for o in m.get("objects", []) if o["object_id"] == "saved-1"]
+            self.assertEqual(len(sp), 1)
+            self.assertEqual(sp[0]["owner_id"], uid(3))  # owned by the host
+            self.assertEqual(sp[0]["persist_mode"], "placed_saved")
             b = await client(self.relay.port, room, 4).connect()
             wb = await b.expect(op=OP["WELCOME"])
             self.assertIs(wb["restored"], True)

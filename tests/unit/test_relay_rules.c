@@ -595,6 +595,70 @@ START_TEST(restore_from_saved_state)
 }
 END_TEST
 
+START_TEST(welcome_waits_for_the_load)
+{
+    static const char *doc_text =
+        "{\"manifests\":{\"crate_v1\":{\"properties\":{\"color\":{\"tier\":"
+        "\"reliable_on_change\"}}}},\"objects\":[{\"object_id\":\"c1\",\"manifest_id\":"
+        "\"crate_v1\",\"persist_mode\":\"placed_saved\",\"owner_id\":null,\"held_by\":null,"
+        "\"placed\":true,\"seq\":3,\"transform\":{\"position\":[0,0,0],\"rotation\":[0,0,0,1]},"
+        "\"properties\":{\"color\":\"#ff0000\"}}]}";
+    struct tenv e;
+    tenv_init(&e);
+    e.load_on_create = true;
+    tenv_start(&e);
+    struct tdrain d;
+    /* 1. restored: nothing before the load ends, then WELCOME says restored + version */
+    struct relay_peer *a = tjoin(&e, "loading", "u1", RELAY_JOIN_OK);
+    struct relay_peer *b = tjoin(&e, "loading", "u2", RELAY_JOIN_OK);
+    tsend(&e, a, "{\"op\":50}");
+    tdrain(a, &d);
+    ck_assert_uint_eq(json_array_size(d.msgs), 0);
+    tdrain_clear(&d);
+    struct relay_room *room = relay_hub_find_room(e.hub, "loading");
+    ck_assert_uint_eq(relay_hub_counters(e.hub)->drops[RELAY_DROP_NOT_READY], 1);
+    json_t *doc = json_loads(doc_text, 0, NULL);
+    ck_assert_int_eq(relay_room_restore(room, doc, 7, e.now), 0);
+    json_decref(doc);
+    tdrain(a, &d);
+    json_t *w = json_array_get(d.msgs, 0);
+    ck_assert_int_eq(tint(w, "op"), OP_WELCOME);
+    ck_assert(json_is_true(json_object_get(w, "restored")));
+    ck_assert_int_eq(tint(w, "restored_version"), 7);
+    ck_assert_str_eq(tstr(w, "host_id"), "u1");
+    ck_assert_uint_eq(json_array_size(json_object_get(w, "presences")), 2);
+    ck_assert_uint_eq(tcount(&d, OP_OBJECT_SPAWN), 0); /* the objects come by snapshot */
+    ck_assert_uint_eq(tcount(&d, OP_PRESENCE_JOIN), 0); /* WELCOME lists everyone */
+    tdrain_clear(&d);
+    tdrain(b, &d);
+    ck_assert_int_eq(tint(json_array_get(d.msgs, 0), "op"), OP_WELCOME);
+    ck_assert_int_eq(tint(json_array_get(d.msgs, 0), "join_order"), 2);
+    tdrain_clear(&d);
+    /* 2. never saved: WELCOME with restored false */
+    struct relay_peer *c = tjoin(&e, "fresh", "u3", RELAY_JOIN_OK);
+    tdrain(c, &d);
+    ck_assert_uint_eq(json_array_size(d.msgs), 0);
+    tdrain_clear(&d);
+    relay_room_restore_none(relay_hub_find_room(e.hub, "fresh"));
+    tdrain(c, &d);
+    w = json_array_get(d.msgs, 0);
+    ck_assert_int_eq(tint(w, "op"), OP_WELCOME);
+    ck_assert(json_is_false(json_object_get(w, "restored")));
+    tdrain_clear(&d);
+    /* 3. no answer at all: the bound ends the wait */
+    struct relay_peer *f = tjoin(&e, "silent", "u4", RELAY_JOIN_OK);
+    ttick(&e, RELAY_LOAD_TIMEOUT_MS / 2);
+    tdrain(f, &d);
+    ck_assert_uint_eq(json_array_size(d.msgs), 0);
+    tdrain_clear(&d);
+    ttick(&e, RELAY_LOAD_TIMEOUT_MS / 2);
+    tdrain(f, &d);
+    ck_assert_int_eq(tint(json_array_get(d.msgs, 0), "op"), OP_WELCOME);
+    tdrain_clear(&d);
+    tenv_free(&e);
+}
+END_TEST
+
 START_TEST(manifests_limits_shutdown)
 {
     struct tenv e;
@@ -660,6 +724,7 @@ static Suite *relay_rules_suite(void)
     tcase_add_test(tc, save_request_rules);
     tcase_add_test(tc, save_without_persistence);
     tcase_add_test(tc, restore_from_saved_state);
+    tcase_add_test(tc, welcome_waits_for_the_load);
     tcase_add_test(tc, manifests_limits_shutdown);
     suite_add_tcase(s, tc);
     return s;

@@ -11,10 +11,12 @@ static void on_ready(void *ctx, void *peer_ctx)
     ((struct tenv *)ctx)->ready++;
 }
 
-static void on_created(void *ctx, struct relay_room *room)
+static bool on_created(void *ctx, struct relay_room *room)
 {
     (void)room;
-    ((struct tenv *)ctx)->created++;
+    struct tenv *e = ctx;
+    e->created++;
+    return e->load_on_create;
 }
 
 static void on_freed(void *ctx, struct relay_room *room)

@@ -13,6 +13,7 @@ struct tenv {
     struct relay_hub *hub;
     int64_t now;
     unsigned ready, created, freed, saves;
+    bool load_on_create; /* room_created answers "loading started" */
     json_t *last_save;
     int last_save_why;
     char last_save_user[80];
