@@ -3,6 +3,7 @@
  * (relay/room.c) and runs until SIGTERM/SIGINT, then shuts down gracefully and exits 0. */
 #include "common/auth.h"
 #include "common/config.h"
+#include "common/keys.h"
 #include "common/log.h"
 #include "relay/persist.h"
 #include "relay/room.h"
@@ -125,12 +126,8 @@ int main(int argc, char **argv)
     case CONFIG_OK:
         break;
     }
-    int level = log_level_parse(cfg.log_level);
-    if (level < 0) {
-        fprintf(stderr, "--log-level: '%s' is not debug, info, warn or error\n", cfg.log_level);
+    if (keys_set_log_level(cfg.log_level) != 0)
         return 2;
-    }
-    log_set_level((enum log_level)level);
 
     char listen_buf[64];
     const char *listen = cfg.listen;
@@ -155,30 +152,13 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    const char *err = NULL;
-    session_key = config_read_secret(cfg.nakama_key_file, cfg.nakama_key, &err);
-    if (err) {
-        fprintf(stderr, "session key: %s\n", err);
+    struct keys_source ks = {.session_file = cfg.nakama_key_file,
+                             .session_value = cfg.nakama_key,
+                             .require_session = cfg.require_key,
+                             .service_file = cfg.service_key_file,
+                             .service_value = cfg.service_key};
+    if (keys_load(&ks, &session_key, &service_key) != 0)
         return 2;
-    }
-    if (!session_key) {
-        if (cfg.require_key) {
-            fprintf(stderr, "--require-key: no session key (set --nakama-key-file or "
-                            "NAKAMA_SESSION_KEY_FILE)\n");
-            return 2;
-        }
-        log_warn("relay: no session key configured: using Nakama's development default "
-                 "'%s' (never in production; see --nakama-key-file)",
-                 AUTH_DEV_SESSION_KEY);
-        session_key = strdup(AUTH_DEV_SESSION_KEY);
-        if (!session_key)
-            return 1;
-    }
-    service_key = config_read_secret(cfg.service_key_file, cfg.service_key, &err);
-    if (err) {
-        fprintf(stderr, "service key: %s\n", err);
-        goto out;
-    }
     if (cfg.server_url && *cfg.server_url && !service_key) {
         fprintf(stderr, "--server-url needs a service key (--service-key-file or "
                         "ROOMSTATE_SERVICE_KEY_FILE)\n");
