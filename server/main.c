@@ -8,6 +8,7 @@
 #include "server/dbpool.h"
 #include "server/http.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -188,6 +189,14 @@ int main(int argc, char **argv)
     }
     if (check_database(cfg.db) != 0)
         goto out;
+
+    /* Request bodies and documents (100-200 KB each) are malloc'd and freed on every
+     * request.  glibc's defaults give blocks of that size back to the kernel on free
+     * (munmap, or madvise when trimming a thread arena) and fault them in again on the next
+     * request: a third of a GET miss's time (bench/PERF-HTTP.md).  Keep them instead;
+     * blocks above 4 MiB (rare, huge bodies) are still mapped and returned. */
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    mallopt(M_TRIM_THRESHOLD, 8 << 20);
 
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     srv.db_path = cfg.db;
