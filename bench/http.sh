@@ -11,6 +11,8 @@
 # Env: BUILD=build  ANCHORS=../shared/anchors  HTTP_PORT=18181  SERVER_CPUS=0 (empty: no
 #      pinning)  SERVER_THREADS= (server default)  HTTP_DURATION=10  HTTP_WARMUP=2
 #      ROOMS=1000  CONNS=32  THREADS=2  LOAD_CPUS=1  OUT=<jsonl to append to>
+#      PERF=1: record the server with `perf record -g` during the harness and print its top
+#      symbols as "# perf ..." lines (TESTS="save" or "state" to profile one path only)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
@@ -61,8 +63,21 @@ if [ "$up" != 1 ]; then
 fi
 echo "# roomstate-server pid $SERVER_PID port $HTTP_PORT cpus ${SERVER_CPUS:-any} threads ${SERVER_THREADS:-default} db $WORK/bench.db"
 
+PERF_PID=
+if [ "${PERF:-0}" = 1 ]; then
+  perf record -q -F 499 -g -p "$SERVER_PID" -o "$WORK/perf.data" > "$WORK/perf.log" 2>&1 &
+  PERF_PID=$!
+fi
 DURATION=${HTTP_DURATION:-10} WARMUP=${HTTP_WARMUP:-2} TARGET=c-asset-server CEILING=0 OUT="$OUT" \
   "$ANCHORS/bench-http.sh" "http://127.0.0.1:$HTTP_PORT"
+if [ -n "$PERF_PID" ]; then
+  kill -INT "$PERF_PID" 2> /dev/null || true
+  for _ in $(seq 100); do kill -0 "$PERF_PID" 2> /dev/null || break; sleep 0.1; done
+  kill -KILL "$PERF_PID" 2> /dev/null || true
+  wait "$PERF_PID" 2> /dev/null || true
+  perf report -i "$WORK/perf.data" --no-children --sort dso,symbol --stdio 2> /dev/null |
+    grep -E '^ +[0-9.]+%' | head -30 | sed 's/^/# perf /' || true
+fi
 
 hwm=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status" 2> /dev/null || echo null)
 rss=$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status" 2> /dev/null || echo null)
