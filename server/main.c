@@ -69,7 +69,7 @@ static const struct config_opt opts[] = {
         "clock leeway in seconds for token expiry"),
     OPT("--cache-mb", "ROOMSTATE_CACHE_MB", CONFIG_INT, "16", 0, 65536, cache_mb,
         "MiB of GET /state bodies kept in memory (0: no cache)"),
-    OPT("--save-workers", "ROOMSTATE_SAVE_WORKERS", CONFIG_INT, "32", 0, 1024, save_workers,
+    OPT("--save-workers", "ROOMSTATE_SAVE_WORKERS", CONFIG_INT, "16", 0, 1024, save_workers,
         "threads running durable saves, so that concurrent saves share one commit (0: "
         "saves run on the HTTP threads)"),
     OPT("--livekit-api-key", "LIVEKIT_API_KEY", CONFIG_STRING, NULL, 0, 0, livekit_key,
