@@ -8,7 +8,7 @@
 # server's peak RSS, stops the server by pid and removes the temp dir.
 # Output: the harness's `RESULT {json}` lines, plus one for the server's memory.
 #
-# Env: BUILD=build  ANCHORS=../shared/anchors  HTTP_PORT=18181  SERVER_CPUS=0 (empty: no
+# Env: BUILD=build  ANCHORS=../shared/anchors  HTTP_PORT=18481  SERVER_CPUS=0 (empty: no
 #      pinning)  SERVER_THREADS= (server default)  HTTP_DURATION=10  HTTP_WARMUP=2
 #      ROOMS=1000  CONNS=32  THREADS=2  LOAD_CPUS=1  OUT=<jsonl to append to>
 #      PERF=1: record the server with `perf record -g` during the harness and print its top
@@ -17,7 +17,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 ANCHORS=${ANCHORS:-$ROOT/../shared/anchors}
-HTTP_PORT=${HTTP_PORT:-18181}
+HTTP_PORT=${HTTP_PORT:-18481}
 SERVER_CPUS=${SERVER_CPUS-0}
 SERVER_THREADS=${SERVER_THREADS:-}
 OUT=${OUT:-}
@@ -41,6 +41,11 @@ stop_server() {
 }
 trap 'stop_server; rm -rf "$WORK"' EXIT INT TERM
 
+# Another engineer's server may hold the port: then we would measure it, not ours.
+if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$HTTP_PORT/healthz"; then
+  echo "bench/http.sh: port $HTTP_PORT is already in use; choose another with HTTP_PORT=" >&2
+  exit 1
+fi
 "$BUILD/roomstate-migrate" --db "$WORK/bench.db" up > "$WORK/migrate.log" 2>&1 ||
   { cat "$WORK/migrate.log" >&2; exit 1; }
 args=(--listen "127.0.0.1:$HTTP_PORT" --db "$WORK/bench.db" --log-level warn)
@@ -56,6 +61,7 @@ for _ in $(seq 100); do
   kill -0 "$SERVER_PID" 2> /dev/null || break
   sleep 0.1
 done
+kill -0 "$SERVER_PID" 2> /dev/null || up=0 # answered, but not by our process
 if [ "$up" != 1 ]; then
   echo "bench/http.sh: roomstate-server did not come up on port $HTTP_PORT" >&2
   tail -5 "$WORK/server.log" >&2

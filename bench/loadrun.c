@@ -81,8 +81,9 @@ int loadrun_setup(struct loadrun *r)
         c->run = r;
         c->idx = i;
         c->room = i / (int)r->o.players;
-        c->px = (double)(i % 97) * 0.2;
-        c->pz = (double)(i % 89) * 0.2;
+        int seat = i % (int)r->o.players; /* the same layout in every room, <= 4.5 m apart */
+        c->px = (double)(seat % 5) * 0.9;
+        c->pz = (double)(seat / 5 % 5) * 0.9;
         c->last_seq = calloc((size_t)r->o.players, sizeof *c->last_seq);
         if (!r->o.raw) {
             snprintf(uid, sizeof uid, "%s%012x", r->uuid_prefix, (unsigned)i);

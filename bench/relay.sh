@@ -15,7 +15,7 @@
 # NODE_RELAY=<anchors>/node-ws-relay/server.js benches the anchors' Node relay instead (started
 # with PORT, relay-load with --raw, target node-ws-relay): same generator, same verdict.
 #
-# Env: BUILD=build  RELAY_PORT=18191  SERVER_CPUS=0  LOAD_CPUS=1 (empty: no pinning)
+# Env: BUILD=build  RELAY_PORT=18491  SERVER_CPUS=0  LOAD_CPUS=1 (empty: no pinning)
 #      LADDER="2 6 20"  RS="1 5 10 20 40 60 80 100 150 200"  PLAYERS=20  HZ=20
 #      DURATION=10  WARMUP=2  DRAIN=2  P99_LIMIT_MS=50  STOP_AFTER=2
 #      TICK_HZ= (relay default)  RELAY_ARGS= (more relay flags)  LOAD_ARGS= (more
@@ -23,7 +23,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
-RELAY_PORT=${RELAY_PORT:-18191}
+RELAY_PORT=${RELAY_PORT:-18491}
 SERVER_CPUS=${SERVER_CPUS-0}
 LOAD_CPUS=${LOAD_CPUS-1}
 LADDER=${LADDER:-2 6 20}
@@ -65,6 +65,10 @@ stop_relay() {
 trap 'stop_relay; rm -rf "$WORK"' EXIT INT TERM
 
 start_relay() {
+  if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$RELAY_PORT/healthz"; then
+    echo "bench/relay.sh: port $RELAY_PORT is already in use; choose another with RELAY_PORT=" >&2
+    return 1
+  fi
   local args=(--listen "127.0.0.1:$RELAY_PORT" --log-level warn)
   [ -n "$TICK_HZ" ] && args+=(--tick-hz "$TICK_HZ")
   local pin=(); [ -n "$SERVER_CPUS" ] && pin=(taskset -c "$SERVER_CPUS")
@@ -77,8 +81,8 @@ start_relay() {
   fi
   RELAY_PID=$!
   for _ in $(seq 100); do
-    curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$RELAY_PORT/healthz" && return 0
     kill -0 "$RELAY_PID" 2> /dev/null || break
+    curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$RELAY_PORT/healthz" && kill -0 "$RELAY_PID" 2> /dev/null && return 0
     sleep 0.1
   done
   echo "bench/relay.sh: $TARGET did not come up on port $RELAY_PORT" >&2
