@@ -9,6 +9,7 @@
 #include "server/http.h"
 
 #include <malloc.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -64,10 +65,10 @@ static const struct config_opt opts[] = {
     OPT("--history", "ROOMSTATE_HISTORY", CONFIG_INT, "10", 1, 100000, history,
         "versions kept per room"),
     OPT("--threads", "ROOMSTATE_THREADS", CONFIG_INT, "0", 0, 256, threads,
-        "worker threads (0: the number of cores)"),
+        "worker threads (0: the number of cores this process may run on)"),
     OPT("--leeway", "ROOMSTATE_LEEWAY", CONFIG_INT, "0", 0, 300, leeway,
         "clock leeway in seconds for token expiry"),
-    OPT("--cache-mb", "ROOMSTATE_CACHE_MB", CONFIG_INT, "16", 0, 65536, cache_mb,
+    OPT("--cache-mb", "ROOMSTATE_CACHE_MB", CONFIG_INT, "4", 0, 65536, cache_mb,
         "MiB of GET /state bodies kept in memory (0: no cache)"),
     OPT("--save-workers", "ROOMSTATE_SAVE_WORKERS", CONFIG_INT, "16", 0, 1024, save_workers,
         "threads running durable saves, so that concurrent saves share one commit (0: "
@@ -198,7 +199,11 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 4 << 20);
     mallopt(M_TRIM_THRESHOLD, 8 << 20);
 
+    /* the cores this process may run on (taskset/cpuset), not every core of the machine */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t cpus;
+    if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) > 0)
+        cores = CPU_COUNT(&cpus);
     srv.db_path = cfg.db;
     srv.keys.session_key = session_key;
     srv.keys.session_key_len = strlen(session_key);
