@@ -96,6 +96,8 @@ void peer_request_close(struct relay_peer *p, int code, const char *reason)
     p->close_reason = reason;
     if (code == RELAY_CLOSE_SLOW) /* a slow consumer is not fed its backlog first */
         outbox_clear(&p->out);
+    if (p->hub->hooks.peer_closing)
+        p->hub->hooks.peer_closing(p->hub->hooks_ctx, p->ctx, code, reason);
     signal_ready(p);
 }
 

@@ -127,6 +127,11 @@ struct relay_hooks {
     /* room is about to be freed (empty-room TTL over, or hub freed): forget it; a result
      * that arrives later finds no room (look rooms up by id with relay_hub_find_room). */
     void (*room_freed)(void *ctx, struct relay_room *room);
+    /* The rules decided to close peer_ctx (fires once per peer, before peer_ready).  The
+     * close frame waits behind the peer's queued frames (none for a slow consumer: its
+     * backlog is dropped), and a peer that never reads may never make its socket writable:
+     * the transport counts the close now and bounds how long it waits for the frame. */
+    void (*peer_closing)(void *ctx, void *peer_ctx, int code, const char *reason);
 };
 
 struct relay_hub *relay_hub_new(const struct relay_config *cfg, const struct relay_hooks *hooks,

@@ -361,9 +361,8 @@ static int on_writeable(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
     switch (relay_peer_next(p->rp, &f)) {
     case RELAY_OUT_NONE:
         return 0;
-    case RELAY_OUT_CLOSE: {
+    case RELAY_OUT_CLOSE: { /* counted when requested (hook_peer_closing) */
         const char *why = f.close_reason ? f.close_reason : "";
-        metrics_close(&s->metrics, why);
         lws_close_reason(wsi, (enum lws_close_status)f.close_code, (unsigned char *)why,
                          strlen(why));
         return -1;
@@ -481,6 +480,21 @@ static void hook_peer_ready(void *ctx, void *peer_ctx)
         lws_callback_on_writable(p->wsi);
 }
 
+/* Seconds a rules' close may wait for the socket to take the close frame (after the frames
+ * queued before it); a slow consumer has nothing queued but may never read again. */
+#define CLOSE_WAIT_SLOW_S 2
+#define CLOSE_WAIT_S 15
+
+static void hook_peer_closing(void *ctx, void *peer_ctx, int code, const char *reason)
+{
+    struct ws_server *s = ctx;
+    struct ws_peer *p = peer_ctx;
+    metrics_close(&s->metrics, reason ? reason : "");
+    if (p && p->ws_open)
+        lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND,
+                        code == RELAY_CLOSE_SLOW ? CLOSE_WAIT_SLOW_S : CLOSE_WAIT_S);
+}
+
 static bool hook_room_created(void *ctx, struct relay_room *room)
 {
     struct ws_server *s = ctx;
@@ -537,6 +551,7 @@ struct ws_server *ws_server_new(const struct ws_config *cfg)
 
     struct relay_hooks hooks = {
         .peer_ready = hook_peer_ready,
+        .peer_closing = hook_peer_closing,
         .room_created = cfg->persist ? hook_room_created : NULL,
         .room_save = cfg->persist ? hook_room_save : NULL,
         .room_freed = NULL,

@@ -373,6 +373,7 @@ START_TEST(backlog_bounded)
     }
     ck_assert_uint_le(relay_peer_queued_bytes(f.b), 64 * 1024);
     ck_assert_uint_ge(rc(&f)->drops[RELAY_DROP_SLOW], 90);
+    ck_assert_uint_eq(f.e.closing, 0);
     struct tdrain d;
     tdrain(f.b, &d);
     ck_assert_uint_eq(d.frames, f.e.cfg.outbox_skip_frames);
@@ -389,6 +390,11 @@ START_TEST(backlog_bounded)
         ttick(&f.e, TICK_MS);
         tdiscard(f.c);
     }
+    /* the transport is told at once (it must not wait for b's socket to drain) */
+    ck_assert_uint_eq(f.e.closing, 1);
+    ck_assert_int_eq(f.e.last_close_code, RELAY_CLOSE_SLOW);
+    ck_assert_str_eq(f.e.last_close_reason, "slow_consumer");
+    ck_assert_uint_eq(relay_peer_queued_bytes(f.b), 0); /* its backlog is dropped */
     tdrain(f.b, &d);
     ck_assert(d.closed);
     ck_assert_int_eq(d.close_code, RELAY_CLOSE_SLOW);

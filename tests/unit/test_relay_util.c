@@ -11,6 +11,15 @@ static void on_ready(void *ctx, void *peer_ctx)
     ((struct tenv *)ctx)->ready++;
 }
 
+static void on_closing(void *ctx, void *peer_ctx, int code, const char *reason)
+{
+    (void)peer_ctx;
+    struct tenv *e = ctx;
+    e->closing++;
+    e->last_close_code = code;
+    e->last_close_reason = reason;
+}
+
 static bool on_created(void *ctx, struct relay_room *room)
 {
     (void)room;
@@ -49,7 +58,8 @@ void tenv_start(struct tenv *e)
     struct relay_hooks hooks = {.peer_ready = on_ready,
                                 .room_created = on_created,
                                 .room_save = on_save,
-                                .room_freed = on_freed};
+                                .room_freed = on_freed,
+                                .peer_closing = on_closing};
     e->hub = relay_hub_new(&e->cfg, &hooks, e);
     ck_assert_ptr_nonnull(e->hub);
 }

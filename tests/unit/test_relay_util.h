@@ -13,6 +13,9 @@ struct tenv {
     struct relay_hub *hub;
     int64_t now;
     unsigned ready, created, freed, saves;
+    unsigned closing; /* peer_closing hook calls, with the last one's code and reason */
+    int last_close_code;
+    const char *last_close_reason;
     bool load_on_create; /* room_created answers "loading started" */
     json_t *last_save;
     int last_save_why;
