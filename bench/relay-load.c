@@ -16,10 +16,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 
-#include <errno.h>
-#include <jansson.h>
 #include <libwebsockets.h>
-#include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
