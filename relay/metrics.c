@@ -77,15 +77,22 @@ void metrics_close(struct metrics *m, const char *reason)
     reason_add(&m->closes, reason);
 }
 
+_Static_assert(METRICS_LAT_BUCKETS == RELAY_FANOUT_BUCKETS, "one set of fan-out buckets");
+
+size_t metrics_fanout_bucket(double seconds)
+{
+    size_t i = 0;
+    while (i < METRICS_LAT_BUCKETS && seconds > lat_bounds[i])
+        i++;
+    return i;
+}
+
 void metrics_fanout_observe(struct metrics *m, int64_t ns)
 {
     double s = (double)(ns < 0 ? 0 : ns) / 1e9;
-    for (size_t i = 0; i < METRICS_LAT_BUCKETS; i++) {
-        if (s <= lat_bounds[i]) {
-            m->lat_buckets[i]++;
-            break;
-        }
-    }
+    size_t i = metrics_fanout_bucket(s);
+    if (i < METRICS_LAT_BUCKETS)
+        m->lat_buckets[i]++;
     m->lat_count++;
     m->lat_sum_s += s;
 }
@@ -99,6 +106,104 @@ static void render_ops(FILE *f, const char *name, const char *help, const uint64
             fprintf(f, "%s{op=\"%s\"} %llu\n", name, opname, (unsigned long long)counts[op]);
     }
     fprintf(f, "%s{op=\"unknown\"} %llu\n", name, (unsigned long long)counts[0]);
+}
+
+/* A label value as the text format wants it (backslash, quote and newline escaped). */
+static void put_label(FILE *f, const char *v)
+{
+    for (const char *c = v ? v : ""; *c; c++) {
+        if (*c == '\\' || *c == '"')
+            fputc('\\', f);
+        if (*c == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*c, f);
+    }
+}
+
+/* {room="…",user="…" (no closing brace: the caller may add labels) */
+static void put_client_labels(FILE *f, const struct metrics_client *c)
+{
+    fputs("{room=\"", f);
+    put_label(f, c->room_id);
+    fputs("\",user=\"", f);
+    put_label(f, c->user_id);
+    fputc('"', f);
+}
+
+enum client_figure { CF_MSGS_IN, CF_BYTES_IN, CF_MSGS_OUT, CF_BYTES_OUT, CF_FRAMES_OUT, CF_QUEUED };
+
+static void render_clients(FILE *f, const struct metrics_client *cs, size_t n)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } fig[] = {
+        {"roomstate_relay_client_messages_in_total", "counter",
+         "Messages received from a connected client (since it connected)."},
+        {"roomstate_relay_client_bytes_in_total", "counter",
+         "Payload bytes received from a connected client."},
+        {"roomstate_relay_client_messages_out_total", "counter",
+         "Messages queued for a connected client."},
+        {"roomstate_relay_client_bytes_out_total", "counter",
+         "Payload bytes queued for a connected client."},
+        {"roomstate_relay_client_frames_out_total", "counter",
+         "WebSocket messages queued for a connected client."},
+        {"roomstate_relay_client_queued_bytes", "gauge",
+         "Bytes the relay holds unsent for a connected client."},
+    };
+    for (size_t k = 0; k < sizeof fig / sizeof fig[0]; k++) {
+        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", fig[k].name, fig[k].help, fig[k].name,
+                fig[k].type);
+        for (size_t i = 0; i < n; i++) {
+            const struct relay_peer_stats *st = cs[i].stats;
+            uint64_t v = k == CF_MSGS_IN     ? st->msgs_in
+                         : k == CF_BYTES_IN  ? st->bytes_in
+                         : k == CF_MSGS_OUT  ? st->msgs_out
+                         : k == CF_BYTES_OUT ? st->bytes_out
+                         : k == CF_FRAMES_OUT ? st->frames_out
+                                              : (uint64_t)cs[i].queued_bytes;
+            fputs(fig[k].name, f);
+            put_client_labels(f, &cs[i]);
+            fprintf(f, "} %llu\n", (unsigned long long)v);
+        }
+    }
+    fprintf(f, "# HELP roomstate_relay_client_drops_total A connected client's messages dropped "
+               "(slow: tick data skipped for it), by reason; reasons with a count only.\n"
+               "# TYPE roomstate_relay_client_drops_total counter\n");
+    for (size_t i = 0; i < n; i++) {
+        for (int d = 0; d < RELAY_DROP_COUNT; d++) {
+            if (!cs[i].stats->drops[d])
+                continue;
+            fputs("roomstate_relay_client_drops_total", f);
+            put_client_labels(f, &cs[i]);
+            fprintf(f, ",reason=\"%s\"} %llu\n", relay_drop_name((enum relay_drop)d),
+                    (unsigned long long)cs[i].stats->drops[d]);
+        }
+    }
+}
+
+static void render_room_fanout(FILE *f, const struct metrics_room *rs, size_t n)
+{
+    fprintf(f, "# HELP roomstate_relay_room_fanout_seconds Per room: from the receipt of a "
+               "message to the write of the frame that carries it.\n"
+               "# TYPE roomstate_relay_room_fanout_seconds histogram\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct relay_fanout_hist *h = rs[i].fanout;
+        if (!h)
+            continue;
+        uint64_t cum = 0;
+        for (size_t b = 0; b < METRICS_LAT_BUCKETS; b++) {
+            cum += h->buckets[b];
+            fprintf(f, "roomstate_relay_room_fanout_seconds_bucket{room=\"%s\",le=\"%g\"} %llu\n",
+                    rs[i].room_id, lat_bounds[b], (unsigned long long)cum);
+        }
+        fprintf(f,
+                "roomstate_relay_room_fanout_seconds_bucket{room=\"%s\",le=\"+Inf\"} %llu\n"
+                "roomstate_relay_room_fanout_seconds_sum{room=\"%s\"} %.9f\n"
+                "roomstate_relay_room_fanout_seconds_count{room=\"%s\"} %llu\n",
+                rs[i].room_id, (unsigned long long)h->count, rs[i].room_id, h->sum_s,
+                rs[i].room_id, (unsigned long long)h->count);
+    }
 }
 
 static void render_reasons(FILE *f, const char *name, const char *help,
@@ -197,7 +302,13 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
         for (size_t i = 0; i < n; i++)
             fprintf(f, "roomstate_relay_room_bytes_out_total{room=\"%s\"} %llu\n",
                     g->per_room[i].room_id, (unsigned long long)g->per_room[i].bytes_out);
+        render_room_fanout(f, g->per_room, n);
     }
+    if (g->per_client && g->per_client_count)
+        render_clients(f, g->per_client,
+                       g->per_client_count < METRICS_MAX_CLIENTS_RENDERED
+                           ? g->per_client_count
+                           : METRICS_MAX_CLIENTS_RENDERED);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;

@@ -109,6 +109,32 @@ static void collect_room(struct relay_room *room, void *ud)
     m->clients = (unsigned)relay_room_peer_count(room);
     m->bytes_in = c ? c->bytes_in : 0;
     m->bytes_out = c ? c->bytes_out : 0;
+    m->fanout = relay_room_fanout(room);
+}
+
+struct client_list {
+    struct metrics_client *items;
+    size_t count, cap;
+    const char *room_id; /* of the room being walked */
+};
+
+static void collect_client(struct relay_peer *peer, void *ud)
+{
+    struct client_list *cl = ud;
+    if (cl->count == cl->cap)
+        return;
+    struct metrics_client *c = &cl->items[cl->count++];
+    c->room_id = cl->room_id;
+    c->user_id = relay_peer_user_id(peer);
+    c->stats = relay_peer_stats(peer);
+    c->queued_bytes = relay_peer_queued_bytes(peer);
+}
+
+static void collect_room_clients(struct relay_room *room, void *ud)
+{
+    struct client_list *cl = ud;
+    cl->room_id = relay_room_id(room);
+    relay_room_foreach_peer(room, collect_client, cl);
 }
 
 int net_http_route(struct lws *wsi, struct net_http_reply *p, const char *uri, bool stopping,
@@ -143,8 +169,18 @@ int net_http_route(struct lws *wsi, struct net_http_reply *p, const char *uri, b
         relay_hub_foreach_room(hub, collect_room, &rl);
     g.per_room = rl.items;
     g.per_room_count = rl.count;
+    struct client_list cl = {0};
+    cl.cap = relay_hub_peer_count(hub);
+    if (cl.cap > METRICS_MAX_CLIENTS_RENDERED)
+        cl.cap = METRICS_MAX_CLIENTS_RENDERED;
+    cl.items = cl.cap ? calloc(cl.cap, sizeof *cl.items) : NULL;
+    if (cl.items)
+        relay_hub_foreach_room(hub, collect_room_clients, &cl);
+    g.per_client = cl.items;
+    g.per_client_count = cl.count;
     size_t len = 0;
     char *body = metrics_render(m, &g, &len);
+    free(cl.items);
     free(rl.items);
     if (!body)
         return 1;

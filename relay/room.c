@@ -719,3 +719,24 @@ void relay_hub_foreach_room(struct relay_hub *hub, void (*fn)(struct relay_room 
     for (struct relay_room *room = hub->rooms_head; room; room = room->next)
         fn(room, ud);
 }
+
+void relay_room_foreach_peer(struct relay_room *room, void (*fn)(struct relay_peer *, void *),
+                             void *ud)
+{
+    for (size_t i = 0; i < room->nseats; i++)
+        if (room->seats[i]->conn)
+            fn(room->seats[i]->conn, ud);
+}
+
+void relay_room_fanout_add(struct relay_room *room, size_t bucket, double seconds)
+{
+    if (bucket < RELAY_FANOUT_BUCKETS)
+        room->fanout.buckets[bucket]++;
+    room->fanout.count++;
+    room->fanout.sum_s += seconds;
+}
+
+const struct relay_fanout_hist *relay_room_fanout(const struct relay_room *room)
+{
+    return &room->fanout;
+}

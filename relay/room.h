@@ -240,6 +240,21 @@ size_t relay_room_seat_count(const struct relay_room *room); /* connected + in g
 /* Calls fn for every room (do not join/leave from fn). */
 void relay_hub_foreach_room(struct relay_hub *hub, void (*fn)(struct relay_room *, void *),
                             void *ud);
+/* Calls fn for every connected peer of room, in join order (do not join/leave from fn). */
+void relay_room_foreach_peer(struct relay_room *room, void (*fn)(struct relay_peer *, void *),
+                             void *ud);
+/* A room's fan-out latency histogram, fed by the transport for every frame it writes that
+ * carries input (relay_frame.origin_ms); the bucket bounds are the transport's (metrics.h). */
+#define RELAY_FANOUT_BUCKETS 12
+struct relay_fanout_hist {
+    uint64_t buckets[RELAY_FANOUT_BUCKETS]; /* per bucket, not cumulative; a latency above
+                                               the last bound counts only in count */
+    uint64_t count;
+    double sum_s;
+};
+/* bucket >= RELAY_FANOUT_BUCKETS: above every bound. */
+void relay_room_fanout_add(struct relay_room *room, size_t bucket, double seconds);
+const struct relay_fanout_hist *relay_room_fanout(const struct relay_room *room);
 
 /* ---- persistence (issue 5) ---- */
 /* The registry as a roomdoc-shaped document: {"manifests": {id: {"properties": {name:

@@ -49,6 +49,7 @@ struct relay_room {
     int64_t loading_since_ms;
     int64_t empty_since_ms; /* 0 while someone has a seat */
     struct relay_counters counters;
+    struct relay_fanout_hist fanout;
 };
 
 struct relay_peer {

@@ -372,8 +372,15 @@ static int on_writeable(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
     }
     int n = lws_write(wsi, f.bytes, f.len, LWS_WRITE_TEXT);
     metrics_frame_out(&s->metrics, f.len);
-    if (f.origin_ms > 0)
-        metrics_fanout_observe(&s->metrics, (now_ms() - f.origin_ms) * 1000000);
+    if (f.origin_ms > 0) {
+        int64_t ms = now_ms() - f.origin_ms;
+        struct relay_room *room = relay_peer_room(p->rp);
+        metrics_fanout_observe(&s->metrics, ms * 1000000);
+        if (room) {
+            double sec = (double)(ms < 0 ? 0 : ms) / 1e3;
+            relay_room_fanout_add(room, metrics_fanout_bucket(sec), sec);
+        }
+    }
     relay_peer_pop(p->rp);
     if (n < 0)
         return -1;

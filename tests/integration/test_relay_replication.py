@@ -317,6 +317,13 @@ class Replication(unittest.TestCase):
                                  hand_over(ps[1], None, "obj-2", 45),
                                  host_sets_released("obj-2", 55))
 
+            # the slow client was backlogged in the relay during the run (its own figures)
+            m = relay.metrics()
+            slow_labels = f'room="rep",user="{uid(23)}"'
+            self.assertGreater(m[f'roomstate_relay_client_drops_total{{{slow_labels},'
+                                 f'reason="slow"}}'], 0)
+            self.assertGreater(m[f"roomstate_relay_client_queued_bytes{{{slow_labels}}}"], 0)
+
             # ---- rates, over the window, for every receiver and every sender ----
             for p in ps:
                 (ta, ia), (tb, ib) = p.marks[WINDOW[0]], p.marks[WINDOW[1]]

@@ -38,6 +38,8 @@ class RelayHttp(unittest.TestCase):
         for line in text.splitlines():
             if line and not line.startswith("#"):
                 float(line.rpartition(" ")[2])  # every sample has a number
+        types = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
+        self.assertEqual(len(types), len(set(types)), "a metric family declared twice")
 
     def test_metrics_follow_a_session(self):
         async def go():
@@ -69,6 +71,63 @@ class RelayHttp(unittest.TestCase):
         run(go())
         harness.wait_until(lambda: self.relay.metrics()["roomstate_relay_clients"] == 0,
                            what="clients gauge back to 0")
+
+    def test_per_client_and_per_room_figures(self):
+        """Per-client series (labels room and user) for the clients connected now, their
+        values moving with traffic; the per-room fan-out histogram; a client's series go
+        away when it leaves (cardinality follows the current load)."""
+        def client(m, name, user, **extra):
+            labels = f'room="m2",user="{user}"'
+            for k, v in extra.items():
+                labels += f',{k}="{v}"'
+            return m.get(f"roomstate_relay_client_{name}{{{labels}}}")
+
+        async def go():
+            a = await RelayClient(self.relay.port, "m2", uid(1), "alice").connect()
+            b = await RelayClient(self.relay.port, "m2", uid(2), "bob").connect()
+            await a.expect(op=OP["WELCOME"])
+            await b.expect(op=OP["WELCOME"])
+            m0 = self.relay.metrics()
+            for user in (uid(1), uid(2)):
+                for name in ("messages_in_total", "bytes_in_total", "messages_out_total",
+                             "bytes_out_total", "frames_out_total", "queued_bytes"):
+                    self.assertIsNotNone(client(m0, name, user), (name, user))
+            for seq in (1, 2, 3, 2):  # the last one is stale
+                await a.send({"op": OP["REP_TRANSFORM"], "seq": seq,
+                              "head": {"p": [0, 1.7, 0], "r": [0, 0, 0, 1]}})
+            await b.expect(op=OP["REP_TRANSFORM"], pred=lambda m: m["seq"] == 3)
+            m1 = self.relay.metrics()
+            self.assertGreaterEqual(client(m1, "messages_in_total", uid(1))
+                                    - client(m0, "messages_in_total", uid(1)), 4)
+            self.assertGreater(client(m1, "bytes_in_total", uid(1)),
+                               client(m0, "bytes_in_total", uid(1)))
+            self.assertEqual(client(m1, "messages_in_total", uid(2)),
+                             client(m0, "messages_in_total", uid(2)))
+            self.assertGreater(client(m1, "messages_out_total", uid(2)),
+                               client(m0, "messages_out_total", uid(2)))
+            self.assertGreater(client(m1, "bytes_out_total", uid(2)),
+                               client(m0, "bytes_out_total", uid(2)))
+            self.assertEqual(client(m1, "drops_total", uid(1), reason="stale"), 1)
+            self.assertIsNone(client(m1, "drops_total", uid(2), reason="stale"))
+            self.assertGreaterEqual(client(m1, "queued_bytes", uid(2)), 0)
+            # the room's fan-out histogram: moved, cumulative, +Inf = count
+            count = m1['roomstate_relay_room_fanout_seconds_count{room="m2"}']
+            self.assertGreater(count, m0.get('roomstate_relay_room_fanout_seconds_count'
+                                             '{room="m2"}', 0))
+            buckets = [(k, v) for k, v in m1.items()
+                       if k.startswith('roomstate_relay_room_fanout_seconds_bucket{room="m2"')]
+            self.assertEqual(len(buckets), 13)
+            values = [v for _, v in buckets]
+            self.assertEqual(values, sorted(values))
+            self.assertEqual(m1['roomstate_relay_room_fanout_seconds_bucket'
+                                '{room="m2",le="+Inf"}'], count)
+            await a.close()
+            harness.wait_until(
+                lambda: client(self.relay.metrics(), "messages_in_total", uid(1)) is None,
+                what="the leaver's series gone")
+            self.assertIsNotNone(client(self.relay.metrics(), "messages_in_total", uid(2)))
+            await b.close()
+        run(go())
 
     def test_unknown_path_and_method(self):
         status, _, body = harness.http("GET", self.relay.url + "/nope")
