@@ -40,7 +40,8 @@ static size_t slot_of(const char *t, size_t len)
 static bool token_of(const char *header, const char **t, size_t *len)
 {
     /* the whole header is short: auth_verify_bearer's size check cannot fire */
-    if (!header || strnlen(header, AUTHCACHE_MAX_TOKEN_BYTES + 65) > AUTHCACHE_MAX_TOKEN_BYTES + 64 ||
+    if (!header ||
+        strnlen(header, AUTHCACHE_MAX_TOKEN_BYTES + 65) > AUTHCACHE_MAX_TOKEN_BYTES + 64 ||
         strncasecmp(header, "Bearer ", 7) != 0)
         return false;
     const char *p = header + 7;

@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#define AUTHCACHE_SLOTS 64           /* per thread, direct-mapped */
+#define AUTHCACHE_SLOTS 64             /* per thread, direct-mapped */
 #define AUTHCACHE_MAX_TOKEN_BYTES 1024 /* longer tokens are verified every time */
 
 /* auth_verify_bearer with the calling thread's cache in front: same results, same *out. */
