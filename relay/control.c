@@ -42,6 +42,29 @@ static bool is_owner(const struct relay_peer *p, const struct reg_object *o)
     return owner && strcmp(owner, p->user_id) == 0;
 }
 
+/* The object's latest-wins values of this tick window (not fanned out yet) go to every
+ * synced peer now, queued as reliable messages ahead of the ownership change that follows:
+ * registry_object_reset_slots would drop them, and an accepted high-rate property value
+ * (already in the registry) would then never reach the others.  Ownership changes only: no
+ * cost on the replication hot path. */
+static void flush_latest(struct relay_room *room, struct reg_object *o)
+{
+    uint64_t t = room->hub->tick;
+    for (size_t i = 0; i < room->nseats; i++) {
+        struct relay_peer *r = room->seats[i]->conn;
+        if (!r || !r->synced || r->welcome_pending || r->close_requested)
+            continue;
+        int rc = 0;
+        if (o->rep_msg && o->rep_tick == t && strcmp(o->obj_from, r->user_id) != 0)
+            rc |= msgvec_push(&r->pending, o->rep_msg);
+        for (struct reg_prop_slot *s = o->slots; s; s = s->next)
+            if (s->msg && s->tick == t && strcmp(o->prop_from, r->user_id) != 0)
+                rc |= msgvec_push(&r->pending, s->msg);
+        if (rc)
+            peer_request_close(r, RELAY_CLOSE_INTERNAL, "internal");
+    }
+}
+
 static void request_ownership(struct relay_peer *p, json_t *msg)
 {
     struct relay_room *room = p->room;
@@ -84,6 +107,7 @@ static void request_ownership(struct relay_peer *p, json_t *msg)
     snprintf(o->owner, sizeof o->owner, "%s", p->user_id);
     snprintf(o->held_by, sizeof o->held_by, "%s", p->user_id);
     o->epoch++;
+    flush_latest(room, o);
     registry_object_reset_slots(o);
     room->rev++;
     room_broadcast(room,
@@ -100,6 +124,7 @@ static void release(struct relay_room *room, struct reg_object *o, const char *b
     o->held_by[0] = '\0';
     o->owner[0] = '\0';
     o->epoch++;
+    flush_latest(room, o);
     registry_object_reset_slots(o);
     room->rev++;
     room_broadcast(room,

@@ -635,6 +635,52 @@ START_TEST(relayed_as_sent_or_sanitized)
 }
 END_TEST
 
+/* Index of the first message with op in d, or -1. */
+static long first_index(const struct tdrain *d, int op)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(d->msgs, i, m)
+    {
+        if (json_integer_value(json_object_get(m, "op")) == op)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* A grant or release in the same tick window as the owner's last high-rate value: the
+ * value (already in the registry) still reaches everyone, before the ownership change. */
+START_TEST(ownership_change_keeps_latest_values)
+{
+    struct fix f;
+    setup(&f);
+    rep_prop(&f, f.a, 1, 1, "wobble", "0.5");
+    rep_object(&f, f.a, "box", 2, 1);
+    sendf(&f, f.a, "{\"op\":13,\"object_id\":\"box\"}"); /* released before the tick */
+    struct tdrain d;
+    tdrain(f.b, &d);
+    long prop = first_index(&d, OP_REP_PROPERTY), rel = first_index(&d, OP_OWNERSHIP_RELEASED);
+    ck_assert_int_ge(prop, 0);
+    ck_assert_int_gt(rel, prop);
+    ck_assert_int_lt(first_index(&d, OP_REP_OBJECT), rel);
+    ck_assert_str_eq(tstr(tfind(&d, OP_REP_PROPERTY, 0), "name"), "wobble");
+    tdrain_clear(&d);
+    tdiscard(f.a); /* the sender gets no echo */
+    ttick(&f.e, TICK_MS);
+    tdrain(f.c, &d);
+    ck_assert_uint_eq(tcount(&d, OP_REP_PROPERTY), 1); /* once, not again at the tick */
+    tdrain_clear(&d);
+    /* the host owns it now (epoch 2); b grabs it in the window of a host value */
+    rep_prop(&f, f.a, 3, 2, "wobble", "0.75");
+    sendf(&f, f.b, "{\"op\":10,\"object_id\":\"box\"}");
+    tdrain(f.c, &d);
+    ck_assert_int_lt(first_index(&d, OP_REP_PROPERTY), first_index(&d, OP_OWNERSHIP_GRANTED));
+    ck_assert(json_real_value(json_object_get(tfind(&d, OP_REP_PROPERTY, 0), "value")) == 0.75);
+    tdrain_clear(&d);
+    tenv_free(&f.e);
+}
+END_TEST
+
 static Suite *relay_repl_suite(void)
 {
     Suite *s = suite_create("relay_repl");
@@ -650,6 +696,7 @@ static Suite *relay_repl_suite(void)
     tcase_add_test(tc, snapshot_of_empty_room_and_object_bound);
     tcase_add_test(tc, counters_and_frames);
     tcase_add_test(tc, relayed_as_sent_or_sanitized);
+    tcase_add_test(tc, ownership_change_keeps_latest_values);
     suite_add_tcase(s, tc);
     return s;
 }
