@@ -1,12 +1,13 @@
-/* roomscan.c — the save fast path (see roomscan.h).  Pass 1 checks the JSON syntax the
- * way jansson accepts it (strict grammar, UTF-8, escapes, duplicate keys, number ranges)
- * and gives up on anything unusual; pass 2 walks the document, now known to be valid
- * JSON, applies the rules of roomdoc.c to the valid case and writes the stored document
+/* roomscan.c — the save fast path (see roomscan.h).  Pass 1 (jsyntax.c) checks the JSON
+ * syntax the way jansson accepts it (strict grammar, UTF-8, escapes, duplicate keys,
+ * number ranges) and gives up on anything unusual; pass 2 (here) walks the document, now known to
+ * be valid JSON, applies the rules of roomdoc.c to the valid case and writes the stored document
  * from byte ranges of the body.  Any rule not met: ROOMSCAN_FALLBACK (the reference path
  * reports it). */
 #include "common/roomscan.h"
 
-#include <pthread.h>
+#include "common/jsyntax.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,13 +15,7 @@
 
 typedef const unsigned char *cur;
 
-#define KEY_STACK 1024 /* keys of all objects open at once in pass 1 */
 #define OBJECT_ID_MAX_BYTES 128
-
-struct key {
-    cur p;
-    size_t n;
-};
 
 struct prop {
     cur k;
@@ -52,11 +47,7 @@ struct member {
 };
 
 struct ctx {
-    cur end;
-    struct member top[ROOMSCAN_MAX_KEYS]; /* the body's own members (pass 1) */
-    size_t ntop;
-    size_t nkeys;
-    struct key keys[KEY_STACK];
+    struct jsyntax syn; /* pass 1, with the body's own members */
     struct manifest man[ROOMSCAN_MAX_KEYS];
     size_t nman;
     struct prop *props;
@@ -67,262 +58,6 @@ struct ctx {
     struct roomdoc_stats st;
     struct buf objs;
 };
-
-/* Byte classes.  plain: string bytes that need no look (printable ASCII but '"', '\\');
- * skim: bytes pass 2 passes over inside a value (all but quotes and brackets, and NUL). */
-static unsigned char plain[256], skim[256];
-
-static void tables_init(void)
-{
-    for (int c = 0; c < 256; c++) {
-        plain[c] = c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
-        skim[c] = c != 0 && c != '"' && c != '{' && c != '[' && c != '}' && c != ']';
-    }
-}
-
-/* ---- pass 1: JSON syntax (body[len] is a NUL sentinel) ---- */
-
-static cur ws(cur p, cur e)
-{
-    while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
-        p++;
-    return p;
-}
-
-static int hexval(unsigned c)
-{
-    if (c >= '0' && c <= '9')
-        return (int)(c - '0');
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? (int)(c - 'a' + 10) : -1;
-}
-
-/* Length of one strict UTF-8 sequence of 2-4 bytes at p, or 0. */
-static size_t utf8_seq(cur p, cur e)
-{
-    unsigned c = p[0];
-    size_t n;
-    uint32_t v;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-        v = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        v = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        v = c & 0x07;
-    } else {
-        return 0;
-    }
-    if ((size_t)(e - p) < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        v = (v << 6) | (p[i] & 0x3F);
-    }
-    if ((n == 3 && v < 0x800) || (n == 4 && v < 0x10000) || v > 0x10FFFF ||
-        (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
-    return n;
-}
-
-/* A string from its opening quote: past the closing quote, or NULL.  \u0000 and escaped
- * surrogates are left to the reference. */
-static cur str1(cur p, cur e, bool *esc)
-{
-    *esc = false;
-    for (p++;;) {
-        while (plain[*p])
-            p++;
-        if (p >= e)
-            return NULL;
-        unsigned c = *p;
-        if (c == '"')
-            return p + 1;
-        if (c < 0x20)
-            return NULL;
-        if (c >= 0x80) {
-            size_t n = utf8_seq(p, e);
-            if (!n)
-                return NULL;
-            p += n;
-            continue;
-        }
-        *esc = true;
-        if (++p >= e)
-            return NULL;
-        if (*p == 'u') {
-            unsigned v = 0;
-            if (e - p < 5)
-                return NULL;
-            for (int i = 1; i <= 4; i++) {
-                int h = hexval(p[i]);
-                if (h < 0)
-                    return NULL;
-                v = v * 16 + (unsigned)h;
-            }
-            if (v == 0 || (v >= 0xD800 && v <= 0xDFFF))
-                return NULL;
-            p += 5;
-        } else if (strchr("\"\\/bfnrt", *p) && *p) {
-            p++;
-        } else {
-            return NULL;
-        }
-    }
-}
-
-static bool digit(cur p, cur e)
-{
-    (void)e; /* the sentinel stops every run of digits */
-    return *p >= '0' && *p <= '9';
-}
-
-/* A number; NULL also for those jansson could refuse as out of range. */
-static cur num1(cur p, cur e)
-{
-    cur s = p;
-    bool real = false;
-    if (p < e && *p == '-')
-        p++;
-    if (!digit(p, e))
-        return NULL;
-    if (*p == '0')
-        p++;
-    else
-        while (digit(p, e))
-            p++;
-    size_t int_len = (size_t)(p - s);
-    if (p < e && *p == '.') {
-        real = true;
-        cur d = ++p;
-        while (digit(p, e))
-            p++;
-        if (p == d)
-            return NULL;
-    }
-    if (p < e && (*p == 'e' || *p == 'E')) {
-        real = true;
-        p++;
-        if (p < e && (*p == '+' || *p == '-'))
-            p++;
-        cur d = p;
-        long ex = 0;
-        while (digit(p, e)) {
-            if (ex < 100000)
-                ex = ex * 10 + (*p - '0');
-            p++;
-        }
-        if (p == d || ex > 200)
-            return NULL;
-    }
-    if (real ? (size_t)(p - s) > 64 : int_len > 18)
-        return NULL;
-    return p;
-}
-
-static cur lit1(cur p, cur e, const char *word, size_t n)
-{
-    return (size_t)(e - p) >= n && memcmp(p, word, n) == 0 ? p + n : NULL;
-}
-
-static cur val1(struct ctx *c, cur p, int depth);
-
-static cur obj1(struct ctx *c, cur p, int depth)
-{
-    cur e = c->end;
-    size_t base = c->nkeys;
-    if (depth > ROOMSCAN_MAX_DEPTH)
-        return NULL;
-    p = ws(p + 1, e);
-    if (p < e && *p == '}')
-        return p + 1;
-    for (;;) {
-        bool esc;
-        if (p >= e || *p != '"')
-            return NULL;
-        cur k = p + 1, q = str1(p, e, &esc);
-        if (!q || esc)
-            return NULL;
-        size_t kn = (size_t)(q - 1 - k);
-        for (size_t i = base; i < c->nkeys; i++)
-            if (c->keys[i].n == kn && memcmp(c->keys[i].p, k, kn) == 0)
-                return NULL; /* duplicate key */
-        if (c->nkeys - base >= ROOMSCAN_MAX_KEYS || c->nkeys >= KEY_STACK)
-            return NULL;
-        c->keys[c->nkeys].p = k;
-        c->keys[c->nkeys++].n = kn;
-        p = ws(q, e);
-        if (p >= e || *p != ':')
-            return NULL;
-        cur v = ws(p + 1, e);
-        if (!(p = val1(c, v, depth)))
-            return NULL;
-        if (depth == 1) { /* the body's members, for pass 2 */
-            struct member *m = &c->top[c->ntop++];
-            m->k = k;
-            m->kn = kn;
-            m->v = v;
-            m->ve = p;
-        }
-        p = ws(p, e);
-        if (p < e && *p == ',') {
-            p = ws(p + 1, e);
-            continue;
-        }
-        if (p < e && *p == '}') {
-            c->nkeys = base;
-            return p + 1;
-        }
-        return NULL;
-    }
-}
-
-static cur arr1(struct ctx *c, cur p, int depth)
-{
-    cur e = c->end;
-    if (depth > ROOMSCAN_MAX_DEPTH)
-        return NULL;
-    p = ws(p + 1, e);
-    if (p < e && *p == ']')
-        return p + 1;
-    for (;;) {
-        if (!(p = val1(c, p, depth)))
-            return NULL;
-        p = ws(p, e);
-        if (p < e && *p == ',') {
-            p = ws(p + 1, e);
-            continue;
-        }
-        return p < e && *p == ']' ? p + 1 : NULL;
-    }
-}
-
-static cur val1(struct ctx *c, cur p, int depth)
-{
-    cur e = c->end;
-    bool esc;
-    if (p >= e)
-        return NULL;
-    switch (*p) {
-    case '{':
-        return obj1(c, p, depth + 1);
-    case '[':
-        return arr1(c, p, depth + 1);
-    case '"':
-        return str1(p, e, &esc);
-    case 't':
-        return lit1(p, e, "true", 4);
-    case 'f':
-        return lit1(p, e, "false", 5);
-    case 'n':
-        return lit1(p, e, "null", 4);
-    default:
-        return num1(p, e);
-    }
-}
 
 /* ---- pass 2: the document, known to be valid JSON ---- */
 
@@ -336,7 +71,7 @@ static cur ws2(cur p)
 static cur str_skip(cur p)
 {
     for (p++;;) {
-        while (plain[*p] || *p >= 0x80)
+        while (jsyntax_plain[*p] || *p >= 0x80)
             p++;
         if (*p == '"')
             return p + 1;
@@ -358,7 +93,7 @@ static cur skip(cur p, size_t *depth)
         return p;
     }
     do {
-        while (skim[*p])
+        while (jsyntax_skim[*p])
             p++;
         switch (*p) {
         case '"':
@@ -818,15 +553,15 @@ static bool check_object(struct ctx *c, cur o, cur *end)
 
 static enum roomscan_result walk(struct ctx *c, cur body, char **doc, size_t *doc_len)
 {
-    const struct member *mans = NULL, *objs = NULL;
+    const struct jsyntax_member *mans = NULL, *objs = NULL;
     cur p = ws2(body);
     if (*p != '{')
         return ROOMSCAN_FALLBACK;
-    for (size_t i = 0; i < c->ntop; i++) {
-        if (keq(c->top[i].k, c->top[i].kn, "manifests"))
-            mans = &c->top[i];
-        else if (keq(c->top[i].k, c->top[i].kn, "objects"))
-            objs = &c->top[i];
+    for (size_t i = 0; i < c->syn.ntop; i++) {
+        if (keq(c->syn.top[i].k, c->syn.top[i].kn, "manifests"))
+            mans = &c->syn.top[i];
+        else if (keq(c->syn.top[i].k, c->syn.top[i].kn, "objects"))
+            objs = &c->syn.top[i];
     }
     if (!mans || !objs || !read_manifests(c, mans->v) || *objs->v != '[')
         return ROOMSCAN_FALLBACK;
@@ -871,21 +606,14 @@ enum roomscan_result roomscan_filter(const char *body, size_t len,
     enum roomscan_result rc = ROOMSCAN_FALLBACK;
     *doc = NULL;
     *doc_len = 0;
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, tables_init);
     struct ctx *c = calloc(1, sizeof *c);
     if (!c)
         return ROOMSCAN_NOMEM;
-    cur b = (cur)body, e = b + len;
-    c->end = e;
     c->max_objects = limits && limits->max_objects ? limits->max_objects : 10000;
     c->max_depth = limits && limits->max_value_depth ? limits->max_value_depth : 32;
-    if (!body || len == 0 || body[len] != '\0')
+    if (!jsyntax_check(&c->syn, body, len))
         goto out;
-    cur p = val1(c, ws(b, e), 0);
-    if (!p || ws(p, e) != e)
-        goto out;
-    rc = walk(c, b, doc, doc_len);
+    rc = walk(c, (cur)body, doc, doc_len);
     if (rc == ROOMSCAN_OK && stats)
         *stats = c->st;
 out:

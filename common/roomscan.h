@@ -20,12 +20,13 @@
 #ifndef ROOMSTATE_ROOMSCAN_H
 #define ROOMSTATE_ROOMSCAN_H
 
+#include "common/jsyntax.h"
 #include "common/roomdoc.h"
 
 #include <stddef.h>
 
-#define ROOMSCAN_MAX_KEYS 64
-#define ROOMSCAN_MAX_DEPTH 256
+#define ROOMSCAN_MAX_KEYS JSYNTAX_MAX_KEYS
+#define ROOMSCAN_MAX_DEPTH JSYNTAX_MAX_DEPTH
 
 enum roomscan_result {
     ROOMSCAN_OK = 0,
