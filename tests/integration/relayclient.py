@@ -262,6 +262,32 @@ class RelayClient:
         self.ws.transport.abort()
 
 
+async def wait_seen(c, pred, start=0, timeout=WAIT):
+    """Waits (bounded) for the first message in c.seen[start:] matching pred; returns (index,
+    message).  Unlike expect() it neither takes messages nor scans the queue, so a test that
+    receives thousands of messages can clear c.queue and keep indexes into c.seen."""
+    loop = asyncio.get_event_loop()
+    deadline = loop.time() + timeout
+    i = start
+    while True:
+        while i < len(c.seen):
+            m = c.seen[i]
+            if isinstance(m, dict) and pred(m):
+                return i, m
+            i += 1
+        if c.closed:
+            raise AssertionError(f"{c.username}: closed ({c.close_code} {c.close_reason})")
+        left = deadline - loop.time()
+        if left <= 0:
+            raise AssertionError(f"{c.username}: no such message within {timeout} s; "
+                                 f"last: {[str(m)[:200] for m in c.seen[-3:]]}")
+        c._arrived.clear()
+        try:
+            await asyncio.wait_for(c._arrived.wait(), min(left, 0.5))
+        except asyncio.TimeoutError:
+            pass
+
+
 async def connect_refused(port, path, headers=None, timeout=WAIT):
     """Tries a handshake that should be refused; returns the HTTP status (or None when the
     connection was accepted, then closes it)."""

@@ -20,7 +20,8 @@ import unittest
 
 import harness
 
-from relayclient import OP, Relay, RelayClient, close_all, join, raw_connect, run, uid
+from relayclient import (OP, Relay, RelayClient, close_all, join, raw_connect, run, uid,
+                         wait_seen)
 
 TICK_S = 0.05
 TICKS = 80  # 4 s at 20 Hz
@@ -44,30 +45,6 @@ def ws_text_frame(text):
     data = text.encode()
     assert len(data) < 126
     return bytes([0x81, 0x80 | len(data)]) + b"\0\0\0\0" + data
-
-
-async def wait_seen(c, pred, start=0, timeout=10.0):
-    """Waits (bounded) for the first message in c.seen[start:] matching pred: (index, msg)."""
-    loop = asyncio.get_event_loop()
-    deadline = loop.time() + timeout
-    i = start
-    while True:
-        while i < len(c.seen):
-            m = c.seen[i]
-            if isinstance(m, dict) and pred(m):
-                return i, m
-            i += 1
-        if c.closed:
-            raise AssertionError(f"{c.username}: closed ({c.close_code} {c.close_reason})")
-        left = deadline - loop.time()
-        if left <= 0:
-            raise AssertionError(f"{c.username}: no such message within {timeout} s; "
-                                 f"last: {[str(m)[:200] for m in c.seen[-3:]]}")
-        c._arrived.clear()
-        try:
-            await asyncio.wait_for(c._arrived.wait(), min(left, 0.5))
-        except asyncio.TimeoutError:
-            pass
 
 
 class Registry:
