@@ -374,10 +374,13 @@ static const char *const field_names[F_COUNT] = {
     [F_MANIFEST_ID] = "manifest_id", [F_TRANSFORM] = "transform", [F_PROPERTIES] = "properties"};
 /* clang-format on */
 
+static const unsigned char field_len[F_COUNT] = {0, 9, 12, 3, 8, 7, 6, 11, 9, 10};
+
 static enum field field_of(cur k, size_t kn)
 {
     for (int f = F_OBJECT_ID; f < F_COUNT; f++)
-        if (k[0] == (unsigned char)field_names[f][0] && keq(k, kn, field_names[f]))
+        if (kn == field_len[f] && k[0] == (unsigned char)field_names[f][0] &&
+            memcmp(k, field_names[f], kn) == 0)
             return (enum field)f;
     return F_OTHER;
 }
