@@ -458,10 +458,12 @@ void http_stop(struct server *srv, int wait_ms)
     long left = atomic_load(&srv->in_flight);
     if (left > 0)
         log_warn("stopping with %ld request(s) still in flight", left);
+    /* saves still running finish (and resume their connections) while the daemon is
+     * still there; only then can it close connections and free their requests */
+    saveq_free(srv->saveq);
+    srv->saveq = NULL;
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
-    saveq_free(srv->saveq); /* idle by now: every save resumed its connection */
-    srv->saveq = NULL;
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
 }
