@@ -430,19 +430,34 @@ void repl_flush_pending(struct relay_peer *p)
  * held objects near the recipient every tick, idle or far ones on the object's downshift
  * ticks (every tick_hz / idle_hz ticks, phase spread by object), latest value only. */
 static bool deliver(const struct relay_hub *hub, const struct reg_object *o, uint64_t at,
-                    bool downshift)
+                    bool downshift, uint64_t since)
 {
     uint64_t t = hub->tick;
     if (at == 0 || at > t)
         return false;
-    if (!downshift)
-        return at == t;
     uint64_t div = hub->cfg.tick_hz / hub->cfg.idle_hz;
-    if (div <= 1)
-        return at == t;
+    if (!downshift || div <= 1)
+        return at >= since;
     if ((t + o->phase) % div != 0)
         return false;
-    return at + div > t; /* arrived since the object's previous downshift tick */
+    /* arrived since the object's previous downshift tick (or since the recipient's backlog) */
+    return at + div > t || at >= since;
+}
+
+/* Catch-up after a backlog covers at most this many tick windows (older values of a peer that
+ * far behind are lost until they change again; such a peer is usually a slow consumer). */
+#define CATCHUP_MAX_TICKS 200
+
+/* The oldest tick window a recipient of room still needs (t when nobody is backlogged). */
+static uint64_t room_oldest_since(const struct relay_room *room, uint64_t t)
+{
+    uint64_t oldest = t;
+    for (size_t i = 0; i < room->nseats; i++) {
+        struct relay_peer *r = room->seats[i]->conn;
+        if (r && r->unrel_since && r->unrel_since < oldest)
+            oldest = r->unrel_since;
+    }
+    return oldest;
 }
 
 /* Downshift decision for one recipient seat (exposed for the unit tests through the
@@ -462,15 +477,15 @@ static bool is_downshifted(const struct relay_hub *hub, const struct reg_object 
 
 /* The room's objects with an update that some recipient may get this tick (once per room
  * per tick, so that the per-recipient loop never walks the whole registry).  -1: nomem. */
-static long collect_candidates(struct relay_room *room)
+static long collect_candidates(struct relay_room *room, uint64_t oldest)
 {
     struct relay_hub *hub = room->hub;
     uint64_t div = hub->cfg.tick_hz / hub->cfg.idle_hz, t = hub->tick;
     size_t n = 0;
     for (struct reg_object *o = room->reg.ohead; o; o = o->next) {
-        bool fresh = o->rep_msg && o->rep_tick + div > t;
+        bool fresh = o->rep_msg && (o->rep_tick + div > t || o->rep_tick >= oldest);
         for (struct reg_prop_slot *s = o->slots; s && !fresh; s = s->next)
-            fresh = s->tick + div > t;
+            fresh = s->tick + div > t || s->tick >= oldest;
         if (!fresh)
             continue;
         if (n == hub->cand_cap) {
@@ -490,12 +505,16 @@ void repl_tick_room(struct relay_room *room, int64_t now_ms)
 {
     (void)now_ms;
     struct relay_hub *hub = room->hub;
-    long ncand = collect_candidates(room);
+    uint64_t t = hub->tick;
+    long ncand = collect_candidates(room, room_oldest_since(room, t));
     for (size_t i = 0; i < room->nseats; i++) {
         struct relay_peer *r = room->seats[i]->conn;
         if (!r || r->close_requested || r->welcome_pending)
             continue;
         struct seat *rs = r->seat;
+        if (r->unrel_since && r->unrel_since + CATCHUP_MAX_TICKS < t)
+            r->unrel_since = t - CATCHUP_MAX_TICKS;
+        uint64_t since = r->unrel_since ? r->unrel_since : t;
         size_t n = 0, unreliable_from;
         bool oom = ncand < 0;
         for (size_t k = 0; k < r->pending.count; k++)
@@ -503,19 +522,19 @@ void repl_tick_room(struct relay_room *room, int64_t now_ms)
         unreliable_from = n;
         for (size_t k = 0; k < room->nseats; k++) {
             struct seat *s = room->seats[k];
-            if (s != rs && s->tf_msg && s->tf_tick == hub->tick)
+            if (s != rs && s->tf_msg && s->tf_tick >= since)
                 oom |= scratch_push(hub, &n, s->tf_msg) != 0;
         }
         for (long c = 0; r->synced && c < ncand; c++) {
             struct reg_object *o = hub->cand[c];
             bool down = is_downshifted(hub, o, rs);
             if (o->rep_msg && strcmp(o->obj_from, r->user_id) != 0 &&
-                deliver(hub, o, o->rep_tick, down))
+                deliver(hub, o, o->rep_tick, down, since))
                 oom |= scratch_push(hub, &n, o->rep_msg) != 0;
             if (strcmp(o->prop_from, r->user_id) == 0)
                 continue;
             for (struct reg_prop_slot *s = o->slots; s; s = s->next)
-                if (deliver(hub, o, s->tick, down))
+                if (deliver(hub, o, s->tick, down, since))
                     oom |= scratch_push(hub, &n, s->msg) != 0;
         }
         if (oom) {
@@ -523,11 +542,16 @@ void repl_tick_room(struct relay_room *room, int64_t now_ms)
             continue;
         }
         if (n > unreliable_from && r->out.frames >= hub->cfg.outbox_skip_frames) {
-            /* backlogged: this tick's unreliable data is not queued; newer values replace it */
+            /* backlogged: this tick's unreliable data is not queued; newer values replace it,
+             * and the latest of each stream goes out once the peer has caught up */
             room->counters.drops[RELAY_DROP_SLOW] += n - unreliable_from;
             hub->counters.drops[RELAY_DROP_SLOW] += n - unreliable_from;
             r->stats.drops[RELAY_DROP_SLOW] += n - unreliable_from;
             n = unreliable_from;
+            if (!r->unrel_since)
+                r->unrel_since = t;
+        } else {
+            r->unrel_since = 0;
         }
         if (n)
             push_batches(r, hub->scratch, n);

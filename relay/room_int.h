@@ -28,6 +28,10 @@ struct seat {
     bool tf_seen;
     struct relay_msg *tf_msg; /* latest REP_TRANSFORM, encoded once */
     uint64_t tf_tick;         /* tick window it arrived in (0: none pending) */
+    bool tf_early;            /* flush.c: goes out in the flush in progress */
+    bool tf_tok_init;
+    double tf_tok;            /* rate-cap token bucket (cfg.tick_hz per s, burst 2) */
+    int64_t tf_tok_ms;        /* its last refill */
     double head[3];
     bool head_known;
 };
@@ -50,6 +54,7 @@ struct relay_room {
     int64_t empty_since_ms; /* 0 while someone has a seat */
     struct relay_counters counters;
     struct relay_fanout_hist fanout;
+    bool flush_wanted; /* a stream has an update the next leading-edge flush may send */
 };
 
 struct relay_peer {
@@ -70,6 +75,9 @@ struct relay_peer {
     bool welcome_resumed;
     struct relay_snapshot *snap;
     int64_t snap_expiry_ms;
+    /* first tick window whose unreliable data was skipped for this peer (backlogged), 0 when
+     * none: its next batch carries the latest of every stream that changed since */
+    uint64_t unrel_since;
     struct relay_peer_stats stats;
     /* the text of the message being handled when the frame held exactly one (else NULL):
      * a well-formed REP_* message is relayed from it without re-encoding */
@@ -96,6 +104,7 @@ struct relay_hub {
     size_t nrooms;
     size_t npeers;
     uint64_t tick;  /* current tick window, starts at 1 */
+    bool flush_wanted; /* some room has flush_wanted */
     int64_t now_ms; /* of the call in progress */
     uint64_t next_session;
     uint64_t session_salt;
@@ -146,5 +155,11 @@ void repl_handle(struct relay_peer *p, int op, json_t *msg, int64_t now_ms);
 void repl_tick_room(struct relay_room *room, int64_t now_ms);
 /* A peer's reliable pending messages as frame(s) into its outbox. */
 void repl_flush_pending(struct relay_peer *p);
+
+/* ---- flush.c: leading-edge forwarding of player transforms (relay_hub_flush) ---- */
+/* After p's message was handled: a pending transform of p's stream wants a flush. */
+void flush_note(struct relay_peer *p);
+/* At the tick, before repl_tick_room: the transforms it forwards take a rate-cap token. */
+void flush_tick_room(struct relay_room *room, int64_t now_ms);
 
 #endif

@@ -681,6 +681,42 @@ START_TEST(ownership_change_keeps_latest_values)
 }
 END_TEST
 
+/* A backlogged recipient (its unreliable batches skipped) gets, once it has caught up, the
+ * latest of every stream that changed while it was behind, once. */
+START_TEST(backlog_catch_up_latest)
+{
+    struct fix f;
+    setup(&f);
+    char v[16];
+    for (int i = 1; i <= 12; i++) {
+        transform(&f, f.a, i, 0.0);
+        snprintf(v, sizeof v, "%d", i);
+        rep_prop(&f, f.a, i, 1, "wobble", v);
+        ttick(&f.e, TICK_MS);
+        tdiscard(f.c); /* c keeps up */
+    }
+    ck_assert_uint_gt(relay_peer_stats(f.b)->drops[RELAY_DROP_SLOW], 0);
+    tdiscard(f.b); /* b reads everything queued */
+    ttick(&f.e, TICK_MS); /* a sent nothing new */
+    struct tdrain d;
+    tdrain(f.b, &d);
+    ck_assert_uint_eq(tcount(&d, OP_REP_TRANSFORM), 1);
+    ck_assert_int_eq(tint(tfind(&d, OP_REP_TRANSFORM, 0), "seq"), 12);
+    ck_assert_uint_eq(tcount(&d, OP_REP_PROPERTY), 1);
+    ck_assert_int_eq(tint(tfind(&d, OP_REP_PROPERTY, 0), "value"), 12);
+    tdrain_clear(&d);
+    tdrain(f.c, &d); /* c, never behind, gets nothing twice */
+    ck_assert_uint_eq(tcount(&d, OP_REP_TRANSFORM), 0);
+    tdrain_clear(&d);
+    ttick(&f.e, TICK_MS);
+    tdrain(f.b, &d); /* and b only once */
+    ck_assert_uint_eq(tcount(&d, OP_REP_TRANSFORM), 0);
+    ck_assert_uint_eq(tcount(&d, OP_REP_PROPERTY), 0);
+    tdrain_clear(&d);
+    tenv_free(&f.e);
+}
+END_TEST
+
 static Suite *relay_repl_suite(void)
 {
     Suite *s = suite_create("relay_repl");
@@ -697,6 +733,7 @@ static Suite *relay_repl_suite(void)
     tcase_add_test(tc, counters_and_frames);
     tcase_add_test(tc, relayed_as_sent_or_sanitized);
     tcase_add_test(tc, ownership_change_keeps_latest_values);
+    tcase_add_test(tc, backlog_catch_up_latest);
     suite_add_tcase(s, tc);
     return s;
 }
