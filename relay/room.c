@@ -602,12 +602,14 @@ void relay_hub_tick(struct relay_hub *hub, int64_t now_ms)
                      room->id, RELAY_LOAD_TIMEOUT_MS);
             room_loading_done(room);
         }
+        flush_tick_room(room, now_ms);
         repl_tick_room(room, now_ms);
         if (room->nseats == 0 && room->empty_since_ms &&
             now_ms - room->empty_since_ms >= hub->cfg.empty_ttl_ms)
             room_free(room);
         room = next;
     }
+    hub->flush_wanted = false; /* every pending transform went out */
     hub->tick++;
 }
 

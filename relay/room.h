@@ -163,6 +163,14 @@ void relay_peer_leave(struct relay_peer *peer, enum relay_leave_how how, int64_t
  * retention, empty-room TTL.  Call at cfg.tick_hz. */
 void relay_hub_tick(struct relay_hub *hub, int64_t now_ms);
 
+/* Leading-edge forwarding (relay/flush.c): player transforms whose sender-stream is within
+ * its rate cap (cfg.tick_hz per second per sender, token bucket with a burst of 2) go out
+ * now, one batched frame per recipient, instead of at the next tick; what arrives faster is
+ * coalesced and goes out at the tick.  Call after each event-loop pass in which messages
+ * were handled, when relay_hub_flush_wanted() (cheap; a no-op otherwise). */
+void relay_hub_flush(struct relay_hub *hub, int64_t now_ms);
+bool relay_hub_flush_wanted(const struct relay_hub *hub);
+
 /* Asks every peer to close with 1001 "shutdown" (the rooms are not cleaned up). */
 void relay_hub_shutdown(struct relay_hub *hub);
 

@@ -62,6 +62,8 @@ static void handle_one(struct relay_peer *p, json_t *msg, int64_t now_ms)
     case OP_REP_OBJECT:
     case OP_REP_PROPERTY:
         repl_handle(p, op, msg, now_ms);
+        if (op == OP_REP_TRANSFORM)
+            flush_note(p);
         break;
     default: {
         char text[96];

@@ -35,6 +35,8 @@ struct ws_server {
     struct net_persist *np; /* NULL: persistence off */
     lws_sorted_usec_list_t tick_sul;
     lws_usec_t tick_us;
+    lws_sorted_usec_list_t flush_sul; /* leading-edge flush, right after the current pass */
+    bool flush_scheduled;
     struct lws_dll2_owner peers; /* open WebSocket connections */
     bool stopping;
 };
@@ -297,11 +299,24 @@ static void on_receive(struct ws_server *s, struct ws_peer *p, struct lws *wsi, 
     }
 }
 
-/* Rooms ask for loads and saves from inside hub calls; the results go back here. */
+static void on_flush(lws_sorted_usec_list_t *sul)
+{
+    struct ws_server *s = lws_container_of(sul, struct ws_server, flush_sul);
+    s->flush_scheduled = false;
+    relay_hub_flush(s->hub, now_ms());
+}
+
+/* Rooms ask for loads and saves from inside hub calls; the results go back here.  Received
+ * transforms within their rate cap go out in a flush that runs once the event loop has
+ * handled what is ready now (a timer due at once: it fires after the current pass). */
 static void after_event(struct ws_server *s)
 {
     if (s->np)
         net_persist_poll(s->np, s->hub, now_ms());
+    if (!s->flush_scheduled && relay_hub_flush_wanted(s->hub)) {
+        s->flush_scheduled = true;
+        lws_sul_schedule(s->ctx, 0, &s->flush_sul, on_flush, 0);
+    }
 }
 
 static void on_established(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
@@ -637,6 +652,7 @@ void ws_server_free(struct ws_server *s)
         return;
     if (s->ctx) {
         lws_sul_cancel(&s->tick_sul);
+        lws_sul_cancel(&s->flush_sul);
         lws_context_destroy(s->ctx); /* closes what is left: CLOSED -> relay_peer_leave */
     }
     net_persist_free(s->np);

@@ -1,0 +1,174 @@
+/* flush.c — leading-edge forwarding of player transforms (issue 6 target 4): a
+ * REP_TRANSFORM whose sender-stream has a rate-cap token goes out in the next flush (the
+ * transport runs one right after the event-loop pass in which it arrived: one batched frame
+ * per recipient for whatever arrived in that pass) instead of waiting up to one tick.  The
+ * cap is a token bucket per sender-stream: cfg.tick_hz tokens per second, burst
+ * FLUSH_BURST; every forward (early or at the tick) takes one, so a stream never goes out
+ * faster than cfg.tick_hz over any second (+ the burst), and what arrives faster is still
+ * coalesced (latest wins) and goes out at the tick.  A transform sent early is marked as
+ * belonging to the previous tick window (tf_tick = tick - 1): the tick does not send it
+ * again and a newer one in the same window is not counted as coalesced. */
+#include "relay/room_int.h"
+
+#include <stdlib.h>
+
+#define FLUSH_BURST 2.0
+
+static void tok_refill(struct seat *s, unsigned hz, int64_t now_ms)
+{
+    if (!s->tf_tok_init) {
+        s->tf_tok_init = true;
+        s->tf_tok = FLUSH_BURST;
+    } else if (now_ms > s->tf_tok_ms) {
+        s->tf_tok += (double)(now_ms - s->tf_tok_ms) * hz / 1000.0;
+        if (s->tf_tok > FLUSH_BURST)
+            s->tf_tok = FLUSH_BURST;
+    }
+    s->tf_tok_ms = now_ms;
+}
+
+static bool pending(const struct relay_hub *hub, const struct seat *s)
+{
+    return s->tf_msg && s->tf_tick == hub->tick;
+}
+
+void flush_note(struct relay_peer *p)
+{
+    if (p->room && p->seat && pending(p->hub, p->seat)) {
+        p->room->flush_wanted = true;
+        p->hub->flush_wanted = true;
+    }
+}
+
+void flush_tick_room(struct relay_room *room, int64_t now_ms)
+{
+    struct relay_hub *hub = room->hub;
+    for (size_t i = 0; i < room->nseats; i++) {
+        struct seat *s = room->seats[i];
+        if (!pending(hub, s))
+            continue;
+        tok_refill(s, hub->cfg.tick_hz, now_ms);
+        s->tf_tok -= 1.0; /* the tick forwards it: it counts against the cap */
+        if (s->tf_tok < -FLUSH_BURST)
+            s->tf_tok = -FLUSH_BURST;
+    }
+    room->flush_wanted = false;
+}
+
+/* msgs (n >= 1) as frames of at most cfg.max_out_frame_bytes into p's outbox. */
+static void push_frames(struct relay_peer *p, struct relay_msg *const *msgs, size_t n)
+{
+    struct relay_hub *hub = p->hub;
+    size_t limit = hub->cfg.max_out_frame_bytes, start = 0, bytes = 2;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || (i > start && bytes + msgs[i]->len + 1 > limit)) {
+            struct relay_msg *f = relay_msg_join(&hub->pool, msgs + start, i - start);
+            if (!f) {
+                peer_request_close(p, RELAY_CLOSE_INTERNAL, "internal");
+                return;
+            }
+            for (size_t k = start; k < i; k++) {
+                counters_op(p->room->counters.msgs_out_by_op, msgs[k]->op, 1);
+                counters_op(hub->counters.msgs_out_by_op, msgs[k]->op, 1);
+            }
+            peer_push_frame(p, f);
+            relay_msg_unref(f);
+            start = i;
+            bytes = 2;
+        }
+        if (i < n)
+            bytes += msgs[i]->len + 1;
+    }
+}
+
+/* Grows hub->scratch to hold at least n messages. */
+static int scratch_reserve(struct relay_hub *hub, size_t n)
+{
+    if (n <= hub->scratch_cap)
+        return 0;
+    size_t cap = hub->scratch_cap ? hub->scratch_cap : 64;
+    while (cap < n)
+        cap *= 2;
+    struct relay_msg **s = realloc(hub->scratch, cap * sizeof *s);
+    if (!s)
+        return -1;
+    hub->scratch = s;
+    hub->scratch_cap = cap;
+    return 0;
+}
+
+static void flush_room(struct relay_room *room, int64_t now_ms)
+{
+    struct relay_hub *hub = room->hub;
+    size_t ready = 0, waiting = 0;
+    /* the streams with a token: marked early (tf_early) for this pass */
+    for (size_t i = 0; i < room->nseats; i++) {
+        struct seat *s = room->seats[i];
+        s->tf_early = false;
+        if (!pending(hub, s))
+            continue;
+        tok_refill(s, hub->cfg.tick_hz, now_ms);
+        if (s->tf_tok >= 1.0) {
+            s->tf_early = true;
+            ready++;
+        } else {
+            waiting++;
+        }
+    }
+    room->flush_wanted = waiting > 0;
+    if (!ready)
+        return;
+    if (scratch_reserve(hub, ready) != 0) {
+        room->flush_wanted = true; /* the tick sends them */
+        return;
+    }
+    for (size_t i = 0; i < room->nseats; i++) {
+        struct relay_peer *r = room->seats[i]->conn;
+        if (!r || r->close_requested || r->welcome_pending)
+            continue;
+        size_t n = 0;
+        for (size_t k = 0; k < room->nseats; k++) {
+            struct seat *s = room->seats[k];
+            if (s != r->seat && s->tf_early)
+                hub->scratch[n++] = s->tf_msg;
+        }
+        if (!n)
+            continue;
+        if (r->out.frames >= hub->cfg.outbox_skip_frames) {
+            /* backlogged: as at the tick, unreliable data is not queued */
+            room->counters.drops[RELAY_DROP_SLOW] += n;
+            hub->counters.drops[RELAY_DROP_SLOW] += n;
+            r->stats.drops[RELAY_DROP_SLOW] += n;
+            continue;
+        }
+        push_frames(r, hub->scratch, n);
+    }
+    for (size_t i = 0; i < room->nseats; i++) {
+        struct seat *s = room->seats[i];
+        if (!s->tf_early)
+            continue;
+        s->tf_early = false;
+        s->tf_tok -= 1.0;
+        s->tf_tick = hub->tick - 1; /* sent: not again at the tick, not "coalesced" */
+    }
+}
+
+bool relay_hub_flush_wanted(const struct relay_hub *hub)
+{
+    return hub->flush_wanted;
+}
+
+void relay_hub_flush(struct relay_hub *hub, int64_t now_ms)
+{
+    if (!hub->flush_wanted)
+        return;
+    hub->now_ms = now_ms;
+    bool again = false;
+    for (struct relay_room *room = hub->rooms_head; room; room = room->next) {
+        if (!room->flush_wanted)
+            continue;
+        flush_room(room, now_ms);
+        again |= room->flush_wanted;
+    }
+    hub->flush_wanted = again;
+}
