@@ -2,6 +2,7 @@
  * the HTTP daemon, and graceful shutdown on SIGTERM/SIGINT. */
 #include "common/auth.h"
 #include "common/config.h"
+#include "common/keys.h"
 #include "common/log.h"
 #include "common/store.h"
 #include "server/cache.h"
@@ -114,43 +115,6 @@ static int check_database(const char *path)
     return -1;
 }
 
-static int load_keys(const struct server_config *cfg, char **session_key, char **service_key)
-{
-    const char *err = NULL;
-    *session_key = config_read_secret(cfg->nakama_key_file, getenv("NAKAMA_SESSION_KEY"), &err);
-    if (!*session_key && err) {
-        log_error("Nakama session key: %s", err);
-        return -1;
-    }
-    if (!*session_key) {
-        if (cfg->require_key) {
-            log_error("--require-key: no Nakama session key configured (set "
-                      "NAKAMA_SESSION_KEY_FILE, --nakama-key-file or NAKAMA_SESSION_KEY)");
-            return -1;
-        }
-        log_warn("!!! ============================================================== !!!");
-        log_warn("!!! NO NAKAMA SESSION KEY CONFIGURED: using Nakama's development     !!!");
-        log_warn("!!! default '%s'. Anyone can mint tokens for it.  !!!", AUTH_DEV_SESSION_KEY);
-        log_warn("!!! Set NAKAMA_SESSION_KEY_FILE (and --require-key) in production.  !!!");
-        log_warn("!!! ============================================================== !!!");
-        *session_key = strdup(AUTH_DEV_SESSION_KEY);
-        if (!*session_key)
-            return -1;
-    }
-    *service_key = config_read_secret(cfg->service_key_file, getenv("ROOMSTATE_SERVICE_KEY"), &err);
-    if (!*service_key && err) {
-        log_error("service key: %s", err);
-        return -1;
-    }
-    if (*service_key && !strcmp(*service_key, *session_key)) {
-        log_error("the service key must differ from the Nakama session key");
-        return -1;
-    }
-    if (!*service_key)
-        log_info("no service key configured: service tokens are refused");
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     struct server_config cfg = {0};
@@ -170,17 +134,18 @@ int main(int argc, char **argv)
     case CONFIG_OK:
         break;
     }
-    int lvl = log_level_parse(cfg.log_level);
-    if (lvl < 0) {
-        fprintf(stderr, "--log-level: '%s' is not debug, info, warn or error\n", cfg.log_level);
+    if (keys_set_log_level(cfg.log_level) != 0)
         return 2;
-    }
-    log_set_level((enum log_level)lvl);
     if (config_split_hostport(cfg.listen, host, sizeof host, &port) != 0) {
         fprintf(stderr, "--listen: '%s' is not HOST:PORT\n", cfg.listen);
         return 2;
     }
-    if (load_keys(&cfg, &session_key, &service_key) != 0)
+    struct keys_source ks = {.session_file = cfg.nakama_key_file,
+                             .session_value = getenv("NAKAMA_SESSION_KEY"),
+                             .require_session = cfg.require_key,
+                             .service_file = cfg.service_key_file,
+                             .service_value = getenv("ROOMSTATE_SERVICE_KEY")};
+    if (keys_load(&ks, &session_key, &service_key) != 0)
         goto out;
     livekit_secret =
         config_read_secret(cfg.livekit_secret_file, getenv("LIVEKIT_API_SECRET"), &lk_err);
