@@ -13,69 +13,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *dir;
-static char path[512];
-static struct store *s;
-static char err[1024];
-
-static void setup(void)
-{
-    sqlite3 *db = NULL;
-    int n = 0;
-    dir = unit_tmpdir();
-    snprintf(path, sizeof path, "%s/store.db", dir);
-    ck_assert_int_eq(store_sqlite_connect(path, true, &db, err, sizeof err), STORE_OK);
-    ck_assert_int_eq(migrations_apply(db, &n, err, sizeof err), MIGRATIONS_OK);
-    sqlite3_close(db);
-    ck_assert_int_eq(store_open(path, &s, err, sizeof err), STORE_OK);
-}
-
-static void teardown(void)
-{
-    store_close(s);
-    s = NULL;
-    unit_rmdir(dir);
-    free(dir);
-}
-
-static const struct store_saved_by alice = {"11111111-1111-4111-8111-111111111111", "alice", ""};
-
-/* Saves doc to room; returns the status, the result in *res. */
-static enum store_status save(struct store *st, const char *room, const char *doc, int64_t if_match,
-                              int64_t keep, struct store_save_result *res)
-{
-    struct store_save_req req = {
-        .room_id = room,
-        .doc = doc,
-        .doc_len = strlen(doc),
-        .if_match = if_match,
-        .saved_at_ms = 1764000000123,
-        .saved_by = &alice,
-        .objects_saved = 3,
-        .history_keep = keep,
-    };
-    return store_room_save(st, &req, res);
-}
-
-static int64_t current_version(const char *room)
-{
-    int64_t v = -1;
-    enum store_status rc = store_room_version(s, room, &v);
-    return rc == STORE_OK ? v : -(int64_t)rc;
-}
+#include "tests/unit/test_store_util.h"
 
 START_TEST(test_open_missing)
 {
     struct store *o = NULL;
     char p[600];
-    snprintf(p, sizeof p, "%s/nope/x.db", dir);
-    ck_assert_int_eq(store_open(p, &o, err, sizeof err), STORE_SCHEMA_NOT_CURRENT);
+    snprintf(p, sizeof p, "%s/nope/x.db", tsu_dir);
+    ck_assert_int_eq(store_open(p, &o, tsu_err, sizeof tsu_err), STORE_SCHEMA_NOT_CURRENT);
     ck_assert_ptr_null(o);
-    ck_assert_ptr_nonnull(strstr(err, "roomstate-migrate --db"));
-    ck_assert_ptr_nonnull(strstr(err, "up`"));
-    ck_assert_int_eq(store_open("postgres://x/y", &o, err, sizeof err), STORE_ERROR);
-    ck_assert_int_eq(store_open("", &o, err, sizeof err), STORE_ERROR);
-    ck_assert(store_ready(s));
+    ck_assert_ptr_nonnull(strstr(tsu_err, "roomstate-migrate --db"));
+    ck_assert_ptr_nonnull(strstr(tsu_err, "up`"));
+    ck_assert_int_eq(store_open("postgres://x/y", &o, tsu_err, sizeof tsu_err), STORE_ERROR);
+    ck_assert_int_eq(store_open("", &o, tsu_err, sizeof tsu_err), STORE_ERROR);
+    ck_assert(store_ready(tsu_s));
 }
 END_TEST
 
@@ -83,38 +34,38 @@ START_TEST(test_save_get)
 {
     struct store_save_result res;
     struct store_state st;
-    ck_assert_int_eq(save(s, "room-1", "{\"a\":1}", -1, 10, &res), STORE_OK);
+    ck_assert_int_eq(tsu_save(tsu_s, "room-1", "{\"a\":1}", -1, 10, &res), STORE_OK);
     ck_assert_int_eq(res.version, 1);
     ck_assert(res.created);
-    ck_assert_int_eq(save(s, "room-1", "{\"a\":2}", -1, 10, &res), STORE_OK);
+    ck_assert_int_eq(tsu_save(tsu_s, "room-1", "{\"a\":2}", -1, 10, &res), STORE_OK);
     ck_assert_int_eq(res.version, 2);
     ck_assert(!res.created);
 
-    ck_assert_int_eq(store_room_get(s, "room-1", 0, &st), STORE_OK);
+    ck_assert_int_eq(store_room_get(tsu_s, "room-1", 0, &st), STORE_OK);
     ck_assert_int_eq(st.version, 2);
     ck_assert_str_eq(st.doc, "{\"a\":2}");
     ck_assert_uint_eq(st.doc_len, 7);
     ck_assert_int_eq(st.saved_at_ms, 1764000000123);
-    ck_assert_str_eq(st.saved_by.user_id, alice.user_id);
+    ck_assert_str_eq(st.saved_by.user_id, tsu_alice.user_id);
     ck_assert_str_eq(st.saved_by.username, "alice");
     ck_assert_str_eq(st.saved_by.service, "");
     ck_assert_int_eq(st.objects_saved, 3);
     store_state_clear(&st);
     ck_assert_ptr_null(st.doc);
 
-    ck_assert_int_eq(store_room_get(s, "room-1", 1, &st), STORE_OK);
+    ck_assert_int_eq(store_room_get(tsu_s, "room-1", 1, &st), STORE_OK);
     ck_assert_int_eq(st.version, 1);
     ck_assert_str_eq(st.doc, "{\"a\":1}");
     store_state_clear(&st);
-    ck_assert_int_eq(store_room_get(s, "room-1", 3, &st), STORE_NOT_FOUND);
+    ck_assert_int_eq(store_room_get(tsu_s, "room-1", 3, &st), STORE_NOT_FOUND);
     ck_assert_ptr_null(st.doc);
-    ck_assert_int_eq(current_version("room-1"), 2);
+    ck_assert_int_eq(tsu_current_version("room-1"), 2);
 
     /* rooms are independent */
-    ck_assert_int_eq(save(s, "room-2", "{}", -1, 10, &res), STORE_OK);
+    ck_assert_int_eq(tsu_save(tsu_s, "room-2", "{}", -1, 10, &res), STORE_OK);
     ck_assert_int_eq(res.version, 1);
     ck_assert(res.created);
-    ck_assert_int_eq(current_version("room-1"), 2);
+    ck_assert_int_eq(tsu_current_version("room-1"), 2);
 }
 END_TEST
 
@@ -128,8 +79,8 @@ START_TEST(test_large_doc)
     doc[len] = '\0';
     struct store_save_result res;
     struct store_state st;
-    ck_assert_int_eq(save(s, "big", doc, -1, 10, &res), STORE_OK);
-    ck_assert_int_eq(store_room_get(s, "big", 0, &st), STORE_OK);
+    ck_assert_int_eq(tsu_save(tsu_s, "big", doc, -1, 10, &res), STORE_OK);
+    ck_assert_int_eq(store_room_get(tsu_s, "big", 0, &st), STORE_OK);
     ck_assert_uint_eq(st.doc_len, len);
     ck_assert(memcmp(st.doc, doc, len) == 0);
     ck_assert_int_eq(st.doc[len], '\0');
@@ -144,14 +95,14 @@ START_TEST(test_not_found)
     struct store_version_info *v = (void *)1;
     size_t n = 99;
     int64_t ver = 5;
-    ck_assert_int_eq(store_room_get(s, "ghost", 0, &st), STORE_NOT_FOUND);
-    ck_assert_int_eq(store_room_get(s, "ghost", 1, &st), STORE_NOT_FOUND);
-    ck_assert_int_eq(store_room_versions(s, "ghost", &v, &n), STORE_NOT_FOUND);
+    ck_assert_int_eq(store_room_get(tsu_s, "ghost", 0, &st), STORE_NOT_FOUND);
+    ck_assert_int_eq(store_room_get(tsu_s, "ghost", 1, &st), STORE_NOT_FOUND);
+    ck_assert_int_eq(store_room_versions(tsu_s, "ghost", &v, &n), STORE_NOT_FOUND);
     ck_assert_ptr_null(v);
     ck_assert_uint_eq(n, 0);
-    ck_assert_int_eq(store_room_version(s, "ghost", &ver), STORE_NOT_FOUND);
-    ck_assert_int_eq(store_room_delete(s, "ghost", -1), STORE_NOT_FOUND);
-    ck_assert_int_eq(store_room_delete(s, "ghost", 1), STORE_NOT_FOUND);
+    ck_assert_int_eq(store_room_version(tsu_s, "ghost", &ver), STORE_NOT_FOUND);
+    ck_assert_int_eq(store_room_delete(tsu_s, "ghost", -1), STORE_NOT_FOUND);
+    ck_assert_int_eq(store_room_delete(tsu_s, "ghost", 1), STORE_NOT_FOUND);
 }
 END_TEST
 
@@ -160,22 +111,22 @@ START_TEST(test_if_match)
     struct store_save_result res;
     struct store_state st;
     /* If-Match on a room that has no state: precondition failed, nothing created */
-    ck_assert_int_eq(save(s, "r", "{\"v\":0}", 1, 10, &res), STORE_PRECONDITION_FAILED);
-    ck_assert_int_eq(current_version("r"), -(int64_t)STORE_NOT_FOUND);
-    ck_assert_int_eq(save(s, "r", "{\"v\":1}", -1, 10, &res), STORE_OK);
-    ck_assert_int_eq(save(s, "r", "{\"v\":2}", 1, 10, &res), STORE_OK);
+    ck_assert_int_eq(tsu_save(tsu_s, "r", "{\"v\":0}", 1, 10, &res), STORE_PRECONDITION_FAILED);
+    ck_assert_int_eq(tsu_current_version("r"), -(int64_t)STORE_NOT_FOUND);
+    ck_assert_int_eq(tsu_save(tsu_s, "r", "{\"v\":1}", -1, 10, &res), STORE_OK);
+    ck_assert_int_eq(tsu_save(tsu_s, "r", "{\"v\":2}", 1, 10, &res), STORE_OK);
     ck_assert_int_eq(res.version, 2);
     /* stale: 1 is not current any more */
-    ck_assert_int_eq(save(s, "r", "{\"v\":3}", 1, 10, &res), STORE_PRECONDITION_FAILED);
+    ck_assert_int_eq(tsu_save(tsu_s, "r", "{\"v\":3}", 1, 10, &res), STORE_PRECONDITION_FAILED);
     ck_assert_int_eq(res.version, 0);
-    ck_assert_int_eq(save(s, "r", "{\"v\":3}", 0, 10, &res), STORE_PRECONDITION_FAILED);
-    ck_assert_int_eq(save(s, "r", "{\"v\":3}", 7, 10, &res), STORE_PRECONDITION_FAILED);
-    ck_assert_int_eq(store_room_get(s, "r", 0, &st), STORE_OK);
+    ck_assert_int_eq(tsu_save(tsu_s, "r", "{\"v\":3}", 0, 10, &res), STORE_PRECONDITION_FAILED);
+    ck_assert_int_eq(tsu_save(tsu_s, "r", "{\"v\":3}", 7, 10, &res), STORE_PRECONDITION_FAILED);
+    ck_assert_int_eq(store_room_get(tsu_s, "r", 0, &st), STORE_OK);
     ck_assert_int_eq(st.version, 2);
     ck_assert_str_eq(st.doc, "{\"v\":2}");
     store_state_clear(&st);
     /* the failed attempts used no version number */
-    ck_assert_int_eq(save(s, "r", "{\"v\":3}", 2, 10, &res), STORE_OK);
+    ck_assert_int_eq(tsu_save(tsu_s, "r", "{\"v\":3}", 2, 10, &res), STORE_OK);
     ck_assert_int_eq(res.version, 3);
 }
 END_TEST
@@ -187,31 +138,32 @@ START_TEST(test_delete_never_reuses)
     struct store_version_info *v = NULL;
     size_t n = 0;
     for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(save(s, "d", "{\"old\":true}", -1, 10, &res), STORE_OK);
-    ck_assert_int_eq(store_room_delete(s, "d", 2), STORE_PRECONDITION_FAILED);
-    ck_assert_int_eq(current_version("d"), 3);
-    ck_assert_int_eq(store_room_delete(s, "d", 3), STORE_OK);
-    ck_assert_int_eq(store_room_get(s, "d", 0, &st), STORE_NOT_FOUND);
-    ck_assert_int_eq(store_room_get(s, "d", 2, &st), STORE_NOT_FOUND);
-    ck_assert_int_eq(store_room_versions(s, "d", &v, &n), STORE_NOT_FOUND);
-    ck_assert_int_eq(current_version("d"), -(int64_t)STORE_NOT_FOUND);
-    ck_assert_int_eq(store_room_delete(s, "d", -1), STORE_NOT_FOUND);
+        ck_assert_int_eq(tsu_save(tsu_s, "d", "{\"old\":true}", -1, 10, &res), STORE_OK);
+    ck_assert_int_eq(store_room_delete(tsu_s, "d", 2), STORE_PRECONDITION_FAILED);
+    ck_assert_int_eq(tsu_current_version("d"), 3);
+    ck_assert_int_eq(store_room_delete(tsu_s, "d", 3), STORE_OK);
+    ck_assert_int_eq(store_room_get(tsu_s, "d", 0, &st), STORE_NOT_FOUND);
+    ck_assert_int_eq(store_room_get(tsu_s, "d", 2, &st), STORE_NOT_FOUND);
+    ck_assert_int_eq(store_room_versions(tsu_s, "d", &v, &n), STORE_NOT_FOUND);
+    ck_assert_int_eq(tsu_current_version("d"), -(int64_t)STORE_NOT_FOUND);
+    ck_assert_int_eq(store_room_delete(tsu_s, "d", -1), STORE_NOT_FOUND);
     /* If-Match naming the deleted version: there is no current version to match */
-    ck_assert_int_eq(save(s, "d", "{\"new\":true}", 3, 10, &res), STORE_PRECONDITION_FAILED);
+    ck_assert_int_eq(tsu_save(tsu_s, "d", "{\"new\":true}", 3, 10, &res),
+                     STORE_PRECONDITION_FAILED);
     /* the next save continues the count: an ETag always names one document */
-    ck_assert_int_eq(save(s, "d", "{\"new\":true}", -1, 10, &res), STORE_OK);
+    ck_assert_int_eq(tsu_save(tsu_s, "d", "{\"new\":true}", -1, 10, &res), STORE_OK);
     ck_assert_int_eq(res.version, 4);
     ck_assert(!res.created); /* documented in store.h: created only on the first-ever save */
-    ck_assert_int_eq(store_room_versions(s, "d", &v, &n), STORE_OK);
+    ck_assert_int_eq(store_room_versions(tsu_s, "d", &v, &n), STORE_OK);
     ck_assert_uint_eq(n, 1);
     ck_assert_int_eq(v[0].version, 4);
     free(v);
-    ck_assert_int_eq(store_room_get(s, "d", 0, &st), STORE_OK);
+    ck_assert_int_eq(store_room_get(tsu_s, "d", 0, &st), STORE_OK);
     ck_assert_str_eq(st.doc, "{\"new\":true}");
     store_state_clear(&st);
     /* unconditional delete works too, and the count still continues */
-    ck_assert_int_eq(store_room_delete(s, "d", -1), STORE_OK);
-    ck_assert_int_eq(save(s, "d", "{}", -1, 10, &res), STORE_OK);
+    ck_assert_int_eq(store_room_delete(tsu_s, "d", -1), STORE_OK);
+    ck_assert_int_eq(tsu_save(tsu_s, "d", "{}", -1, 10, &res), STORE_OK);
     ck_assert_int_eq(res.version, 5);
 }
 END_TEST
@@ -225,10 +177,10 @@ START_TEST(test_history_pruned)
     char doc[64];
     for (int i = 1; i <= 10; i++) {
         snprintf(doc, sizeof doc, "{\"i\":%d}", i);
-        ck_assert_int_eq(save(s, "h", doc, -1, 3, &res), STORE_OK);
+        ck_assert_int_eq(tsu_save(tsu_s, "h", doc, -1, 3, &res), STORE_OK);
         ck_assert_int_eq(res.version, i);
     }
-    ck_assert_int_eq(store_room_versions(s, "h", &v, &n), STORE_OK);
+    ck_assert_int_eq(store_room_versions(tsu_s, "h", &v, &n), STORE_OK);
     ck_assert_uint_eq(n, 3);
     ck_assert_int_eq(v[0].version, 10); /* newest first */
     ck_assert_int_eq(v[1].version, 9);
@@ -239,13 +191,13 @@ START_TEST(test_history_pruned)
     ck_assert_int_eq(v[1].objects_saved, 3);
     ck_assert_int_eq(v[1].saved_at_ms, 1764000000123);
     free(v);
-    ck_assert_int_eq(store_room_get(s, "h", 7, &st), STORE_NOT_FOUND);
-    ck_assert_int_eq(store_room_get(s, "h", 8, &st), STORE_OK);
+    ck_assert_int_eq(store_room_get(tsu_s, "h", 7, &st), STORE_NOT_FOUND);
+    ck_assert_int_eq(store_room_get(tsu_s, "h", 8, &st), STORE_OK);
     ck_assert_str_eq(st.doc, "{\"i\":8}");
     store_state_clear(&st);
     /* a smaller history setting prunes further on the next save; keep 1 = current only */
-    ck_assert_int_eq(save(s, "h", "{\"i\":11}", -1, 1, &res), STORE_OK);
-    ck_assert_int_eq(store_room_versions(s, "h", &v, &n), STORE_OK);
+    ck_assert_int_eq(tsu_save(tsu_s, "h", "{\"i\":11}", -1, 1, &res), STORE_OK);
+    ck_assert_int_eq(store_room_versions(tsu_s, "h", &v, &n), STORE_OK);
     ck_assert_uint_eq(n, 1);
     ck_assert_int_eq(v[0].version, 11);
     free(v);
@@ -267,14 +219,14 @@ START_TEST(test_saved_by_service)
     };
     struct store_save_result res;
     struct store_state st;
-    ck_assert_int_eq(store_room_save(s, &req, &res), STORE_OK);
+    ck_assert_int_eq(store_room_save(tsu_s, &req, &res), STORE_OK);
     req.saved_by = NULL; /* nobody: stored as empty strings */
-    ck_assert_int_eq(store_room_save(s, &req, &res), STORE_OK);
-    ck_assert_int_eq(store_room_get(s, "svc", 1, &st), STORE_OK);
+    ck_assert_int_eq(store_room_save(tsu_s, &req, &res), STORE_OK);
+    ck_assert_int_eq(store_room_get(tsu_s, "svc", 1, &st), STORE_OK);
     ck_assert_str_eq(st.saved_by.service, "relay");
     ck_assert_str_eq(st.saved_by.user_id, "");
     store_state_clear(&st);
-    ck_assert_int_eq(store_room_get(s, "svc", 2, &st), STORE_OK);
+    ck_assert_int_eq(store_room_get(tsu_s, "svc", 2, &st), STORE_OK);
     ck_assert_str_eq(st.saved_by.service, "");
     store_state_clear(&st);
 }
@@ -285,19 +237,19 @@ START_TEST(test_bad_requests)
     struct store_save_result res;
     struct store_save_req req = {
         .room_id = "x", .doc = "{}", .doc_len = 2, .if_match = -1, .history_keep = 0};
-    ck_assert_int_eq(store_room_save(s, &req, &res), STORE_ERROR); /* history_keep < 1 */
+    ck_assert_int_eq(store_room_save(tsu_s, &req, &res), STORE_ERROR); /* history_keep < 1 */
     req.history_keep = 1;
     req.room_id = "";
-    ck_assert_int_eq(store_room_save(s, &req, &res), STORE_ERROR);
+    ck_assert_int_eq(store_room_save(tsu_s, &req, &res), STORE_ERROR);
     req.room_id = NULL;
-    ck_assert_int_eq(store_room_save(s, &req, &res), STORE_ERROR);
+    ck_assert_int_eq(store_room_save(tsu_s, &req, &res), STORE_ERROR);
     req.room_id = "x";
     req.doc = NULL;
-    ck_assert_int_eq(store_room_save(s, &req, &res), STORE_ERROR);
-    ck_assert_int_eq(current_version("x"), -(int64_t)STORE_NOT_FOUND);
+    ck_assert_int_eq(store_room_save(tsu_s, &req, &res), STORE_ERROR);
+    ck_assert_int_eq(tsu_current_version("x"), -(int64_t)STORE_NOT_FOUND);
     /* the store still works after refusing */
     req.doc = "{}";
-    ck_assert_int_eq(store_room_save(s, &req, &res), STORE_OK);
+    ck_assert_int_eq(store_room_save(tsu_s, &req, &res), STORE_OK);
     ck_assert_int_eq(res.version, 1);
 }
 END_TEST
@@ -314,7 +266,7 @@ struct writer_arg {
     int failures;
 };
 
-static bool writers_group; /* the loop test's group_commit setting */
+static bool writers_group; /* the loop test'tsu_s group_commit setting */
 
 static void *writer(void *p)
 {
@@ -325,14 +277,14 @@ static void *writer(void *p)
     char doc[64];
     store_options_default(&o);
     o.group_commit = writers_group;
-    if (store_open_opts(path, &o, &ws, e, sizeof e) != STORE_OK) {
+    if (store_open_opts(tsu_path, &o, &ws, e, sizeof e) != STORE_OK) {
         a->failures = SAVES_PER_WRITER;
         return NULL;
     }
     for (int i = 0; i < SAVES_PER_WRITER; i++) {
         struct store_save_result res;
         snprintf(doc, sizeof doc, "{\"i\":%d}", i);
-        if (save(ws, a->room ? a->room : a->own_room, doc, -1, 1000, &res) == STORE_OK)
+        if (tsu_save(ws, a->room ? a->room : a->own_room, doc, -1, 1000, &res) == STORE_OK)
             a->versions[i] = res.version;
         else
             a->failures++;
@@ -376,12 +328,12 @@ START_TEST(test_concurrent_writers)
     free(seen);
     struct store_version_info *v = NULL;
     size_t n = 0;
-    ck_assert_int_eq(store_room_versions(s, "shared", &v, &n), STORE_OK);
+    ck_assert_int_eq(store_room_versions(tsu_s, "shared", &v, &n), STORE_OK);
     ck_assert_uint_eq(n, (size_t)total);
     for (size_t i = 0; i < n; i++)
         ck_assert_int_eq(v[i].version, total - (int64_t)i); /* contiguous, newest first */
     free(v);
-    ck_assert_int_eq(current_version("shared"), total);
+    ck_assert_int_eq(tsu_current_version("shared"), total);
     free(a);
 }
 END_TEST
@@ -407,7 +359,7 @@ static void *reader(void *p)
     struct store *rs = NULL;
     char e[512];
     static char want[40000];
-    if (store_open(path, &rs, e, sizeof e) != STORE_OK) {
+    if (store_open(tsu_path, &rs, e, sizeof e) != STORE_OK) {
         *bad = -1;
         return NULL;
     }
@@ -439,10 +391,10 @@ START_TEST(test_atomic_replace)
     ck_assert_int_eq(pthread_create(&t, NULL, reader, &bad), 0);
     for (int64_t v = 1; v <= ATOMIC_SAVES; v++) {
         make_doc(doc, sizeof doc, v);
-        ck_assert_int_eq(save(s, "atomic", doc, -1, 5, &res), STORE_OK);
+        ck_assert_int_eq(tsu_save(tsu_s, "atomic", doc, -1, 5, &res), STORE_OK);
         ck_assert_int_eq(res.version, v);
         /* a stale If-Match in between changes nothing */
-        ck_assert_int_eq(save(s, "atomic", "{\"torn\":true}", v - 1, 5, &res),
+        ck_assert_int_eq(tsu_save(tsu_s, "atomic", "{\"torn\":true}", v - 1, 5, &res),
                          STORE_PRECONDITION_FAILED);
     }
     writer_done = 1;
@@ -455,16 +407,16 @@ START_TEST(test_reopen_durable)
 {
     struct store_save_result res;
     struct store_state st;
-    ck_assert_int_eq(save(s, "keep", "{\"x\":1}", -1, 10, &res), STORE_OK);
-    store_close(s);
-    s = NULL;
-    ck_assert_int_eq(store_open(path, &s, err, sizeof err), STORE_OK);
-    ck_assert_int_eq(store_room_get(s, "keep", 0, &st), STORE_OK);
+    ck_assert_int_eq(tsu_save(tsu_s, "keep", "{\"x\":1}", -1, 10, &res), STORE_OK);
+    store_close(tsu_s);
+    tsu_s = NULL;
+    ck_assert_int_eq(store_open(tsu_path, &tsu_s, tsu_err, sizeof tsu_err), STORE_OK);
+    ck_assert_int_eq(store_room_get(tsu_s, "keep", 0, &st), STORE_OK);
     ck_assert_str_eq(st.doc, "{\"x\":1}");
     store_state_clear(&st);
-    /* the connection's settings */
+    /* the connection'tsu_s settings */
     sqlite3 *db = NULL;
-    ck_assert_int_eq(store_sqlite_connect(path, false, &db, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(store_sqlite_connect(tsu_path, false, &db, tsu_err, sizeof tsu_err), STORE_OK);
     sqlite3_stmt *q = NULL;
     ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
     ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
@@ -486,7 +438,7 @@ static Suite *store_suite(void)
 {
     Suite *su = suite_create("store");
     TCase *tc = tcase_create("store");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, tsu_setup, tsu_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_open_missing);
     tcase_add_test(tc, test_save_get);

@@ -13,56 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *dir;
-static char path[512];
-static struct store *s;
-static char err[1024];
-
-static void setup(void)
-{
-    sqlite3 *db = NULL;
-    int n = 0;
-    dir = unit_tmpdir();
-    snprintf(path, sizeof path, "%s/store.db", dir);
-    ck_assert_int_eq(store_sqlite_connect(path, true, &db, err, sizeof err), STORE_OK);
-    ck_assert_int_eq(migrations_apply(db, &n, err, sizeof err), MIGRATIONS_OK);
-    sqlite3_close(db);
-    ck_assert_int_eq(store_open(path, &s, err, sizeof err), STORE_OK);
-}
-
-static void teardown(void)
-{
-    store_close(s);
-    s = NULL;
-    unit_rmdir(dir);
-    free(dir);
-}
-
-static const struct store_saved_by alice = {"11111111-1111-4111-8111-111111111111", "alice", ""};
-
-/* Saves doc to room; returns the status, the result in *res. */
-static enum store_status save(struct store *st, const char *room, const char *doc, int64_t if_match,
-                              int64_t keep, struct store_save_result *res)
-{
-    struct store_save_req req = {
-        .room_id = room,
-        .doc = doc,
-        .doc_len = strlen(doc),
-        .if_match = if_match,
-        .saved_at_ms = 1764000000123,
-        .saved_by = &alice,
-        .objects_saved = 3,
-        .history_keep = keep,
-    };
-    return store_room_save(st, &req, res);
-}
-
-static int64_t current_version(const char *room)
-{
-    int64_t v = -1;
-    enum store_status rc = store_room_version(s, room, &v);
-    return rc == STORE_OK ? v : -(int64_t)rc;
-}
+#include "tests/unit/test_store_util.h"
 
 /* ---- batches and group commit ---- */
 
@@ -72,14 +23,14 @@ static struct store *open_plain(void)
     struct store_options o;
     store_options_default(&o);
     o.group_commit = false;
-    ck_assert_int_eq(store_open_opts(path, &o, &p, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(store_open_opts(tsu_path, &o, &p, tsu_err, sizeof tsu_err), STORE_OK);
     return p;
 }
 
 static void exec_sql(const char *sql)
 {
     sqlite3 *db = NULL;
-    ck_assert_int_eq(store_sqlite_connect(path, false, &db, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(store_sqlite_connect(tsu_path, false, &db, tsu_err, sizeof tsu_err), STORE_OK);
     ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 }
@@ -91,7 +42,7 @@ static struct store_save_req batch_req(const char *room, const char *doc, int64_
                                .doc_len = strlen(doc),
                                .if_match = if_match,
                                .saved_at_ms = 1,
-                               .saved_by = &alice,
+                               .saved_by = &tsu_alice,
                                .objects_saved = 1,
                                .history_keep = 10};
     return r;
@@ -134,13 +85,13 @@ START_TEST(test_batch_isolates_failures)
     store_close(p);
     /* what is stored: exactly the successful saves */
     struct store_state state;
-    ck_assert_int_eq(store_room_get(s, "a", 0, &state), STORE_OK);
+    ck_assert_int_eq(store_room_get(tsu_s, "a", 0, &state), STORE_OK);
     ck_assert_int_eq(state.version, 2);
     ck_assert_str_eq(state.doc, "{\"a\":2}");
     store_state_clear(&state);
-    ck_assert_int_eq(current_version("b"), -(int64_t)STORE_NOT_FOUND);
-    ck_assert_int_eq(current_version("poison"), -(int64_t)STORE_NOT_FOUND);
-    ck_assert_int_eq(current_version("c"), 2);
+    ck_assert_int_eq(tsu_current_version("b"), -(int64_t)STORE_NOT_FOUND);
+    ck_assert_int_eq(tsu_current_version("poison"), -(int64_t)STORE_NOT_FOUND);
+    ck_assert_int_eq(tsu_current_version("c"), 2);
 }
 END_TEST
 
@@ -173,8 +124,8 @@ START_TEST(test_batch_lost_transaction)
     ck_assert_int_eq(st[3], STORE_OK);
     ck_assert_int_eq(res[3].version, 1);
     store_close(p);
-    ck_assert_int_eq(current_version("x"), -(int64_t)STORE_NOT_FOUND);
-    ck_assert_int_eq(current_version("y"), 1);
+    ck_assert_int_eq(tsu_current_version("x"), -(int64_t)STORE_NOT_FOUND);
+    ck_assert_int_eq(tsu_current_version("y"), 1);
 }
 END_TEST
 
@@ -192,7 +143,7 @@ static void *group_writer(void *p)
     struct group_arg *a = p;
     struct store *ws = NULL;
     char e[512];
-    if (store_open(path, &ws, e, sizeof e) != STORE_OK) {
+    if (store_open(tsu_path, &ws, e, sizeof e) != STORE_OK) {
         a->failed = GROUP_SAVES;
         return NULL;
     }
@@ -201,7 +152,7 @@ static void *group_writer(void *p)
         int64_t cur = 0;
         if (a->race && store_room_version(ws, "g", &cur) != STORE_OK)
             cur = 0; /* no state yet: a conditional save cannot win */
-        enum store_status st = save(ws, "g", "{\"g\":true}", a->race ? cur : -1, 1000, &res);
+        enum store_status st = tsu_save(ws, "g", "{\"g\":true}", a->race ? cur : -1, 1000, &res);
         if (st == STORE_OK)
             a->versions[a->ok++] = res.version;
         else if (st == STORE_PRECONDITION_FAILED)
@@ -243,7 +194,7 @@ static int run_group(bool race, int64_t base)
     }
     for (int v = 1; v <= total; v++)
         ck_assert_int_eq(seen[v], 1); /* contiguous */
-    ck_assert_int_eq(current_version("g"), base + total);
+    ck_assert_int_eq(tsu_current_version("g"), base + total);
     free(a);
     return total;
 }
@@ -253,12 +204,12 @@ START_TEST(test_group_many_threads)
     int total = run_group(false, 0);
     ck_assert_int_eq(total, GROUP_THREADS * GROUP_SAVES);
     struct store_group_stats gs;
-    ck_assert(store_sqlite_group_stats(s, &gs));
+    ck_assert(store_sqlite_group_stats(tsu_s, &gs));
     ck_assert_uint_eq(gs.saves, (unsigned long long)total);
     ck_assert(gs.batches >= 1 && gs.batches <= gs.saves);
     struct store_version_info *v = NULL;
     size_t n = 0;
-    ck_assert_int_eq(store_room_versions(s, "g", &v, &n), STORE_OK);
+    ck_assert_int_eq(store_room_versions(tsu_s, "g", &v, &n), STORE_OK);
     ck_assert_uint_eq(n, (size_t)total);
     free(v);
 }
@@ -267,8 +218,8 @@ END_TEST
 START_TEST(test_group_if_match_race)
 {
     struct store_save_result res;
-    ck_assert_int_eq(store_room_version(s, "g", &(int64_t){0}), STORE_NOT_FOUND);
-    ck_assert_int_eq(save(s, "g", "{}", -1, 1000, &res), STORE_OK);
+    ck_assert_int_eq(store_room_version(tsu_s, "g", &(int64_t){0}), STORE_NOT_FOUND);
+    ck_assert_int_eq(tsu_save(tsu_s, "g", "{}", -1, 1000, &res), STORE_OK);
     /* everyone races with If-Match: each version has exactly one winner (checked in
      * run_group), the losers get 412, and nobody fails otherwise */
     int total = run_group(true, 1);
@@ -281,26 +232,26 @@ START_TEST(test_group_shared_and_released)
     struct store *a = NULL, *b = NULL;
     struct store_save_result res;
     struct store_group_stats ga, gb;
-    ck_assert_int_eq(store_open(path, &a, err, sizeof err), STORE_OK);
-    ck_assert_int_eq(store_open(path, &b, err, sizeof err), STORE_OK);
-    ck_assert_int_eq(save(a, "sh", "{}", -1, 10, &res), STORE_OK);
-    ck_assert_int_eq(save(b, "sh", "{}", -1, 10, &res), STORE_OK);
+    ck_assert_int_eq(store_open(tsu_path, &a, tsu_err, sizeof tsu_err), STORE_OK);
+    ck_assert_int_eq(store_open(tsu_path, &b, tsu_err, sizeof tsu_err), STORE_OK);
+    ck_assert_int_eq(tsu_save(a, "sh", "{}", -1, 10, &res), STORE_OK);
+    ck_assert_int_eq(tsu_save(b, "sh", "{}", -1, 10, &res), STORE_OK);
     ck_assert_int_eq(res.version, 2);
     ck_assert(store_sqlite_group_stats(a, &ga));
     ck_assert(store_sqlite_group_stats(b, &gb));
     ck_assert_uint_eq(ga.saves, 2); /* one writer for the file */
     ck_assert_uint_eq(gb.saves, 2);
     store_close(a);
-    store_close(s); /* the fixture's store */
-    s = NULL;
-    ck_assert_int_eq(save(b, "sh", "{}", -1, 10, &res), STORE_OK); /* still served */
+    store_close(tsu_s); /* the fixture'tsu_s store */
+    tsu_s = NULL;
+    ck_assert_int_eq(tsu_save(b, "sh", "{}", -1, 10, &res), STORE_OK); /* still served */
     ck_assert_int_eq(res.version, 3);
     store_close(b);
     /* all closed: the writer stopped; a new store starts a new one */
-    ck_assert_int_eq(store_open(path, &s, err, sizeof err), STORE_OK);
-    ck_assert_int_eq(save(s, "sh", "{}", -1, 10, &res), STORE_OK);
+    ck_assert_int_eq(store_open(tsu_path, &tsu_s, tsu_err, sizeof tsu_err), STORE_OK);
+    ck_assert_int_eq(tsu_save(tsu_s, "sh", "{}", -1, 10, &res), STORE_OK);
     ck_assert_int_eq(res.version, 4);
-    ck_assert(store_sqlite_group_stats(s, &ga));
+    ck_assert(store_sqlite_group_stats(tsu_s, &ga));
     ck_assert_uint_eq(ga.saves, 1);
 }
 END_TEST
@@ -309,7 +260,7 @@ static Suite *store_group_suite(void)
 {
     Suite *su = suite_create("store_group");
     TCase *tc = tcase_create("store_group");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, tsu_setup, tsu_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_batch_isolates_failures);
     tcase_add_test(tc, test_batch_lost_transaction);
