@@ -33,6 +33,7 @@ struct relay_main_config {
     long long max_outbox_bytes;
     long long far_distance_cm;
     const char *log_level;
+    const char *event_loop;
 };
 
 static const struct config_opt opts[] = {
@@ -75,6 +76,9 @@ static const struct config_opt opts[] = {
     {"--max-outbox", "ROOMSTATE_RELAY_MAX_OUTBOX", CONFIG_INT, "1048576", 65536, 1073741824,
      offsetof(struct relay_main_config, max_outbox_bytes),
      "reliable backlog per client in bytes before it is closed as a slow consumer"},
+    {"--event-loop", "ROOMSTATE_RELAY_EVENT_LOOP", CONFIG_STRING, "ev", 0, 0,
+     offsetof(struct relay_main_config, event_loop),
+     "ev (libev: epoll, the default) or poll (libwebsockets' own poll() loop)"},
     {"--far-distance-cm", "ROOMSTATE_RELAY_FAR_DISTANCE_CM", CONFIG_INT, "800", 0, 100000000,
      offsetof(struct relay_main_config, far_distance_cm),
      "objects farther than this from a recipient's head are sent at the idle rate"},
@@ -166,6 +170,11 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    if (strcmp(cfg.event_loop, "ev") != 0 && strcmp(cfg.event_loop, "poll") != 0) {
+        fprintf(stderr, "--event-loop: '%s' is not ev or poll\n", cfg.event_loop);
+        rc = 2;
+        goto out;
+    }
     struct relay_config rules;
     relay_config_defaults(&rules);
     rules.max_players = (unsigned)cfg.max_players;
@@ -193,6 +202,7 @@ int main(int argc, char **argv)
                  .leeway_s = 0},
         .rules = &rules,
         .persist = (cfg.server_url && *cfg.server_url) ? &pcfg : NULL,
+        .poll_loop = strcmp(cfg.event_loop, "poll") == 0,
     };
 
     struct sigaction sa;
@@ -207,9 +217,9 @@ int main(int argc, char **argv)
     if (!srv)
         goto out;
     log_info("relay: listening on ws://%s:%d/rooms/{room_id} (max %u players, tick %u Hz, "
-             "grace %lld ms, persistence %s)",
+             "grace %lld ms, persistence %s, event loop %s)",
              host, port, rules.max_players, rules.tick_hz, grace_ms,
-             wcfg.persist ? cfg.server_url : "off");
+             wcfg.persist ? cfg.server_url : "off", cfg.event_loop);
     rc = ws_server_run(srv, &stop_flag) ? 1 : 0;
     log_info("relay: stopped");
 out:

@@ -39,7 +39,14 @@ struct ws_server {
     bool flush_scheduled;
     struct lws_dll2_owner peers; /* open WebSocket connections */
     bool stopping;
+    bool evlib;                    /* libev (epoll) loop: lws_service runs until broken */
+    volatile sig_atomic_t *stop;   /* ws_server_run's flag */
+    int64_t drain_deadline_ns;     /* while stopping */
+    bool done;                     /* drained (or the bound passed): leave the loop */
 };
+
+/* SIGINT seen by the event library's own watcher (libev installs one). */
+static volatile sig_atomic_t evlib_signal;
 
 /* Per-connection data (lws allocates it zeroed, one per wsi, for HTTP and ws alike). */
 struct ws_peer {
@@ -545,6 +552,48 @@ static void wake(void *ud)
 
 /* ---------- tick, run, shutdown ---------- */
 
+static void begin_shutdown(struct ws_server *s)
+{
+    log_info("relay: shutting down: closing %u connections", (unsigned)s->peers.count);
+    s->stopping = true;
+    s->drain_deadline_ns = clock_mono_ns() + (int64_t)SHUTDOWN_DRAIN_MS * 1000000;
+    relay_hub_shutdown(s->hub);
+    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&s->peers))
+    {
+        struct ws_peer *p = lws_container_of(d, struct ws_peer, node);
+        if (!p->rp) /* not in a room: the rules will not close it */
+            peer_close(p, RELAY_CLOSE_GOING_AWAY, "shutdown");
+        else
+            lws_callback_on_writable(p->wsi);
+    }
+    lws_end_foreach_dll_safe(d, d1);
+}
+
+/* Starts the shutdown when asked; ends the loop once every peer is gone and no save is in
+ * flight, or at the drain bound.  From the tick (both loops) and after each poll() pass. */
+static void check_stop(struct ws_server *s)
+{
+    if (s->done || !s->stop)
+        return;
+    if (!s->stopping && (*s->stop || evlib_signal))
+        begin_shutdown(s);
+    if (!s->stopping)
+        return;
+    if ((s->peers.count || (s->np && net_persist_pending(s->np))) &&
+        clock_mono_ns() < s->drain_deadline_ns)
+        return;
+    s->done = true;
+    if (s->evlib)
+        lws_context_destroy(s->ctx); /* breaks libev's loop; ws_server_free finishes it */
+}
+
+static void on_evlib_signal(void *event_lib_handle, int signum)
+{
+    (void)event_lib_handle;
+    (void)signum;
+    evlib_signal = 1;
+}
+
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
     struct ws_server *s = lws_container_of(sul, struct ws_server, tick_sul);
@@ -552,6 +601,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
     s->metrics.ticks_total++;
     after_event(s);
     lws_sul_schedule(s->ctx, 0, &s->tick_sul, on_tick, s->tick_us);
+    check_stop(s);
 }
 
 struct ws_server *ws_server_new(const struct ws_config *cfg)
@@ -602,6 +652,11 @@ struct ws_server *ws_server_new(const struct ws_config *cfg)
     info.retry_and_idle_policy = &idle_policy;
     info.timeout_secs = 10;
     info.vhost_name = "roomstate-relay";
+    if (!cfg->poll_loop) { /* epoll through lws's libev plugin; poll() costs O(sockets) */
+        info.options |= LWS_SERVER_OPTION_LIBEV;
+        info.signal_cb = on_evlib_signal;
+        s->evlib = true;
+    }
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {
         log_error("relay: cannot listen on %s:%d", cfg->host, cfg->port);
@@ -616,30 +671,17 @@ fail:
 
 int ws_server_run(struct ws_server *s, volatile sig_atomic_t *stop)
 {
-    int n = 0;
-    while (!*stop && n >= 0)
-        n = lws_service(s->ctx, 0);
-    if (n < 0) {
-        log_error("relay: event loop failed");
-        return -1;
-    }
-    log_info("relay: shutting down: closing %u connections", (unsigned)s->peers.count);
-    s->stopping = true;
-    relay_hub_shutdown(s->hub);
-    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&s->peers))
-    {
-        struct ws_peer *p = lws_container_of(d, struct ws_peer, node);
-        if (!p->rp) /* not in a room: the rules will not close it */
-            peer_close(p, RELAY_CLOSE_GOING_AWAY, "shutdown");
-        else
-            lws_callback_on_writable(p->wsi);
-    }
-    lws_end_foreach_dll_safe(d, d1);
-    int64_t deadline = clock_mono_ns() + (int64_t)SHUTDOWN_DRAIN_MS * 1000000;
-    while ((s->peers.count || (s->np && net_persist_pending(s->np))) &&
-           clock_mono_ns() < deadline) {
-        if (lws_service(s->ctx, 0) < 0)
+    s->stop = stop;
+    while (!s->done) {
+        /* poll(): one pass per call; libev: runs until check_stop breaks the loop */
+        if (lws_service(s->ctx, 0) < 0) {
+            if (!s->stopping) {
+                log_error("relay: event loop failed");
+                return -1;
+            }
             break;
+        }
+        check_stop(s);
     }
     if (s->peers.count)
         log_warn("relay: %u connections still open at exit", (unsigned)s->peers.count);
