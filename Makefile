@@ -35,7 +35,7 @@ ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 # npm: Debian's package on a fresh Debian 12; skipped when an npm is already on PATH (NodeSource's
 # nodejs ships its own npm and Conflicts: npm, so asking apt for it would fail).
 DEB_PKGS := gcc libc6-dev make pkg-config libmicrohttpd-dev libjansson-dev libjwt-dev libsqlite3-dev \
-            libwebsockets-dev libcurl4-openssl-dev libssl-dev check libsubunit-dev \
+            libwebsockets-dev libwebsockets-evlib-ev libcurl4-openssl-dev libssl-dev check libsubunit-dev \
             python3 python3-websockets python3-yaml python3-jsonschema curl sqlite3 wrk nodejs $(if $(shell command -v npm),,npm) \
             clang procps lua5.4 lua-cjson openssl
 

@@ -658,6 +658,13 @@ struct ws_server *ws_server_new(const struct ws_config *cfg)
         s->evlib = true;
     }
     s->ctx = lws_create_context(&info);
+    if (!s->ctx && s->evlib) { /* e.g. libwebsockets-evlib-ev not installed */
+        log_warn("relay: the libev event loop is unavailable; using poll()");
+        info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
+        info.signal_cb = NULL;
+        s->evlib = false;
+        s->ctx = lws_create_context(&info);
+    }
     if (!s->ctx) {
         log_error("relay: cannot listen on %s:%d", cfg->host, cfg->port);
         goto fail;
