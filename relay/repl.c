@@ -106,6 +106,11 @@ static struct relay_msg *raw_forward(struct relay_peer *p, int op, int64_t now_m
     return m;
 }
 
+struct relay_msg *repl_raw_forward(struct relay_peer *p, int op, int64_t now_ms)
+{
+    return raw_forward(p, op, now_ms);
+}
+
 /* A pose with only its p and r (what the re-encoding path relays). */
 static json_t *pose_copy(json_t *pose)
 {

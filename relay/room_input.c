@@ -93,6 +93,27 @@ void relay_peer_handle(struct relay_peer *p, const char *frame, size_t len, int6
         peer_error(p, "too_large", "message over the frame limit", 0, RELAY_DROP_TOO_LARGE);
         return;
     }
+    struct fastpath_transform ft;
+    if (p->seat && p->from_field_len && fastpath_scan_transform(frame, len, &ft)) {
+        /* a well-formed player transform: handle_one's work without a JSON tree */
+        room->counters.msgs_in++;
+        p->hub->counters.msgs_in++;
+        p->stats.msgs_in++;
+        counters_op(room->counters.msgs_in_by_op, OP_REP_TRANSFORM, 1);
+        counters_op(p->hub->counters.msgs_in_by_op, OP_REP_TRANSFORM, 1);
+        if (!take_token(p, now_ms)) {
+            peer_error(p, "rate", "too many messages: slow down", OP_REP_TRANSFORM,
+                       RELAY_DROP_RATE);
+            return;
+        }
+        p->raw = frame;
+        p->raw_len = len;
+        fastpath_transform(p, &ft, now_ms);
+        p->raw = NULL;
+        p->raw_len = 0;
+        flush_note(p);
+        return;
+    }
     json_error_t jerr;
     json_t *v = json_loadb(frame, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!v) {

@@ -156,6 +156,23 @@ void repl_tick_room(struct relay_room *room, int64_t now_ms);
 /* A peer's reliable pending messages as frame(s) into its outbox. */
 void repl_flush_pending(struct relay_peer *p);
 
+/* The relayed form of the single message p->raw (see repl.c's raw_forward); NULL when the
+ * text does not start with {"op":<op>, or on out of memory. */
+struct relay_msg *repl_raw_forward(struct relay_peer *p, int op, int64_t now_ms);
+
+/* ---- fastpath.c: REP_TRANSFORM without a JSON tree ---- */
+struct fastpath_transform {
+    uint64_t seq;
+    double head[3];
+};
+/* Whether text is a REP_TRANSFORM of the one shape the fast path takes (valid JSON that the
+ * JSON path would relay from its text unchanged); fills seq and head.p. */
+bool fastpath_scan_transform(const char *text, size_t len, struct fastpath_transform *out);
+/* rep_transform's work for a scanned message (p->raw set, p->seat and p->from_field_len
+ * non-zero): stale drop, relayed form, coalescing. */
+void fastpath_transform(struct relay_peer *p, const struct fastpath_transform *tf,
+                        int64_t now_ms);
+
 /* ---- flush.c: leading-edge forwarding of player transforms (relay_hub_flush) ---- */
 /* After p's message was handled: a pending transform of p's stream wants a flush. */
 void flush_note(struct relay_peer *p);
