@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #define AUTH_MAX_TOKEN_BYTES 8192
-#define AUTH_MAX_SERVICE_TTL_S 3600 /* a service token may live at most one hour */
+#define AUTH_MAX_SERVICE_TTL_S 3600                 /* a service token may live at most one hour */
 #define AUTH_DEV_SESSION_KEY "defaultencryptionkey" /* Nakama's development default */
 
 enum auth_result {
@@ -62,9 +62,8 @@ enum auth_result auth_verify_token(const struct auth_keys *keys, const char *tok
     __attribute__((warn_unused_result));
 
 /* Verifies an Authorization header value ("Bearer <token>"); NULL means missing. */
-enum auth_result auth_verify_bearer(const struct auth_keys *keys, const char *header,
-                                    int64_t now_s, struct auth_identity *out)
-    __attribute__((warn_unused_result));
+enum auth_result auth_verify_bearer(const struct auth_keys *keys, const char *header, int64_t now_s,
+                                    struct auth_identity *out) __attribute__((warn_unused_result));
 
 /* Short stable code for metrics and WWW-Authenticate, e.g. "expired". */
 const char *auth_result_code(enum auth_result r);

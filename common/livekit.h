@@ -27,8 +27,7 @@ bool livekit_room_name_valid(const char *room, size_t len);
 
 /* Mints a token for identity/username in room, valid from now_s for cfg->ttl_s.  Returns a
  * malloc'd token (caller frees) and sets *expires_at_s, or NULL. */
-char *livekit_token_mint(const struct livekit_config *cfg, const char *room,
-                         const char *identity, const char *username, int64_t now_s,
-                         int64_t *expires_at_s);
+char *livekit_token_mint(const struct livekit_config *cfg, const char *room, const char *identity,
+                         const char *username, int64_t now_s, int64_t *expires_at_s);
 
 #endif

@@ -10,8 +10,11 @@
 #include <stddef.h>
 
 enum roomdoc_persist { ROOMDOC_TRANSIENT_HELD = 0, ROOMDOC_PLACED_ROOM, ROOMDOC_PLACED_SAVED };
-enum roomdoc_tier { ROOMDOC_HIGH_RATE_UNRELIABLE = 0, ROOMDOC_RELIABLE_ON_CHANGE,
-                    ROOMDOC_SNAPSHOT_ONLY };
+enum roomdoc_tier {
+    ROOMDOC_HIGH_RATE_UNRELIABLE = 0,
+    ROOMDOC_RELIABLE_ON_CHANGE,
+    ROOMDOC_SNAPSHOT_ONLY
+};
 
 /* "transient_held" … → enum; -1 when the name is not one of the three. */
 int roomdoc_persist_parse(const char *name);

@@ -22,7 +22,7 @@ enum store_status {
 };
 
 struct store_saved_by {
-    char user_id[37];   /* "" when none */
+    char user_id[37]; /* "" when none */
     char username[129];
     char service[65]; /* "" for a user's own save */
 };
