@@ -34,6 +34,7 @@ struct relay_main_config {
     long long far_distance_cm;
     const char *log_level;
     const char *event_loop;
+    long long flush_spacing_ms;
 };
 
 static const struct config_opt opts[] = {
@@ -79,6 +80,9 @@ static const struct config_opt opts[] = {
     {"--event-loop", "ROOMSTATE_RELAY_EVENT_LOOP", CONFIG_STRING, "ev", 0, 0,
      offsetof(struct relay_main_config, event_loop),
      "ev (libev: epoll, the default) or poll (libwebsockets' own poll() loop)"},
+    {"--flush-spacing-ms", "ROOMSTATE_RELAY_FLUSH_SPACING_MS", CONFIG_INT, "0", 0, 50,
+     offsetof(struct relay_main_config, flush_spacing_ms),
+     "least time between two leading-edge flushes of transforms (0: after every loop pass)"},
     {"--far-distance-cm", "ROOMSTATE_RELAY_FAR_DISTANCE_CM", CONFIG_INT, "800", 0, 100000000,
      offsetof(struct relay_main_config, far_distance_cm),
      "objects farther than this from a recipient's head are sent at the idle rate"},
@@ -203,6 +207,7 @@ int main(int argc, char **argv)
         .rules = &rules,
         .persist = (cfg.server_url && *cfg.server_url) ? &pcfg : NULL,
         .poll_loop = strcmp(cfg.event_loop, "poll") == 0,
+        .flush_spacing_ms = (unsigned)cfg.flush_spacing_ms,
     };
 
     struct sigaction sa;

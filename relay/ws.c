@@ -37,6 +37,7 @@ struct ws_server {
     lws_usec_t tick_us;
     lws_sorted_usec_list_t flush_sul; /* leading-edge flush, right after the current pass */
     bool flush_scheduled;
+    int64_t last_flush_ns;
     struct lws_dll2_owner peers; /* open WebSocket connections */
     bool stopping;
     bool evlib;                    /* libev (epoll) loop: lws_service runs until broken */
@@ -310,6 +311,7 @@ static void on_flush(lws_sorted_usec_list_t *sul)
 {
     struct ws_server *s = lws_container_of(sul, struct ws_server, flush_sul);
     s->flush_scheduled = false;
+    s->last_flush_ns = clock_mono_ns();
     relay_hub_flush(s->hub, now_ms());
 }
 
@@ -321,8 +323,13 @@ static void after_event(struct ws_server *s)
     if (s->np)
         net_persist_poll(s->np, s->hub, now_ms());
     if (!s->flush_scheduled && relay_hub_flush_wanted(s->hub)) {
+        lws_usec_t delay = 0; /* --flush-spacing-ms: batch more per frame, for a few ms */
+        int64_t next = s->last_flush_ns + (int64_t)s->cfg.flush_spacing_ms * 1000000;
+        int64_t now = clock_mono_ns();
+        if (s->cfg.flush_spacing_ms && next > now)
+            delay = (lws_usec_t)((next - now) / 1000);
         s->flush_scheduled = true;
-        lws_sul_schedule(s->ctx, 0, &s->flush_sul, on_flush, 0);
+        lws_sul_schedule(s->ctx, 0, &s->flush_sul, on_flush, delay);
     }
 }
 

@@ -51,6 +51,7 @@ struct ws_config {
                                              here) */
     const struct persist_config *persist; /* NULL: persistence off */
     bool poll_loop; /* lws's own poll() loop instead of libev (epoll) */
+    unsigned flush_spacing_ms; /* leading-edge flushes at most this often (0: after every pass) */
 };
 
 /* Creates the context and binds the listen socket.  NULL (logged) on failure. */
