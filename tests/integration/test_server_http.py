@@ -48,11 +48,19 @@ class TestOperations(ServerTest):
         self.assertEqual((st, b), (200, b""))
         self.save("m-room")
         self.s.request("GET", "/rooms/m-room/state", token=self.tok["expired"])
-        st, h, b = self.s.request("GET", "/metrics")
+        # requests are counted when libmicrohttpd reports them completed, which can be just
+        # after the client has its response: wait (bounded) until both are counted
+        want = ('roomstate_http_requests_total{route="/rooms/{room_id}/save",status="201"} 1',
+                'roomstate_http_requests_total{route="/rooms/{room_id}/state",status="401"} 1')
+
+        def scrape():
+            st, h, b = self.s.request("GET", "/metrics")
+            return (st, h, b) if all(w in b.decode() for w in want) else None
+        st, h, b = harness.wait_until(scrape, timeout=10, what="the requests to be counted")
         self.assertEqual(st, 200)
         self.assertTrue(h["content-type"].startswith("text/plain; version=0.0.4"), h)
         text = b.decode()
-        self.assertIn('roomstate_http_requests_total{route="/healthz",status="200"} 2', text)
+        self.assertRegex(text, r'roomstate_http_requests_total\{route="/healthz",status="200"\} 2\n')
         self.assertIn('roomstate_http_requests_total{route="/rooms/{room_id}/save",status="201"} 1',
                       text)
         self.assertIn('roomstate_http_request_duration_seconds_bucket{route="/healthz",le="+Inf"}',
