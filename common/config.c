@@ -45,6 +45,19 @@ static int set_value(const struct config_opt *o, void *cfg, const char *val, con
     return -1;
 }
 
+int config_exit_code(enum config_result r)
+{
+    switch (r) {
+    case CONFIG_OK:
+        return -1;
+    case CONFIG_HELP:
+        return 0;
+    case CONFIG_ERROR:
+        break;
+    }
+    return 2;
+}
+
 void config_print_help(const struct config_opt *opts, size_t nopts, const char *usage)
 {
     printf("%s\n\nOptions (flag, environment variable, default):\n", usage);

@@ -34,6 +34,10 @@ enum config_result config_parse(const struct config_opt *opts, size_t nopts, voi
                                 int max_positional, int *npositional)
     __attribute__((warn_unused_result));
 
+/* For main(): the exit code a result calls for (0 after --help, 2 on an error), or -1 to go
+ * on.  Usage: int ex = config_exit_code(config_parse(...)); if (ex >= 0) return ex; */
+int config_exit_code(enum config_result r);
+
 void config_print_help(const struct config_opt *opts, size_t nopts, const char *usage);
 
 /* Splits "HOST:PORT" ("[::1]:80" too) into host (NUL-terminated, host_size bytes) and port.

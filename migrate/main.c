@@ -194,15 +194,10 @@ int main(int argc, char **argv)
     sqlite3 *db = NULL;
     int rc = EXIT_USAGE;
 
-    switch (
-        config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv, usage, pos, 1, &npos)) {
-    case CONFIG_HELP:
-        return EXIT_OK;
-    case CONFIG_ERROR:
-        return EXIT_USAGE;
-    case CONFIG_OK:
-        break;
-    }
+    int ex = config_exit_code(
+        config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv, usage, pos, 1, &npos));
+    if (ex >= 0)
+        return ex;
     int level = log_level_parse(cfg.log_level);
     if (level < 0) {
         fprintf(stderr,

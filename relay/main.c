@@ -122,18 +122,14 @@ int main(int argc, char **argv)
     char *session_key = NULL, *service_key = NULL;
     struct ws_server *srv = NULL;
     int rc = 1;
-    switch (config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv,
-                         "usage: roomstate-relay [options]\n"
-                         "The roomstate WebSocket relay: ws://HOST:PORT/rooms/{room_id} "
-                         "(token in Authorization: Bearer or ?token=), /healthz, /metrics.",
-                         NULL, 0, NULL)) {
-    case CONFIG_HELP:
-        return 0;
-    case CONFIG_ERROR:
-        return 2;
-    case CONFIG_OK:
-        break;
-    }
+    int ex = config_exit_code(
+        config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv,
+                     "usage: roomstate-relay [options]\n"
+                     "The roomstate WebSocket relay: ws://HOST:PORT/rooms/{room_id} "
+                     "(token in Authorization: Bearer or ?token=), /healthz, /metrics.",
+                     NULL, 0, NULL));
+    if (ex >= 0)
+        return ex;
     if (keys_set_log_level(cfg.log_level) != 0)
         return 2;
 

@@ -125,15 +125,10 @@ int main(int argc, char **argv)
     int port = 0, rc = 1, sig = 0;
     sigset_t sigs;
 
-    switch (
-        config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv, usage, NULL, 0, NULL)) {
-    case CONFIG_HELP:
-        return 0;
-    case CONFIG_ERROR:
-        return 2;
-    case CONFIG_OK:
-        break;
-    }
+    int ex = config_exit_code(
+        config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv, usage, NULL, 0, NULL));
+    if (ex >= 0)
+        return ex;
     if (keys_set_log_level(cfg.log_level) != 0)
         return 2;
     if (config_split_hostport(cfg.listen, host, sizeof host, &port) != 0) {

@@ -42,18 +42,14 @@ static const struct config_opt opts[] = {
 int main(int argc, char **argv)
 {
     struct token_config cfg = {0};
-    switch (config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv,
-                         "usage: roomstate-token [--uid UUID] [--username NAME] [--ttl SECONDS]\n"
-                         "       roomstate-token --service NAME [--uid UUID] [--ttl SECONDS]\n"
-                         "Prints an HS256 token on stdout.",
-                         NULL, 0, NULL)) {
-    case CONFIG_HELP:
-        return 0;
-    case CONFIG_ERROR:
-        return 2;
-    case CONFIG_OK:
-        break;
-    }
+    int ex = config_exit_code(
+        config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv,
+                     "usage: roomstate-token [--uid UUID] [--username NAME] [--ttl SECONDS]\n"
+                     "       roomstate-token --service NAME [--uid UUID] [--ttl SECONDS]\n"
+                     "Prints an HS256 token on stdout.",
+                     NULL, 0, NULL));
+    if (ex >= 0)
+        return ex;
     const char *err = NULL;
     int64_t now = (int64_t)time(NULL);
     char *tok;
