@@ -1,5 +1,6 @@
 /* metrics.c — relay counters and the Prometheus text rendering of /metrics. */
 #include "relay/metrics.h"
+#include "common/prom.h"
 
 #include "opcodes.h"
 #include "relay/room.h"
@@ -156,10 +157,10 @@ static void render_clients(FILE *f, const struct metrics_client *cs, size_t n)
                 fig[k].type);
         for (size_t i = 0; i < n; i++) {
             const struct relay_peer_stats *st = cs[i].stats;
-            uint64_t v = k == CF_MSGS_IN     ? st->msgs_in
-                         : k == CF_BYTES_IN  ? st->bytes_in
-                         : k == CF_MSGS_OUT  ? st->msgs_out
-                         : k == CF_BYTES_OUT ? st->bytes_out
+            uint64_t v = k == CF_MSGS_IN      ? st->msgs_in
+                         : k == CF_BYTES_IN   ? st->bytes_in
+                         : k == CF_MSGS_OUT   ? st->msgs_out
+                         : k == CF_BYTES_OUT  ? st->bytes_out
                          : k == CF_FRAMES_OUT ? st->frames_out
                                               : (uint64_t)cs[i].queued_bytes;
             fputs(fig[k].name, f);
@@ -191,18 +192,10 @@ static void render_room_fanout(FILE *f, const struct metrics_room *rs, size_t n)
         const struct relay_fanout_hist *h = rs[i].fanout;
         if (!h)
             continue;
-        uint64_t cum = 0;
-        for (size_t b = 0; b < METRICS_LAT_BUCKETS; b++) {
-            cum += h->buckets[b];
-            fprintf(f, "roomstate_relay_room_fanout_seconds_bucket{room=\"%s\",le=\"%g\"} %llu\n",
-                    rs[i].room_id, lat_bounds[b], (unsigned long long)cum);
-        }
-        fprintf(f,
-                "roomstate_relay_room_fanout_seconds_bucket{room=\"%s\",le=\"+Inf\"} %llu\n"
-                "roomstate_relay_room_fanout_seconds_sum{room=\"%s\"} %.9f\n"
-                "roomstate_relay_room_fanout_seconds_count{room=\"%s\"} %llu\n",
-                rs[i].room_id, (unsigned long long)h->count, rs[i].room_id, h->sum_s,
-                rs[i].room_id, (unsigned long long)h->count);
+        char label[RELAY_MAX_ROOM_ID + 16];
+        snprintf(label, sizeof label, "room=\"%s\"", rs[i].room_id);
+        prom_histogram(f, "roomstate_relay_room_fanout_seconds", label, lat_bounds, h->buckets,
+                       METRICS_LAT_BUCKETS, h->count, h->sum_s);
     }
 }
 
@@ -274,16 +267,8 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
         f,
         "# HELP roomstate_relay_fanout_seconds From the receipt of a message to the "
         "write of the frame that carries it.\n# TYPE roomstate_relay_fanout_seconds histogram\n");
-    uint64_t cum = 0;
-    for (size_t i = 0; i < METRICS_LAT_BUCKETS; i++) {
-        cum += m->lat_buckets[i];
-        fprintf(f, "roomstate_relay_fanout_seconds_bucket{le=\"%g\"} %llu\n", lat_bounds[i],
-                (unsigned long long)cum);
-    }
-    fprintf(f,
-            "roomstate_relay_fanout_seconds_bucket{le=\"+Inf\"} %llu\n"
-            "roomstate_relay_fanout_seconds_sum %.9f\nroomstate_relay_fanout_seconds_count %llu\n",
-            (unsigned long long)m->lat_count, m->lat_sum_s, (unsigned long long)m->lat_count);
+    prom_histogram(f, "roomstate_relay_fanout_seconds", NULL, lat_bounds, m->lat_buckets,
+                   METRICS_LAT_BUCKETS, m->lat_count, m->lat_sum_s);
     if (g->per_room && g->per_room_count) {
         size_t n = g->per_room_count < METRICS_MAX_ROOMS_RENDERED ? g->per_room_count
                                                                   : METRICS_MAX_ROOMS_RENDERED;
