@@ -1,5 +1,6 @@
 /* metrics.c — counters behind /metrics (see metrics.h). */
 #include "server/metrics.h"
+#include "common/prom.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -105,25 +106,22 @@ char *metrics_render(size_t *len)
                 fprintf(f, "roomstate_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
                         route_labels[r], v);
         }
-    fputs("# HELP roomstate_http_request_duration_seconds Time from request line to response "
-          "queued.\n# TYPE roomstate_http_request_duration_seconds histogram\n",
+    fputs("# HELP roomstate_http_request_duration_seconds Time from request line until the "
+          "response was sent (counted when the request completes).\n"
+          "# TYPE roomstate_http_request_duration_seconds histogram\n",
           f);
     for (size_t r = 0; r < METRICS_ROUTE_COUNT; r++) {
-        unsigned long long cum = 0;
-        for (size_t b = 0; b < NBUCKETS; b++) {
-            cum += ld(&dur_buckets[r][b]);
-            fprintf(f,
-                    "roomstate_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} "
-                    "%llu\n",
-                    route_labels[r], buckets_s[b], cum);
+        uint64_t counts[NBUCKETS], total = 0;
+        char label[64];
+        for (size_t b = 0; b <= NBUCKETS; b++) {
+            uint64_t v = ld(&dur_buckets[r][b]);
+            if (b < NBUCKETS)
+                counts[b] = v;
+            total += v;
         }
-        cum += ld(&dur_buckets[r][NBUCKETS]);
-        fprintf(f,
-                "roomstate_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
-                "roomstate_http_request_duration_seconds_sum{route=\"%s\"} %.9f\n"
-                "roomstate_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-                route_labels[r], cum, route_labels[r], (double)ld(&dur_sum_ns[r]) / 1e9,
-                route_labels[r], cum);
+        snprintf(label, sizeof label, "route=\"%s\"", route_labels[r]);
+        prom_histogram(f, "roomstate_http_request_duration_seconds", label, buckets_s, counts,
+                       NBUCKETS, total, (double)ld(&dur_sum_ns[r]) / 1e9);
     }
     fprintf(f,
             "# HELP roomstate_saves_total Successful saves (created: a room's first save).\n"
