@@ -5,6 +5,7 @@ by a bystander who still gets answers), and the process stays alive."""
 import asyncio
 import unittest
 
+import harness
 from relayclient import OP, Closed, Relay, RelayClient, close_all, join, run, uid
 
 import websockets
@@ -127,8 +128,14 @@ class Floods(unittest.TestCase):
             except Closed:
                 pass
             await still_served(b, "flood")
-            # b did not receive 3000 transforms: the relay coalesced or dropped them
-            await asyncio.sleep(0.5)
+            # b did not receive 3000 transforms: the relay coalesced or dropped them.  Wait
+            # (bounded) for two more relay ticks (the flood's last batch is written), then a
+            # round trip on b (frames arrive in order) so the count below is complete.
+            t0 = self.relay.metrics()["roomstate_relay_ticks_total"]
+            harness.wait_until(
+                lambda: self.relay.metrics()["roomstate_relay_ticks_total"] >= t0 + 2,
+                timeout=15, what="two relay ticks after the flood")
+            await still_served(b, "flood-drained")
             n_tf = sum(1 for m in b.seen if m.get("op") == OP["REP_TRANSFORM"])
             self.assertLess(n_tf, sent)
             await close_all([a, b])

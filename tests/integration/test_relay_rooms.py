@@ -8,7 +8,7 @@ import unittest
 import harness
 
 from relayclient import (OP, TRANSFORM, Relay, RelayClient, close_all, grab, join,
-                         raw_connect, register_manifest, run, spawn, uid)
+                         raw_connect, register_manifest, run, spawn, uid, wait_seen)
 
 
 def order(welcome):
@@ -188,7 +188,15 @@ class TwentyAtTwentyHz(unittest.TestCase):
                     await asyncio.sleep(0.05)
 
             await asyncio.gather(*(player(k, c) for k, c in enumerate(cs, start=1)))
-            await asyncio.sleep(0.5)  # let the last tick's batches arrive
+            # the newest transform is never coalesced away: wait (bounded) until every
+            # player has each other player's last one (seq 60), instead of hoping a pause
+            # was long enough for the last tick's batches to arrive
+            for c in cs:
+                for x in cs:
+                    if x is not c:
+                        await wait_seen(c, lambda m, u=x.user_id: m.get("op") ==
+                                        OP["REP_TRANSFORM"] and m.get("from") == u and
+                                        m.get("seq") == 60, timeout=30)
             for c in cs:
                 senders = {}
                 for m in c.seen:

@@ -1,14 +1,13 @@
 /* test_roomdoc_files.c — common/roomdoc on whole documents from files: examples/room.json
- * saves as documented, and the filter stores exactly what the benchmark harness's own
- * expected() computes (../shared/anchors/payload.js, when that folder is there). */
+ * saves as documented, and the filter stores exactly what the benchmark payload generator's
+ * own expected() computed for the same documents (committed fixtures in tests/fixtures/payload/,
+ * see its README: the generated document, its expected stored form, two invalid variants). */
 #include "common/roomdoc.h"
 #include "tests/unit/unit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 
 struct run {
     enum roomdoc_result rc;
@@ -88,44 +87,23 @@ static json_t *load_file(const char *dir, const char *name)
     return j;
 }
 
-static void node_payload(const char *script, const char *tmp, int objects, int seed,
-                         const char *extra)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "node '%s' --objects %d --seed %d %s --out '%s/r.json' 2>/dev/null",
-             script, objects, seed, extra, tmp);
-    int st = system(cmd);
-    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "'%s' failed", cmd);
-}
+#define FIXTURES "tests/fixtures/payload"
 
-/* The filter gives exactly what the benchmark harness's expected() computes. */
-START_TEST(test_matches_payload_js)
+/* The filter gives exactly what the generator's expected() computed (tests/fixtures/payload). */
+START_TEST(test_matches_payload_fixtures)
 {
-    const char *dir = getenv("ROOMSTATE_ANCHORS");
-    if (!dir)
-        dir = "../shared/anchors";
-    char script[512];
-    snprintf(script, sizeof script, "%s/payload.js", dir);
-    struct stat sb;
-    if (stat(script, &sb) != 0 || strchr(script, '\'')) {
-        fprintf(stderr,
-                "test_matches_payload_js: %s not found, comparison skipped "
-                "(set ROOMSTATE_ANCHORS)\n",
-                script);
-        return;
-    }
-    char *tmp = unit_tmpdir();
-    char expect_arg[600];
-    snprintf(expect_arg, sizeof expect_arg, "--expect '%s/e.json'", tmp);
     static const int seeds[] = {42, 7, 3};
-    static const int counts[] = {500, 60, 1};
+    static const int counts[] = {150, 60, 1};
     for (int k = 0; k < 3; k++) {
-        node_payload(script, tmp, counts[k], seeds[k], expect_arg);
-        json_t *doc = load_file(tmp, "r.json");
-        json_t *want = load_file(tmp, "e.json");
+        char name[64];
+        snprintf(name, sizeof name, "r-%d-%d.json", seeds[k], counts[k]);
+        json_t *doc = load_file(FIXTURES, name);
+        snprintf(name, sizeof name, "e-%d-%d.json", seeds[k], counts[k]);
+        json_t *want = load_file(FIXTURES, name);
+        ck_assert_int_eq(json_array_size(json_object_get(doc, "objects")), (size_t)counts[k]);
         struct run r;
         run_filter(doc, &r);
-        expect_ok(&r, "payload.js document");
+        expect_ok(&r, "payload fixture");
         /* json_equal compares objects regardless of key order */
         ck_assert_msg(json_equal(r.stored, want), "stored document differs from expected()");
         ck_assert_int_eq(r.stats.objects_saved, json_array_size(json_object_get(want, "objects")));
@@ -136,35 +114,36 @@ START_TEST(test_matches_payload_js)
         json_decref(want);
         json_decref(doc);
 
-        /* its invalid variants (a change to the last object) */
+        /* its invalid variants: a change to the last placed_saved object (the contract
+         * checks manifests and declarations of placed_saved objects only: "Objects that are
+         * not placed_saved need nothing more"), or none when there is no such object */
         static const char *const inv[] = {"undeclared", "manifest"};
         for (int v = 0; v < 2; v++) {
-            char arg[64];
-            snprintf(arg, sizeof arg, "--invalid %s", inv[v]);
-            node_payload(script, tmp, counts[k], seeds[k], arg);
-            doc = load_file(tmp, "r.json");
-            json_t *last = json_array_get(json_object_get(doc, "objects"), (size_t)counts[k] - 1);
-            bool saved = strcmp(json_string_value(json_object_get(last, "persist_mode")),
-                                "placed_saved") == 0;
+            snprintf(name, sizeof name, "r-%d-%d-%s.json", seeds[k], counts[k], inv[v]);
+            doc = load_file(FIXTURES, name);
+            int victim = -1;
+            json_t *objs = json_object_get(doc, "objects");
+            for (size_t i = 0; i < json_array_size(objs); i++) {
+                const char *mode =
+                    json_string_value(json_object_get(json_array_get(objs, i), "persist_mode"));
+                if (mode && strcmp(mode, "placed_saved") == 0)
+                    victim = (int)i;
+            }
             run_filter(doc, &r);
-            /* the contract checks manifests and declarations of placed_saved objects only
-             * ("Objects that are not placed_saved need nothing more") */
-            if (saved) {
+            if (victim >= 0) {
                 char wpath[64];
-                snprintf(wpath, sizeof wpath, "objects[%d].%s", counts[k] - 1,
+                snprintf(wpath, sizeof wpath, "objects[%d].%s", victim,
                          v == 0 ? "properties.not_in_manifest" : "manifest_id");
                 ck_assert_int_eq(r.rc, ROOMDOC_INVALID);
                 ck_assert_int_eq(r.errors.total, 1);
                 ck_assert_str_eq(r.errors.items[0].path, wpath);
             } else {
-                expect_ok(&r, "invalid variant of a dropped object");
+                expect_ok(&r, "invalid variant without a placed_saved object");
             }
             json_decref(r.stored);
             json_decref(doc);
         }
     }
-    unit_rmdir(tmp);
-    free(tmp);
 }
 END_TEST
 
@@ -174,7 +153,7 @@ static Suite *roomdoc_files_suite(void)
     TCase *tc = tcase_create("files");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_example_room);
-    tcase_add_test(tc, test_matches_payload_js);
+    tcase_add_test(tc, test_matches_payload_fixtures);
     suite_add_tcase(s, tc);
     return s;
 }
