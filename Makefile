@@ -66,7 +66,7 @@ BINS += $(BUILD)/relay-load
 endif
 
 .PHONY: all deps run test unit integration replay check-openapi test-suite clean lint protocol bench \
-        container-check
+        container-check test-repeat
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(BUILD)/unit-tests
@@ -152,6 +152,11 @@ integration: all
 replay: all
 	ROOMSTATE_BIN=$(abspath $(BUILD)) $(PYTHON) tests/integration/run.py test_restart_replay
 
+# The integration suite N times (normal build); every failure with its run, test, seed, log.
+N ?= 5
+test-repeat: all
+	sh tools/test-repeat.sh $(N) $(abspath $(BUILD))
+
 check-openapi:
 	sh tests/openapi/check.sh
 
@@ -169,8 +174,9 @@ test:
 bench: all
 	sh bench/run.sh
 
+# Builds the Dockerfile with podman, runs the image, waits (bounded) for /healthz.
 container-check:
-	../shared/tools/container-check
+	sh tools/container-check.sh
 
 lint:
 	clang-format --dry-run -Werror common/*.[ch] server/*.[ch] relay/*.[ch] migrate/*.[ch] tools/*.c

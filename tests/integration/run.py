@@ -1,8 +1,11 @@
 #!/usr/bin/python3
 """Runs every tests/integration/test_*.py (unittest) against the binaries in $ROOMSTATE_BIN
 and prints the closing line 'N passed, N failed'.  Select with: run.py [pattern ...], e.g.
-run.py test_server_http (module names) or ROOMSTATE_TESTS=test_relay_basic."""
+run.py test_server_http (module names) or ROOMSTATE_TESTS=test_relay_basic.
+ROOMSTATE_TEST_SEED=N seeds Python's `random` (the tests' random choices); without it a seed
+is drawn and printed, so a failed run can be repeated with the same choices."""
 import os
+import random
 import sys
 import time
 import unittest
@@ -23,6 +26,9 @@ class CountingResult(unittest.TextTestResult):
 
 def main():
     names = sys.argv[1:] or os.environ.get("ROOMSTATE_TESTS", "").split()
+    seed = int(os.environ.get("ROOMSTATE_TEST_SEED") or random.SystemRandom().randrange(1 << 31))
+    random.seed(seed)
+    print(f"integration seed: ROOMSTATE_TEST_SEED={seed}", flush=True)
     loader = unittest.TestLoader()
     if names:
         suite = unittest.TestSuite(loader.loadTestsFromName(n) for n in names)

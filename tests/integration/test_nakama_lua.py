@@ -59,16 +59,37 @@ class TestNakamaLuaModule(unittest.TestCase):
         self.assertIn("401", out["error"])
 
     def test_bad_payload_and_missing_env_fail_before_any_request(self):
-        for payload in ["", "[]", json.dumps({"room": ""}), json.dumps({"room": 5})]:
+        for payload in ["", "[]", json.dumps({"room": ""}), json.dumps({"room": 5}),
+                        json.dumps({"name": "lobby"})]:
             out = self.call(harness.UID2, payload, self.env())
             self.assertFalse(out["ok"], payload)
             self.assertIn("payload must be", out["error"])
+            self.assertEqual(out.get("code"), 3, payload)  # gRPC INVALID_ARGUMENT
         out = self.call(harness.UID2, json.dumps({"room": "r"}), {})
         self.assertFalse(out["ok"])
         self.assertIn("ROOMSTATE_URL", out["error"])
         out = self.call("", json.dumps({"room": "r"}), self.env())
         self.assertFalse(out["ok"])
         self.assertIn("authenticated user", out["error"])
+        self.assertEqual(out.get("code"), 16)  # gRPC UNAUTHENTICATED
+
+    def test_server_down_is_a_clean_unavailable_error(self):
+        """nk.http_request raises (naming the address) when nothing listens: the module
+        catches it and answers gRPC UNAVAILABLE (14) without the internal address."""
+        port = harness.free_port()  # nothing listens there
+        env = {"ROOMSTATE_URL": f"http://127.0.0.1:{port}", "ROOMSTATE_SERVICE_KEY": SERVICE_KEY}
+        p = subprocess.run([LUA, os.path.join(ROOT, "tests", "nakama", "call_rpc.lua"),
+                            os.path.join(ROOT, "examples", "nakama"), "livekit_token",
+                            harness.UID2, "player-one", json.dumps({"room": "r"}),
+                            json.dumps(env)], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = json.loads(p.stdout.strip().splitlines()[-1])
+        self.assertFalse(out["ok"], out)
+        self.assertEqual(out.get("code"), 14, out)  # gRPC UNAVAILABLE
+        self.assertNotIn("127.0.0.1", out["error"])
+        self.assertNotIn(str(port), out["error"])
+        # the address is in the operator's log (the stand-in's stderr), not the answer
+        self.assertIn(f"127.0.0.1:{port}", p.stderr)
 
     def test_no_secret_in_the_lua_module(self):
         import re

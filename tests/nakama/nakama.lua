@@ -41,6 +41,7 @@ end
 function M.json_encode(v) return cjson.encode(v) end
 function M.json_decode(s) return cjson.decode(s) end
 function M.time() return os.time() * 1000 end
+function M.logger_error(msg) io.stderr:write("ERROR " .. msg .. "\n") end
 function M.logger_warn(msg) io.stderr:write("WARN " .. msg .. "\n") end
 function M.logger_info(msg) io.stderr:write("INFO " .. msg .. "\n") end
 function M.register_rpc(fn, id) M.rpcs[id] = fn end
@@ -78,7 +79,10 @@ function M.http_request(url, method, headers, content)
   p:close()
   if body_file then os.remove(body_file) end
   local body, code = out:match("^(.*)\n(%d+)$")
-  if not code or code == "000" then error("HTTP request error") end
+  -- like Nakama (Go's net/http error text): the failure raises and names the address
+  if not code or code == "000" then
+    error(string.format("Post %q: dial tcp: connection refused", url))
+  end
   return tonumber(code), {}, body
 end
 
