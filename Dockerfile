@@ -7,7 +7,7 @@
 #   docker build --target migrate -t roomstate-migrate .
 #
 # The base images default to local ones (localhost/debian:bookworm[-slim], made by
-# ../shared/tools/container-check with debootstrap); elsewhere pass the public ones:
+# tools/container-check.sh with debootstrap); elsewhere pass the public ones:
 #   docker build --build-arg BUILD_IMAGE=debian:bookworm \
 #                --build-arg RUNTIME_IMAGE=debian:bookworm-slim -t roomstate-server .
 ARG BUILD_IMAGE=localhost/debian:bookworm
