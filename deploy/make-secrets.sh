@@ -48,6 +48,8 @@ logger:
 session:
   # roomstate-server and roomstate-relay verify session tokens with this same key
   encryption_key: "$(read_key nakama_session_key)"
+  # MUST differ from encryption_key: roomstate verifies tokens with encryption_key only, so
+  # with the same key a refresh token would be accepted here as a session token
   refresh_encryption_key: "$(rand)"
 socket:
   server_key: "$(rand)"
@@ -63,3 +65,16 @@ console:
 YML
     echo "created  $dir/nakama.yml (console password inside)"
 fi
+
+# Nakama's refresh tokens must not verify as session tokens at roomstate
+key_of() { sed -n "s/^ *$1: *\"\(.*\)\"/\1/p" "$dir/nakama.yml" | head -n 1; }
+enc=$(key_of encryption_key)
+ref=$(key_of refresh_encryption_key)
+if [ -n "$enc" ] && [ "$enc" = "$ref" ]; then
+    echo "WARNING: $dir/nakama.yml: session.refresh_encryption_key equals" \
+        "session.encryption_key; refresh tokens would be accepted as session tokens by" \
+        "roomstate. Give refresh_encryption_key its own random value." >&2
+    exit 1
+fi
+echo "note: session.encryption_key (= nakama_session_key, what roomstate verifies with) and" \
+    "session.refresh_encryption_key in nakama.yml are different keys; keep them different"
