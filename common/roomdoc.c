@@ -1,4 +1,4 @@
-/* roomdoc.c — the room document rules (roomstate-api.md "The room document", "Validation",
+/* roomdoc.c — the room document rules (docs/http-api.md "The room document", "Validation",
  * "What is stored"): one pass that validates a parsed save body, records every problem with
  * a JSON path, and builds the stored document.
  *

@@ -1,4 +1,4 @@
-/* roomdoc.h — the room document rules of roomstate-api.md ("The room document",
+/* roomdoc.h — the room document rules of docs/http-api.md ("The room document",
  * "Validation", "What is stored"): validates a parsed save body and builds the document
  * that is stored.  Plain C over jansson, no HTTP: the server and the relay both use it
  * (the relay for manifests, tiers and durability, and to build what it saves). */

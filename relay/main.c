@@ -1,4 +1,4 @@
-/* main.c — roomstate-relay: the WebSocket authority relay (relay-protocol.md).  Reads the
+/* main.c — roomstate-relay: the WebSocket authority relay (docs/relay-protocol.md).  Reads the
  * configuration table, loads the keys, starts the transport (relay/ws.c) with the room rules
  * (relay/room.c) and runs until SIGTERM/SIGINT, then shuts down gracefully and exits 0. */
 #include "common/auth.h"

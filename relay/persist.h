@@ -1,4 +1,4 @@
-/* persist.h — the relay's client of the room-state service (relay-protocol.md,
+/* persist.h — the relay's client of the room-state service (docs/relay-protocol.md,
  * "Persistence"): loads a room's saved state when the room is created and posts saves.
  *
  * The event loop never blocks on the server: requests go to a worker thread (blocking

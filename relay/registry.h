@@ -1,4 +1,4 @@
-/* registry.h — one room's object registry and replication manifests (relay-protocol.md,
+/* registry.h — one room's object registry and replication manifests (docs/relay-protocol.md,
  * "Registry"): object_id -> {owner, held_by, placed, persist_mode, manifest_id, seq, epoch,
  * transform, properties}, in spawn order; manifest_id -> {property -> tier, durable}.
  * Data and validation only: who may do what is decided in room.c / control.c. */

@@ -1,4 +1,4 @@
-/* room.h — the relay's room rules (relay-protocol.md, whole): presences, host election,
+/* room.h — the relay's room rules (docs/relay-protocol.md, whole): presences, host election,
  * object registry, ownership, authority checks, reconnection grace, disconnect cleanup,
  * replication at the tick rate, late-join snapshots, per-room counters.  No WebSocket code:
  * the transport (relay/main.c, relay/ws.c) feeds it frames and drains each peer's outbox;

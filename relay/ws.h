@@ -1,7 +1,7 @@
 /* ws.h — the relay's transport: one libwebsockets context, one vhost, one protocol that
  * serves both plain HTTP (/healthz, /metrics) and WebSocket rooms (ws://HOST:PORT/rooms/{id}).
  *
- * Contract (relay-protocol.md "Connection"):
+ * Contract (docs/relay-protocol.md "Connection"):
  *  - Handshake: GET /rooms/{room_id} with the Nakama session token in
  *    `Authorization: Bearer …` or `?token=…`, checked with common/auth.h.  Refused handshakes
  *    get an HTTP status and a small JSON body {"error": code, "message": text}, checked in

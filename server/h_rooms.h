@@ -1,4 +1,4 @@
-/* h_rooms.h — the room endpoints of roomstate-api.md.  The dispatcher (http.c) has already
+/* h_rooms.h — the room endpoints of docs/http-api.md.  The dispatcher (http.c) has already
  * checked route, token, room id, content type, body size and JSON syntax; these do the
  * document (422) and precondition (412 / 304) checks, one store call, and the reply.
  *   POST   /rooms/{id}/save      h_save_post

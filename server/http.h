@@ -1,5 +1,5 @@
 /* http.h — the HTTP front of roomstate-server on libmicrohttpd: the route table, the
- * dispatcher that does every generic check of roomstate-api.md in the contract's order
+ * dispatcher that does every generic check of docs/http-api.md in the contract's order
  * (route 404/405, authentication 401, room id 400, content type 415, body size 413, JSON
  * syntax 400), and the per-request context handlers receive.  Handlers (h_*.c) then do
  * document (422) and precondition (412) checks, one call into a module, and reply. */

@@ -90,7 +90,7 @@ static const struct config_opt opts[] = {
 
 static const char usage[] =
     "usage: roomstate-server [options]\n"
-    "The room-state HTTP service (roomstate-api.md).  Every option is also an environment\n"
+    "The room-state HTTP service (docs/http-api.md).  Every option is also an environment\n"
     "variable (the flag wins).  Secrets: NAKAMA_SESSION_KEY / ROOMSTATE_SERVICE_KEY in the\n"
     "environment, or files named by the *_FILE options.";
 

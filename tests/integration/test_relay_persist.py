@@ -1,4 +1,4 @@
-"""roomstate-relay with roomstate-server (relay-protocol.md "Persistence"): SAVE_REQUEST goes
+"""roomstate-relay with roomstate-server (docs/relay-protocol.md "Persistence"): SAVE_REQUEST goes
 to POST /rooms/{id}/save with a service token and answers SAVE_RESULT; only the host may
 save; an emptied room is saved on its own; a room created again is restored from
 GET /rooms/{id}/state (objects owned by the host, WELCOME says restored); a server that

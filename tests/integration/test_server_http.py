@@ -1,4 +1,4 @@
-"""roomstate-server against roomstate-api.md: every endpoint and status, headers, the order
+"""roomstate-server against docs/http-api.md: every endpoint and status, headers, the order
 of checks, tokens, service tokens, restart, start-up refusals, graceful shutdown."""
 import json
 import os

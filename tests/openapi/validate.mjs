@@ -1,6 +1,6 @@
 // validate.mjs — validates the OpenAPI document with @apidevtools/swagger-parser (structure
 // against the official OpenAPI 3.1 schema, every $ref resolved), then checks that it still
-// describes every endpoint and error code of roomstate-api.md.  Exit 0 on pass, 1 on fail.
+// describes every endpoint and error code of docs/http-api.md.  Exit 0 on pass, 1 on fail.
 import SwaggerParser from '@apidevtools/swagger-parser';
 
 const file = process.argv[2];

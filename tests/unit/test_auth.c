@@ -1,5 +1,5 @@
 /* test_auth.c — unit tests of common/auth: Nakama session tokens and service tokens, each
- * check of roomstate-api.md "Authentication" and the libjwt 1.10.2 pitfalls, with tokens
+ * check of docs/http-api.md "Authentication" and the libjwt 1.10.2 pitfalls, with tokens
  * forged here (OpenSSL HMAC + b64url_encode) rather than by the code under test. */
 #include "common/auth.h"
 #include "common/b64.h"

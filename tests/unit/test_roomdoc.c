@@ -1,4 +1,4 @@
-/* test_roomdoc.c — unit tests of common/roomdoc: every validation rule of roomstate-api.md,
+/* test_roomdoc.c — unit tests of common/roomdoc: every validation rule of docs/http-api.md,
  * what is stored, the limits, every error reported, the room id rule
  * (test_roomdoc_files.c checks examples/room.json and the benchmark payloads). */
 #include "common/roomdoc.h"
