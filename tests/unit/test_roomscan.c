@@ -1,9 +1,9 @@
 /* test_roomscan.c — common/roomscan (the save fast path) against the reference
  * (json_loadb with JSON_REJECT_DUPLICATES + roomdoc_filter) on many documents: generated
  * valid ones (compact, indented, ASCII-escaped), each rule broken in turn, random byte
- * mutations, examples/room.json and payload.js documents.  Whenever the fast path says
- * OK the reference must say OK with the same stats and an equal stored document (key
- * order aside); whenever it falls back, nothing is returned. */
+ * mutations, examples/room.json and the generated tests/fixtures/payload documents.
+ * Whenever the fast path says OK the reference must say OK with the same stats and an equal
+ * stored document (key order aside); whenever it falls back, nothing is returned. */
 #include "common/roomdoc.h"
 #include "common/roomscan.h"
 #include "tests/unit/unit.h"
@@ -465,9 +465,10 @@ START_TEST(test_files)
 {
     compare_file("examples/room.json", true);
     /* generated documents and their invalid variants (tests/fixtures/payload/README.md) */
-    static const char *const names[] = {"r-42-150.json", "r-42-150-undeclared.json",
-                                        "r-42-150-manifest.json", "r-7-60.json",
-                                        "r-7-60-undeclared.json", "r-7-60-manifest.json"};
+    static const char *const names[] = {
+        "r-42-150.json", "r-42-150-undeclared.json", "r-42-150-manifest.json",
+        "r-7-60.json",   "r-7-60-undeclared.json",   "r-7-60-manifest.json",
+    };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[128];
         snprintf(path, sizeof path, "tests/fixtures/payload/%s", names[i]);
