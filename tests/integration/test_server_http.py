@@ -489,7 +489,10 @@ class TestLifecycle(unittest.TestCase):
             c.sendall(head + body[:100])
             time.sleep(0.3)  # ordering only: the request is in flight before the signal
             os.kill(s.proc.pid, signal.SIGTERM)
-            time.sleep(0.2)
+            # the rest of the body only once the server has taken the signal (its log says
+            # so), so the request really is in flight while the server stops
+            harness.wait_until(lambda: "finishing requests in flight" in s.proc.output(),
+                               timeout=10, what="the server's SIGTERM log line")
             c.sendall(body[100:])
             resp = b""
             while True:
