@@ -41,6 +41,7 @@ DEB_PKGS := gcc libc6-dev make pkg-config libmicrohttpd-dev libjansson-dev libjw
 
 # ---- sources: every folder's main.c is its program, the rest is its library ----
 COMMON_SRC := $(sort $(wildcard common/*.c))
+STORE_SRC := $(sort $(wildcard store/*.c))
 SERVER_LIB_SRC := $(filter-out server/main.c,$(sort $(wildcard server/*.c)))
 RELAY_LIB_SRC := $(filter-out relay/main.c,$(sort $(wildcard relay/*.c)))
 MIGRATE_LIB_SRC := $(filter-out migrate/main.c,$(sort $(wildcard migrate/*.c)))
@@ -53,6 +54,7 @@ GEN_OPCODES_H := $(BUILD)/gen/opcodes.h
 PROTOCOL_OUT := protocol/opcodes.gd protocol/opcodes.lua
 
 LIBCOMMON := $(BUILD)/libcommon.a
+LIBSTORE := $(BUILD)/libstore.a
 LIBSERVER := $(BUILD)/libserver.a
 LIBRELAY := $(BUILD)/librelay.a
 LIBMIGRATE := $(BUILD)/libmigrate.a
@@ -80,9 +82,9 @@ $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 # Migrations are embedded in the binaries: a deployed image needs no loose SQL files.
-$(GEN_SCHEMA): $(sort $(wildcard schema/*.sql)) tools/embed-schema.sh
+$(GEN_SCHEMA): $(sort $(wildcard schema/sqlite/*.sql)) tools/embed-schema.sh
 	@mkdir -p $(dir $@)
-	sh tools/embed-schema.sh $(sort $(wildcard schema/*.sql)) > $@.tmp && mv $@.tmp $@
+	sh tools/embed-schema.sh $(sort $(wildcard schema/sqlite/*.sql)) > $@.tmp && mv $@.tmp $@
 
 # The canonical opcode table: C header in build/, GDScript and Lua committed under protocol/.
 $(GEN_OPCODES_H): protocol/opcodes.def tools/gen-opcodes.sh
@@ -94,7 +96,10 @@ protocol/opcodes.lua: protocol/opcodes.def tools/gen-opcodes.sh
 	sh tools/gen-opcodes.sh lua protocol/opcodes.def > $@.tmp && mv $@.tmp $@
 protocol: $(GEN_OPCODES_H) $(PROTOCOL_OUT)
 
-$(LIBCOMMON): $(call obj,$(COMMON_SRC)) $(BUILD)/obj/gen/schema_embed.o
+$(LIBCOMMON): $(call obj,$(COMMON_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+$(LIBSTORE): $(call obj,$(STORE_SRC)) $(BUILD)/obj/gen/schema_embed.o
 	@rm -f $@
 	ar rcs $@ $^
 $(LIBSERVER): $(call obj,$(SERVER_LIB_SRC))
@@ -107,18 +112,18 @@ $(LIBMIGRATE): $(call obj,$(MIGRATE_LIB_SRC))
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/roomstate-server: $(call obj,server/main.c) $(LIBSERVER) $(LIBCOMMON)
+$(BUILD)/roomstate-server: $(call obj,server/main.c) $(LIBSERVER) $(LIBSTORE) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(BUILD)/roomstate-relay: $(call obj,relay/main.c) $(LIBRELAY) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
-$(BUILD)/roomstate-migrate: $(call obj,migrate/main.c) $(LIBMIGRATE) $(LIBCOMMON)
+$(BUILD)/roomstate-migrate: $(call obj,migrate/main.c) $(LIBMIGRATE) $(LIBSTORE) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(BUILD)/roomstate-token: $(call obj,tools/token.c) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 BENCH_LIB_SRC := $(filter-out bench/relay-load.c,$(sort $(wildcard bench/*.c)))
 $(BUILD)/relay-load: $(call obj,bench/relay-load.c $(BENCH_LIB_SRC)) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
-$(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(LIBSERVER) $(LIBRELAY) $(LIBMIGRATE) $(LIBCOMMON)
+$(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(LIBSERVER) $(LIBRELAY) $(LIBMIGRATE) $(LIBSTORE) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
 
 # ---- installing, running ----
@@ -173,8 +178,8 @@ container-check:
 	../shared/tools/container-check
 
 lint:
-	clang-format --dry-run -Werror common/*.[ch] server/*.[ch] relay/*.[ch] migrate/*.[ch] tools/*.c
-	! grep -nE '\b(strcpy|strcat|sprintf|strtok|atoi|gets)\s*\(' common/*.c server/*.c relay/*.c migrate/*.c tools/*.c
+	clang-format --dry-run -Werror common/*.[ch] store/*.[ch] server/*.[ch] relay/*.[ch] migrate/*.[ch] tools/*.c
+	! grep -nE '\b(strcpy|strcat|sprintf|strtok|atoi|gets)\s*\(' common/*.c store/*.c server/*.c relay/*.c migrate/*.c tools/*.c
 
 clean:
 	rm -rf build build-san

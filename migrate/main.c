@@ -2,8 +2,8 @@
  * them (`status`) and checks that the database matches this binary (`verify`). */
 #include "common/config.h"
 #include "common/log.h"
-#include "common/migrations.h"
-#include "common/store_sqlite.h"
+#include "store/migrations.h"
+#include "store/store_sqlite.h"
 
 #include <errno.h>
 #include <limits.h>

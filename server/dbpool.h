@@ -4,7 +4,7 @@
 #ifndef ROOMSTATE_DBPOOL_H
 #define ROOMSTATE_DBPOOL_H
 
-#include "common/store.h"
+#include "store/store.h"
 
 #include <stddef.h>
 

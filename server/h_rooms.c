@@ -1,11 +1,11 @@
 /* h_rooms.c — save, state, versions and delete of a room (see h_rooms.h).  Handlers stay
- * thin: the rules live in common/roomdoc.c, the storage in common/store*.c. */
+ * thin: the rules live in common/roomdoc.c, the storage in store/. */
 #include "server/h_rooms.h"
 
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/roomdoc.h"
-#include "common/store.h"
+#include "store/store.h"
 #include "server/cache.h"
 #include "server/dbpool.h"
 #include "server/metrics.h"

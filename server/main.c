@@ -4,7 +4,7 @@
 #include "common/config.h"
 #include "common/keys.h"
 #include "common/log.h"
-#include "common/store.h"
+#include "store/store.h"
 #include "server/cache.h"
 #include "server/dbpool.h"
 #include "server/http.h"

@@ -1,9 +1,9 @@
-/* test_store.c — the storage interface (common/store.h) on a fresh migrated SQLite file per
+/* test_store.c — the storage interface (store/store.h) on a fresh migrated SQLite file per
  * test: save/get, versions, If-Match, delete and never-reused versions, history pruning,
  * atomic replacement seen by a concurrent reader, concurrent writers with their own store. */
-#include "common/migrations.h"
-#include "common/store.h"
-#include "common/store_sqlite.h"
+#include "store/migrations.h"
+#include "store/store.h"
+#include "store/store_sqlite.h"
 #include "tests/unit/unit.h"
 
 #include <inttypes.h>

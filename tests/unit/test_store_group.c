@@ -1,11 +1,11 @@
-/* test_store_group.c — group commit (common/store_group.h) and the batch it runs
+/* test_store_group.c — group commit (store/store_group.h) and the batch it runs
  * (store_sqlite_save_batch), on a fresh migrated SQLite file per test: a failing save fails
  * alone, a lost transaction fails only what was in it, many threads get contiguous versions,
  * If-Match races have one winner per version, groups are shared and released. */
-#include "common/migrations.h"
-#include "common/store.h"
-#include "common/store_group.h"
-#include "common/store_sqlite.h"
+#include "store/migrations.h"
+#include "store/store.h"
+#include "store/store_group.h"
+#include "store/store_sqlite.h"
 #include "tests/unit/unit.h"
 
 #include <pthread.h>

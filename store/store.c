@@ -1,8 +1,8 @@
 /* store.c — the storage interface: picks a backend in store_open and dispatches every call
  * through its ops table (store.h).  The SQLite backend lives in store_sqlite.c. */
-#include "common/store.h"
+#include "store/store.h"
 
-#include "common/store_sqlite.h"
+#include "store/store_sqlite.h"
 
 #include <stdio.h>
 #include <stdlib.h>

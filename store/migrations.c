@@ -1,6 +1,6 @@
 /* migrations.c — applies, inspects and verifies the SQLite schema migrations recorded in
  * schema_migrations.  See migrations.h for the contract. */
-#include "common/migrations.h"
+#include "store/migrations.h"
 
 #include "common/clock.h"
 #include "common/log.h"

@@ -16,7 +16,7 @@
 #ifndef ROOMSTATE_MIGRATIONS_H
 #define ROOMSTATE_MIGRATIONS_H
 
-#include "common/schema.h"
+#include "store/schema.h"
 
 #include <sqlite3.h>
 #include <stdbool.h>

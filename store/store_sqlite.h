@@ -4,7 +4,7 @@
 #ifndef ROOMSTATE_STORE_SQLITE_H
 #define ROOMSTATE_STORE_SQLITE_H
 
-#include "common/store.h"
+#include "store/store.h"
 
 #include <sqlite3.h>
 #include <stdbool.h>

@@ -1,9 +1,9 @@
 /* store_group.c — group commit: one writer thread per database file batches the saves of
  * every store of that file into shared transactions (see store_group.h). */
-#include "common/store_group.h"
+#include "store/store_group.h"
 
 #include "common/log.h"
-#include "common/store_sqlite.h"
+#include "store/store_sqlite.h"
 
 #include <limits.h>
 #include <pthread.h>

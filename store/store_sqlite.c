@@ -2,15 +2,15 @@
  * thread), statements prepared once per connection on first use, writes in BEGIN IMMEDIATE
  * transactions with a bounded retry when the database stays busy.
  *
- * Tables (schema/0001_rooms.sql): rooms(room_id, last_version, current_version) keeps the
+ * Tables (schema/sqlite/0001_rooms.sql): rooms(room_id, last_version, current_version) keeps the
  * version counter, which survives a DELETE; room_versions holds every retained document.
  * With group commit (the default) saves are run by the database's writer thread
  * (store_group.c) through store_sqlite_save_batch. */
-#include "common/store_sqlite.h"
+#include "store/store_sqlite.h"
 
 #include "common/log.h"
-#include "common/migrations.h"
-#include "common/store_group.h"
+#include "store/migrations.h"
+#include "store/store_group.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
 #ifndef ROOMSTATE_STORE_GROUP_H
 #define ROOMSTATE_STORE_GROUP_H
 
-#include "common/store.h"
+#include "store/store.h"
 
 #define STORE_GROUP_MAX_BATCH 128                 /* saves per transaction */
 #define STORE_GROUP_MAX_BATCH_BYTES (64ull << 20) /* document bytes per transaction */
