@@ -21,7 +21,7 @@ PYTHON := /usr/bin/python3
 OPT ?= -O2 -g
 WARN := -std=c11 -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
         -Wmissing-prototypes -Wno-unused-parameter -Werror
-PKGS := libmicrohttpd jansson libjwt sqlite3 libwebsockets libcurl openssl
+PKGS := libmicrohttpd jansson libjwt sqlite3 libwebsockets libcurl openssl libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
@@ -50,6 +50,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 GEN_SCHEMA := $(BUILD)/gen/schema_embed.c
+GEN_SCHEMA_PG := $(BUILD)/gen/schema_pg_embed.c
 GEN_OPCODES_H := $(BUILD)/gen/opcodes.h
 PROTOCOL_OUT := protocol/opcodes.gd protocol/opcodes.lua
 
@@ -73,7 +74,7 @@ endif
 
 all: $(BINS) $(BUILD)/unit-tests
 
-$(BUILD)/obj/%.o: %.c | $(GEN_SCHEMA) $(GEN_OPCODES_H)
+$(BUILD)/obj/%.o: %.c | $(GEN_SCHEMA) $(GEN_SCHEMA_PG) $(GEN_OPCODES_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
@@ -84,7 +85,10 @@ $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 # Migrations are embedded in the binaries: a deployed image needs no loose SQL files.
 $(GEN_SCHEMA): $(sort $(wildcard schema/sqlite/*.sql)) tools/embed-schema.sh
 	@mkdir -p $(dir $@)
-	sh tools/embed-schema.sh $(sort $(wildcard schema/sqlite/*.sql)) > $@.tmp && mv $@.tmp $@
+	sh tools/embed-schema.sh schema_migrations_embedded $(sort $(wildcard schema/sqlite/*.sql)) > $@.tmp && mv $@.tmp $@
+$(GEN_SCHEMA_PG): $(sort $(wildcard schema/postgres/*.sql)) tools/embed-schema.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed-schema.sh schema_migrations_pg_embedded $(sort $(wildcard schema/postgres/*.sql)) > $@.tmp && mv $@.tmp $@
 
 # The canonical opcode table: C header in build/, GDScript and Lua committed under protocol/.
 $(GEN_OPCODES_H): protocol/opcodes.def tools/gen-opcodes.sh
@@ -99,7 +103,7 @@ protocol: $(GEN_OPCODES_H) $(PROTOCOL_OUT)
 $(LIBCOMMON): $(call obj,$(COMMON_SRC))
 	@rm -f $@
 	ar rcs $@ $^
-$(LIBSTORE): $(call obj,$(STORE_SRC)) $(BUILD)/obj/gen/schema_embed.o
+$(LIBSTORE): $(call obj,$(STORE_SRC)) $(BUILD)/obj/gen/schema_embed.o $(BUILD)/obj/gen/schema_pg_embed.o
 	@rm -f $@
 	ar rcs $@ $^
 $(LIBSERVER): $(call obj,$(SERVER_LIB_SRC))

@@ -1,8 +1,11 @@
 /* main.c — roomstate-migrate: applies the embedded schema migrations at deploy (`up`), shows
- * them (`status`) and checks that the database matches this binary (`verify`). */
+ * them (`status`) and checks that the database matches this binary (`verify`), on SQLite
+ * (a file path) or PostgreSQL (a libpq connection string: store_backend_of). */
 #include "common/config.h"
 #include "common/log.h"
 #include "store/migrations.h"
+#include "store/migrations_pg.h"
+#include "store/store_pg.h"
 #include "store/store_sqlite.h"
 
 #include <errno.h>
@@ -27,13 +30,15 @@ struct migrate_config {
 static const struct config_opt opts[] = {
     {"--db", "ROOMSTATE_DB", CONFIG_STRING, "./data/roomstate.db", 0, 0,
      offsetof(struct migrate_config, db),
-     "SQLite database file (`up` creates it and its parent directory)"},
+     "SQLite database file (`up` creates it and its parent directory), or a PostgreSQL "
+     "connection string: postgresql://USER@HOST:PORT/DB or key=value pairs (password from "
+     "the file in env ROOMSTATE_DB_PASSWORD_FILE, or libpq's PGPASSFILE)"},
     {"--log-level", "ROOMSTATE_LOG_LEVEL", CONFIG_STRING, "warn", 0, 0,
      offsetof(struct migrate_config, log_level), "debug, info, warn or error (stderr)"},
 };
 
 static const char usage[] =
-    "usage: roomstate-migrate [--db PATH] up|status|verify\n"
+    "usage: roomstate-migrate [--db PATH|URI] up|status|verify\n"
     "\n"
     "Commands:\n"
     "  up      apply every pending migration in order, each in its own transaction (a\n"
@@ -47,6 +52,7 @@ static const char usage[] =
     "Exit codes:\n"
     "  0  success (verify: everything applied matches; pending migrations are reported)\n"
     "  1  the database could not be opened or read, or a migration failed (rolled back)\n"
+    "     (PostgreSQL: the server named in the message could not be reached or refused)\n"
     "  2  usage error (unknown command or option, bad value)\n"
     "  3  verify failed: an applied migration's checksum differs, or the database has\n"
     "     migrations this binary does not know (up refuses to touch such a database)";
@@ -106,12 +112,31 @@ static int highest_applied(const struct migrations_report *r)
     return v;
 }
 
-static int cmd_up(sqlite3 *db, const char *path)
+/* The open database of either backend. */
+struct mdb {
+    sqlite3 *sq;
+    PGconn *pg;
+};
+
+static enum migrations_result mdb_apply(struct mdb *db, int *napplied, char *err, size_t errsize)
+{
+    return db->pg ? migrations_pg_apply(db->pg, napplied, err, errsize)
+                  : migrations_apply(db->sq, napplied, err, errsize);
+}
+
+static enum migrations_result mdb_inspect(struct mdb *db, struct migrations_report *r, char *err,
+                                          size_t errsize)
+{
+    return db->pg ? migrations_pg_inspect(db->pg, r, err, errsize)
+                  : migrations_inspect(db->sq, r, err, errsize);
+}
+
+static int cmd_up(struct mdb *db, const char *path)
 {
     char err[1024] = "";
     struct migrations_report r;
     int napplied = 0;
-    enum migrations_result mr = migrations_apply(db, &napplied, err, sizeof err);
+    enum migrations_result mr = mdb_apply(db, &napplied, err, sizeof err);
     if (mr) {
         fprintf(stderr, "roomstate-migrate: %s: %s\n", path, err);
         if (napplied)
@@ -119,7 +144,7 @@ static int cmd_up(sqlite3 *db, const char *path)
                     napplied);
         return exit_for(mr);
     }
-    mr = migrations_inspect(db, &r, err, sizeof err);
+    mr = mdb_inspect(db, &r, err, sizeof err);
     if (mr) {
         fprintf(stderr, "roomstate-migrate: %s: %s\n", path, err);
         return exit_for(mr);
@@ -133,11 +158,11 @@ static int cmd_up(sqlite3 *db, const char *path)
     return EXIT_OK;
 }
 
-static int cmd_status(sqlite3 *db, const char *path, bool verify)
+static int cmd_status(struct mdb *db, const char *path, bool verify)
 {
     char err[1024] = "";
     struct migrations_report r;
-    enum migrations_result mr = migrations_inspect(db, &r, err, sizeof err);
+    enum migrations_result mr = mdb_inspect(db, &r, err, sizeof err);
     if (mr) {
         fprintf(stderr, "roomstate-migrate: %s: %s\n", path, err);
         return exit_for(mr);
@@ -191,7 +216,6 @@ int main(int argc, char **argv)
     const char *pos[2];
     int npos = 0;
     char err[1024] = "";
-    sqlite3 *db = NULL;
     int rc = EXIT_USAGE;
 
     int ex = config_exit_code(
@@ -225,18 +249,32 @@ int main(int argc, char **argv)
         fprintf(stderr, "roomstate-migrate: --db is empty\n");
         return EXIT_USAGE;
     }
-    if (up && make_parents(cfg.db))
-        return EXIT_FAILED;
-    if (store_sqlite_connect(cfg.db, up, &db, err, sizeof err) != STORE_OK) {
-        fprintf(stderr, "roomstate-migrate: %s\n", err);
-        return EXIT_FAILED;
+    struct mdb db = {0};
+    char who[512];
+    const char *name = cfg.db; /* how messages name the database: never with a password */
+    if (store_backend_of(cfg.db) == STORE_BACKEND_POSTGRES) {
+        store_pg_describe(cfg.db, who, sizeof who);
+        name = who;
+        if (store_pg_connect(cfg.db, &db.pg, err, sizeof err) != STORE_OK) {
+            fprintf(stderr, "roomstate-migrate: %s\n", err);
+            return EXIT_FAILED;
+        }
+    } else {
+        if (up && make_parents(cfg.db))
+            return EXIT_FAILED;
+        if (store_sqlite_connect(cfg.db, up, &db.sq, err, sizeof err) != STORE_OK) {
+            fprintf(stderr, "roomstate-migrate: %s\n", err);
+            return EXIT_FAILED;
+        }
     }
     if (up)
-        rc = cmd_up(db, cfg.db);
+        rc = cmd_up(&db, name);
     else
-        rc = cmd_status(db, cfg.db, !strcmp(cmd, "verify"));
-    if (sqlite3_close(db) != SQLITE_OK) {
-        fprintf(stderr, "roomstate-migrate: closing %s: %s\n", cfg.db, sqlite3_errmsg(db));
+        rc = cmd_status(&db, name, !strcmp(cmd, "verify"));
+    if (db.pg)
+        PQfinish(db.pg);
+    if (db.sq && sqlite3_close(db.sq) != SQLITE_OK) {
+        fprintf(stderr, "roomstate-migrate: closing %s: %s\n", cfg.db, sqlite3_errmsg(db.sq));
         rc = EXIT_FAILED;
     }
     return rc;

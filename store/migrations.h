@@ -90,6 +90,36 @@ enum migrations_result migrations_check_current_list(sqlite3 *db,
 enum migrations_result migrations_check_current(sqlite3 *db, char *err, size_t errsize)
     __attribute__((warn_unused_result));
 
+/* ---- backend-neutral pieces (shared with the PostgreSQL runner, migrations_pg.c) ---- */
+
+/* One migration as recorded in a database's schema_migrations. */
+struct migrations_applied {
+    int version;
+    char name[128];
+    char checksum[MIGRATIONS_SHA256_HEX];
+    char applied_at[40];
+};
+/* Appends to a growing array (*v, *n used, *cap allocated); -1 when out of memory. */
+int migrations_applied_push(struct migrations_applied **v, size_t *n, size_t *cap, int version,
+                            const char *name, const char *checksum, const char *applied_at);
+/* The report of a database whose applied migrations (ascending versions) are given. */
+enum migrations_result migrations_report_merge(const struct schema_migration *list, int n,
+                                               const struct migrations_applied *applied,
+                                               size_t napplied, struct migrations_report *out,
+                                               char *err, size_t errsize)
+    __attribute__((warn_unused_result));
+/* MODIFIED / UNKNOWN (err says which migration) or OK. */
+enum migrations_result migrations_report_verify(const struct migrations_report *r, char *err,
+                                                size_t errsize);
+/* As verify, and PENDING when something is not applied. */
+enum migrations_result migrations_report_current(const struct migrations_report *r, char *err,
+                                                 size_t errsize);
+const struct migrations_row *migrations_report_first(const struct migrations_report *r,
+                                                    enum migrations_state s);
+/* MIGRATIONS_ERROR (err says why) unless versions are positive and ascending. */
+enum migrations_result migrations_check_list(const struct schema_migration *list, int n,
+                                             char *err, size_t errsize);
+
 const char *migrations_result_name(enum migrations_result r);
 const char *migrations_state_name(enum migrations_state s);
 

@@ -1,8 +1,12 @@
 /* store.c — the storage interface: picks a backend in store_open and dispatches every call
- * through its ops table (store.h).  The SQLite backend lives in store_sqlite.c. */
+ * through its ops table (store.h).  The SQLite backend lives in store_sqlite.c, the
+ * PostgreSQL one in store_pg.c. */
 #include "store/store.h"
 
+#include "store/store_pg.h"
 #include "store/store_sqlite.h"
+
+#include <ctype.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +15,26 @@
 static bool has_prefix(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+enum store_backend store_backend_of(const char *db)
+{
+    if (!db)
+        return STORE_BACKEND_SQLITE;
+    if (has_prefix(db, "postgres://") || has_prefix(db, "postgresql://"))
+        return STORE_BACKEND_POSTGRES;
+    /* a libpq key=value string: begins with a keyword (letters, '_') and '=' */
+    const char *p = db;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    const char *k = p;
+    while (*p && (islower((unsigned char)*p) || *p == '_'))
+        p++;
+    while (p > k && (*p == ' ' || *p == '\t'))
+        p++;
+    if (p > k && *p == '=')
+        return STORE_BACKEND_POSTGRES;
+    return STORE_BACKEND_SQLITE;
 }
 
 void store_options_default(struct store_options *o)
@@ -40,11 +64,8 @@ enum store_status store_open_opts(const char *path, const struct store_options *
             snprintf(err, errsize, "no database path given");
         return STORE_ERROR;
     }
-    if (has_prefix(path, "postgres://") || has_prefix(path, "postgresql://")) {
-        if (err && errsize)
-            snprintf(err, errsize, "the PostgreSQL backend is not built into this binary");
-        return STORE_ERROR;
-    }
+    if (store_backend_of(path) == STORE_BACKEND_POSTGRES)
+        return store_pg_ops.open(path, opts, out, err, errsize);
     return store_sqlite_ops.open(path, opts, out, err, errsize);
 }
 

@@ -108,8 +108,14 @@ const char *store_status_name(enum store_status st);
 /* ---- backends (added) ----------------------------------------------------------------
  * store.c dispatches every call above through the ops table of the store's backend; a
  * backend's store struct begins with `struct store` (its ops pointer).  store_open picks the
- * backend from the path: a plain file path is SQLite (store_sqlite.c); "postgres://..." and
- * "postgresql://..." are reserved for the PostgreSQL backend to come (STORE_ERROR now). */
+ * backend from the path with store_backend_of: a plain file path is SQLite (store_sqlite.c);
+ * a libpq connection string is PostgreSQL (store_pg.c). */
+enum store_backend { STORE_BACKEND_SQLITE, STORE_BACKEND_POSTGRES };
+/* POSTGRES for "postgres://..." / "postgresql://..." URIs and libpq key=value strings (the
+ * first word is a lower-case keyword followed by '=', e.g. "host=db dbname=rooms");
+ * SQLITE for anything else (a file path; write "./a=b.db" for a file named like that). */
+enum store_backend store_backend_of(const char *db);
+
 struct store_options {
     /* SQLite: the saves of every store of one database in this process share commits (one
      * writer thread batches them, each save in its own SAVEPOINT, one fsync per batch; a
