@@ -68,7 +68,7 @@ ifneq ($(wildcard bench/relay-load.c),)
 BINS += $(BUILD)/relay-load
 endif
 
-.PHONY: all deps run test unit integration replay check-openapi test-suite clean lint protocol bench \
+.PHONY: all deps run test unit integration integration-postgres replay check-openapi test-suite clean lint protocol bench \
         container-check
 .DEFAULT_GOAL := all
 
@@ -156,6 +156,14 @@ unit: $(BUILD)/unit-tests
 
 integration: all
 	ROOMSTATE_BIN=$(abspath $(BUILD)) $(PYTHON) tests/integration/run.py
+	$(MAKE) integration-postgres
+
+# The server's integration modules again, every server on PostgreSQL (a throw-away cluster).
+SERVER_IT := test_server_http test_server_badreq test_server_concurrency test_server_fastpath \
+             test_openapi_responses
+integration-postgres: all
+	ROOMSTATE_TEST_BACKEND=postgres ROOMSTATE_BIN=$(abspath $(BUILD)) $(PYTHON) \
+	  tests/integration/run.py $(SERVER_IT)
 
 # The plan's restart-replay harness (issue 5): save, kill server and relay, restart, replay.
 replay: all
