@@ -113,12 +113,13 @@ enum store_status store_pg_connect(const char *conninfo, PGconn **out, char *err
     if (PQstatus(conn) != CONNECTION_OK) {
         one_line(PQerrorMessage(conn), why, sizeof why);
         snprintf(err, errsize, "cannot connect to %s: %s", who, why);
-        /* unreachable or starting up: worth retrying; refused credentials etc. are not */
-        rc = (strstr(why, "Connection refused") || strstr(why, "timeout expired") ||
-              strstr(why, "starting up") || strstr(why, "shutting down") ||
-              strstr(why, "No such file or directory") || strstr(why, "recovery mode"))
-                 ? STORE_BUSY
-                 : STORE_ERROR;
+        /* refused credentials, a missing database or a bad option are not worth retrying;
+         * anything else (unreachable, starting up, shutting down, recovering) is */
+        rc = (strstr(why, "authentication failed") || strstr(why, "no password supplied") ||
+              strstr(why, "does not exist") || strstr(why, "invalid") ||
+              strstr(why, "permission denied") || strstr(why, "not permitted"))
+                 ? STORE_ERROR
+                 : STORE_BUSY;
         PQfinish(conn);
         return rc;
     }
@@ -153,8 +154,9 @@ static enum store_status ensure(struct pg_store *s)
     s->conn = NULL;
     enum store_status rc = store_pg_connect(s->conninfo, &s->conn, err, sizeof err);
     if (rc) {
+        /* this connection worked before: whatever broke it is the database's outage */
         log_warn("store: %s", err);
-        return rc == STORE_ERROR ? STORE_ERROR : STORE_BUSY;
+        return STORE_BUSY;
     }
     log_info("store: reconnected to PostgreSQL");
     return STORE_OK;

@@ -129,7 +129,7 @@ def postgres(test):
     """A cluster for one test (or class: pass the class and call from setUpClass with
     cls.addClassCleanup); stopped and removed at cleanup."""
     pg = Postgres()
-    add = getattr(test, "addCleanup", None) or getattr(test, "addClassCleanup")
+    add = test.addClassCleanup if isinstance(test, type) else test.addCleanup
     add(pg.close)
     return pg
 
@@ -166,6 +166,6 @@ class HAProxy:
 
 def haproxy(test, config_text, ports):
     hp = HAProxy(config_text, ports)
-    add = getattr(test, "addCleanup", None) or getattr(test, "addClassCleanup")
+    add = test.addClassCleanup if isinstance(test, type) else test.addCleanup
     add(hp.stop)
     return hp

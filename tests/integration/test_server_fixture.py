@@ -120,10 +120,11 @@ def migrate(db, env=None):
                    capture_output=True, timeout=30, env=dict(os.environ, **(env or {})))
 
 
-def db_exec(db, sql):
-    """Runs one SQL statement on a Server's database (SQLite file or PostgreSQL URI)."""
+def db_exec(db, sql, pg=None):
+    """Runs one SQL statement on a Server's database (SQLite file or PostgreSQL URI on the
+    cluster pg, by default the shared one)."""
     if db.startswith("postgresql://"):
-        return shared_postgres().psql(sql, db=db.rsplit("/", 1)[1])
+        return (pg or shared_postgres()).psql(sql, db=db.rsplit("/", 1)[1])
     import sqlite3
     con = sqlite3.connect(db, timeout=10)
     try:
@@ -134,7 +135,7 @@ def db_exec(db, sql):
     return ""
 
 
-def integrity_ok(db):
+def integrity_ok(db, pg=None):
     """SQLite: PRAGMA integrity_check.  PostgreSQL (whose storage checks itself): every
     current version names a stored row and no stored version is newer than its counter."""
     if db.startswith("postgresql://"):
@@ -142,7 +143,7 @@ def integrity_ok(db):
                           "NULL AND NOT EXISTS (SELECT 1 FROM room_versions v WHERE "
                           "v.room_id = r.room_id AND v.version = r.current_version)) + "
                           "(SELECT count(*) FROM room_versions v JOIN rooms r USING (room_id) "
-                          "WHERE v.version > r.last_version)")
+                          "WHERE v.version > r.last_version)", pg)
         return out.strip() == "0"
     import sqlite3
     con = sqlite3.connect(db, timeout=10)
