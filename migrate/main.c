@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "store/migrations.h"
 #include "store/migrations_pg.h"
+#include "store/store_copy.h"
 #include "store/store_pg.h"
 #include "store/store_sqlite.h"
 
@@ -25,6 +26,8 @@ enum exit_code {
 struct migrate_config {
     const char *db;
     const char *log_level;
+    const char *from;
+    const char *to;
 };
 
 static const struct config_opt opts[] = {
@@ -35,10 +38,15 @@ static const struct config_opt opts[] = {
      "the file in env ROOMSTATE_DB_PASSWORD_FILE, or libpq's PGPASSFILE)"},
     {"--log-level", "ROOMSTATE_LOG_LEVEL", CONFIG_STRING, "warn", 0, 0,
      offsetof(struct migrate_config, log_level), "debug, info, warn or error (stderr)"},
+    {"--from", NULL, CONFIG_STRING, NULL, 0, 0, offsetof(struct migrate_config, from),
+     "copy: the source database (path or connection string; must be current)"},
+    {"--to", NULL, CONFIG_STRING, NULL, 0, 0, offsetof(struct migrate_config, to),
+     "copy: the destination database (migrated with `up`, holding no room)"},
 };
 
 static const char usage[] =
     "usage: roomstate-migrate [--db PATH|URI] up|status|verify\n"
+    "       roomstate-migrate copy --from PATH|URI --to PATH|URI\n"
     "\n"
     "Commands:\n"
     "  up      apply every pending migration in order, each in its own transaction (a\n"
@@ -48,6 +56,9 @@ static const char usage[] =
     "          MODIFIED (checksum differs) or UNKNOWN (newer than this binary)\n"
     "  verify  check that every applied migration matches this binary (sha256) and that the\n"
     "          database has no migration this binary does not know\n"
+    "  copy    copy every room (version counter, current state, retained history) from\n"
+    "          --from to --to, e.g. SQLite to PostgreSQL; stop the servers first; the\n"
+    "          destination must be migrated (`up`) and hold no room\n"
     "\n"
     "Exit codes:\n"
     "  0  success (verify: everything applied matches; pending migrations are reported)\n"
@@ -101,6 +112,47 @@ static int exit_for(enum migrations_result r)
     default:
         return EXIT_FAILED;
     }
+}
+
+/* The database named for messages: a PostgreSQL connection string never (password). */
+static const char *display_name(const char *db, char *buf, size_t size)
+{
+    if (store_backend_of(db) != STORE_BACKEND_POSTGRES)
+        return db;
+    store_pg_describe(db, buf, size);
+    return buf;
+}
+
+static int cmd_copy(const char *from_db, const char *to_db)
+{
+    struct store_options o;
+    struct store *from = NULL, *to = NULL;
+    struct store_copy_stats stats;
+    char err[1024] = "", fname[512], tname[512];
+    int rc = EXIT_FAILED;
+    const char *fn = display_name(from_db, fname, sizeof fname);
+    const char *tn = display_name(to_db, tname, sizeof tname);
+    store_options_default(&o);
+    o.group_commit = false;
+    if (store_open_opts(from_db, &o, &from, err, sizeof err) != STORE_OK) {
+        fprintf(stderr, "roomstate-migrate: copy: source %s: %s\n", fn, err);
+        goto out;
+    }
+    if (store_open_opts(to_db, &o, &to, err, sizeof err) != STORE_OK) {
+        fprintf(stderr, "roomstate-migrate: copy: destination %s: %s\n", tn, err);
+        goto out;
+    }
+    if (store_copy(from, to, &stats, err, sizeof err) != STORE_OK) {
+        fprintf(stderr, "roomstate-migrate: copy from %s to %s: %s\n", fn, tn, err);
+        goto out;
+    }
+    printf("copied %zu room(s), %zu version(s) from %s to %s\n", stats.rooms, stats.versions, fn,
+           tn);
+    rc = EXIT_OK;
+out:
+    store_close(from);
+    store_close(to);
+    return rc;
 }
 
 static int highest_applied(const struct migrations_report *r)
@@ -232,15 +284,22 @@ int main(int argc, char **argv)
     }
     log_set_level((enum log_level)level);
     if (npos != 1) {
-        fprintf(stderr, "roomstate-migrate: a command is required: up, status or verify (see "
-                        "--help)\n");
+        fprintf(stderr, "roomstate-migrate: a command is required: up, status, verify or copy "
+                        "(see --help)\n");
         return EXIT_USAGE;
     }
     const char *cmd = pos[0];
     bool up = !strcmp(cmd, "up");
+    if (!strcmp(cmd, "copy")) {
+        if (!cfg.from || !cfg.from[0] || !cfg.to || !cfg.to[0]) {
+            fprintf(stderr, "roomstate-migrate: copy needs --from DB and --to DB\n");
+            return EXIT_USAGE;
+        }
+        return cmd_copy(cfg.from, cfg.to);
+    }
     if (!up && strcmp(cmd, "status") && strcmp(cmd, "verify")) {
         fprintf(stderr,
-                "roomstate-migrate: unknown command '%s': use up, status or verify (see "
+                "roomstate-migrate: unknown command '%s': use up, status, verify or copy (see "
                 "--help)\n",
                 cmd);
         return EXIT_USAGE;
@@ -251,10 +310,8 @@ int main(int argc, char **argv)
     }
     struct mdb db = {0};
     char who[512];
-    const char *name = cfg.db; /* how messages name the database: never with a password */
+    const char *name = display_name(cfg.db, who, sizeof who);
     if (store_backend_of(cfg.db) == STORE_BACKEND_POSTGRES) {
-        store_pg_describe(cfg.db, who, sizeof who);
-        name = who;
         if (store_pg_connect(cfg.db, &db.pg, err, sizeof err) != STORE_OK) {
             fprintf(stderr, "roomstate-migrate: %s\n", err);
             return EXIT_FAILED;

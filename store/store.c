@@ -116,6 +116,29 @@ enum store_status store_room_delete(struct store *s, const char *room_id, int64_
     return s->ops->room_delete(s, room_id, if_match);
 }
 
+enum store_status store_rooms_list(struct store *s, char ***ids, size_t *n)
+{
+    return s->ops->rooms_list(s, ids, n);
+}
+
+void store_rooms_list_free(char **ids, size_t n)
+{
+    for (size_t i = 0; ids && i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+enum store_status store_room_counter(struct store *s, const char *room_id,
+                                     struct store_room_counter *out)
+{
+    return s->ops->room_counter(s, room_id, out);
+}
+
+enum store_status store_room_import(struct store *s, const struct store_room_copy *in)
+{
+    return s->ops->room_import(s, in);
+}
+
 const char *store_status_name(enum store_status st)
 {
     switch (st) {

@@ -105,6 +105,31 @@ enum store_status store_room_delete(struct store *s, const char *room_id, int64_
 
 const char *store_status_name(enum store_status st);
 
+/* ---- copying a room set between databases (roomstate-migrate copy) --------------------- */
+struct store_room_counter {
+    int64_t last_version;    /* the highest version ever given (survives DELETE) */
+    int64_t current_version; /* 0: no current state (deleted) */
+    int64_t updated_at_ms;
+};
+struct store_room_copy {
+    const char *room_id;
+    struct store_room_counter counter;
+    const struct store_state *versions; /* the retained versions, any order */
+    size_t n;
+};
+/* Every room id (also of deleted rooms, whose counter is kept), ascending; *ids is
+ * malloc'd with each string (store_rooms_list_free frees). */
+enum store_status store_rooms_list(struct store *s, char ***ids, size_t *n)
+    __attribute__((warn_unused_result));
+void store_rooms_list_free(char **ids, size_t n);
+enum store_status store_room_counter(struct store *s, const char *room_id,
+                                     struct store_room_counter *out)
+    __attribute__((warn_unused_result));
+/* Writes a room as given (counter and versions) in one transaction;
+ * STORE_PRECONDITION_FAILED (nothing written) when the room exists there already. */
+enum store_status store_room_import(struct store *s, const struct store_room_copy *in)
+    __attribute__((warn_unused_result));
+
 /* ---- backends (added) ----------------------------------------------------------------
  * store.c dispatches every call above through the ops table of the store's backend; a
  * backend's store struct begins with `struct store` (its ops pointer).  store_open picks the
@@ -143,6 +168,10 @@ struct store_ops {
     enum store_status (*room_versions)(struct store *s, const char *room_id,
                                        struct store_version_info **out, size_t *n);
     enum store_status (*room_delete)(struct store *s, const char *room_id, int64_t if_match);
+    enum store_status (*rooms_list)(struct store *s, char ***ids, size_t *n);
+    enum store_status (*room_counter)(struct store *s, const char *room_id,
+                                      struct store_room_counter *out);
+    enum store_status (*room_import)(struct store *s, const struct store_room_copy *in);
 };
 
 struct store {

@@ -598,6 +598,13 @@ static bool pg_ready(struct store *base)
     return false;
 }
 
+PGconn *store_pg_conn(struct store *base, enum store_status *st)
+{
+    struct pg_store *s = impl(base);
+    *st = ensure(s);
+    return *st == STORE_OK ? s->conn : NULL;
+}
+
 const struct store_ops store_pg_ops = {
     .name = "postgres",
     .open = pg_open,
@@ -608,4 +615,7 @@ const struct store_ops store_pg_ops = {
     .room_version = pg_room_version,
     .room_versions = pg_room_versions,
     .room_delete = pg_room_delete,
+    .rooms_list = store_pg_rooms_list,
+    .room_counter = store_pg_room_counter,
+    .room_import = store_pg_room_import,
 };

@@ -42,4 +42,14 @@ void store_pg_describe(const char *conninfo, char *out, size_t size);
  * anything else STORE_ERROR. */
 enum store_status store_pg_status_of(PGconn *conn, const PGresult *res);
 
+/* s's connection (for store_pg_copy.c): re-established first when it broke; NULL (and
+ * *st set) when the database cannot be reached. */
+PGconn *store_pg_conn(struct store *s, enum store_status *st);
+
+/* The copy operations of store.h (store_pg_copy.c). */
+enum store_status store_pg_rooms_list(struct store *s, char ***ids, size_t *n);
+enum store_status store_pg_room_counter(struct store *s, const char *room_id,
+                                        struct store_room_counter *out);
+enum store_status store_pg_room_import(struct store *s, const struct store_room_copy *in);
+
 #endif

@@ -714,6 +714,11 @@ static bool sq_ready(struct store *base)
     return schema_current(s->db, s->path, err, sizeof err) == STORE_OK;
 }
 
+sqlite3 *store_sqlite_db(struct store *base)
+{
+    return impl(base)->db;
+}
+
 bool store_sqlite_group_stats(struct store *base, struct store_group_stats *out)
 {
     struct sqlite_store *s = impl(base);
@@ -733,4 +738,7 @@ const struct store_ops store_sqlite_ops = {
     .room_version = sq_room_version,
     .room_versions = sq_room_versions,
     .room_delete = sq_room_delete,
+    .rooms_list = store_sqlite_rooms_list,
+    .room_counter = store_sqlite_room_counter,
+    .room_import = store_sqlite_room_import,
 };

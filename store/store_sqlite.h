@@ -40,4 +40,13 @@ bool store_sqlite_group_stats(struct store *s, struct store_group_stats *out);
 enum store_status store_sqlite_connect(const char *path, bool create, sqlite3 **out, char *err,
                                        size_t errsize) __attribute__((warn_unused_result));
 
+/* s's own connection (for store_sqlite_copy.c). */
+sqlite3 *store_sqlite_db(struct store *s);
+
+/* The copy operations of store.h (store_sqlite_copy.c). */
+enum store_status store_sqlite_rooms_list(struct store *s, char ***ids, size_t *n);
+enum store_status store_sqlite_room_counter(struct store *s, const char *room_id,
+                                            struct store_room_counter *out);
+enum store_status store_sqlite_room_import(struct store *s, const struct store_room_copy *in);
+
 #endif

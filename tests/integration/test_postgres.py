@@ -286,6 +286,62 @@ class TestMigrate(PgCase):
         self.assertEqual(os.listdir(cwd), [])
 
 
+class TestCopy(PgCase):
+    def snapshot(self, s, t, rooms):
+        out = {}
+        for room in rooms:
+            st, h, body = s.request("GET", f"/rooms/{room}/state", token=t)
+            vs = s.request("GET", f"/rooms/{room}/versions", token=t)
+            out[room] = (st, body if st == 200 else None, vs[0],
+                         json.loads(vs[2])["versions"] if vs[0] == 200 else None)
+        return out
+
+    def test_copy_sqlite_to_postgres_and_back(self):
+        t = harness.token(key=SESSION_KEY)
+        sq = Server(self, db=os.path.join(harness.tmpdir(self), "from.db"),
+                    args=["--history", "2"])
+        for k in range(3):
+            self.assertIn(sq.request("POST", "/rooms/a/save", body=room_doc(tag=f"a{k}"),
+                                     token=t)[0], (200, 201))
+        for k in range(2):
+            sq.request("POST", "/rooms/b/save", body=room_doc(tag=f"b{k}"), token=t)
+        self.assertEqual(sq.request("DELETE", "/rooms/b/state", token=t)[0], 204)
+        sq.request("POST", "/rooms/c/save", body=room_doc(tag="c0"), token=t)
+        before = self.snapshot(sq, t, "abc")
+        self.assertEqual(sq.stop(), 0)
+
+        name, dsn, env = self.new_db()
+        # not migrated yet: refused, nothing written
+        r = migrate("copy", "--from", sq.db, "--to", dsn, env=env)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("roomstate-migrate --db URI up", r.stderr)
+        self.assertEqual(migrate("--db", dsn, "up", env=env).returncode, 0)
+        r = migrate("copy", "--from", sq.db, "--to", dsn, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("copied 3 room(s), 3 version(s)", r.stdout)  # a: 2 kept, b: 0, c: 1
+        self.assertNotIn(self.pg.password, r.stdout + r.stderr)
+        # a second copy into a used database is refused and changes nothing
+        r = migrate("copy", "--from", sq.db, "--to", dsn, env=env)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("already holds 3 room(s)", r.stderr)
+
+        pg = Server(self, db=dsn, env=env, migrate_db=False, args=["--history", "2"])
+        self.assertEqual(self.snapshot(pg, t, "abc"), before)
+        # the counters came along: b's next version continues after the deleted ones
+        st, h, body = pg.request("POST", "/rooms/b/save", body=room_doc(tag="b2"), token=t)
+        self.assertEqual((st, json.loads(body)["version"]), (200, 3))
+        after = self.snapshot(pg, t, "abc")
+        self.assertEqual(pg.stop(), 0)
+
+        back = os.path.join(harness.tmpdir(self), "back.db")
+        self.assertEqual(migrate("--db", back, "up").returncode, 0)
+        r = migrate("copy", "--from", dsn, "--to", back, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        sq2 = Server(self, db=back, migrate_db=False, args=["--history", "2"])
+        self.assertEqual(self.snapshot(sq2, t, "abc"), after)
+        self.assertEqual(migrate("copy", "--from", back).returncode, 2)  # --to missing
+
+
 class TestBadInput(PgCase):
     """A clear error at start, a non-zero exit, nothing changed."""
 
