@@ -342,6 +342,35 @@ class TestCopy(PgCase):
         self.assertEqual(migrate("copy", "--from", back).returncode, 2)  # --to missing
 
 
+class TestDeployInit(PgCase):
+    def test_db_init_script_then_migrate_and_serve(self):
+        # deploy/roomstate-db-init.sh (the compose deploy step) on this cluster, twice
+        d = harness.tmpdir(self)
+        pwf = os.path.join(d, "roomstate_db_password")
+        with open(pwf, "w") as f:
+            f.write("rs-pw-'quoted\n")  # a quote, to show it is passed as a literal
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                              "deploy", "roomstate-db-init.sh")
+        env = dict(os.environ, PGHOST=self.pg.sock, PGPORT=str(self.pg.port),
+                   PGUSER=self.pg.user, ROOMSTATE_DB_PASSWORD_FILE=pwf,
+                   ROOMSTATE_DB_NAME="rsinit", ROOMSTATE_DB_ROLE="rsrole")
+        for _ in range(2):
+            r = subprocess.run(["sh", script], env=env, capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertNotIn("rs-pw", r.stdout + r.stderr)
+        dsn = f"postgresql://rsrole@127.0.0.1:{self.pg.port}/rsinit"
+        penv = {"ROOMSTATE_DB_PASSWORD_FILE": pwf}
+        r = migrate("--db", dsn, "up", env=penv)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        s = Server(self, db=dsn, env=penv, migrate_db=False)
+        t = harness.token(key=SESSION_KEY)
+        self.assertEqual(s.request("POST", "/rooms/x/save", body=room_doc(), token=t)[0], 201)
+        owner = db_exec(self.pg.dsn("postgres"), "SELECT pg_get_userbyid(datdba) FROM "
+                        "pg_database WHERE datname = 'rsinit'", self.pg)
+        self.assertEqual(owner.strip(), "rsrole")
+
+
 class TestBadInput(PgCase):
     """A clear error at start, a non-zero exit, nothing changed."""
 
