@@ -3,6 +3,7 @@
  * PostgreSQL one in store_pg.c. */
 #include "store/store.h"
 
+#include "store/store_group.h"
 #include "store/store_pg.h"
 #include "store/store_sqlite.h"
 
@@ -66,6 +67,8 @@ enum store_status store_open_opts(const char *path, const struct store_options *
     }
     if (store_backend_of(path) == STORE_BACKEND_POSTGRES)
         return store_pg_ops.open(path, opts, out, err, errsize);
+    if (opts->group_commit)
+        return store_group_open(&store_sqlite_ops, path, out, err, errsize);
     return store_sqlite_ops.open(path, opts, out, err, errsize);
 }
 

@@ -144,7 +144,8 @@ enum store_backend store_backend_of(const char *db);
 struct store_options {
     /* SQLite: the saves of every store of one database in this process share commits (one
      * writer thread batches them, each save in its own SAVEPOINT, one fsync per batch; a
-     * save still returns only once durable).  Default: on. */
+     * save still returns only once durable; store_group.c).  Default: on.  PostgreSQL
+     * ignores it (its server commits concurrent transactions together). */
     bool group_commit;
 };
 void store_options_default(struct store_options *o);
@@ -172,6 +173,10 @@ struct store_ops {
     enum store_status (*room_counter)(struct store *s, const char *room_id,
                                       struct store_room_counter *out);
     enum store_status (*room_import)(struct store *s, const struct store_room_copy *in);
+    /* n saves in one transaction, each failing alone (store_sqlite_save_batch); NULL when the
+     * backend has none.  Group commit (store_group.c) needs it. */
+    void (*save_batch)(struct store *s, const struct store_save_req *const reqs[],
+                       struct store_save_result *const res[], enum store_status st[], size_t n);
 };
 
 struct store {

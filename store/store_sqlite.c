@@ -4,13 +4,13 @@
  *
  * Tables (schema/sqlite/0001_rooms.sql): rooms(room_id, last_version, current_version) keeps the
  * version counter, which survives a DELETE; room_versions holds every retained document.
- * With group commit (the default) saves are run by the database's writer thread
- * (store_group.c) through store_sqlite_save_batch. */
+ * With group commit (the default) store.c wraps this backend in store_group.c, whose writer
+ * thread runs the saves through store_sqlite_save_batch (the save_batch op); this file does
+ * not know about it. */
 #include "store/store_sqlite.h"
 
 #include "common/log.h"
 #include "store/migrations.h"
-#include "store/store_group.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -44,7 +44,6 @@ struct sqlite_store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *stmts[ST_COUNT];
-    struct store_group *group; /* group commit: saves go through its writer; or NULL */
 };
 
 static struct sqlite_store *impl(struct store *s)
@@ -343,8 +342,6 @@ static enum store_status sq_room_save(struct store *base, const struct store_sav
         log_bug("store_room_save: invalid request");
         return STORE_ERROR;
     }
-    if (s->group)
-        return store_group_save(s->group, req, res);
     rc = begin_immediate(s);
     if (rc)
         return rc;
@@ -624,7 +621,6 @@ out:
 static void sq_close(struct store *base)
 {
     struct sqlite_store *s = impl(base);
-    store_group_release(s->group);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
     if (sqlite3_close(s->db) != SQLITE_OK)
@@ -662,8 +658,8 @@ static enum store_status schema_current(sqlite3 *db, const char *path, char *err
     }
 }
 
-enum store_status store_sqlite_open(const char *path, bool group_commit, struct store **out,
-                                    char *err, size_t errsize)
+enum store_status store_sqlite_open(const char *path, struct store **out, char *err,
+                                    size_t errsize)
 {
     char dummy[1];
     struct sqlite_store *s = NULL;
@@ -685,11 +681,6 @@ enum store_status store_sqlite_open(const char *path, bool group_commit, struct 
     rc = schema_current(s->db, path, err, errsize);
     if (rc)
         goto out;
-    if (group_commit) {
-        rc = store_group_acquire(path, &s->group, err, errsize);
-        if (rc)
-            goto out;
-    }
     *out = &s->base;
     s = NULL;
 out:
@@ -704,7 +695,8 @@ out:
 static enum store_status sq_open(const char *path, const struct store_options *opts,
                                  struct store **out, char *err, size_t errsize)
 {
-    return store_sqlite_open(path, opts->group_commit, out, err, errsize);
+    (void)opts; /* group commit is a layer above (store_group.c, chosen by store.c) */
+    return store_sqlite_open(path, out, err, errsize);
 }
 
 static bool sq_ready(struct store *base)
@@ -717,15 +709,6 @@ static bool sq_ready(struct store *base)
 sqlite3 *store_sqlite_db(struct store *base)
 {
     return impl(base)->db;
-}
-
-bool store_sqlite_group_stats(struct store *base, struct store_group_stats *out)
-{
-    struct sqlite_store *s = impl(base);
-    if (!s->group)
-        return false;
-    store_group_stats(s->group, out);
-    return true;
 }
 
 const struct store_ops store_sqlite_ops = {
@@ -741,4 +724,5 @@ const struct store_ops store_sqlite_ops = {
     .rooms_list = store_sqlite_rooms_list,
     .room_counter = store_sqlite_room_counter,
     .room_import = store_sqlite_room_import,
+    .save_batch = store_sqlite_save_batch,
 };
