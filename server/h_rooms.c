@@ -5,13 +5,13 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/roomdoc.h"
-#include "store/store.h"
 #include "server/cache.h"
 #include "server/dbpool.h"
 #include "server/metrics.h"
 #include "server/precond.h"
 #include "server/reply.h"
 #include "server/saveq.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -35,8 +35,8 @@ static enum MHD_Result reply_store_error(struct http_req *r, enum store_status s
     case STORE_SCHEMA_NOT_CURRENT:
         return reply_problem(r, REPLY_NOT_READY, "the database schema is not current", NULL, retry);
     case STORE_BUSY:
-        return reply_problem(r, REPLY_SERVICE_UNAVAILABLE, "the database is busy or unavailable, retry", NULL,
-                             retry);
+        return reply_problem(r, REPLY_SERVICE_UNAVAILABLE,
+                             "the database is busy or unavailable, retry", NULL, retry);
     default:
         log_error("store error for room %s: %s", r->room_id, store_status_name(st));
         return reply_problem(r, REPLY_INTERNAL, "storage error", NULL, NULL);

@@ -4,11 +4,11 @@
 #include "common/config.h"
 #include "common/keys.h"
 #include "common/log.h"
-#include "store/store.h"
-#include "store/store_pg.h"
 #include "server/cache.h"
 #include "server/dbpool.h"
 #include "server/http.h"
+#include "store/store.h"
+#include "store/store_pg.h"
 
 #include <malloc.h>
 #include <sched.h>

@@ -56,7 +56,7 @@ static void copy_str(char *dst, size_t dstsize, const char *src)
 }
 
 enum migrations_result migrations_check_list(const struct schema_migration *list, int n, char *err,
-                                         size_t errsize)
+                                             size_t errsize)
 {
     if (n < 0 || (n > 0 && !list)) {
         set_err(err, errsize, "invalid migration list");
@@ -272,7 +272,7 @@ void migrations_report_clear(struct migrations_report *r)
 
 /* The first row in a given state, or NULL. */
 const struct migrations_row *migrations_report_first(const struct migrations_report *r,
-                                                    enum migrations_state s)
+                                                     enum migrations_state s)
 {
     for (size_t i = 0; i < r->n; i++)
         if (r->rows[i].state == s)

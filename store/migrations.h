@@ -115,10 +115,10 @@ enum migrations_result migrations_report_verify(const struct migrations_report *
 enum migrations_result migrations_report_current(const struct migrations_report *r, char *err,
                                                  size_t errsize);
 const struct migrations_row *migrations_report_first(const struct migrations_report *r,
-                                                    enum migrations_state s);
+                                                     enum migrations_state s);
 /* MIGRATIONS_ERROR (err says why) unless versions are positive and ascending. */
-enum migrations_result migrations_check_list(const struct schema_migration *list, int n,
-                                             char *err, size_t errsize);
+enum migrations_result migrations_check_list(const struct schema_migration *list, int n, char *err,
+                                             size_t errsize);
 
 const char *migrations_result_name(enum migrations_result r);
 const char *migrations_state_name(enum migrations_state s);

@@ -38,8 +38,7 @@ static enum migrations_result fail(PGconn *conn, PGresult *res, const char *what
                                    size_t errsize)
 {
     enum store_status st = store_pg_status_of(conn, res);
-    set_err(err, errsize, "%s: %s", what,
-            res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+    set_err(err, errsize, "%s: %s", what, res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
     PQclear(res);
     return st == STORE_BUSY ? MIGRATIONS_BUSY : MIGRATIONS_ERROR;
 }
@@ -56,9 +55,8 @@ static enum migrations_result exec(PGconn *conn, const char *sql, ExecStatusType
     return fail(conn, res, what, err, errsize);
 }
 
-enum migrations_result migrations_pg_inspect_list(PGconn *conn,
-                                                  const struct schema_migration *list, int n,
-                                                  struct migrations_report *out, char *err,
+enum migrations_result migrations_pg_inspect_list(PGconn *conn, const struct schema_migration *list,
+                                                  int n, struct migrations_report *out, char *err,
                                                   size_t errsize)
 {
     struct migrations_applied *applied = NULL;
@@ -97,8 +95,8 @@ enum migrations_result migrations_pg_inspect_list(PGconn *conn,
     return rc;
 }
 
-enum migrations_result migrations_pg_inspect(PGconn *conn, struct migrations_report *out,
-                                             char *err, size_t errsize)
+enum migrations_result migrations_pg_inspect(PGconn *conn, struct migrations_report *out, char *err,
+                                             size_t errsize)
 {
     return migrations_pg_inspect_list(conn, schema_migrations_pg_embedded,
                                       schema_migrations_pg_embedded_count, out, err, errsize);
@@ -171,8 +169,7 @@ static enum migrations_result apply_one(PGconn *conn, const struct schema_migrat
     PGresult *res = PQexec(conn, m->sql); /* several statements: the simple protocol */
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
         char what[200];
-        snprintf(what, sizeof what, "migration %04d_%s failed (rolled back)", m->version,
-                 m->name);
+        snprintf(what, sizeof what, "migration %04d_%s failed (rolled back)", m->version, m->name);
         rc = fail(conn, res, what, err, errsize);
         if (rc == MIGRATIONS_ERROR)
             rc = MIGRATIONS_FAILED;
@@ -204,9 +201,8 @@ out:
     return rc;
 }
 
-enum migrations_result migrations_pg_apply_list(PGconn *conn,
-                                                const struct schema_migration *list, int n,
-                                                int *napplied, char *err, size_t errsize)
+enum migrations_result migrations_pg_apply_list(PGconn *conn, const struct schema_migration *list,
+                                                int n, int *napplied, char *err, size_t errsize)
 {
     enum migrations_result rc = migrations_check_list(list, n, err, errsize);
     int count = 0;
@@ -231,8 +227,7 @@ enum migrations_result migrations_pg_apply_list(PGconn *conn,
     return rc;
 }
 
-enum migrations_result migrations_pg_apply(PGconn *conn, int *napplied, char *err,
-                                           size_t errsize)
+enum migrations_result migrations_pg_apply(PGconn *conn, int *napplied, char *err, size_t errsize)
 {
     return migrations_pg_apply_list(conn, schema_migrations_pg_embedded,
                                     schema_migrations_pg_embedded_count, napplied, err, errsize);

@@ -15,21 +15,18 @@
 
 #include <libpq-fe.h>
 
-enum migrations_result migrations_pg_apply_list(PGconn *conn,
-                                                const struct schema_migration *list, int n,
-                                                int *napplied, char *err, size_t errsize)
+enum migrations_result migrations_pg_apply_list(PGconn *conn, const struct schema_migration *list,
+                                                int n, int *napplied, char *err, size_t errsize)
     __attribute__((warn_unused_result));
-enum migrations_result migrations_pg_apply(PGconn *conn, int *napplied, char *err,
-                                           size_t errsize) __attribute__((warn_unused_result));
+enum migrations_result migrations_pg_apply(PGconn *conn, int *napplied, char *err, size_t errsize)
+    __attribute__((warn_unused_result));
 
-enum migrations_result migrations_pg_inspect_list(PGconn *conn,
-                                                  const struct schema_migration *list, int n,
-                                                  struct migrations_report *out, char *err,
+enum migrations_result migrations_pg_inspect_list(PGconn *conn, const struct schema_migration *list,
+                                                  int n, struct migrations_report *out, char *err,
                                                   size_t errsize)
     __attribute__((warn_unused_result));
-enum migrations_result migrations_pg_inspect(PGconn *conn, struct migrations_report *out,
-                                             char *err, size_t errsize)
-    __attribute__((warn_unused_result));
+enum migrations_result migrations_pg_inspect(PGconn *conn, struct migrations_report *out, char *err,
+                                             size_t errsize) __attribute__((warn_unused_result));
 
 /* MIGRATIONS_OK when the database is current (see migrations_check_current). */
 enum migrations_result migrations_pg_check_current(PGconn *conn, char *err, size_t errsize)

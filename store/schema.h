@@ -1,5 +1,5 @@
-/* schema.h — the SQL migrations embedded in the binaries (generated from schema/<backend>/NNNN_name.sql by
- * tools/embed-schema.sh), in ascending version order. */
+/* schema.h — the SQL migrations embedded in the binaries (generated from
+ * schema/<backend>/NNNN_name.sql by tools/embed-schema.sh), in ascending version order. */
 #ifndef ROOMSTATE_SCHEMA_H
 #define ROOMSTATE_SCHEMA_H
 

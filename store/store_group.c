@@ -83,7 +83,7 @@ static void *writer_main(void *arg)
 }
 
 static enum store_status group_save(struct store_group *g, const struct store_save_req *req,
-                                   struct store_save_result *res)
+                                    struct store_save_result *res)
 {
     struct gc_req r = {.req = req, .res = res, .st = STORE_ERROR};
     enum store_status st;

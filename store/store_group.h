@@ -3,10 +3,10 @@
  * (with its own connection), which runs whatever has queued up as one transaction, each
  * save in its own SAVEPOINT, and commits once (synchronous=FULL: one fsync for the whole
  * batch).  Everything but saves goes straight to the store's own backend connection.  The
- * dependency is one way: this layer uses the backend's ops; the backend knows nothing of it.  A caller's store_room_save
- * returns only after the commit that holds its save is durable; If-Match and version
- * semantics are those of a single save, applied in queue order; a failing save in a batch
- * fails only itself.
+ * dependency is one way: this layer uses the backend's ops; the backend knows nothing of it.  A
+ * caller's store_room_save returns only after the commit that holds its save is durable; If-Match
+ * and version semantics are those of a single save, applied in queue order; a failing save in a
+ * batch fails only itself.
  *
  * Groups are shared per database (by real path) and reference-counted: the first store of a
  * file starts the writer, the last store_close stops it. */

@@ -179,8 +179,7 @@ static enum store_status run(struct pg_store *s, const char *what, const char *s
     if (rc == STORE_BUSY)
         log_warn("store: %s: database unavailable: %s", what, PQerrorMessage(s->conn));
     else
-        log_error("store: %s: %s", what,
-                  res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn));
+        log_error("store: %s: %s", what, res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn));
     PQclear(res);
     return rc;
 }
@@ -308,9 +307,15 @@ static enum store_status save_in_txn(struct pg_store *s, const struct store_save
     if (rc)
         return rc;
     /* the document goes as binary (its bytes, with their length: text's wire format) */
-    const char *ins[] = {req->room_id,     vb,           tb, by->user_id, by->username,
-                         by->service,      I64(ob, req->objects_saved),
-                         I64(bb, (int64_t)req->doc_len), req->doc};
+    const char *ins[] = {req->room_id,
+                         vb,
+                         tb,
+                         by->user_id,
+                         by->username,
+                         by->service,
+                         I64(ob, req->objects_saved),
+                         I64(bb, (int64_t)req->doc_len),
+                         req->doc};
     const int lens[] = {0, 0, 0, 0, 0, 0, 0, 0, (int)req->doc_len};
     const int fmts[] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
     PGresult *r = NULL;
@@ -378,8 +383,7 @@ static enum store_status pg_room_delete(struct store *base, const char *room_id,
         rc = STORE_PRECONDITION_FAILED;
     const char *v[] = {room_id};
     if (rc == STORE_OK)
-        rc = exec0(s, "deleting the history", "DELETE FROM room_versions WHERE room_id = $1", 1,
-                   v);
+        rc = exec0(s, "deleting the history", "DELETE FROM room_versions WHERE room_id = $1", 1, v);
     if (rc == STORE_OK)
         rc = exec0(s, "clearing the room",
                    "UPDATE rooms SET current_version = NULL WHERE room_id = $1", 1, v);
@@ -446,8 +450,7 @@ static enum store_status pg_room_get(struct store *base, const char *room_id, in
     return STORE_OK;
 }
 
-static enum store_status pg_room_version(struct store *base, const char *room_id,
-                                         int64_t *version)
+static enum store_status pg_room_version(struct store *base, const char *room_id, int64_t *version)
 {
     struct pg_store *s = impl(base);
     PGresult *res = NULL;

@@ -30,8 +30,8 @@ extern const struct store_ops store_pg_ops;
 /* Connects to conninfo.  On failure *out is NULL, err names the server and libpq's reason
  * and the status is STORE_BUSY when the server could not be reached (or is starting up),
  * STORE_ERROR otherwise (bad connection string, authentication, no such database). */
-enum store_status store_pg_connect(const char *conninfo, PGconn **out, char *err,
-                                   size_t errsize) __attribute__((warn_unused_result));
+enum store_status store_pg_connect(const char *conninfo, PGconn **out, char *err, size_t errsize)
+    __attribute__((warn_unused_result));
 
 /* "host H port P database D user U" of a connection string, for messages (no password);
  * "an invalid connection string (...)" when libpq cannot parse it. */

@@ -107,8 +107,9 @@ static enum store_status import_rows(PGconn *c, const struct store_room_copy *in
         snprintf(bb, sizeof bb, "%zu", v->doc_len);
         if (v->doc_len > (size_t)INT32_MAX || memchr(v->doc, '\0', v->doc_len))
             return STORE_ERROR; /* text cannot hold NUL: not a JSON document */
-        const char *vv[] = {in->room_id,        vb, tb, v->saved_by.user_id, v->saved_by.username,
-                            v->saved_by.service, ob, bb, v->doc};
+        const char *vv[] = {
+            in->room_id, vb, tb,    v->saved_by.user_id, v->saved_by.username, v->saved_by.service,
+            ob,          bb, v->doc};
         const int lens[] = {0, 0, 0, 0, 0, 0, 0, 0, (int)v->doc_len};
         const int fmts[] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
         st = command(c, "importing a version",

@@ -658,8 +658,7 @@ static enum store_status schema_current(sqlite3 *db, const char *path, char *err
     }
 }
 
-enum store_status store_sqlite_open(const char *path, struct store **out, char *err,
-                                    size_t errsize)
+enum store_status store_sqlite_open(const char *path, struct store **out, char *err, size_t errsize)
 {
     char dummy[1];
     struct sqlite_store *s = NULL;

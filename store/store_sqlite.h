@@ -16,8 +16,8 @@
 extern const struct store_ops store_sqlite_ops;
 
 /* Opens a SQLite store on its own connection, without group commit. */
-enum store_status store_sqlite_open(const char *path, struct store **out, char *err,
-                                    size_t errsize) __attribute__((warn_unused_result));
+enum store_status store_sqlite_open(const char *path, struct store **out, char *err, size_t errsize)
+    __attribute__((warn_unused_result));
 
 /* Runs n saves on s's own connection in one BEGIN IMMEDIATE transaction, each in its own
  * SAVEPOINT, and commits once.  st[i] is each save's status and *res[i] its result: a save
@@ -28,7 +28,6 @@ enum store_status store_sqlite_open(const char *path, struct store **out, char *
 void store_sqlite_save_batch(struct store *s, const struct store_save_req *const reqs[],
                              struct store_save_result *const res[], enum store_status st[],
                              size_t n);
-
 
 /* Opens path with the project's pragmas.  create: also create the file (and nothing else;
  * the parent directory must exist).  Without create, a missing file fails with

@@ -123,7 +123,8 @@ static enum store_status import_rows(sqlite3 *db, const struct store_room_copy *
     for (size_t i = 0; i < in->n; i++) {
         const struct store_state *v = &in->versions[i];
         rc = STORE_ERROR;
-        if (v->doc_len > (size_t)INT32_MAX || sqlite3_bind_text(ver, 1, in->room_id, -1, SQLITE_STATIC) ||
+        if (v->doc_len > (size_t)INT32_MAX ||
+            sqlite3_bind_text(ver, 1, in->room_id, -1, SQLITE_STATIC) ||
             sqlite3_bind_int64(ver, 2, v->version) || sqlite3_bind_int64(ver, 3, v->saved_at_ms) ||
             sqlite3_bind_text(ver, 4, v->saved_by.user_id, -1, SQLITE_STATIC) ||
             sqlite3_bind_text(ver, 5, v->saved_by.username, -1, SQLITE_STATIC) ||
