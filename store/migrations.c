@@ -453,8 +453,9 @@ out:
     return rc;
 }
 
-enum migrations_result migrations_apply_list(sqlite3 *db, const struct schema_migration *list,
-                                             int n, int *napplied, char *err, size_t errsize)
+enum migrations_result migrations_apply_steps(migrations_step_fn step, void *db,
+                                              const struct schema_migration *list, int n,
+                                              int *napplied, char *err, size_t errsize)
 {
     enum migrations_result rc = migrations_check_list(list, n, err, errsize);
     int count = 0;
@@ -464,8 +465,8 @@ enum migrations_result migrations_apply_list(sqlite3 *db, const struct schema_mi
     if (rc)
         return rc;
     /* at most one step per migration plus the final "nothing pending" check */
-    for (int step = 0; step <= n && !done; step++) {
-        rc = apply_one(db, list, n, &done, err, errsize);
+    for (int i = 0; i <= n && !done; i++) {
+        rc = step(db, list, n, &done, err, errsize);
         if (rc)
             break;
         if (!done)
@@ -478,6 +479,18 @@ enum migrations_result migrations_apply_list(sqlite3 *db, const struct schema_mi
     if (napplied)
         *napplied = count;
     return rc;
+}
+
+static enum migrations_result apply_step(void *db, const struct schema_migration *list, int n,
+                                         bool *done, char *err, size_t errsize)
+{
+    return apply_one(db, list, n, done, err, errsize);
+}
+
+enum migrations_result migrations_apply_list(sqlite3 *db, const struct schema_migration *list,
+                                             int n, int *napplied, char *err, size_t errsize)
+{
+    return migrations_apply_steps(apply_step, db, list, n, napplied, err, errsize);
 }
 
 enum migrations_result migrations_apply(sqlite3 *db, int *napplied, char *err, size_t errsize)

@@ -120,6 +120,16 @@ const struct migrations_row *migrations_report_first(const struct migrations_rep
 enum migrations_result migrations_check_list(const struct schema_migration *list, int n, char *err,
                                              size_t errsize);
 
+/* One step of `up` on a backend's connection db: applies the first pending migration of
+ * list in its own transaction, or sets *done when none is pending. */
+typedef enum migrations_result (*migrations_step_fn)(void *db, const struct schema_migration *list,
+                                                     int n, bool *done, char *err, size_t errsize);
+/* Runs step until nothing is pending (at most n + 1 times); *napplied counts. */
+enum migrations_result migrations_apply_steps(migrations_step_fn step, void *db,
+                                              const struct schema_migration *list, int n,
+                                              int *napplied, char *err, size_t errsize)
+    __attribute__((warn_unused_result));
+
 const char *migrations_result_name(enum migrations_result r);
 const char *migrations_state_name(enum migrations_state s);
 

@@ -201,30 +201,16 @@ out:
     return rc;
 }
 
+static enum migrations_result apply_step(void *conn, const struct schema_migration *list, int n,
+                                         bool *done, char *err, size_t errsize)
+{
+    return apply_one(conn, list, n, done, err, errsize);
+}
+
 enum migrations_result migrations_pg_apply_list(PGconn *conn, const struct schema_migration *list,
                                                 int n, int *napplied, char *err, size_t errsize)
 {
-    enum migrations_result rc = migrations_check_list(list, n, err, errsize);
-    int count = 0;
-    bool done = false;
-    if (napplied)
-        *napplied = 0;
-    if (rc)
-        return rc;
-    for (int step = 0; step <= n && !done; step++) {
-        rc = apply_one(conn, list, n, &done, err, errsize);
-        if (rc)
-            break;
-        if (!done)
-            count++;
-    }
-    if (rc == MIGRATIONS_OK && !done) {
-        set_err(err, errsize, "migrations still pending after applying %d", count);
-        rc = MIGRATIONS_ERROR;
-    }
-    if (napplied)
-        *napplied = count;
-    return rc;
+    return migrations_apply_steps(apply_step, conn, list, n, napplied, err, errsize);
 }
 
 enum migrations_result migrations_pg_apply(PGconn *conn, int *napplied, char *err, size_t errsize)

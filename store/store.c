@@ -142,6 +142,23 @@ enum store_status store_room_import(struct store *s, const struct store_room_cop
     return s->ops->room_import(s, in);
 }
 
+/* A bounded C string field of the fixed-size saved_by struct: must be NUL-terminated. */
+static bool field_ok(const char *f, size_t size)
+{
+    return memchr(f, '\0', size) != NULL;
+}
+
+bool store_save_req_ok(const struct store_save_req *req)
+{
+    if (!req || !req->room_id || !req->room_id[0] || !req->doc || req->history_keep < 1 ||
+        req->if_match < -1 || req->objects_saved < 0 || req->doc_len > (size_t)INT32_MAX)
+        return false;
+    const struct store_saved_by *by = req->saved_by;
+    return !by || (field_ok(by->user_id, sizeof by->user_id) &&
+                   field_ok(by->username, sizeof by->username) &&
+                   field_ok(by->service, sizeof by->service));
+}
+
 const char *store_status_name(enum store_status st)
 {
     switch (st) {

@@ -105,6 +105,10 @@ enum store_status store_room_delete(struct store *s, const char *room_id, int64_
 
 const char *store_status_name(enum store_status st);
 
+/* For backends: true when req is well-formed (room id, document, history_keep >= 1,
+ * if_match >= -1, saved_by's strings terminated, doc_len below 2 GiB). */
+bool store_save_req_ok(const struct store_save_req *req);
+
 /* ---- copying a room set between databases (roomstate-migrate copy) --------------------- */
 struct store_room_counter {
     int64_t last_version;    /* the highest version ever given (survives DELETE) */

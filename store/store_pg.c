@@ -184,6 +184,15 @@ static enum store_status run(struct pg_store *s, const char *what, const char *s
     return rc;
 }
 
+/* A read on its own (one statement, one snapshot): reconnects first when needed. */
+static enum store_status select_rows(struct pg_store *s, const char *what, const char *sql, int n,
+                                     const char *const *vals, PGresult **out)
+{
+    enum store_status rc = ensure(s);
+    *out = NULL;
+    return rc ? rc : run(s, what, sql, n, vals, NULL, NULL, PGRES_TUPLES_OK, out);
+}
+
 static enum store_status exec0(struct pg_store *s, const char *what, const char *sql, int n,
                                const char *const *vals)
 {
@@ -225,24 +234,14 @@ static void col_str(const PGresult *res, int row, int col, char *dst, size_t siz
     snprintf(dst, size, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
 }
 
-static bool field_ok(const char *f, size_t size)
-{
-    return memchr(f, '\0', size) != NULL;
-}
-
-static bool save_req_ok(const struct store_save_req *req)
-{
-    if (!req || !req->room_id || !req->room_id[0] || !req->doc || req->history_keep < 1 ||
-        req->if_match < -1 || req->objects_saved < 0 || req->doc_len > (size_t)INT32_MAX ||
-        memchr(req->doc, '\0', req->doc_len))
-        return false;
-    const struct store_saved_by *by = req->saved_by;
-    return !by || (field_ok(by->user_id, sizeof by->user_id) &&
-                   field_ok(by->username, sizeof by->username) &&
-                   field_ok(by->service, sizeof by->service));
-}
-
 #define I64(buf, v) (snprintf(buf, sizeof buf, "%" PRId64, (int64_t)(v)), (const char *)buf)
+
+/* As store_save_req_ok, and no NUL byte in the document (PostgreSQL's text cannot hold
+ * one; a JSON document never has one). */
+static bool pg_save_req_ok(const struct store_save_req *req)
+{
+    return store_save_req_ok(req) && !memchr(req->doc, '\0', req->doc_len);
+}
 
 /* Locks the room's counter row and reads last_version (0: none yet) and current_version
  * (0: no state).  create: inserts the row first when missing (last_version 0, which the
@@ -343,7 +342,7 @@ static enum store_status pg_room_save(struct store *base, const struct store_sav
 {
     struct pg_store *s = impl(base);
     memset(res, 0, sizeof *res);
-    if (!save_req_ok(req)) {
+    if (!pg_save_req_ok(req)) {
         log_bug("store_room_save: invalid request");
         return STORE_ERROR;
     }
@@ -407,22 +406,21 @@ static enum store_status pg_room_get(struct store *base, const char *room_id, in
         log_bug("store_room_get: invalid request");
         return STORE_ERROR;
     }
-    enum store_status rc = ensure(s);
-    if (rc)
-        return rc;
+    enum store_status rc;
     const char *v[] = {room_id, I64(vb, version)};
     if (version == 0)
-        rc = run(s, "reading the state",
-                 "SELECT v.version, v.saved_at_ms, v.user_id, v.username, v.service, "
-                 "v.objects_saved, v.doc FROM rooms r JOIN room_versions v "
-                 "ON v.room_id = r.room_id AND v.version = r.current_version "
-                 "WHERE r.room_id = $1",
-                 1, v, NULL, NULL, PGRES_TUPLES_OK, &res);
+        rc = select_rows(s, "reading the state",
+                         "SELECT v.version, v.saved_at_ms, v.user_id, v.username, v.service, "
+                         "v.objects_saved, v.doc FROM rooms r JOIN room_versions v "
+                         "ON v.room_id = r.room_id AND v.version = r.current_version "
+                         "WHERE r.room_id = $1",
+                         1, v, &res);
     else
-        rc = run(s, "reading the state",
-                 "SELECT version, saved_at_ms, user_id, username, service, objects_saved, doc "
-                 "FROM room_versions WHERE room_id = $1 AND version = $2::bigint",
-                 2, v, NULL, NULL, PGRES_TUPLES_OK, &res);
+        rc = select_rows(
+            s, "reading the state",
+            "SELECT version, saved_at_ms, user_id, username, service, objects_saved, doc "
+            "FROM room_versions WHERE room_id = $1 AND version = $2::bigint",
+            2, v, &res);
     if (rc)
         return rc;
     if (PQntuples(res) != 1) {
@@ -457,14 +455,12 @@ static enum store_status pg_room_version(struct store *base, const char *room_id
     *version = 0;
     if (!room_id)
         return STORE_ERROR;
-    enum store_status rc = ensure(s);
-    if (rc)
-        return rc;
     const char *v[] = {room_id};
-    rc = run(s, "reading the version",
-             "SELECT current_version FROM rooms WHERE room_id = $1 AND current_version IS NOT "
-             "NULL",
-             1, v, NULL, NULL, PGRES_TUPLES_OK, &res);
+    enum store_status rc = select_rows(
+        s, "reading the version",
+        "SELECT current_version FROM rooms WHERE room_id = $1 AND current_version IS NOT "
+        "NULL",
+        1, v, &res);
     if (rc)
         return rc;
     if (PQntuples(res) == 1)
@@ -484,14 +480,12 @@ static enum store_status pg_room_versions(struct store *base, const char *room_i
     *n = 0;
     if (!room_id)
         return STORE_ERROR;
-    enum store_status rc = ensure(s);
-    if (rc)
-        return rc;
     const char *v[] = {room_id};
-    rc = run(s, "listing versions",
-             "SELECT version, saved_at_ms, user_id, username, service, objects_saved, bytes "
-             "FROM room_versions WHERE room_id = $1 ORDER BY version DESC",
-             1, v, NULL, NULL, PGRES_TUPLES_OK, &res);
+    enum store_status rc =
+        select_rows(s, "listing versions",
+                    "SELECT version, saved_at_ms, user_id, username, service, objects_saved, bytes "
+                    "FROM room_versions WHERE room_id = $1 ORDER BY version DESC",
+                    1, v, &res);
     if (rc)
         return rc;
     int rows = PQntuples(res);

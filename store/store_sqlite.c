@@ -145,23 +145,6 @@ static void col_str(sqlite3_stmt *st, int col, char *dst, size_t dstsize)
     snprintf(dst, dstsize, "%s", v ? (const char *)v : "");
 }
 
-/* A bounded C string field of the fixed-size saved_by struct: must be NUL-terminated. */
-static bool field_ok(const char *f, size_t size)
-{
-    return memchr(f, '\0', size) != NULL;
-}
-
-static bool save_req_ok(const struct store_save_req *req)
-{
-    if (!req || !req->room_id || !req->room_id[0] || !req->doc || req->history_keep < 1 ||
-        req->if_match < -1 || req->objects_saved < 0 || req->doc_len > (size_t)INT32_MAX)
-        return false;
-    const struct store_saved_by *by = req->saved_by;
-    return !by || (field_ok(by->user_id, sizeof by->user_id) &&
-                   field_ok(by->username, sizeof by->username) &&
-                   field_ok(by->service, sizeof by->service));
-}
-
 /* ---- writes ---------------------------------------------------------------------------- */
 
 /* The room's counter row: *exists, *last (0 when none) and *current (0 when no state). */
@@ -278,7 +261,7 @@ void store_sqlite_save_batch(struct store *base, const struct store_save_req *co
     bool open = false;
     for (size_t i = 0; i < n; i++) {
         memset(res[i], 0, sizeof *res[i]);
-        if (!save_req_ok(reqs[i])) {
+        if (!store_save_req_ok(reqs[i])) {
             log_bug("store_room_save: invalid request");
             st[i] = STORE_ERROR;
             continue;
@@ -287,7 +270,7 @@ void store_sqlite_save_batch(struct store *base, const struct store_save_req *co
             rc = begin_immediate(s);
             if (rc) {
                 for (size_t j = i; j < n; j++)
-                    st[j] = save_req_ok(reqs[j]) ? rc : STORE_ERROR;
+                    st[j] = store_save_req_ok(reqs[j]) ? rc : STORE_ERROR;
                 return;
             }
             open = true;
@@ -338,7 +321,7 @@ static enum store_status sq_room_save(struct store *base, const struct store_sav
     struct sqlite_store *s = impl(base);
     enum store_status rc;
     memset(res, 0, sizeof *res);
-    if (!save_req_ok(req)) {
+    if (!store_save_req_ok(req)) {
         log_bug("store_room_save: invalid request");
         return STORE_ERROR;
     }

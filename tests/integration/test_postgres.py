@@ -12,32 +12,15 @@ import os
 import subprocess
 import tempfile
 import threading
-import time
 import unittest
 
 import harness
 import services
-from test_server_fixture import SESSION_KEY, Server, db_exec, integrity_ok, problem, room_doc
+from test_server_fixture import (SESSION_KEY, Server, db_exec, integrity_ok, problem, room_doc,
+                                 run_threads)
 
 WRITERS = 8  # per instance
 SAVES_EACH = 5
-
-
-def run_threads(n, fn):
-    errors = []
-
-    def wrap(i):
-        try:
-            fn(i)
-        except Exception as e:  # reported by the main thread
-            errors.append(repr(e))
-
-    ts = [threading.Thread(target=wrap, args=(i,)) for i in range(n)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(timeout=180)
-    return errors + ["client thread(s) still running"] * any(t.is_alive() for t in ts)
 
 
 def migrate(*args, env=None, cwd=None):
@@ -84,7 +67,7 @@ class TestInstances(PgCase):
                 with lock:
                     got.append((json.loads(body)["version"], f"c{i}-{k}", st))
 
-        self.assertEqual(run_threads(2 * WRITERS, client), [])
+        self.assertEqual(run_threads(2 * WRITERS, client, timeout=180), [])
         total = 2 * WRITERS * SAVES_EACH
         self.assertEqual(sorted(v for v, _, _ in got), list(range(1, total + 1)))
         self.assertEqual(sum(1 for _, _, st in got if st == 201), 1)
@@ -113,7 +96,7 @@ class TestInstances(PgCase):
                 with lock:
                     results.append((r[0], r[2]))
 
-            self.assertEqual(run_threads(2 * WRITERS, client), [])
+            self.assertEqual(run_threads(2 * WRITERS, client, timeout=180), [])
             wins = [body for st, body in results if st == 200]
             self.assertEqual(len(wins), 1, [st for st, _ in results])
             self.assertEqual(json.loads(wins[0])["version"], cur + 1)

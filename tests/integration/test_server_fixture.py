@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
 
 import harness
@@ -113,6 +114,26 @@ def room_doc(n_saved=3, n_room=2, n_held=1, tag="x"):
         },
         "objects": objs,
     }
+
+
+def run_threads(n, fn, timeout=120):
+    """Runs fn(0..n-1) on n threads; returns the exceptions raised (repr) and a note for
+    threads still running after the bound."""
+    errors = []
+
+    def wrap(i):
+        try:
+            fn(i)
+        except Exception as e:  # reported by the main thread
+            errors.append(repr(e))
+
+    ts = [threading.Thread(target=wrap, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=timeout)
+    alive = [t for t in ts if t.is_alive()]
+    return errors + [f"{len(alive)} client thread(s) still running"] * bool(alive)
 
 
 def migrate(db, env=None):
