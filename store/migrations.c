@@ -405,22 +405,9 @@ static enum migrations_result apply_one(sqlite3 *db, const struct schema_migrati
     rc = migrations_inspect_list(db, list, n, &r, err, errsize);
     if (rc)
         goto out;
-    rc = migrations_report_verify(&r, err, errsize);
-    if (rc)
+    rc = migrations_next_pending(&r, list, n, &m, &row, done, err, errsize);
+    if (rc || *done)
         goto out;
-    row = migrations_report_first(&r, MIGRATIONS_STATE_PENDING);
-    if (!row) {
-        *done = true;
-        goto out;
-    }
-    for (int i = 0; i < n; i++)
-        if (list[i].version == row->version)
-            m = &list[i];
-    if (!m) {
-        log_bug("pending migration %d not in the list", row->version);
-        rc = MIGRATIONS_ERROR;
-        goto out;
-    }
     if (sqlite3_exec(db, m->sql, NULL, NULL, &msg) != SQLITE_OK) {
         set_err(err, errsize, "migration %04d_%s failed (rolled back): %s", m->version, m->name,
                 msg ? msg : sqlite3_errmsg(db));
@@ -451,6 +438,33 @@ out:
     if (rc || *done)
         rollback(db);
     return rc;
+}
+
+enum migrations_result migrations_next_pending(const struct migrations_report *r,
+                                               const struct schema_migration *list, int n,
+                                               const struct schema_migration **m,
+                                               const struct migrations_row **row, bool *done,
+                                               char *err, size_t errsize)
+{
+    enum migrations_result rc = migrations_report_verify(r, err, errsize);
+    *m = NULL;
+    *row = NULL;
+    if (rc)
+        return rc;
+    *row = migrations_report_first(r, MIGRATIONS_STATE_PENDING);
+    if (!*row) {
+        *done = true;
+        return MIGRATIONS_OK;
+    }
+    for (int i = 0; i < n; i++)
+        if (list[i].version == (*row)->version)
+            *m = &list[i];
+    if (!*m) {
+        log_bug("pending migration %d not in the list", (*row)->version);
+        set_err(err, errsize, "pending migration %d not in the list", (*row)->version);
+        return MIGRATIONS_ERROR;
+    }
+    return MIGRATIONS_OK;
 }
 
 enum migrations_result migrations_apply_steps(migrations_step_fn step, void *db,

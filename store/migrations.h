@@ -120,6 +120,13 @@ const struct migrations_row *migrations_report_first(const struct migrations_rep
 enum migrations_result migrations_check_list(const struct schema_migration *list, int n, char *err,
                                              size_t errsize);
 
+/* Inside an `up` step: MODIFIED / UNKNOWN when r fails verification; else the first
+ * pending migration (*m, its report row *row), or *done when nothing is pending. */
+enum migrations_result
+migrations_next_pending(const struct migrations_report *r, const struct schema_migration *list,
+                        int n, const struct schema_migration **m, const struct migrations_row **row,
+                        bool *done, char *err, size_t errsize) __attribute__((warn_unused_result));
+
 /* One step of `up` on a backend's connection db: applies the first pending migration of
  * list in its own transaction, or sets *done when none is pending. */
 typedef enum migrations_result (*migrations_step_fn)(void *db, const struct schema_migration *list,

@@ -150,22 +150,9 @@ static enum migrations_result apply_one(PGconn *conn, const struct schema_migrat
         rc = migrations_pg_inspect_list(conn, list, n, &r, err, errsize);
     if (rc)
         goto out;
-    rc = migrations_report_verify(&r, err, errsize);
-    if (rc)
+    rc = migrations_next_pending(&r, list, n, &m, &row, done, err, errsize);
+    if (rc || *done)
         goto out;
-    row = migrations_report_first(&r, MIGRATIONS_STATE_PENDING);
-    if (!row) {
-        *done = true;
-        goto out;
-    }
-    for (int i = 0; i < n; i++)
-        if (list[i].version == row->version)
-            m = &list[i];
-    if (!m) {
-        log_bug("pending migration %d not in the list", row->version);
-        rc = MIGRATIONS_ERROR;
-        goto out;
-    }
     PGresult *res = PQexec(conn, m->sql); /* several statements: the simple protocol */
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
         char what[200];

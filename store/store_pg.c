@@ -202,6 +202,13 @@ static enum store_status exec0(struct pg_store *s, const char *what, const char 
     return rc;
 }
 
+/* A usable connection and an open transaction. */
+static enum store_status begin(struct pg_store *s)
+{
+    enum store_status rc = ensure(s);
+    return rc ? rc : exec0(s, "BEGIN", "BEGIN", 0, NULL);
+}
+
 static void rollback(struct pg_store *s)
 {
     if (s->conn && PQstatus(s->conn) == CONNECTION_OK &&
@@ -346,10 +353,7 @@ static enum store_status pg_room_save(struct store *base, const struct store_sav
         log_bug("store_room_save: invalid request");
         return STORE_ERROR;
     }
-    enum store_status rc = ensure(s);
-    if (rc)
-        return rc;
-    rc = exec0(s, "BEGIN", "BEGIN", 0, NULL);
+    enum store_status rc = begin(s);
     if (rc == STORE_OK)
         rc = save_in_txn(s, req, res);
     if (rc == STORE_OK)
@@ -370,10 +374,7 @@ static enum store_status pg_room_delete(struct store *base, const char *room_id,
         log_bug("store_room_delete: invalid request");
         return STORE_ERROR;
     }
-    enum store_status rc = ensure(s);
-    if (rc)
-        return rc;
-    rc = exec0(s, "BEGIN", "BEGIN", 0, NULL);
+    enum store_status rc = begin(s);
     if (rc == STORE_OK)
         rc = lock_counter(s, room_id, 0, false, &exists, &last, &current);
     if (rc == STORE_OK && current == 0)
