@@ -73,7 +73,8 @@ static const struct config_opt opts[] = {
     OPT("--history", "ROOMSTATE_HISTORY", CONFIG_INT, "10", 1, 100000, history,
         "versions kept per room"),
     OPT("--threads", "ROOMSTATE_THREADS", CONFIG_INT, "0", 0, 256, threads,
-        "worker threads (0: the number of cores this process may run on)"),
+        "worker threads (0: the number of cores this process may run on; on PostgreSQL at "
+        "least --db-pool)"),
     OPT("--leeway", "ROOMSTATE_LEEWAY", CONFIG_INT, "0", 0, 300, leeway,
         "clock leeway in seconds for token expiry"),
     OPT("--cache-mb", "ROOMSTATE_CACHE_MB", CONFIG_INT, "4", 0, 65536, cache_mb,
@@ -189,6 +190,11 @@ int main(int argc, char **argv)
     srv.max_body_bytes = (size_t)cfg.max_body;
     srv.history_keep = cfg.history;
     srv.threads = cfg.threads > 0 ? (unsigned)cfg.threads : (cores > 0 ? (unsigned)cores : 1);
+    /* on PostgreSQL a request waits for network round trips: by default as many HTTP threads
+     * as connections, so the pool can be busy while the cores are not */
+    if (cfg.threads == 0 && store_backend_of(cfg.db) == STORE_BACKEND_POSTGRES &&
+        srv.threads < (unsigned)cfg.db_pool)
+        srv.threads = (unsigned)cfg.db_pool;
     srv.save_workers = (unsigned)cfg.save_workers;
     srv.cache = cache_new((size_t)cfg.cache_mb * 1024 * 1024);
     srv.livekit.api_key = cfg.livekit_key;

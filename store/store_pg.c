@@ -17,10 +17,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PG_PREPARED_MAX 16 /* distinct parameterized statements of this file */
+
 struct pg_store {
     struct store base; /* first: a struct store * points here */
     PGconn *conn;
     char *conninfo;
+    /* statements prepared on this connection (named "rs<index>"), keyed by the address of
+     * their SQL text (string literals of this file); cleared when the connection is new */
+    const char *prepared[PG_PREPARED_MAX];
+    int nprepared;
 };
 
 static struct pg_store *impl(struct store *s)
@@ -152,6 +158,7 @@ static enum store_status ensure(struct pg_store *s)
     if (s->conn)
         PQfinish(s->conn);
     s->conn = NULL;
+    s->nprepared = 0; /* prepared statements belong to the old session */
     enum store_status rc = store_pg_connect(s->conninfo, &s->conn, err, sizeof err);
     if (rc) {
         /* this connection worked before: whatever broke it is the database's outage */
@@ -164,13 +171,44 @@ static enum store_status ensure(struct pg_store *s)
 
 /* ---- statements ------------------------------------------------------------------------ */
 
-/* Runs sql with n text parameters; *out is the result when it has the expected status. */
+/* The name of sql prepared on s's connection (prepared now on first use), or NULL (then
+ * *res is the failed PQprepare result, or NULL). */
+static const char *prepared(struct pg_store *s, const char *sql, int n, PGresult **res,
+                            char name[8])
+{
+    int i = 0;
+    *res = NULL;
+    while (i < s->nprepared && s->prepared[i] != sql)
+        i++;
+    snprintf(name, 8, "rs%d", i);
+    if (i < s->nprepared)
+        return name;
+    if (i >= PG_PREPARED_MAX)
+        return NULL; /* not expected: unprepared from here on */
+    PGresult *r = PQprepare(s->conn, name, sql, n, NULL);
+    if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+        *res = r;
+        return NULL;
+    }
+    PQclear(r);
+    s->prepared[s->nprepared++] = sql;
+    return name;
+}
+
+/* Runs sql (a string literal: it keys the prepared statement) with n parameters; *out is
+ * the result when it has the expected status. */
 static enum store_status run(struct pg_store *s, const char *what, const char *sql, int n,
                              const char *const *vals, const int *lens, const int *fmts,
                              ExecStatusType want, PGresult **out)
 {
-    PGresult *res = PQexecParams(s->conn, sql, n, NULL, vals, lens, fmts, 0);
+    char name[8];
+    PGresult *res = NULL;
+    const char *stmt = n > 0 ? prepared(s, sql, n, &res, name) : NULL;
     *out = NULL;
+    if (stmt)
+        res = PQexecPrepared(s->conn, stmt, n, vals, lens, fmts, 0);
+    else if (!res)
+        res = PQexecParams(s->conn, sql, n, NULL, vals, lens, fmts, 0);
     if (res && PQresultStatus(res) == want) {
         *out = res;
         return STORE_OK;
