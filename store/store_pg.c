@@ -223,12 +223,25 @@ static enum store_status run(struct pg_store *s, const char *what, const char *s
 }
 
 /* A read on its own (one statement, one snapshot): reconnects first when needed. */
+/* True when rc came from a connection that turned out dead (the server restarted since its
+ * last use): then a statement that changed nothing may run again on a new connection. */
+static bool lost(struct pg_store *s, enum store_status rc)
+{
+    return rc == STORE_BUSY && s->conn && PQstatus(s->conn) == CONNECTION_BAD;
+}
+
 static enum store_status select_rows(struct pg_store *s, const char *what, const char *sql, int n,
                                      const char *const *vals, PGresult **out)
 {
-    enum store_status rc = ensure(s);
+    enum store_status rc = STORE_BUSY;
     *out = NULL;
-    return rc ? rc : run(s, what, sql, n, vals, NULL, NULL, PGRES_TUPLES_OK, out);
+    /* a read changes nothing: once more on a fresh connection when the old one was dead */
+    for (int attempt = 0; attempt < 2 && (attempt == 0 || lost(s, rc)); attempt++) {
+        rc = ensure(s);
+        if (rc == STORE_OK)
+            rc = run(s, what, sql, n, vals, NULL, NULL, PGRES_TUPLES_OK, out);
+    }
+    return rc;
 }
 
 static enum store_status exec0(struct pg_store *s, const char *what, const char *sql, int n,
@@ -243,8 +256,14 @@ static enum store_status exec0(struct pg_store *s, const char *what, const char 
 /* A usable connection and an open transaction. */
 static enum store_status begin(struct pg_store *s)
 {
-    enum store_status rc = ensure(s);
-    return rc ? rc : exec0(s, "BEGIN", "BEGIN", 0, NULL);
+    enum store_status rc = STORE_BUSY;
+    /* BEGIN changes nothing: once more on a fresh connection when the old one was dead */
+    for (int attempt = 0; attempt < 2 && (attempt == 0 || lost(s, rc)); attempt++) {
+        rc = ensure(s);
+        if (rc == STORE_OK)
+            rc = exec0(s, "BEGIN", "BEGIN", 0, NULL);
+    }
+    return rc;
 }
 
 static void rollback(struct pg_store *s)

@@ -221,6 +221,26 @@ class TestRestart(PgCase):
             self.assertEqual(json.loads(body)["objects"][0]["properties"]["label"], tag)
 
 
+class TestReconnect(PgCase):
+    def test_first_requests_after_a_restart_succeed(self):
+        # connections that died with the old PostgreSQL are replaced on their next use: a
+        # read or a save that had sent nothing yet runs again on a fresh connection
+        t = harness.token(key=SESSION_KEY)
+        _, a, b = self.two_servers(args=("--db-pool", "1", "--threads", "1",
+                                         "--save-workers", "0"))
+        st, h, body = a.request("POST", "/rooms/rc/save", body=room_doc(tag="v1"), token=t)
+        self.assertEqual(st, 201)
+        self.assertEqual(b.request("GET", "/rooms/rc/state", token=t)[0], 200)
+        self.pg.stop("immediate")
+        self.pg.start()
+        st, h, body = b.request("GET", "/rooms/rc/state", token=t)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(h["etag"], '"1"')
+        st, h, body = a.request("POST", "/rooms/rc/save", body=room_doc(tag="v2"), token=t)
+        self.assertEqual((st, json.loads(body)["version"]), (200, 2))
+        self.assertIn("reconnected to PostgreSQL", a.proc.output())
+
+
 class TestMigrate(PgCase):
     def rows(self, name):
         return db_exec(self.pg.dsn(name), "SELECT version, checksum FROM schema_migrations "
