@@ -174,13 +174,13 @@ static enum store_status ensure(struct pg_store *s)
 /* The name of sql prepared on s's connection (prepared now on first use), or NULL (then
  * *res is the failed PQprepare result, or NULL). */
 static const char *prepared(struct pg_store *s, const char *sql, int n, PGresult **res,
-                            char name[8])
+                            char name[16])
 {
     int i = 0;
     *res = NULL;
     while (i < s->nprepared && s->prepared[i] != sql)
         i++;
-    snprintf(name, 8, "rs%d", i);
+    snprintf(name, 16, "rs%d", i);
     if (i < s->nprepared)
         return name;
     if (i >= PG_PREPARED_MAX)
@@ -201,7 +201,7 @@ static enum store_status run(struct pg_store *s, const char *what, const char *s
                              const char *const *vals, const int *lens, const int *fmts,
                              ExecStatusType want, PGresult **out)
 {
-    char name[8];
+    char name[16];
     PGresult *res = NULL;
     const char *stmt = n > 0 ? prepared(s, sql, n, &res, name) : NULL;
     *out = NULL;
