@@ -75,8 +75,8 @@ class Postgres:
                               "-p", str(self.port), "-k", self.sock,
                               "-c", "listen_addresses=127.0.0.1", "-c", "fsync=on",
                               "-c", "max_connections=200", "-c", "logging_collector=off"]
-        self.proc = Proc(args, log_path=os.path.join(tempfile.gettempdir(),
-                                                     f"roomstate-pg-{self.port}.log"))
+        # the log lives in the cluster's directory, removed with it by close()
+        self.proc = Proc(args, log_path=os.path.join(self.dir, "postgres.log"))
         wait_until(lambda: self.ready() or not self.proc.alive(), timeout=timeout,
                    what="PostgreSQL to accept connections")
         if not self.proc.alive():
