@@ -278,6 +278,21 @@ class TestMigrate(PgCase):
         self.assertNotEqual(p.p.wait(timeout=30), 0)
         self.assertIn("does not match this binary", p.output())
 
+    def test_pgpassfile(self):
+        # libpq's own password file works too (PGPASSFILE, ~/.pgpass format, mode 0600)
+        name, dsn, _ = self.new_db()
+        path = os.path.join(harness.tmpdir(self), "pgpass")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"127.0.0.1:{self.pg.port}:{name}:{self.pg.user}:{self.pg.password}\n")
+        env = {"PGPASSFILE": path, "ROOMSTATE_DB_PASSWORD_FILE": ""}
+        r = migrate("--db", dsn, "up", env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = migrate("--db", dsn, "verify", env={"PGPASSFILE": "/nonexistent",
+                                                "ROOMSTATE_DB_PASSWORD_FILE": ""})
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("password", r.stderr)
+
     def test_uri_is_not_a_path(self):
         # a postgresql:// URI once created a directory "postgresql:" holding a SQLite file
         cwd = tempfile.mkdtemp(prefix="roomstate-it-")
