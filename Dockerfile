@@ -36,7 +36,7 @@ FROM ${RUNTIME_IMAGE} AS runtime
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       libmicrohttpd12 libjansson4 libjwt0 libsqlite3-0 libwebsockets17 libwebsockets-evlib-ev \
-      libcurl4 libssl3 \
+      libcurl4 libssl3 libpq5 \
       ca-certificates \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb \
  && groupadd --gid 10001 roomstate \

@@ -21,7 +21,7 @@ PYTHON := /usr/bin/python3
 OPT ?= -O2 -g
 WARN := -std=c11 -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
         -Wmissing-prototypes -Wno-unused-parameter -Werror
-PKGS := libmicrohttpd jansson libjwt sqlite3 libwebsockets libcurl openssl
+PKGS := libmicrohttpd jansson libjwt sqlite3 libwebsockets libcurl openssl libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
@@ -41,6 +41,7 @@ DEB_PKGS := gcc libc6-dev make pkg-config libmicrohttpd-dev libjansson-dev libjw
 
 # ---- sources: every folder's main.c is its program, the rest is its library ----
 COMMON_SRC := $(sort $(wildcard common/*.c))
+STORE_SRC := $(sort $(wildcard store/*.c))
 SERVER_LIB_SRC := $(filter-out server/main.c,$(sort $(wildcard server/*.c)))
 RELAY_LIB_SRC := $(filter-out relay/main.c,$(sort $(wildcard relay/*.c)))
 MIGRATE_LIB_SRC := $(filter-out migrate/main.c,$(sort $(wildcard migrate/*.c)))
@@ -49,10 +50,12 @@ UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 GEN_SCHEMA := $(BUILD)/gen/schema_embed.c
+GEN_SCHEMA_PG := $(BUILD)/gen/schema_pg_embed.c
 GEN_OPCODES_H := $(BUILD)/gen/opcodes.h
 PROTOCOL_OUT := protocol/opcodes.gd protocol/opcodes.lua
 
 LIBCOMMON := $(BUILD)/libcommon.a
+LIBSTORE := $(BUILD)/libstore.a
 LIBSERVER := $(BUILD)/libserver.a
 LIBRELAY := $(BUILD)/librelay.a
 LIBMIGRATE := $(BUILD)/libmigrate.a
@@ -65,13 +68,13 @@ ifneq ($(wildcard bench/relay-load.c),)
 BINS += $(BUILD)/relay-load
 endif
 
-.PHONY: all deps run test unit integration replay check-openapi test-suite clean lint protocol bench \
+.PHONY: all deps run test unit integration integration-postgres replay check-openapi test-suite clean lint protocol bench \
         container-check test-repeat
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(BUILD)/unit-tests
 
-$(BUILD)/obj/%.o: %.c | $(GEN_SCHEMA) $(GEN_OPCODES_H)
+$(BUILD)/obj/%.o: %.c | $(GEN_SCHEMA) $(GEN_SCHEMA_PG) $(GEN_OPCODES_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
@@ -80,9 +83,12 @@ $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 # Migrations are embedded in the binaries: a deployed image needs no loose SQL files.
-$(GEN_SCHEMA): $(sort $(wildcard schema/*.sql)) tools/embed-schema.sh
+$(GEN_SCHEMA): $(sort $(wildcard schema/sqlite/*.sql)) tools/embed-schema.sh
 	@mkdir -p $(dir $@)
-	sh tools/embed-schema.sh $(sort $(wildcard schema/*.sql)) > $@.tmp && mv $@.tmp $@
+	sh tools/embed-schema.sh schema_migrations_embedded $(sort $(wildcard schema/sqlite/*.sql)) > $@.tmp && mv $@.tmp $@
+$(GEN_SCHEMA_PG): $(sort $(wildcard schema/postgres/*.sql)) tools/embed-schema.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed-schema.sh schema_migrations_pg_embedded $(sort $(wildcard schema/postgres/*.sql)) > $@.tmp && mv $@.tmp $@
 
 # The canonical opcode table: C header in build/, GDScript and Lua committed under protocol/.
 $(GEN_OPCODES_H): protocol/opcodes.def tools/gen-opcodes.sh
@@ -94,7 +100,10 @@ protocol/opcodes.lua: protocol/opcodes.def tools/gen-opcodes.sh
 	sh tools/gen-opcodes.sh lua protocol/opcodes.def > $@.tmp && mv $@.tmp $@
 protocol: $(GEN_OPCODES_H) $(PROTOCOL_OUT)
 
-$(LIBCOMMON): $(call obj,$(COMMON_SRC)) $(BUILD)/obj/gen/schema_embed.o
+$(LIBCOMMON): $(call obj,$(COMMON_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+$(LIBSTORE): $(call obj,$(STORE_SRC)) $(BUILD)/obj/gen/schema_embed.o $(BUILD)/obj/gen/schema_pg_embed.o
 	@rm -f $@
 	ar rcs $@ $^
 $(LIBSERVER): $(call obj,$(SERVER_LIB_SRC))
@@ -107,18 +116,18 @@ $(LIBMIGRATE): $(call obj,$(MIGRATE_LIB_SRC))
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/roomstate-server: $(call obj,server/main.c) $(LIBSERVER) $(LIBCOMMON)
+$(BUILD)/roomstate-server: $(call obj,server/main.c) $(LIBSERVER) $(LIBSTORE) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(BUILD)/roomstate-relay: $(call obj,relay/main.c) $(LIBRELAY) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
-$(BUILD)/roomstate-migrate: $(call obj,migrate/main.c) $(LIBMIGRATE) $(LIBCOMMON)
+$(BUILD)/roomstate-migrate: $(call obj,migrate/main.c) $(LIBMIGRATE) $(LIBSTORE) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(BUILD)/roomstate-token: $(call obj,tools/token.c) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 BENCH_LIB_SRC := $(filter-out bench/relay-load.c,$(sort $(wildcard bench/*.c)))
 $(BUILD)/relay-load: $(call obj,bench/relay-load.c $(BENCH_LIB_SRC)) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
-$(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(LIBSERVER) $(LIBRELAY) $(LIBMIGRATE) $(LIBCOMMON)
+$(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(LIBSERVER) $(LIBRELAY) $(LIBMIGRATE) $(LIBSTORE) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
 
 # ---- installing, running ----
@@ -147,6 +156,14 @@ unit: $(BUILD)/unit-tests
 
 integration: all
 	ROOMSTATE_BIN=$(abspath $(BUILD)) $(PYTHON) tests/integration/run.py
+	$(MAKE) integration-postgres
+
+# The server's integration modules again, every server on PostgreSQL (a throw-away cluster).
+SERVER_IT := test_server_http test_server_badreq test_server_concurrency test_server_fastpath \
+             test_openapi_responses
+integration-postgres: all
+	ROOMSTATE_TEST_BACKEND=postgres ROOMSTATE_BIN=$(abspath $(BUILD)) $(PYTHON) \
+	  tests/integration/run.py $(SERVER_IT)
 
 # The plan's restart-replay harness (issue 5): save, kill server and relay, restart, replay.
 replay: all
@@ -179,8 +196,8 @@ container-check:
 	sh tools/container-check.sh
 
 lint:
-	clang-format --dry-run -Werror common/*.[ch] server/*.[ch] relay/*.[ch] migrate/*.[ch] tools/*.c
-	! grep -nE '\b(strcpy|strcat|sprintf|strtok|atoi|gets)\s*\(' common/*.c server/*.c relay/*.c migrate/*.c tools/*.c
+	clang-format --dry-run -Werror common/*.[ch] store/*.[ch] server/*.[ch] relay/*.[ch] migrate/*.[ch] tools/*.c
+	! grep -nE '\b(strcpy|strcat|sprintf|strtok|atoi|gets)\s*\(' common/*.c store/*.c server/*.c relay/*.c migrate/*.c tools/*.c
 
 clean:
 	rm -rf build build-san

@@ -13,6 +13,11 @@
 #      ROOMS=1000  CONNS=32  THREADS=2  LOAD_CPUS=1  OUT=<jsonl to append to>
 #      PERF=1: record the server with `perf record -g` during the harness and print its top
 #      symbols as "# perf ..." lines (TESTS="save" or "state" to profile one path only)
+#      DB=<PostgreSQL connection string>: use that database (migrated here; the password in
+#      ROOMSTATE_DB_PASSWORD_FILE) instead of a temp SQLite file; it must hold no room
+#      SERVERS=N (default 1; N > 1 needs DB): N servers on ports HTTP_PORT+1.. behind
+#      HAProxy (round robin) on HTTP_PORT; memory lines per server
+#      bench/pg-bench.py runs SQLite, PostgreSQL x1 and x2 in one go on a throw-away cluster
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
@@ -21,6 +26,11 @@ HTTP_PORT=${HTTP_PORT:-18481}
 SERVER_CPUS=${SERVER_CPUS-0}
 SERVER_THREADS=${SERVER_THREADS:-}
 OUT=${OUT:-}
+DB=${DB:-}
+SERVERS=${SERVERS:-1}
+if [ "$SERVERS" -gt 1 ] && [ -z "$DB" ]; then
+  echo "bench/http.sh: SERVERS=$SERVERS needs a shared database (DB=postgresql://...)" >&2; exit 2
+fi
 
 for f in "$BUILD/roomstate-server" "$BUILD/roomstate-migrate" "$ANCHORS/bench-http.sh"; do
   [ -e "$f" ] || { echo "bench/http.sh: missing $f (make all; anchors at \$ANCHORS)" >&2; exit 2; }
@@ -30,14 +40,19 @@ command -v node > /dev/null || { echo "bench/http.sh: node is not installed (mak
 
 WORK=$(mktemp -d /tmp/roomstate-bench-http.XXXXXX)
 SERVER_PID=
-stop_server() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2> /dev/null; then
-    kill -TERM "$SERVER_PID" 2> /dev/null || true
-    for _ in $(seq 100); do kill -0 "$SERVER_PID" 2> /dev/null || break; sleep 0.1; done
-    kill -KILL "$SERVER_PID" 2> /dev/null || true
-    wait "$SERVER_PID" 2> /dev/null || true
+SERVER_PIDS=
+stop_pid() {
+  if [ -n "$1" ] && kill -0 "$1" 2> /dev/null; then
+    kill -TERM "$1" 2> /dev/null || true
+    for _ in $(seq 100); do kill -0 "$1" 2> /dev/null || break; sleep 0.1; done
+    kill -KILL "$1" 2> /dev/null || true
+    wait "$1" 2> /dev/null || true
   fi
+}
+stop_server() {
+  for p in $SERVER_PIDS; do stop_pid "$p"; done
   SERVER_PID=
+  SERVER_PIDS=
 }
 trap 'stop_server; rm -rf "$WORK"' EXIT INT TERM
 
@@ -46,28 +61,66 @@ if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$HTTP_PORT/healthz"; then
   echo "bench/http.sh: port $HTTP_PORT is already in use; choose another with HTTP_PORT=" >&2
   exit 1
 fi
-"$BUILD/roomstate-migrate" --db "$WORK/bench.db" up > "$WORK/migrate.log" 2>&1 ||
+DB_ARG=${DB:-$WORK/bench.db}
+"$BUILD/roomstate-migrate" --db "$DB_ARG" up > "$WORK/migrate.log" 2>&1 ||
   { cat "$WORK/migrate.log" >&2; exit 1; }
-args=(--listen "127.0.0.1:$HTTP_PORT" --db "$WORK/bench.db" --log-level warn)
-[ -n "$SERVER_THREADS" ] && args+=(--threads "$SERVER_THREADS")
 pin=(); [ -n "$SERVER_CPUS" ] && pin=(taskset -c "$SERVER_CPUS")
-# The server uses Nakama's development key, as the anchors' mint-token.js does.
-env -u NAKAMA_SESSION_KEY -u NAKAMA_SESSION_KEY_FILE "${pin[@]}" "$BUILD/roomstate-server" "${args[@]}" \
-  > "$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-up=0
-for _ in $(seq 100); do
-  if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$HTTP_PORT/healthz"; then up=1; break; fi
-  kill -0 "$SERVER_PID" 2> /dev/null || break
-  sleep 0.1
-done
-kill -0 "$SERVER_PID" 2> /dev/null || up=0 # answered, but not by our process
-if [ "$up" != 1 ]; then
-  echo "bench/http.sh: roomstate-server did not come up on port $HTTP_PORT" >&2
-  tail -5 "$WORK/server.log" >&2
-  exit 1
+# start_server PORT: one roomstate-server; waits until it answers
+start_server() {
+  local port=$1 args=(--listen "127.0.0.1:$1" --db "$DB_ARG" --log-level warn) up=0 pid
+  [ -n "$SERVER_THREADS" ] && args+=(--threads "$SERVER_THREADS")
+  # The server uses Nakama's development key, as the anchors' mint-token.js does.
+  env -u NAKAMA_SESSION_KEY -u NAKAMA_SESSION_KEY_FILE "${pin[@]}" "$BUILD/roomstate-server" \
+    "${args[@]}" > "$WORK/server-$port.log" 2>&1 &
+  pid=$!
+  SERVER_PIDS="$SERVER_PIDS $pid"
+  for _ in $(seq 100); do
+    if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/healthz"; then up=1; break; fi
+    kill -0 "$pid" 2> /dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$pid" 2> /dev/null || up=0 # answered, but not by our process
+  if [ "$up" != 1 ]; then
+    echo "bench/http.sh: roomstate-server did not come up on port $port" >&2
+    tail -5 "$WORK/server-$port.log" >&2
+    exit 1
+  fi
+  SERVER_PID=$pid
+}
+if [ "$SERVERS" = 1 ]; then
+  start_server "$HTTP_PORT"
+else
+  backends=""
+  for i in $(seq "$SERVERS"); do
+    start_server $((HTTP_PORT + i))
+    backends="$backends    server s$i 127.0.0.1:$((HTTP_PORT + i))
+"
+  done
+  cat > "$WORK/haproxy.cfg" << CFG
+global
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend bench
+    bind 127.0.0.1:$HTTP_PORT
+    default_backend servers
+backend servers
+    balance roundrobin
+$backends
+CFG
+  haproxy -db -f "$WORK/haproxy.cfg" > "$WORK/haproxy.log" 2>&1 &
+  HAPROXY_PID=$!
+  SERVER_PIDS="$HAPROXY_PID $SERVER_PIDS" # stopped first
+  for _ in $(seq 100); do
+    curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$HTTP_PORT/healthz" && break
+    sleep 0.1
+  done
 fi
-echo "# roomstate-server pid $SERVER_PID port $HTTP_PORT cpus ${SERVER_CPUS:-any} threads ${SERVER_THREADS:-default} db $WORK/bench.db"
+db_name=$WORK/bench.db; [ -n "$DB" ] && db_name=postgresql # never print a connection string
+echo "# roomstate-server x$SERVERS pids$SERVER_PIDS port $HTTP_PORT cpus ${SERVER_CPUS:-any} threads ${SERVER_THREADS:-default} db $db_name"
 
 PERF_PID=
 if [ "${PERF:-0}" = 1 ]; then
@@ -85,10 +138,15 @@ if [ -n "$PERF_PID" ]; then
     grep -E '^ +[0-9.]+%' | head -30 | sed 's/^/# perf /' || true
 fi
 
-hwm=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status" 2> /dev/null || echo null)
-rss=$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status" 2> /dev/null || echo null)
-alive=true; kill -0 "$SERVER_PID" 2> /dev/null || alive=false
-line="{\"test\":\"server_memory\",\"target\":\"c-asset-server\",\"peak_rss_mib\":${hwm:-null},\"rss_mib\":${rss:-null},\"alive_after_run\":$alive,\"db_bytes\":$(du -cb "$WORK"/bench.db* | tail -1 | cut -f1)}"
-echo "RESULT $line"
-[ -n "$OUT" ] && echo "$line" >> "$OUT"
+db_bytes=null
+[ -z "$DB" ] && db_bytes=$(du -cb "$WORK"/bench.db* | tail -1 | cut -f1)
+for pid in $SERVER_PIDS; do
+  [ -n "${HAPROXY_PID:-}" ] && [ "$pid" = "$HAPROXY_PID" ] && continue
+  hwm=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status" 2> /dev/null || echo null)
+  rss=$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status" 2> /dev/null || echo null)
+  alive=true; kill -0 "$pid" 2> /dev/null || alive=false
+  line="{\"test\":\"server_memory\",\"target\":\"c-asset-server\",\"peak_rss_mib\":${hwm:-null},\"rss_mib\":${rss:-null},\"alive_after_run\":$alive,\"db_bytes\":$db_bytes}"
+  echo "RESULT $line"
+  [ -n "$OUT" ] && echo "$line" >> "$OUT"
+done
 stop_server

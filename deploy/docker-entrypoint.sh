@@ -28,6 +28,10 @@ secret_default ROOMSTATE_SERVICE_KEY roomstate_service_key
 secret_default LIVEKIT_API_SECRET livekit_api_secret
 
 check_db_dir() {
+    # a PostgreSQL connection string (URI or key=value, as roomstate reads ROOMSTATE_DB) has
+    # no directory to check
+    case "${ROOMSTATE_DB:-}" in postgres://* | postgresql://*) return 0 ;; esac
+    if expr "${ROOMSTATE_DB:-}" : ' *[a-z_][a-z_]* *=' >/dev/null; then return 0; fi
     dir=$(dirname "${ROOMSTATE_DB:-/data/roomstate.db}")
     if [ ! -d "$dir" ] || [ ! -w "$dir" ]; then
         echo "roomstate-entrypoint: $dir is not a directory writable by uid $(id -u);" \

@@ -8,7 +8,8 @@
 #
 # Files: nakama_session_key (Nakama's session.encryption_key = what roomstate verifies
 # session tokens with), roomstate_service_key (service tokens: relay and Nakama runtime ->
-# server), postgres_password, livekit_api_secret, nakama.yml (Nakama's --config).
+# server), postgres_password, roomstate_db_password (roomstate's own PostgreSQL role),
+# livekit_api_secret, nakama.yml (Nakama's --config).
 set -eu
 dir=$(cd "$(dirname "$0")" && pwd)/secrets
 mkdir -p "$dir"
@@ -25,6 +26,7 @@ put() { # name value
 put nakama_session_key "$(rand)"
 put roomstate_service_key "$(rand)"
 put postgres_password "$(rand)"
+put roomstate_db_password "$(rand)"
 if [ -n "${LIVEKIT_API_SECRET:-}" ]; then
     put livekit_api_secret "$LIVEKIT_API_SECRET"
 else

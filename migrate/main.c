@@ -1,9 +1,13 @@
 /* main.c — roomstate-migrate: applies the embedded schema migrations at deploy (`up`), shows
- * them (`status`) and checks that the database matches this binary (`verify`). */
+ * them (`status`) and checks that the database matches this binary (`verify`), on SQLite
+ * (a file path) or PostgreSQL (a libpq connection string: store_backend_of). */
 #include "common/config.h"
 #include "common/log.h"
-#include "common/migrations.h"
-#include "common/store_sqlite.h"
+#include "store/migrations.h"
+#include "store/migrations_pg.h"
+#include "store/store_copy.h"
+#include "store/store_pg.h"
+#include "store/store_sqlite.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -22,18 +26,27 @@ enum exit_code {
 struct migrate_config {
     const char *db;
     const char *log_level;
+    const char *from;
+    const char *to;
 };
 
 static const struct config_opt opts[] = {
     {"--db", "ROOMSTATE_DB", CONFIG_STRING, "./data/roomstate.db", 0, 0,
      offsetof(struct migrate_config, db),
-     "SQLite database file (`up` creates it and its parent directory)"},
+     "SQLite database file (`up` creates it and its parent directory), or a PostgreSQL "
+     "connection string: postgresql://USER@HOST:PORT/DB or key=value pairs (password from "
+     "the file in env ROOMSTATE_DB_PASSWORD_FILE, or libpq's PGPASSFILE)"},
     {"--log-level", "ROOMSTATE_LOG_LEVEL", CONFIG_STRING, "warn", 0, 0,
      offsetof(struct migrate_config, log_level), "debug, info, warn or error (stderr)"},
+    {"--from", NULL, CONFIG_STRING, NULL, 0, 0, offsetof(struct migrate_config, from),
+     "copy: the source database (path or connection string; must be current)"},
+    {"--to", NULL, CONFIG_STRING, NULL, 0, 0, offsetof(struct migrate_config, to),
+     "copy: the destination database (migrated with `up`, holding no room)"},
 };
 
 static const char usage[] =
-    "usage: roomstate-migrate [--db PATH] up|status|verify\n"
+    "usage: roomstate-migrate [--db PATH|URI] up|status|verify\n"
+    "       roomstate-migrate copy --from PATH|URI --to PATH|URI\n"
     "\n"
     "Commands:\n"
     "  up      apply every pending migration in order, each in its own transaction (a\n"
@@ -43,10 +56,14 @@ static const char usage[] =
     "          MODIFIED (checksum differs) or UNKNOWN (newer than this binary)\n"
     "  verify  check that every applied migration matches this binary (sha256) and that the\n"
     "          database has no migration this binary does not know\n"
+    "  copy    copy every room (version counter, current state, retained history) from\n"
+    "          --from to --to, e.g. SQLite to PostgreSQL; stop the servers first; the\n"
+    "          destination must be migrated (`up`) and hold no room\n"
     "\n"
     "Exit codes:\n"
     "  0  success (verify: everything applied matches; pending migrations are reported)\n"
     "  1  the database could not be opened or read, or a migration failed (rolled back)\n"
+    "     (PostgreSQL: the server named in the message could not be reached or refused)\n"
     "  2  usage error (unknown command or option, bad value)\n"
     "  3  verify failed: an applied migration's checksum differs, or the database has\n"
     "     migrations this binary does not know (up refuses to touch such a database)";
@@ -97,6 +114,47 @@ static int exit_for(enum migrations_result r)
     }
 }
 
+/* The database named for messages: a PostgreSQL connection string never (password). */
+static const char *display_name(const char *db, char *buf, size_t size)
+{
+    if (store_backend_of(db) != STORE_BACKEND_POSTGRES)
+        return db;
+    store_pg_describe(db, buf, size);
+    return buf;
+}
+
+static int cmd_copy(const char *from_db, const char *to_db)
+{
+    struct store_options o;
+    struct store *from = NULL, *to = NULL;
+    struct store_copy_stats stats;
+    char err[1024] = "", fname[512], tname[512];
+    int rc = EXIT_FAILED;
+    const char *fn = display_name(from_db, fname, sizeof fname);
+    const char *tn = display_name(to_db, tname, sizeof tname);
+    store_options_default(&o);
+    o.group_commit = false;
+    if (store_open_opts(from_db, &o, &from, err, sizeof err) != STORE_OK) {
+        fprintf(stderr, "roomstate-migrate: copy: source %s: %s\n", fn, err);
+        goto out;
+    }
+    if (store_open_opts(to_db, &o, &to, err, sizeof err) != STORE_OK) {
+        fprintf(stderr, "roomstate-migrate: copy: destination %s: %s\n", tn, err);
+        goto out;
+    }
+    if (store_copy(from, to, &stats, err, sizeof err) != STORE_OK) {
+        fprintf(stderr, "roomstate-migrate: copy from %s to %s: %s\n", fn, tn, err);
+        goto out;
+    }
+    printf("copied %zu room(s), %zu version(s) from %s to %s\n", stats.rooms, stats.versions, fn,
+           tn);
+    rc = EXIT_OK;
+out:
+    store_close(from);
+    store_close(to);
+    return rc;
+}
+
 static int highest_applied(const struct migrations_report *r)
 {
     int v = 0;
@@ -106,12 +164,31 @@ static int highest_applied(const struct migrations_report *r)
     return v;
 }
 
-static int cmd_up(sqlite3 *db, const char *path)
+/* The open database of either backend. */
+struct mdb {
+    sqlite3 *sq;
+    PGconn *pg;
+};
+
+static enum migrations_result mdb_apply(struct mdb *db, int *napplied, char *err, size_t errsize)
+{
+    return db->pg ? migrations_pg_apply(db->pg, napplied, err, errsize)
+                  : migrations_apply(db->sq, napplied, err, errsize);
+}
+
+static enum migrations_result mdb_inspect(struct mdb *db, struct migrations_report *r, char *err,
+                                          size_t errsize)
+{
+    return db->pg ? migrations_pg_inspect(db->pg, r, err, errsize)
+                  : migrations_inspect(db->sq, r, err, errsize);
+}
+
+static int cmd_up(struct mdb *db, const char *path)
 {
     char err[1024] = "";
     struct migrations_report r;
     int napplied = 0;
-    enum migrations_result mr = migrations_apply(db, &napplied, err, sizeof err);
+    enum migrations_result mr = mdb_apply(db, &napplied, err, sizeof err);
     if (mr) {
         fprintf(stderr, "roomstate-migrate: %s: %s\n", path, err);
         if (napplied)
@@ -119,7 +196,7 @@ static int cmd_up(sqlite3 *db, const char *path)
                     napplied);
         return exit_for(mr);
     }
-    mr = migrations_inspect(db, &r, err, sizeof err);
+    mr = mdb_inspect(db, &r, err, sizeof err);
     if (mr) {
         fprintf(stderr, "roomstate-migrate: %s: %s\n", path, err);
         return exit_for(mr);
@@ -133,11 +210,11 @@ static int cmd_up(sqlite3 *db, const char *path)
     return EXIT_OK;
 }
 
-static int cmd_status(sqlite3 *db, const char *path, bool verify)
+static int cmd_status(struct mdb *db, const char *path, bool verify)
 {
     char err[1024] = "";
     struct migrations_report r;
-    enum migrations_result mr = migrations_inspect(db, &r, err, sizeof err);
+    enum migrations_result mr = mdb_inspect(db, &r, err, sizeof err);
     if (mr) {
         fprintf(stderr, "roomstate-migrate: %s: %s\n", path, err);
         return exit_for(mr);
@@ -191,7 +268,6 @@ int main(int argc, char **argv)
     const char *pos[2];
     int npos = 0;
     char err[1024] = "";
-    sqlite3 *db = NULL;
     int rc = EXIT_USAGE;
 
     int ex = config_exit_code(
@@ -208,15 +284,22 @@ int main(int argc, char **argv)
     }
     log_set_level((enum log_level)level);
     if (npos != 1) {
-        fprintf(stderr, "roomstate-migrate: a command is required: up, status or verify (see "
-                        "--help)\n");
+        fprintf(stderr, "roomstate-migrate: a command is required: up, status, verify or copy "
+                        "(see --help)\n");
         return EXIT_USAGE;
     }
     const char *cmd = pos[0];
     bool up = !strcmp(cmd, "up");
+    if (!strcmp(cmd, "copy")) {
+        if (!cfg.from || !cfg.from[0] || !cfg.to || !cfg.to[0]) {
+            fprintf(stderr, "roomstate-migrate: copy needs --from DB and --to DB\n");
+            return EXIT_USAGE;
+        }
+        return cmd_copy(cfg.from, cfg.to);
+    }
     if (!up && strcmp(cmd, "status") && strcmp(cmd, "verify")) {
         fprintf(stderr,
-                "roomstate-migrate: unknown command '%s': use up, status or verify (see "
+                "roomstate-migrate: unknown command '%s': use up, status, verify or copy (see "
                 "--help)\n",
                 cmd);
         return EXIT_USAGE;
@@ -225,18 +308,30 @@ int main(int argc, char **argv)
         fprintf(stderr, "roomstate-migrate: --db is empty\n");
         return EXIT_USAGE;
     }
-    if (up && make_parents(cfg.db))
-        return EXIT_FAILED;
-    if (store_sqlite_connect(cfg.db, up, &db, err, sizeof err) != STORE_OK) {
-        fprintf(stderr, "roomstate-migrate: %s\n", err);
-        return EXIT_FAILED;
+    struct mdb db = {0};
+    char who[512];
+    const char *name = display_name(cfg.db, who, sizeof who);
+    if (store_backend_of(cfg.db) == STORE_BACKEND_POSTGRES) {
+        if (store_pg_connect(cfg.db, &db.pg, err, sizeof err) != STORE_OK) {
+            fprintf(stderr, "roomstate-migrate: %s\n", err);
+            return EXIT_FAILED;
+        }
+    } else {
+        if (up && make_parents(cfg.db))
+            return EXIT_FAILED;
+        if (store_sqlite_connect(cfg.db, up, &db.sq, err, sizeof err) != STORE_OK) {
+            fprintf(stderr, "roomstate-migrate: %s\n", err);
+            return EXIT_FAILED;
+        }
     }
     if (up)
-        rc = cmd_up(db, cfg.db);
+        rc = cmd_up(&db, name);
     else
-        rc = cmd_status(db, cfg.db, !strcmp(cmd, "verify"));
-    if (sqlite3_close(db) != SQLITE_OK) {
-        fprintf(stderr, "roomstate-migrate: closing %s: %s\n", cfg.db, sqlite3_errmsg(db));
+        rc = cmd_status(&db, name, !strcmp(cmd, "verify"));
+    if (db.pg)
+        PQfinish(db.pg);
+    if (db.sq && sqlite3_close(db.sq) != SQLITE_OK) {
+        fprintf(stderr, "roomstate-migrate: closing %s: %s\n", cfg.db, sqlite3_errmsg(db.sq));
         rc = EXIT_FAILED;
     }
     return rc;

@@ -1,21 +1,32 @@
-/* dbpool.h — one `struct store` (one database connection) per worker thread, opened lazily
- * on the thread's first request and closed all at once when the server stops (after the
- * worker threads have been joined). */
+/* dbpool.h — the database connections of the worker threads.
+ *
+ * SQLite: one `struct store` per worker thread, opened lazily on the thread's first request
+ * and kept (dbpool_put does nothing); all closed when the server stops.
+ * PostgreSQL: a pool of at most `pg_size` connections shared by every thread, opened on
+ * demand; dbpool_get borrows one (waiting a bounded time when all are in use) and
+ * dbpool_put gives it back.  A connection that broke reconnects on its next use
+ * (store_pg.c), so the pool heals by itself after the database restarts. */
 #ifndef ROOMSTATE_DBPOOL_H
 #define ROOMSTATE_DBPOOL_H
 
-#include "common/store.h"
+#include "store/store.h"
 
 #include <stddef.h>
 
-/* Sets the database path (before any worker thread runs). */
-void dbpool_init(const char *db_path);
+#define DBPOOL_WAIT_MS 10000 /* longest wait for a free PostgreSQL connection */
 
-/* The calling thread's store, opened on first use.  On failure *out is NULL and the
- * status says why (a later call tries again). */
+/* Sets the database (before any worker thread runs); pg_size >= 1. */
+void dbpool_init(const char *db, unsigned pg_size);
+
+/* A store for the calling thread until dbpool_put.  On failure *out is NULL and the
+ * status says why (STORE_BUSY: unreachable or every connection in use; a later call tries
+ * again). */
 enum store_status dbpool_get(struct store **out) __attribute__((warn_unused_result));
 
-/* Closes every store opened by dbpool_get.  Call only when no worker thread runs. */
+/* Gives back what dbpool_get returned (NULL is fine). */
+void dbpool_put(struct store *s);
+
+/* Closes every store.  Call only when no worker thread runs. */
 void dbpool_close_all(void);
 
 #endif

@@ -12,6 +12,7 @@ enum MHD_Result h_healthz_get(struct http_req *r)
 
 enum MHD_Result h_readyz_get(struct http_req *r)
 {
+    static const char *const retry[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
     struct store *s = NULL;
     enum store_status st = dbpool_get(&s);
     if (st != STORE_OK)
@@ -19,9 +20,11 @@ enum MHD_Result h_readyz_get(struct http_req *r)
                              st == STORE_SCHEMA_NOT_CURRENT
                                  ? "the database schema is not current: run roomstate-migrate up"
                                  : "the database cannot be opened",
-                             NULL, NULL);
-    if (!store_ready(s))
-        return reply_problem(r, REPLY_NOT_READY, "the database is not ready", NULL, NULL);
+                             NULL, retry);
+    bool ready = store_ready(s);
+    dbpool_put(s);
+    if (!ready)
+        return reply_problem(r, REPLY_NOT_READY, "the database is not ready", NULL, retry);
     return reply_json(r, MHD_HTTP_OK, json_pack("{s:s}", "status", "ready"), NULL);
 }
 

@@ -1,17 +1,17 @@
 /* h_rooms.c — save, state, versions and delete of a room (see h_rooms.h).  Handlers stay
- * thin: the rules live in common/roomdoc.c, the storage in common/store*.c. */
+ * thin: the rules live in common/roomdoc.c, the storage in store/. */
 #include "server/h_rooms.h"
 
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/roomdoc.h"
-#include "common/store.h"
 #include "server/cache.h"
 #include "server/dbpool.h"
 #include "server/metrics.h"
 #include "server/precond.h"
 #include "server/reply.h"
 #include "server/saveq.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -35,8 +35,8 @@ static enum MHD_Result reply_store_error(struct http_req *r, enum store_status s
     case STORE_SCHEMA_NOT_CURRENT:
         return reply_problem(r, REPLY_NOT_READY, "the database schema is not current", NULL, retry);
     case STORE_BUSY:
-        return reply_problem(r, REPLY_SERVICE_UNAVAILABLE, "the database is busy, retry", NULL,
-                             retry);
+        return reply_problem(r, REPLY_SERVICE_UNAVAILABLE,
+                             "the database is busy or unavailable, retry", NULL, retry);
     default:
         log_error("store error for room %s: %s", r->room_id, store_status_name(st));
         return reply_problem(r, REPLY_INTERNAL, "storage error", NULL, NULL);
@@ -94,12 +94,14 @@ static json_t *saved_by_json(const struct store_saved_by *sb)
     return o;
 }
 
+static const char *const retry_after[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
+
 static enum MHD_Result get_store_or_reply(struct http_req *r, struct store **s)
 {
     enum store_status st = dbpool_get(s);
     if (st == STORE_OK)
         return MHD_YES;
-    return reply_problem(r, REPLY_NOT_READY, "the database is not available", NULL, NULL);
+    return reply_problem(r, REPLY_NOT_READY, "the database is not available", NULL, retry_after);
 }
 
 /* A save between its checks (HTTP thread) and its reply (HTTP thread again), run on a
@@ -137,10 +139,12 @@ static void save_run(struct save_job *j)
     }
     if (!if_match_of(&j->if_match, s, j->r->room_id, &if_match, &j->st)) {
         j->precond_failed = true;
+        dbpool_put(s);
         return;
     }
     j->req.if_match = if_match;
     j->st = store_room_save(s, &j->req, &j->res);
+    dbpool_put(s);
 }
 
 static void save_run_job(struct saveq_job *job)
@@ -154,7 +158,8 @@ static enum MHD_Result save_reply(struct http_req *r, struct save_job *j)
 {
     char etag[ETAG_MAX], location[LOCATION_MAX], saved_at[CLOCK_RFC3339_LEN];
     if (j->no_store)
-        return reply_problem(r, REPLY_NOT_READY, "the database is not available", NULL, NULL);
+        return reply_problem(r, REPLY_NOT_READY, "the database is not available", NULL,
+                             retry_after);
     if (j->precond_failed)
         return j->st ? reply_store_error(r, j->st) : reply_precondition_failed(r);
     if (j->st != STORE_OK)
@@ -328,23 +333,16 @@ static enum MHD_Result find_version_arg(void *cls, enum MHD_ValueKind kind, cons
     return MHD_NO;
 }
 
-enum MHD_Result h_state_get(struct http_req *r)
+static enum MHD_Result state_get(struct http_req *r, struct store *s, int64_t want)
 {
-    struct store *s = NULL;
     struct store_state st = {0};
     struct precond inm;
     const struct cache_body *cb = NULL;
     char etag[ETAG_MAX];
-    int64_t want = 0, cur = 0;
+    int64_t cur = 0;
     enum store_status ss;
     enum MHD_Result ret = MHD_NO;
 
-    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, find_version_arg, &want);
-    if (want < 0)
-        return reply_problem(r, REPLY_BAD_REQUEST, "version must be a positive integer", NULL,
-                             NULL);
-    if (get_store_or_reply(r, &s) != MHD_YES || r->queued)
-        return r->queued ? MHD_YES : MHD_NO;
     precond_parse(http_header(r, MHD_HTTP_HEADER_IF_NONE_MATCH), true, &inm);
     if (want == 0) {
         ss = store_room_version(s, r->room_id, &cur);
@@ -391,19 +389,41 @@ out:
     return ret;
 }
 
-enum MHD_Result h_state_delete(struct http_req *r)
+enum MHD_Result h_state_get(struct http_req *r)
 {
     struct store *s = NULL;
-    int64_t if_match;
-    enum store_status st;
+    int64_t want = 0;
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, find_version_arg, &want);
+    if (want < 0)
+        return reply_problem(r, REPLY_BAD_REQUEST, "version must be a positive integer", NULL,
+                             NULL);
     if (get_store_or_reply(r, &s) != MHD_YES || r->queued)
         return r->queued ? MHD_YES : MHD_NO;
+    enum MHD_Result ret = state_get(r, s, want);
+    dbpool_put(s);
+    return ret;
+}
+
+static enum MHD_Result state_delete(struct http_req *r, struct store *s)
+{
+    int64_t if_match;
+    enum store_status st;
     if (!if_match_version(r, s, &if_match, &st))
         return st ? reply_store_error(r, st) : reply_precondition_failed(r);
     st = store_room_delete(s, r->room_id, if_match);
     if (st != STORE_OK)
         return reply_store_error(r, st);
     return reply_empty(r, MHD_HTTP_NO_CONTENT, NULL);
+}
+
+enum MHD_Result h_state_delete(struct http_req *r)
+{
+    struct store *s = NULL;
+    if (get_store_or_reply(r, &s) != MHD_YES || r->queued)
+        return r->queued ? MHD_YES : MHD_NO;
+    enum MHD_Result ret = state_delete(r, s);
+    dbpool_put(s);
+    return ret;
 }
 
 enum MHD_Result h_versions_get(struct http_req *r)
@@ -415,6 +435,7 @@ enum MHD_Result h_versions_get(struct http_req *r)
     if (get_store_or_reply(r, &s) != MHD_YES || r->queued)
         return r->queued ? MHD_YES : MHD_NO;
     enum store_status st = store_room_versions(s, r->room_id, &vs, &n);
+    dbpool_put(s);
     if (st == STORE_OK && n == 0)
         st = STORE_NOT_FOUND;
     if (st != STORE_OK) {

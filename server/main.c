@@ -4,10 +4,11 @@
 #include "common/config.h"
 #include "common/keys.h"
 #include "common/log.h"
-#include "common/store.h"
 #include "server/cache.h"
 #include "server/dbpool.h"
 #include "server/http.h"
+#include "store/store.h"
+#include "store/store_pg.h"
 
 #include <malloc.h>
 #include <sched.h>
@@ -32,6 +33,7 @@ struct server_config {
     long long leeway;
     long long cache_mb;
     long long save_workers;
+    long long db_pool;
     const char *log_level;
     const char *livekit_key;
     const char *livekit_secret_file;
@@ -47,7 +49,12 @@ static const struct config_opt opts[] = {
     OPT("--listen", "ROOMSTATE_LISTEN", CONFIG_STRING, "127.0.0.1:8080", 0, 0, listen,
         "HOST:PORT to listen on"),
     OPT("--db", "ROOMSTATE_DB", CONFIG_STRING, "./data/roomstate.db", 0, 0, db,
-        "SQLite database (migrate it first: roomstate-migrate --db PATH up)"),
+        "SQLite database file, or PostgreSQL: postgresql://USER@HOST:PORT/DB or libpq key=value "
+        "pairs, password in the file named by env ROOMSTATE_DB_PASSWORD_FILE or libpq's "
+        "PGPASSFILE (migrate it first: roomstate-migrate --db ... up)"),
+    OPT("--db-pool", "ROOMSTATE_DB_POOL", CONFIG_INT, "8", 1, 1000, db_pool,
+        "PostgreSQL: most connections this server opens (shared by all threads; SQLite uses "
+        "one per thread)"),
     OPT("--nakama-key-file", "NAKAMA_SESSION_KEY_FILE", CONFIG_STRING, NULL, 0, 0, nakama_key_file,
         "file holding Nakama's session.encryption_key (or the key itself in env "
         "NAKAMA_SESSION_KEY; default: Nakama's dev key, with a warning)"),
@@ -66,7 +73,8 @@ static const struct config_opt opts[] = {
     OPT("--history", "ROOMSTATE_HISTORY", CONFIG_INT, "10", 1, 100000, history,
         "versions kept per room"),
     OPT("--threads", "ROOMSTATE_THREADS", CONFIG_INT, "0", 0, 256, threads,
-        "worker threads (0: the number of cores this process may run on)"),
+        "worker threads (0: the number of cores this process may run on; on PostgreSQL at "
+        "least --db-pool)"),
     OPT("--leeway", "ROOMSTATE_LEEWAY", CONFIG_INT, "0", 0, 300, leeway,
         "clock leeway in seconds for token expiry"),
     OPT("--cache-mb", "ROOMSTATE_CACHE_MB", CONFIG_INT, "4", 0, 65536, cache_mb,
@@ -94,24 +102,31 @@ static const char usage[] =
     "variable (the flag wins).  Secrets: NAKAMA_SESSION_KEY / ROOMSTATE_SERVICE_KEY in the\n"
     "environment, or files named by the *_FILE options.";
 
-/* Checks the database once before serving: it must exist and be migrated. */
-static int check_database(const char *path)
+/* Checks the database once before serving: it must exist and be migrated.  Messages name
+ * a PostgreSQL database by host, port, database and user (never the connection string,
+ * which may hold a password). */
+static int check_database(const char *db)
 {
     struct store *s = NULL;
-    char err[512] = "";
-    enum store_status st = store_open(path, &s, err, sizeof err);
+    char err[768] = "", name[512];
+    enum store_status st = store_open(db, &s, err, sizeof err);
     if (st == STORE_OK) {
         store_close(s);
         return 0;
     }
+    if (store_backend_of(db) == STORE_BACKEND_POSTGRES) {
+        store_pg_describe(db, name, sizeof name);
+        log_error("database %s: %s", name, err[0] ? err : store_status_name(st));
+        return -1;
+    }
     if (st == STORE_SCHEMA_NOT_CURRENT)
         log_error("database %s is not migrated to this version (%s): run "
                   "`roomstate-migrate --db %s up` first",
-                  path, err, path);
+                  db, err, db);
     else
         log_error("cannot open database %s (%s); to create it run "
                   "`roomstate-migrate --db %s up`",
-                  path, err[0] ? err : store_status_name(st), path);
+                  db, err[0] ? err : store_status_name(st), db);
     return -1;
 }
 
@@ -175,6 +190,11 @@ int main(int argc, char **argv)
     srv.max_body_bytes = (size_t)cfg.max_body;
     srv.history_keep = cfg.history;
     srv.threads = cfg.threads > 0 ? (unsigned)cfg.threads : (cores > 0 ? (unsigned)cores : 1);
+    /* on PostgreSQL a request waits for network round trips: by default as many HTTP threads
+     * as connections, so the pool can be busy while the cores are not */
+    if (cfg.threads == 0 && store_backend_of(cfg.db) == STORE_BACKEND_POSTGRES &&
+        srv.threads < (unsigned)cfg.db_pool)
+        srv.threads = (unsigned)cfg.db_pool;
     srv.save_workers = (unsigned)cfg.save_workers;
     srv.cache = cache_new((size_t)cfg.cache_mb * 1024 * 1024);
     srv.livekit.api_key = cfg.livekit_key;
@@ -183,7 +203,7 @@ int main(int argc, char **argv)
     srv.livekit.ttl_s = cfg.livekit_ttl;
     if (!livekit_configured(&srv.livekit))
         log_info("LiveKit not configured: POST /livekit/token answers 503");
-    dbpool_init(cfg.db);
+    dbpool_init(cfg.db, (unsigned)cfg.db_pool);
 
     /* Every thread (the daemon's too) inherits this mask; only sigwait below sees them. */
     signal(SIGPIPE, SIG_IGN);
@@ -194,8 +214,13 @@ int main(int argc, char **argv)
 
     if (http_start(&srv, host, port) != 0)
         goto out;
+    char dbname[512];
+    if (store_backend_of(cfg.db) == STORE_BACKEND_POSTGRES)
+        store_pg_describe(cfg.db, dbname, sizeof dbname);
+    else
+        snprintf(dbname, sizeof dbname, "%s", cfg.db);
     log_info("roomstate-server listening on %s (%u threads, db %s, history %lld, max body %lld)",
-             cfg.listen, srv.threads, cfg.db, cfg.history, cfg.max_body);
+             cfg.listen, srv.threads, dbname, cfg.history, cfg.max_body);
     if (sigwait(&sigs, &sig) != 0)
         sig = SIGTERM;
     log_info("signal %d: finishing requests in flight, then stopping", sig);

@@ -75,8 +75,8 @@ class Postgres:
                               "-p", str(self.port), "-k", self.sock,
                               "-c", "listen_addresses=127.0.0.1", "-c", "fsync=on",
                               "-c", "max_connections=200", "-c", "logging_collector=off"]
-        self.proc = Proc(args, log_path=os.path.join(tempfile.gettempdir(),
-                                                     f"roomstate-pg-{self.port}.log"))
+        # the log lives in the cluster's directory, removed with it by close()
+        self.proc = Proc(args, log_path=os.path.join(self.dir, "postgres.log"))
         wait_until(lambda: self.ready() or not self.proc.alive(), timeout=timeout,
                    what="PostgreSQL to accept connections")
         if not self.proc.alive():
@@ -129,7 +129,7 @@ def postgres(test):
     """A cluster for one test (or class: pass the class and call from setUpClass with
     cls.addClassCleanup); stopped and removed at cleanup."""
     pg = Postgres()
-    add = getattr(test, "addCleanup", None) or getattr(test, "addClassCleanup")
+    add = test.addClassCleanup if isinstance(test, type) else test.addCleanup
     add(pg.close)
     return pg
 
@@ -166,6 +166,6 @@ class HAProxy:
 
 def haproxy(test, config_text, ports):
     hp = HAProxy(config_text, ports)
-    add = getattr(test, "addCleanup", None) or getattr(test, "addClassCleanup")
+    add = test.addClassCleanup if isinstance(test, type) else test.addCleanup
     add(hp.stop)
     return hp

@@ -45,7 +45,7 @@ class MigrateTest(unittest.TestCase):
         # the recorded checksum is the sha256 of the shipped file
         import hashlib
         here = os.path.dirname(os.path.abspath(__file__))
-        with open(os.path.join(here, "..", "..", "schema", "0001_rooms.sql"), "rb") as f:
+        with open(os.path.join(here, "..", "..", "schema", "sqlite", "0001_rooms.sql"), "rb") as f:
             self.assertEqual(rows[0][2], hashlib.sha256(f.read()).hexdigest())
 
         r2 = self.up()

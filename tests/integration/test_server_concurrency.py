@@ -9,28 +9,10 @@ import time
 import unittest
 
 import harness
-from test_server_fixture import SESSION_KEY, Server, integrity_ok, room_doc
+from test_server_fixture import SESSION_KEY, Server, integrity_ok, room_doc, run_threads
 
 CLIENTS = 8
 SAVES_EACH = 6
-
-
-def run_threads(n, fn):
-    errors = []
-
-    def wrap(i):
-        try:
-            fn(i)
-        except Exception as e:  # reported by the main thread
-            errors.append(repr(e))
-
-    ts = [threading.Thread(target=wrap, args=(i,)) for i in range(n)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(timeout=120)
-    alive = [t for t in ts if t.is_alive()]
-    return errors + [f"{len(alive)} client thread(s) still running"] * bool(alive)
 
 
 class TestConcurrency(unittest.TestCase):

@@ -1,7 +1,12 @@
 """Shared pieces of the test_server_*.py tests (no tests in this file): a migrated
 roomstate-server on a free loopback port with its own keys, a raw HTTP/1.1 client for
 requests urllib cannot send (odd methods, huge or chunked bodies, forged headers), forged
-tokens, and a realistic room document."""
+tokens, and a realistic room document.
+
+ROOMSTATE_TEST_BACKEND=postgres runs every Server on PostgreSQL instead of SQLite: one
+throw-away cluster per test process (services.Postgres, removed at exit), a fresh database
+per Server, the password handed over in a file (ROOMSTATE_DB_PASSWORD_FILE)."""
+import atexit
 import base64
 import hashlib
 import hmac
@@ -9,9 +14,36 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
 
 import harness
+import services
+
+BACKEND = os.environ.get("ROOMSTATE_TEST_BACKEND", "sqlite")
+if BACKEND not in ("sqlite", "postgres"):
+    raise RuntimeError(f"ROOMSTATE_TEST_BACKEND={BACKEND}: use sqlite or postgres")
+_PG = None
+_PG_DBS = 0
+
+
+def shared_postgres():
+    """The test process's PostgreSQL cluster (started on first use, removed at exit)."""
+    global _PG
+    if _PG is None:
+        _PG = services.Postgres()
+        atexit.register(_PG.close)
+    return _PG
+
+
+def new_pg_database(directory):
+    """A fresh database on the shared cluster: (dsn without password, env with the
+    password file)."""
+    global _PG_DBS
+    pg = shared_postgres()
+    _PG_DBS += 1
+    dsn = pg.create_database(f"it_{os.getpid()}_{_PG_DBS}")
+    return dsn, {"ROOMSTATE_DB_PASSWORD_FILE": pg.password_file(directory)}
 
 SESSION_KEY = "test-session-key-0123456789abcdef"
 SERVICE_KEY = "test-service-key-fedcba9876543210"
@@ -84,12 +116,56 @@ def room_doc(n_saved=3, n_room=2, n_held=1, tag="x"):
     }
 
 
-def migrate(db):
+def run_threads(n, fn, timeout=120):
+    """Runs fn(0..n-1) on n threads; returns the exceptions raised (repr) and a note for
+    threads still running after the bound."""
+    errors = []
+
+    def wrap(i):
+        try:
+            fn(i)
+        except Exception as e:  # reported by the main thread
+            errors.append(repr(e))
+
+    ts = [threading.Thread(target=wrap, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=timeout)
+    alive = [t for t in ts if t.is_alive()]
+    return errors + [f"{len(alive)} client thread(s) still running"] * bool(alive)
+
+
+def migrate(db, env=None):
     subprocess.run([harness.binary("roomstate-migrate"), "--db", db, "up"], check=True,
-                   capture_output=True, timeout=30)
+                   capture_output=True, timeout=30, env=dict(os.environ, **(env or {})))
 
 
-def integrity_ok(db):
+def db_exec(db, sql, pg=None):
+    """Runs one SQL statement on a Server's database (SQLite file or PostgreSQL URI on the
+    cluster pg, by default the shared one)."""
+    if db.startswith("postgresql://"):
+        return (pg or shared_postgres()).psql(sql, db=db.rsplit("/", 1)[1])
+    import sqlite3
+    con = sqlite3.connect(db, timeout=10)
+    try:
+        con.execute(sql)
+        con.commit()
+    finally:
+        con.close()
+    return ""
+
+
+def integrity_ok(db, pg=None):
+    """SQLite: PRAGMA integrity_check.  PostgreSQL (whose storage checks itself): every
+    current version names a stored row and no stored version is newer than its counter."""
+    if db.startswith("postgresql://"):
+        out = db_exec(db, "SELECT (SELECT count(*) FROM rooms r WHERE current_version IS NOT "
+                          "NULL AND NOT EXISTS (SELECT 1 FROM room_versions v WHERE "
+                          "v.room_id = r.room_id AND v.version = r.current_version)) + "
+                          "(SELECT count(*) FROM room_versions v JOIN rooms r USING (room_id) "
+                          "WHERE v.version > r.last_version)", pg)
+        return out.strip() == "0"
     import sqlite3
     con = sqlite3.connect(db, timeout=10)
     try:
@@ -104,9 +180,12 @@ class Server:
     def __init__(self, test, args=(), db=None, migrate_db=True, start=True, env=None):
         self.test = test
         self.dir = harness.tmpdir(test)
+        self.env = dict(env or {})
+        if db is None and BACKEND == "postgres":
+            db, pg_env = new_pg_database(self.dir)
+            self.env.update(pg_env)
         self.db = db or os.path.join(self.dir, "rooms.db")
         self.args = list(args)
-        self.env = env
         self.proc = None
         self.procs = []  # every process started, for the sanitizer check
         key_file = os.path.join(self.dir, "nakama.key")
@@ -117,7 +196,7 @@ class Server:
             f.write(SERVICE_KEY + "\n")
         self.key_args = ["--nakama-key-file", key_file, "--service-key-file", svc_file]
         if migrate_db:
-            migrate(self.db)
+            migrate(self.db, self.env)
         test.addCleanup(self.stop)
         if start:
             self.start()

@@ -11,8 +11,8 @@ import time
 import unittest
 
 import harness
-from test_server_fixture import (SERVICE_KEY, SESSION_KEY, Server, problem, raw_request,
-                                 room_doc, tokens)
+from test_server_fixture import (BACKEND, SERVICE_KEY, SESSION_KEY, Server, db_exec, problem,
+                                 raw_request, room_doc, tokens)
 
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -73,18 +73,14 @@ class TestOperations(ServerTest):
                 self.assertRegex(line, r'^[a-z_]+(\{([a-z_]+="[^"]*",?)+\})? [0-9.e+-]+$')
 
     def test_readyz_503_when_schema_not_current(self):
-        import sqlite3
-        con = sqlite3.connect(self.s.db, timeout=10)
-        con.execute("INSERT INTO schema_migrations VALUES (9999, 'from_the_future', 'x', 'now')")
-        con.commit()
+        db_exec(self.s.db, "INSERT INTO schema_migrations VALUES (9999, 'from_the_future', 'x', "
+                           "'now')")
         try:
             st, h, b = self.s.request("GET", "/readyz")
             problem(self, st, h, b, 503, "not-ready")
             self.assertEqual(self.s.request("GET", "/healthz")[0], 200)  # still serving
         finally:
-            con.execute("DELETE FROM schema_migrations WHERE version = 9999")
-            con.commit()
-            con.close()
+            db_exec(self.s.db, "DELETE FROM schema_migrations WHERE version = 9999")
         st, h, b = self.s.request("GET", "/readyz")
         self.assertEqual(st, 200, b)
 
@@ -510,7 +506,7 @@ class TestLifecycle(unittest.TestCase):
     def test_port_in_use_is_refused(self):
         s = Server(self)
         other = harness.Proc([harness.binary("roomstate-server"), "--listen",
-                              f"127.0.0.1:{s.port}", "--db", s.db] + s.key_args)
+                              f"127.0.0.1:{s.port}", "--db", s.db] + s.key_args, env=s.env)
         try:
             self.assertNotEqual(other.p.wait(timeout=15), 0)
             self.assertIn("cannot listen", other.output())
@@ -524,14 +520,17 @@ class TestLifecycle(unittest.TestCase):
 
     def test_refuses_unmigrated_database(self):
         s = Server(self, migrate_db=False, start=False)
+        # SQLite names the file in the command; PostgreSQL never repeats the URI (it may
+        # hold a password) and says which server it asked instead
+        hint = (f"roomstate-migrate --db {s.db} up" if BACKEND == "sqlite" else
+                "roomstate-migrate --db URI up")
         p = s.start(wait=False)
         self.assertNotEqual(p.p.wait(timeout=15), 0)
-        self.assertIn(f"roomstate-migrate --db {s.db} up", p.output())
-        import sqlite3
-        sqlite3.connect(s.db).execute("CREATE TABLE unrelated (x)").connection.commit()
+        self.assertIn(hint, p.output())
+        db_exec(s.db, "CREATE TABLE unrelated (x INTEGER)")
         p = s.start(wait=False)
         self.assertNotEqual(p.p.wait(timeout=15), 0)
-        self.assertIn(f"roomstate-migrate --db {s.db} up", p.output())
+        self.assertIn(hint, p.output())
 
     def test_dev_key_fallback_and_require_key(self):
         env = {"NAKAMA_SESSION_KEY": "", "NAKAMA_SESSION_KEY_FILE": "",
@@ -556,7 +555,7 @@ class TestLifecycle(unittest.TestCase):
             self.assertEqual(st, 404, b)
             self.assertEqual(s.stop(), 0)
             # a key in the environment is used instead
-            s.env = {"NAKAMA_SESSION_KEY": "env-key-123"}
+            s.env = dict(s.env, NAKAMA_SESSION_KEY="env-key-123")
             s.args = ["--require-key"]
             s.start()
             st, h, b = s.request("GET", "/rooms/dev/state", token=dev)

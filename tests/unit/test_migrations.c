@@ -1,9 +1,9 @@
-/* test_migrations.c — the migration runner (common/migrations.h) on fresh SQLite files:
+/* test_migrations.c — the migration runner (store/migrations.h) on fresh SQLite files:
  * fresh apply, idempotence, order, a failing migration rolled back, tampered checksums and
  * databases newer than the binary caught, two runners at once. */
-#include "common/migrations.h"
-#include "common/store.h"
-#include "common/store_sqlite.h"
+#include "store/migrations.h"
+#include "store/store.h"
+#include "store/store_sqlite.h"
 #include "tests/unit/unit.h"
 
 #include <pthread.h>

@@ -1,11 +1,11 @@
-/* test_store_group.c — group commit (common/store_group.h) and the batch it runs
+/* test_store_group.c — group commit (store/store_group.h) and the batch it runs
  * (store_sqlite_save_batch), on a fresh migrated SQLite file per test: a failing save fails
  * alone, a lost transaction fails only what was in it, many threads get contiguous versions,
  * If-Match races have one winner per version, groups are shared and released. */
-#include "common/migrations.h"
-#include "common/store.h"
-#include "common/store_group.h"
-#include "common/store_sqlite.h"
+#include "store/migrations.h"
+#include "store/store.h"
+#include "store/store_group.h"
+#include "store/store_sqlite.h"
 #include "tests/unit/unit.h"
 
 #include <pthread.h>
@@ -204,7 +204,7 @@ START_TEST(test_group_many_threads)
     int total = run_group(false, 0);
     ck_assert_int_eq(total, GROUP_THREADS * GROUP_SAVES);
     struct store_group_stats gs;
-    ck_assert(store_sqlite_group_stats(tsu_s, &gs));
+    ck_assert(store_group_stats_of(tsu_s, &gs));
     ck_assert_uint_eq(gs.saves, (unsigned long long)total);
     ck_assert(gs.batches >= 1 && gs.batches <= gs.saves);
     struct store_version_info *v = NULL;
@@ -237,8 +237,8 @@ START_TEST(test_group_shared_and_released)
     ck_assert_int_eq(tsu_save(a, "sh", "{}", -1, 10, &res), STORE_OK);
     ck_assert_int_eq(tsu_save(b, "sh", "{}", -1, 10, &res), STORE_OK);
     ck_assert_int_eq(res.version, 2);
-    ck_assert(store_sqlite_group_stats(a, &ga));
-    ck_assert(store_sqlite_group_stats(b, &gb));
+    ck_assert(store_group_stats_of(a, &ga));
+    ck_assert(store_group_stats_of(b, &gb));
     ck_assert_uint_eq(ga.saves, 2); /* one writer for the file */
     ck_assert_uint_eq(gb.saves, 2);
     store_close(a);
@@ -251,7 +251,7 @@ START_TEST(test_group_shared_and_released)
     ck_assert_int_eq(store_open(tsu_path, &tsu_s, tsu_err, sizeof tsu_err), STORE_OK);
     ck_assert_int_eq(tsu_save(tsu_s, "sh", "{}", -1, 10, &res), STORE_OK);
     ck_assert_int_eq(res.version, 4);
-    ck_assert(store_sqlite_group_stats(tsu_s, &ga));
+    ck_assert(store_group_stats_of(tsu_s, &ga));
     ck_assert_uint_eq(ga.saves, 1);
 }
 END_TEST

@@ -1,8 +1,8 @@
 /* test_store_util.c — the store suites' shared fixture (see test_store_util.h). */
 #include "tests/unit/test_store_util.h"
 
-#include "common/migrations.h"
-#include "common/store_sqlite.h"
+#include "store/migrations.h"
+#include "store/store_sqlite.h"
 #include "tests/unit/unit.h"
 
 #include <stdio.h>

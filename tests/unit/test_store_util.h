@@ -3,7 +3,7 @@
 #ifndef ROOMSTATE_TEST_STORE_UTIL_H
 #define ROOMSTATE_TEST_STORE_UTIL_H
 
-#include "common/store.h"
+#include "store/store.h"
 
 #include <stdint.h>
 

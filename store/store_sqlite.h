@@ -4,7 +4,7 @@
 #ifndef ROOMSTATE_STORE_SQLITE_H
 #define ROOMSTATE_STORE_SQLITE_H
 
-#include "common/store.h"
+#include "store/store.h"
 
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -15,23 +15,19 @@
 
 extern const struct store_ops store_sqlite_ops;
 
-/* Opens a SQLite store (as store_open_opts does for a file path). */
-enum store_status store_sqlite_open(const char *path, bool group_commit, struct store **out,
-                                    char *err, size_t errsize) __attribute__((warn_unused_result));
+/* Opens a SQLite store on its own connection, without group commit. */
+enum store_status store_sqlite_open(const char *path, struct store **out, char *err, size_t errsize)
+    __attribute__((warn_unused_result));
 
 /* Runs n saves on s's own connection in one BEGIN IMMEDIATE transaction, each in its own
  * SAVEPOINT, and commits once.  st[i] is each save's status and *res[i] its result: a save
  * that fails (If-Match, a bad request, an SQL error) is rolled back to its savepoint and
  * fails alone.  When the transaction itself cannot be begun or committed, every save that
- * would have been in it reports that error (nothing of it was stored).  The group-commit
- * writer (store_group.c) calls this; tests call it directly. */
+ * would have been in it reports that error (nothing of it was stored).  The backend's
+ * save_batch op: the group-commit writer (store_group.c) calls it; tests call it directly. */
 void store_sqlite_save_batch(struct store *s, const struct store_save_req *const reqs[],
                              struct store_save_result *const res[], enum store_status st[],
                              size_t n);
-
-struct store_group_stats;
-/* The group-commit counters of s's database; false when s does not use group commit. */
-bool store_sqlite_group_stats(struct store *s, struct store_group_stats *out);
 
 /* Opens path with the project's pragmas.  create: also create the file (and nothing else;
  * the parent directory must exist).  Without create, a missing file fails with
@@ -39,5 +35,14 @@ bool store_sqlite_group_stats(struct store *s, struct store_group_stats *out);
  * failure *out is NULL and err says why. */
 enum store_status store_sqlite_connect(const char *path, bool create, sqlite3 **out, char *err,
                                        size_t errsize) __attribute__((warn_unused_result));
+
+/* s's own connection (for store_sqlite_copy.c). */
+sqlite3 *store_sqlite_db(struct store *s);
+
+/* The copy operations of store.h (store_sqlite_copy.c). */
+enum store_status store_sqlite_rooms_list(struct store *s, char ***ids, size_t *n);
+enum store_status store_sqlite_room_counter(struct store *s, const char *room_id,
+                                            struct store_room_counter *out);
+enum store_status store_sqlite_room_import(struct store *s, const struct store_room_copy *in);
 
 #endif

@@ -105,15 +105,51 @@ enum store_status store_room_delete(struct store *s, const char *room_id, int64_
 
 const char *store_status_name(enum store_status st);
 
+/* For backends: true when req is well-formed (room id, document, history_keep >= 1,
+ * if_match >= -1, saved_by's strings terminated, doc_len below 2 GiB). */
+bool store_save_req_ok(const struct store_save_req *req);
+
+/* ---- copying a room set between databases (roomstate-migrate copy) --------------------- */
+struct store_room_counter {
+    int64_t last_version;    /* the highest version ever given (survives DELETE) */
+    int64_t current_version; /* 0: no current state (deleted) */
+    int64_t updated_at_ms;
+};
+struct store_room_copy {
+    const char *room_id;
+    struct store_room_counter counter;
+    const struct store_state *versions; /* the retained versions, any order */
+    size_t n;
+};
+/* Every room id (also of deleted rooms, whose counter is kept), ascending; *ids is
+ * malloc'd with each string (store_rooms_list_free frees). */
+enum store_status store_rooms_list(struct store *s, char ***ids, size_t *n)
+    __attribute__((warn_unused_result));
+void store_rooms_list_free(char **ids, size_t n);
+enum store_status store_room_counter(struct store *s, const char *room_id,
+                                     struct store_room_counter *out)
+    __attribute__((warn_unused_result));
+/* Writes a room as given (counter and versions) in one transaction;
+ * STORE_PRECONDITION_FAILED (nothing written) when the room exists there already. */
+enum store_status store_room_import(struct store *s, const struct store_room_copy *in)
+    __attribute__((warn_unused_result));
+
 /* ---- backends (added) ----------------------------------------------------------------
  * store.c dispatches every call above through the ops table of the store's backend; a
  * backend's store struct begins with `struct store` (its ops pointer).  store_open picks the
- * backend from the path: a plain file path is SQLite (store_sqlite.c); "postgres://..." and
- * "postgresql://..." are reserved for the PostgreSQL backend to come (STORE_ERROR now). */
+ * backend from the path with store_backend_of: a plain file path is SQLite (store_sqlite.c);
+ * a libpq connection string is PostgreSQL (store_pg.c). */
+enum store_backend { STORE_BACKEND_SQLITE, STORE_BACKEND_POSTGRES };
+/* POSTGRES for "postgres://..." / "postgresql://..." URIs and libpq key=value strings (the
+ * first word is a lower-case keyword followed by '=', e.g. "host=db dbname=rooms");
+ * SQLITE for anything else (a file path; write "./a=b.db" for a file named like that). */
+enum store_backend store_backend_of(const char *db);
+
 struct store_options {
     /* SQLite: the saves of every store of one database in this process share commits (one
      * writer thread batches them, each save in its own SAVEPOINT, one fsync per batch; a
-     * save still returns only once durable).  Default: on. */
+     * save still returns only once durable; store_group.c).  Default: on.  PostgreSQL
+     * ignores it (its server commits concurrent transactions together). */
     bool group_commit;
 };
 void store_options_default(struct store_options *o);
@@ -137,6 +173,14 @@ struct store_ops {
     enum store_status (*room_versions)(struct store *s, const char *room_id,
                                        struct store_version_info **out, size_t *n);
     enum store_status (*room_delete)(struct store *s, const char *room_id, int64_t if_match);
+    enum store_status (*rooms_list)(struct store *s, char ***ids, size_t *n);
+    enum store_status (*room_counter)(struct store *s, const char *room_id,
+                                      struct store_room_counter *out);
+    enum store_status (*room_import)(struct store *s, const struct store_room_copy *in);
+    /* n saves in one transaction, each failing alone (store_sqlite_save_batch); NULL when the
+     * backend has none.  Group commit (store_group.c) needs it. */
+    void (*save_batch)(struct store *s, const struct store_save_req *const reqs[],
+                       struct store_save_result *const res[], enum store_status st[], size_t n);
 };
 
 struct store {

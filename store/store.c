@@ -1,8 +1,13 @@
 /* store.c — the storage interface: picks a backend in store_open and dispatches every call
- * through its ops table (store.h).  The SQLite backend lives in store_sqlite.c. */
-#include "common/store.h"
+ * through its ops table (store.h).  The SQLite backend lives in store_sqlite.c, the
+ * PostgreSQL one in store_pg.c. */
+#include "store/store.h"
 
-#include "common/store_sqlite.h"
+#include "store/store_group.h"
+#include "store/store_pg.h"
+#include "store/store_sqlite.h"
+
+#include <ctype.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +16,26 @@
 static bool has_prefix(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+enum store_backend store_backend_of(const char *db)
+{
+    if (!db)
+        return STORE_BACKEND_SQLITE;
+    if (has_prefix(db, "postgres://") || has_prefix(db, "postgresql://"))
+        return STORE_BACKEND_POSTGRES;
+    /* a libpq key=value string: begins with a keyword (letters, '_') and '=' */
+    const char *p = db;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    const char *k = p;
+    while (*p && (islower((unsigned char)*p) || *p == '_'))
+        p++;
+    while (p > k && (*p == ' ' || *p == '\t'))
+        p++;
+    if (p > k && *p == '=')
+        return STORE_BACKEND_POSTGRES;
+    return STORE_BACKEND_SQLITE;
 }
 
 void store_options_default(struct store_options *o)
@@ -40,11 +65,10 @@ enum store_status store_open_opts(const char *path, const struct store_options *
             snprintf(err, errsize, "no database path given");
         return STORE_ERROR;
     }
-    if (has_prefix(path, "postgres://") || has_prefix(path, "postgresql://")) {
-        if (err && errsize)
-            snprintf(err, errsize, "the PostgreSQL backend is not built into this binary");
-        return STORE_ERROR;
-    }
+    if (store_backend_of(path) == STORE_BACKEND_POSTGRES)
+        return store_pg_ops.open(path, opts, out, err, errsize);
+    if (opts->group_commit)
+        return store_group_open(&store_sqlite_ops, path, out, err, errsize);
     return store_sqlite_ops.open(path, opts, out, err, errsize);
 }
 
@@ -93,6 +117,46 @@ enum store_status store_room_versions(struct store *s, const char *room_id,
 enum store_status store_room_delete(struct store *s, const char *room_id, int64_t if_match)
 {
     return s->ops->room_delete(s, room_id, if_match);
+}
+
+enum store_status store_rooms_list(struct store *s, char ***ids, size_t *n)
+{
+    return s->ops->rooms_list(s, ids, n);
+}
+
+void store_rooms_list_free(char **ids, size_t n)
+{
+    for (size_t i = 0; ids && i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+enum store_status store_room_counter(struct store *s, const char *room_id,
+                                     struct store_room_counter *out)
+{
+    return s->ops->room_counter(s, room_id, out);
+}
+
+enum store_status store_room_import(struct store *s, const struct store_room_copy *in)
+{
+    return s->ops->room_import(s, in);
+}
+
+/* A bounded C string field of the fixed-size saved_by struct: must be NUL-terminated. */
+static bool field_ok(const char *f, size_t size)
+{
+    return memchr(f, '\0', size) != NULL;
+}
+
+bool store_save_req_ok(const struct store_save_req *req)
+{
+    if (!req || !req->room_id || !req->room_id[0] || !req->doc || req->history_keep < 1 ||
+        req->if_match < -1 || req->objects_saved < 0 || req->doc_len > (size_t)INT32_MAX)
+        return false;
+    const struct store_saved_by *by = req->saved_by;
+    return !by || (field_ok(by->user_id, sizeof by->user_id) &&
+                   field_ok(by->username, sizeof by->username) &&
+                   field_ok(by->service, sizeof by->service));
 }
 
 const char *store_status_name(enum store_status st)

@@ -1,9 +1,8 @@
 /* store_group.c — group commit: one writer thread per database file batches the saves of
  * every store of that file into shared transactions (see store_group.h). */
-#include "common/store_group.h"
+#include "store/store_group.h"
 
 #include "common/log.h"
-#include "common/store_sqlite.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -23,7 +22,7 @@ struct gc_req {
 struct store_group {
     char *path;       /* real path: the registry key */
     int refs;         /* under registry_mu */
-    struct store *ws; /* the writer's own connection (no group) */
+    struct store *ws; /* the writer's own connection (a plain backend store) */
     pthread_t thread;
     pthread_mutex_t mu; /* guards everything below */
     pthread_cond_t wake;
@@ -66,7 +65,7 @@ static void *writer_main(void *arg)
             g->tail = NULL;
         pthread_mutex_unlock(&g->mu);
 
-        store_sqlite_save_batch(g->ws, reqs, res, st, n);
+        g->ws->ops->save_batch(g->ws, reqs, res, st, n);
 
         pthread_mutex_lock(&g->mu);
         for (size_t i = 0; i < n; i++) {
@@ -83,8 +82,8 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-enum store_status store_group_save(struct store_group *g, const struct store_save_req *req,
-                                   struct store_save_result *res)
+static enum store_status group_save(struct store_group *g, const struct store_save_req *req,
+                                    struct store_save_result *res)
 {
     struct gc_req r = {.req = req, .res = res, .st = STORE_ERROR};
     enum store_status st;
@@ -124,8 +123,8 @@ static void group_free(struct store_group *g)
     free(g);
 }
 
-static enum store_status group_new(const char *real, struct store_group **out, char *err,
-                                   size_t errsize)
+static enum store_status group_new(const struct store_ops *backend, const char *real,
+                                   struct store_group **out, char *err, size_t errsize)
 {
     struct store_group *g = calloc(1, sizeof *g);
     enum store_status rc = STORE_ERROR;
@@ -142,7 +141,10 @@ static enum store_status group_new(const char *real, struct store_group **out, c
         goto out;
     }
     sync_ok = true;
-    rc = store_sqlite_open(real, false, &g->ws, err, errsize);
+    struct store_options plain;
+    store_options_default(&plain);
+    plain.group_commit = false;
+    rc = backend->open(real, &plain, &g->ws, err, errsize);
     if (rc)
         goto out;
     if (pthread_create(&g->thread, NULL, writer_main, g) != 0) {
@@ -164,8 +166,8 @@ out:
     return rc;
 }
 
-enum store_status store_group_acquire(const char *path, struct store_group **out, char *err,
-                                      size_t errsize)
+static enum store_status group_acquire(const struct store_ops *backend, const char *path,
+                                       struct store_group **out, char *err, size_t errsize)
 {
     char real[PATH_MAX];
     struct store_group *g;
@@ -182,7 +184,7 @@ enum store_status store_group_acquire(const char *path, struct store_group **out
     if (g) {
         g->refs++;
     } else {
-        rc = group_new(real, &g, err, errsize);
+        rc = group_new(backend, real, &g, err, errsize);
         if (rc == STORE_OK) {
             g->next = registry;
             registry = g;
@@ -193,7 +195,7 @@ enum store_status store_group_acquire(const char *path, struct store_group **out
     return rc;
 }
 
-void store_group_release(struct store_group *g)
+static void group_release(struct store_group *g)
 {
     if (!g)
         return;
@@ -218,9 +220,133 @@ void store_group_release(struct store_group *g)
     group_free(g);
 }
 
-void store_group_stats(struct store_group *g, struct store_group_stats *out)
+/* ---- the group store: saves through the writer, the rest on its own connection ---------- */
+
+struct group_store {
+    struct store base; /* first */
+    struct store *inner;
+    struct store_group *g;
+};
+
+static struct group_store *gs(struct store *s)
 {
+    return (struct group_store *)s;
+}
+
+static void gs_close(struct store *s)
+{
+    group_release(gs(s)->g);
+    store_close(gs(s)->inner);
+    free(s);
+}
+
+static bool gs_ready(struct store *s)
+{
+    return store_ready(gs(s)->inner);
+}
+
+static enum store_status gs_save(struct store *s, const struct store_save_req *req,
+                                 struct store_save_result *res)
+{
+    memset(res, 0, sizeof *res);
+    if (!req || !req->room_id || !req->doc) {
+        log_bug("store_room_save: invalid request");
+        return STORE_ERROR;
+    }
+    return group_save(gs(s)->g, req, res); /* the batch checks the rest of req */
+}
+
+static enum store_status gs_get(struct store *s, const char *room_id, int64_t version,
+                                struct store_state *out)
+{
+    return store_room_get(gs(s)->inner, room_id, version, out);
+}
+
+static enum store_status gs_version(struct store *s, const char *room_id, int64_t *version)
+{
+    return store_room_version(gs(s)->inner, room_id, version);
+}
+
+static enum store_status gs_versions(struct store *s, const char *room_id,
+                                     struct store_version_info **out, size_t *n)
+{
+    return store_room_versions(gs(s)->inner, room_id, out, n);
+}
+
+static enum store_status gs_delete(struct store *s, const char *room_id, int64_t if_match)
+{
+    return store_room_delete(gs(s)->inner, room_id, if_match);
+}
+
+static enum store_status gs_rooms_list(struct store *s, char ***ids, size_t *n)
+{
+    return store_rooms_list(gs(s)->inner, ids, n);
+}
+
+static enum store_status gs_counter(struct store *s, const char *room_id,
+                                    struct store_room_counter *out)
+{
+    return store_room_counter(gs(s)->inner, room_id, out);
+}
+
+static enum store_status gs_import(struct store *s, const struct store_room_copy *in)
+{
+    return store_room_import(gs(s)->inner, in);
+}
+
+static const struct store_ops group_ops = {
+    .name = "group",
+    .open = NULL, /* made by store_group_open */
+    .close = gs_close,
+    .ready = gs_ready,
+    .room_save = gs_save,
+    .room_get = gs_get,
+    .room_version = gs_version,
+    .room_versions = gs_versions,
+    .room_delete = gs_delete,
+    .rooms_list = gs_rooms_list,
+    .room_counter = gs_counter,
+    .room_import = gs_import,
+    .save_batch = NULL,
+};
+
+enum store_status store_group_open(const struct store_ops *backend, const char *path,
+                                   struct store **out, char *err, size_t errsize)
+{
+    struct store_options plain;
+    enum store_status rc;
+    *out = NULL;
+    if (!backend->save_batch) {
+        snprintf(err, errsize, "the %s backend has no group commit", backend->name);
+        return STORE_ERROR;
+    }
+    struct group_store *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errsize, "out of memory");
+        return STORE_ERROR;
+    }
+    s->base.ops = &group_ops;
+    store_options_default(&plain);
+    plain.group_commit = false;
+    rc = backend->open(path, &plain, &s->inner, err, errsize);
+    if (rc == STORE_OK)
+        rc = group_acquire(backend, path, &s->g, err, errsize);
+    if (rc) {
+        store_close(s->inner);
+        free(s);
+        return rc;
+    }
+    *out = &s->base;
+    return STORE_OK;
+}
+
+bool store_group_stats_of(struct store *s, struct store_group_stats *out)
+{
+    if (!s || s->ops != &group_ops)
+        return false;
+    struct store_group *g = gs(s)->g;
     pthread_mutex_lock(&g->mu);
     *out = g->stats;
     pthread_mutex_unlock(&g->mu);
+    return true;
 }

@@ -16,7 +16,7 @@
 #ifndef ROOMSTATE_MIGRATIONS_H
 #define ROOMSTATE_MIGRATIONS_H
 
-#include "common/schema.h"
+#include "store/schema.h"
 
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -88,6 +88,53 @@ enum migrations_result migrations_check_current_list(sqlite3 *db,
                                                      char *err, size_t errsize)
     __attribute__((warn_unused_result));
 enum migrations_result migrations_check_current(sqlite3 *db, char *err, size_t errsize)
+    __attribute__((warn_unused_result));
+
+/* ---- backend-neutral pieces (shared with the PostgreSQL runner, migrations_pg.c) ---- */
+
+/* One migration as recorded in a database's schema_migrations. */
+struct migrations_applied {
+    int version;
+    char name[128];
+    char checksum[MIGRATIONS_SHA256_HEX];
+    char applied_at[40];
+};
+/* Appends to a growing array (*v, *n used, *cap allocated); -1 when out of memory. */
+int migrations_applied_push(struct migrations_applied **v, size_t *n, size_t *cap, int version,
+                            const char *name, const char *checksum, const char *applied_at);
+/* The report of a database whose applied migrations (ascending versions) are given. */
+enum migrations_result migrations_report_merge(const struct schema_migration *list, int n,
+                                               const struct migrations_applied *applied,
+                                               size_t napplied, struct migrations_report *out,
+                                               char *err, size_t errsize)
+    __attribute__((warn_unused_result));
+/* MODIFIED / UNKNOWN (err says which migration) or OK. */
+enum migrations_result migrations_report_verify(const struct migrations_report *r, char *err,
+                                                size_t errsize);
+/* As verify, and PENDING when something is not applied. */
+enum migrations_result migrations_report_current(const struct migrations_report *r, char *err,
+                                                 size_t errsize);
+const struct migrations_row *migrations_report_first(const struct migrations_report *r,
+                                                     enum migrations_state s);
+/* MIGRATIONS_ERROR (err says why) unless versions are positive and ascending. */
+enum migrations_result migrations_check_list(const struct schema_migration *list, int n, char *err,
+                                             size_t errsize);
+
+/* Inside an `up` step: MODIFIED / UNKNOWN when r fails verification; else the first
+ * pending migration (*m, its report row *row), or *done when nothing is pending. */
+enum migrations_result
+migrations_next_pending(const struct migrations_report *r, const struct schema_migration *list,
+                        int n, const struct schema_migration **m, const struct migrations_row **row,
+                        bool *done, char *err, size_t errsize) __attribute__((warn_unused_result));
+
+/* One step of `up` on a backend's connection db: applies the first pending migration of
+ * list in its own transaction, or sets *done when none is pending. */
+typedef enum migrations_result (*migrations_step_fn)(void *db, const struct schema_migration *list,
+                                                     int n, bool *done, char *err, size_t errsize);
+/* Runs step until nothing is pending (at most n + 1 times); *napplied counts. */
+enum migrations_result migrations_apply_steps(migrations_step_fn step, void *db,
+                                              const struct schema_migration *list, int n,
+                                              int *napplied, char *err, size_t errsize)
     __attribute__((warn_unused_result));
 
 const char *migrations_result_name(enum migrations_result r);

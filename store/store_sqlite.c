@@ -2,15 +2,15 @@
  * thread), statements prepared once per connection on first use, writes in BEGIN IMMEDIATE
  * transactions with a bounded retry when the database stays busy.
  *
- * Tables (schema/0001_rooms.sql): rooms(room_id, last_version, current_version) keeps the
+ * Tables (schema/sqlite/0001_rooms.sql): rooms(room_id, last_version, current_version) keeps the
  * version counter, which survives a DELETE; room_versions holds every retained document.
- * With group commit (the default) saves are run by the database's writer thread
- * (store_group.c) through store_sqlite_save_batch. */
-#include "common/store_sqlite.h"
+ * With group commit (the default) store.c wraps this backend in store_group.c, whose writer
+ * thread runs the saves through store_sqlite_save_batch (the save_batch op); this file does
+ * not know about it. */
+#include "store/store_sqlite.h"
 
 #include "common/log.h"
-#include "common/migrations.h"
-#include "common/store_group.h"
+#include "store/migrations.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -44,7 +44,6 @@ struct sqlite_store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *stmts[ST_COUNT];
-    struct store_group *group; /* group commit: saves go through its writer; or NULL */
 };
 
 static struct sqlite_store *impl(struct store *s)
@@ -144,23 +143,6 @@ static void col_str(sqlite3_stmt *st, int col, char *dst, size_t dstsize)
 {
     const unsigned char *v = sqlite3_column_text(st, col);
     snprintf(dst, dstsize, "%s", v ? (const char *)v : "");
-}
-
-/* A bounded C string field of the fixed-size saved_by struct: must be NUL-terminated. */
-static bool field_ok(const char *f, size_t size)
-{
-    return memchr(f, '\0', size) != NULL;
-}
-
-static bool save_req_ok(const struct store_save_req *req)
-{
-    if (!req || !req->room_id || !req->room_id[0] || !req->doc || req->history_keep < 1 ||
-        req->if_match < -1 || req->objects_saved < 0 || req->doc_len > (size_t)INT32_MAX)
-        return false;
-    const struct store_saved_by *by = req->saved_by;
-    return !by || (field_ok(by->user_id, sizeof by->user_id) &&
-                   field_ok(by->username, sizeof by->username) &&
-                   field_ok(by->service, sizeof by->service));
 }
 
 /* ---- writes ---------------------------------------------------------------------------- */
@@ -279,7 +261,7 @@ void store_sqlite_save_batch(struct store *base, const struct store_save_req *co
     bool open = false;
     for (size_t i = 0; i < n; i++) {
         memset(res[i], 0, sizeof *res[i]);
-        if (!save_req_ok(reqs[i])) {
+        if (!store_save_req_ok(reqs[i])) {
             log_bug("store_room_save: invalid request");
             st[i] = STORE_ERROR;
             continue;
@@ -288,7 +270,7 @@ void store_sqlite_save_batch(struct store *base, const struct store_save_req *co
             rc = begin_immediate(s);
             if (rc) {
                 for (size_t j = i; j < n; j++)
-                    st[j] = save_req_ok(reqs[j]) ? rc : STORE_ERROR;
+                    st[j] = store_save_req_ok(reqs[j]) ? rc : STORE_ERROR;
                 return;
             }
             open = true;
@@ -339,12 +321,10 @@ static enum store_status sq_room_save(struct store *base, const struct store_sav
     struct sqlite_store *s = impl(base);
     enum store_status rc;
     memset(res, 0, sizeof *res);
-    if (!save_req_ok(req)) {
+    if (!store_save_req_ok(req)) {
         log_bug("store_room_save: invalid request");
         return STORE_ERROR;
     }
-    if (s->group)
-        return store_group_save(s->group, req, res);
     rc = begin_immediate(s);
     if (rc)
         return rc;
@@ -624,7 +604,6 @@ out:
 static void sq_close(struct store *base)
 {
     struct sqlite_store *s = impl(base);
-    store_group_release(s->group);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
     if (sqlite3_close(s->db) != SQLITE_OK)
@@ -662,8 +641,7 @@ static enum store_status schema_current(sqlite3 *db, const char *path, char *err
     }
 }
 
-enum store_status store_sqlite_open(const char *path, bool group_commit, struct store **out,
-                                    char *err, size_t errsize)
+enum store_status store_sqlite_open(const char *path, struct store **out, char *err, size_t errsize)
 {
     char dummy[1];
     struct sqlite_store *s = NULL;
@@ -685,11 +663,6 @@ enum store_status store_sqlite_open(const char *path, bool group_commit, struct 
     rc = schema_current(s->db, path, err, errsize);
     if (rc)
         goto out;
-    if (group_commit) {
-        rc = store_group_acquire(path, &s->group, err, errsize);
-        if (rc)
-            goto out;
-    }
     *out = &s->base;
     s = NULL;
 out:
@@ -704,7 +677,8 @@ out:
 static enum store_status sq_open(const char *path, const struct store_options *opts,
                                  struct store **out, char *err, size_t errsize)
 {
-    return store_sqlite_open(path, opts->group_commit, out, err, errsize);
+    (void)opts; /* group commit is a layer above (store_group.c, chosen by store.c) */
+    return store_sqlite_open(path, out, err, errsize);
 }
 
 static bool sq_ready(struct store *base)
@@ -714,13 +688,9 @@ static bool sq_ready(struct store *base)
     return schema_current(s->db, s->path, err, sizeof err) == STORE_OK;
 }
 
-bool store_sqlite_group_stats(struct store *base, struct store_group_stats *out)
+sqlite3 *store_sqlite_db(struct store *base)
 {
-    struct sqlite_store *s = impl(base);
-    if (!s->group)
-        return false;
-    store_group_stats(s->group, out);
-    return true;
+    return impl(base)->db;
 }
 
 const struct store_ops store_sqlite_ops = {
@@ -733,4 +703,8 @@ const struct store_ops store_sqlite_ops = {
     .room_version = sq_room_version,
     .room_versions = sq_room_versions,
     .room_delete = sq_room_delete,
+    .rooms_list = store_sqlite_rooms_list,
+    .room_counter = store_sqlite_room_counter,
+    .room_import = store_sqlite_room_import,
+    .save_batch = store_sqlite_save_batch,
 };

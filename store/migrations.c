@@ -1,6 +1,6 @@
 /* migrations.c — applies, inspects and verifies the SQLite schema migrations recorded in
  * schema_migrations.  See migrations.h for the contract. */
-#include "common/migrations.h"
+#include "store/migrations.h"
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -55,8 +55,8 @@ static void copy_str(char *dst, size_t dstsize, const char *src)
     snprintf(dst, dstsize, "%s", src ? src : "");
 }
 
-static enum migrations_result check_list(const struct schema_migration *list, int n, char *err,
-                                         size_t errsize)
+enum migrations_result migrations_check_list(const struct schema_migration *list, int n, char *err,
+                                             size_t errsize)
 {
     if (n < 0 || (n > 0 && !list)) {
         set_err(err, errsize, "invalid migration list");
@@ -136,19 +136,89 @@ static void row_from_list(struct migrations_row *row, const struct schema_migrat
     row->state = MIGRATIONS_STATE_PENDING;
 }
 
-enum migrations_result migrations_inspect_list(sqlite3 *db, const struct schema_migration *list,
-                                               int n, struct migrations_report *out, char *err,
-                                               size_t errsize)
+enum migrations_result migrations_report_merge(const struct schema_migration *list, int n,
+                                               const struct migrations_applied *applied,
+                                               size_t napplied, struct migrations_report *out,
+                                               char *err, size_t errsize)
 {
-    sqlite3_stmt *st = NULL;
     size_t cap = 0;
-    bool exists = false;
     int li = 0;
     struct migrations_row row;
     enum migrations_result rc;
 
     memset(out, 0, sizeof *out);
-    rc = check_list(list, n, err, errsize);
+    rc = migrations_check_list(list, n, err, errsize);
+    if (rc)
+        return rc;
+    for (size_t ai = 0; ai < napplied; ai++) {
+        const struct migrations_applied *a = &applied[ai];
+        /* the list's pending versions below this applied one come first */
+        while (li < n && list[li].version < a->version) {
+            row_from_list(&row, &list[li++]);
+            if (push_row(out, &cap, &row))
+                goto oom;
+        }
+        if (li < n && list[li].version == a->version) {
+            row_from_list(&row, &list[li++]);
+        } else {
+            memset(&row, 0, sizeof row);
+            row.version = a->version;
+            copy_str(row.name, sizeof row.name, a->name);
+        }
+        copy_str(row.db_checksum, sizeof row.db_checksum, a->checksum);
+        copy_str(row.applied_at, sizeof row.applied_at, a->applied_at);
+        if (!row.checksum[0])
+            row.state = MIGRATIONS_STATE_UNKNOWN;
+        else if (strcmp(row.checksum, row.db_checksum) != 0)
+            row.state = MIGRATIONS_STATE_MODIFIED;
+        else
+            row.state = MIGRATIONS_STATE_APPLIED;
+        if (push_row(out, &cap, &row))
+            goto oom;
+    }
+    while (li < n) {
+        row_from_list(&row, &list[li++]);
+        if (push_row(out, &cap, &row))
+            goto oom;
+    }
+    return MIGRATIONS_OK;
+oom:
+    set_err(err, errsize, "out of memory");
+    migrations_report_clear(out);
+    return MIGRATIONS_ERROR;
+}
+
+int migrations_applied_push(struct migrations_applied **v, size_t *n, size_t *cap, int version,
+                            const char *name, const char *checksum, const char *applied_at)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 8;
+        struct migrations_applied *nv = realloc(*v, ncap * sizeof *nv);
+        if (!nv)
+            return -1;
+        *v = nv;
+        *cap = ncap;
+    }
+    struct migrations_applied *a = &(*v)[(*n)++];
+    a->version = version;
+    copy_str(a->name, sizeof a->name, name);
+    copy_str(a->checksum, sizeof a->checksum, checksum);
+    copy_str(a->applied_at, sizeof a->applied_at, applied_at);
+    return 0;
+}
+
+enum migrations_result migrations_inspect_list(sqlite3 *db, const struct schema_migration *list,
+                                               int n, struct migrations_report *out, char *err,
+                                               size_t errsize)
+{
+    sqlite3_stmt *st = NULL;
+    struct migrations_applied *applied = NULL;
+    size_t napplied = 0, cap = 0;
+    bool exists = false;
+    enum migrations_result rc;
+
+    memset(out, 0, sizeof *out);
+    rc = migrations_check_list(list, n, err, errsize);
     if (rc)
         goto out;
     rc = table_exists(db, &exists, err, errsize);
@@ -165,32 +235,14 @@ enum migrations_result migrations_inspect_list(sqlite3 *db, const struct schema_
             goto out;
         }
         while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-            int v = sqlite3_column_int(st, 0);
-            /* the list's pending versions below this applied one come first */
-            while (li < n && list[li].version < v) {
-                row_from_list(&row, &list[li++]);
-                if (push_row(out, &cap, &row))
-                    goto oom;
+            if (migrations_applied_push(&applied, &napplied, &cap, sqlite3_column_int(st, 0),
+                                        (const char *)sqlite3_column_text(st, 1),
+                                        (const char *)sqlite3_column_text(st, 2),
+                                        (const char *)sqlite3_column_text(st, 3))) {
+                rc = MIGRATIONS_ERROR;
+                set_err(err, errsize, "out of memory");
+                goto out;
             }
-            if (li < n && list[li].version == v) {
-                row_from_list(&row, &list[li++]);
-            } else {
-                memset(&row, 0, sizeof row);
-                row.version = v;
-                copy_str(row.name, sizeof row.name, (const char *)sqlite3_column_text(st, 1));
-            }
-            copy_str(row.db_checksum, sizeof row.db_checksum,
-                     (const char *)sqlite3_column_text(st, 2));
-            copy_str(row.applied_at, sizeof row.applied_at,
-                     (const char *)sqlite3_column_text(st, 3));
-            if (!row.checksum[0])
-                row.state = MIGRATIONS_STATE_UNKNOWN;
-            else if (strcmp(row.checksum, row.db_checksum) != 0)
-                row.state = MIGRATIONS_STATE_MODIFIED;
-            else
-                row.state = MIGRATIONS_STATE_APPLIED;
-            if (push_row(out, &cap, &row))
-                goto oom;
         }
         if (src != SQLITE_DONE) {
             rc = (src == SQLITE_BUSY) ? MIGRATIONS_BUSY : MIGRATIONS_ERROR;
@@ -198,20 +250,10 @@ enum migrations_result migrations_inspect_list(sqlite3 *db, const struct schema_
             goto out;
         }
     }
-    while (li < n) {
-        row_from_list(&row, &list[li++]);
-        if (push_row(out, &cap, &row))
-            goto oom;
-    }
-    rc = MIGRATIONS_OK;
-    goto out;
-oom:
-    rc = MIGRATIONS_ERROR;
-    set_err(err, errsize, "out of memory");
+    rc = migrations_report_merge(list, n, applied, napplied, out, err, errsize);
 out:
     sqlite3_finalize(st);
-    if (rc)
-        migrations_report_clear(out);
+    free(applied);
     return rc;
 }
 
@@ -229,8 +271,8 @@ void migrations_report_clear(struct migrations_report *r)
 }
 
 /* The first row in a given state, or NULL. */
-static const struct migrations_row *first_in(const struct migrations_report *r,
-                                             enum migrations_state s)
+const struct migrations_row *migrations_report_first(const struct migrations_report *r,
+                                                     enum migrations_state s)
 {
     for (size_t i = 0; i < r->n; i++)
         if (r->rows[i].state == s)
@@ -240,10 +282,10 @@ static const struct migrations_row *first_in(const struct migrations_report *r,
 
 /* MODIFIED / UNKNOWN with a message when the report shows a database this binary must not
  * touch; MIGRATIONS_OK otherwise. */
-static enum migrations_result verify_report(const struct migrations_report *r, char *err,
-                                            size_t errsize)
+enum migrations_result migrations_report_verify(const struct migrations_report *r, char *err,
+                                                size_t errsize)
 {
-    const struct migrations_row *row = first_in(r, MIGRATIONS_STATE_MODIFIED);
+    const struct migrations_row *row = migrations_report_first(r, MIGRATIONS_STATE_MODIFIED);
     if (row) {
         set_err(err, errsize,
                 "migration %04d_%s was changed after it was applied (checksum in the database "
@@ -251,7 +293,7 @@ static enum migrations_result verify_report(const struct migrations_report *r, c
                 row->version, row->name, row->db_checksum, row->checksum);
         return MIGRATIONS_MODIFIED;
     }
-    row = first_in(r, MIGRATIONS_STATE_UNKNOWN);
+    row = migrations_report_first(r, MIGRATIONS_STATE_UNKNOWN);
     if (row) {
         set_err(err, errsize,
                 "the database has migration %04d_%s which this binary does not know (the "
@@ -262,6 +304,19 @@ static enum migrations_result verify_report(const struct migrations_report *r, c
     return MIGRATIONS_OK;
 }
 
+enum migrations_result migrations_report_current(const struct migrations_report *r, char *err,
+                                                 size_t errsize)
+{
+    enum migrations_result rc = migrations_report_verify(r, err, errsize);
+    if (rc == MIGRATIONS_OK && r->pending > 0) {
+        const struct migrations_row *row = migrations_report_first(r, MIGRATIONS_STATE_PENDING);
+        set_err(err, errsize, "%zu migration(s) pending, the first is %04d_%s", r->pending,
+                row->version, row->name);
+        rc = MIGRATIONS_PENDING;
+    }
+    return rc;
+}
+
 enum migrations_result migrations_check_current_list(sqlite3 *db,
                                                      const struct schema_migration *list, int n,
                                                      char *err, size_t errsize)
@@ -270,13 +325,7 @@ enum migrations_result migrations_check_current_list(sqlite3 *db,
     enum migrations_result rc = migrations_inspect_list(db, list, n, &r, err, errsize);
     if (rc)
         return rc;
-    rc = verify_report(&r, err, errsize);
-    if (rc == MIGRATIONS_OK && r.pending > 0) {
-        const struct migrations_row *row = first_in(&r, MIGRATIONS_STATE_PENDING);
-        set_err(err, errsize, "%zu migration(s) pending, the first is %04d_%s", r.pending,
-                row->version, row->name);
-        rc = MIGRATIONS_PENDING;
-    }
+    rc = migrations_report_current(&r, err, errsize);
     migrations_report_clear(&r);
     return rc;
 }
@@ -356,22 +405,9 @@ static enum migrations_result apply_one(sqlite3 *db, const struct schema_migrati
     rc = migrations_inspect_list(db, list, n, &r, err, errsize);
     if (rc)
         goto out;
-    rc = verify_report(&r, err, errsize);
-    if (rc)
+    rc = migrations_next_pending(&r, list, n, &m, &row, done, err, errsize);
+    if (rc || *done)
         goto out;
-    row = first_in(&r, MIGRATIONS_STATE_PENDING);
-    if (!row) {
-        *done = true;
-        goto out;
-    }
-    for (int i = 0; i < n; i++)
-        if (list[i].version == row->version)
-            m = &list[i];
-    if (!m) {
-        log_bug("pending migration %d not in the list", row->version);
-        rc = MIGRATIONS_ERROR;
-        goto out;
-    }
     if (sqlite3_exec(db, m->sql, NULL, NULL, &msg) != SQLITE_OK) {
         set_err(err, errsize, "migration %04d_%s failed (rolled back): %s", m->version, m->name,
                 msg ? msg : sqlite3_errmsg(db));
@@ -404,10 +440,38 @@ out:
     return rc;
 }
 
-enum migrations_result migrations_apply_list(sqlite3 *db, const struct schema_migration *list,
-                                             int n, int *napplied, char *err, size_t errsize)
+enum migrations_result migrations_next_pending(const struct migrations_report *r,
+                                               const struct schema_migration *list, int n,
+                                               const struct schema_migration **m,
+                                               const struct migrations_row **row, bool *done,
+                                               char *err, size_t errsize)
 {
-    enum migrations_result rc = check_list(list, n, err, errsize);
+    enum migrations_result rc = migrations_report_verify(r, err, errsize);
+    *m = NULL;
+    *row = NULL;
+    if (rc)
+        return rc;
+    *row = migrations_report_first(r, MIGRATIONS_STATE_PENDING);
+    if (!*row) {
+        *done = true;
+        return MIGRATIONS_OK;
+    }
+    for (int i = 0; i < n; i++)
+        if (list[i].version == (*row)->version)
+            *m = &list[i];
+    if (!*m) {
+        log_bug("pending migration %d not in the list", (*row)->version);
+        set_err(err, errsize, "pending migration %d not in the list", (*row)->version);
+        return MIGRATIONS_ERROR;
+    }
+    return MIGRATIONS_OK;
+}
+
+enum migrations_result migrations_apply_steps(migrations_step_fn step, void *db,
+                                              const struct schema_migration *list, int n,
+                                              int *napplied, char *err, size_t errsize)
+{
+    enum migrations_result rc = migrations_check_list(list, n, err, errsize);
     int count = 0;
     bool done = false;
     if (napplied)
@@ -415,8 +479,8 @@ enum migrations_result migrations_apply_list(sqlite3 *db, const struct schema_mi
     if (rc)
         return rc;
     /* at most one step per migration plus the final "nothing pending" check */
-    for (int step = 0; step <= n && !done; step++) {
-        rc = apply_one(db, list, n, &done, err, errsize);
+    for (int i = 0; i <= n && !done; i++) {
+        rc = step(db, list, n, &done, err, errsize);
         if (rc)
             break;
         if (!done)
@@ -429,6 +493,18 @@ enum migrations_result migrations_apply_list(sqlite3 *db, const struct schema_mi
     if (napplied)
         *napplied = count;
     return rc;
+}
+
+static enum migrations_result apply_step(void *db, const struct schema_migration *list, int n,
+                                         bool *done, char *err, size_t errsize)
+{
+    return apply_one(db, list, n, done, err, errsize);
+}
+
+enum migrations_result migrations_apply_list(sqlite3 *db, const struct schema_migration *list,
+                                             int n, int *napplied, char *err, size_t errsize)
+{
+    return migrations_apply_steps(apply_step, db, list, n, napplied, err, errsize);
 }
 
 enum migrations_result migrations_apply(sqlite3 *db, int *napplied, char *err, size_t errsize)

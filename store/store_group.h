@@ -1,0 +1,35 @@
+/* store_group.h — group commit, a layer above a backend that has the save_batch op (SQLite):
+ * every store of one database file in this process hands its saves to one writer thread
+ * (with its own connection), which runs whatever has queued up as one transaction, each
+ * save in its own SAVEPOINT, and commits once (synchronous=FULL: one fsync for the whole
+ * batch).  Everything but saves goes straight to the store's own backend connection.  The
+ * dependency is one way: this layer uses the backend's ops; the backend knows nothing of it.  A
+ * caller's store_room_save returns only after the commit that holds its save is durable; If-Match
+ * and version semantics are those of a single save, applied in queue order; a failing save in a
+ * batch fails only itself.
+ *
+ * Groups are shared per database (by real path) and reference-counted: the first store of a
+ * file starts the writer, the last store_close stops it. */
+#ifndef ROOMSTATE_STORE_GROUP_H
+#define ROOMSTATE_STORE_GROUP_H
+
+#include "store/store.h"
+
+#define STORE_GROUP_MAX_BATCH 128                 /* saves per transaction */
+#define STORE_GROUP_MAX_BATCH_BYTES (64ull << 20) /* document bytes per transaction */
+
+/* A store of the database at path (backend: its ops, e.g. &store_sqlite_ops) whose saves go
+ * through the database's group (created, with its writer thread, on first use; the last
+ * store_close of the database stops it). */
+enum store_status store_group_open(const struct store_ops *backend, const char *path,
+                                   struct store **out, char *err, size_t errsize)
+    __attribute__((warn_unused_result));
+
+/* Counters since the group started (for tests and metrics). */
+struct store_group_stats {
+    unsigned long long saves, batches, max_batch;
+};
+/* The counters of s's group; false when s is not a group store. */
+bool store_group_stats_of(struct store *s, struct store_group_stats *out);
+
+#endif
