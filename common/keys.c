@@ -34,6 +34,15 @@ int keys_load(const struct keys_source *src, char **session_key, char **service_
         if (!session)
             return -1;
     }
+    if (src->require_session && strcmp(session, AUTH_DEV_SESSION_KEY) == 0) {
+        /* The development default is public: a production deployment that asks for a
+         * configured key must not run on it, wherever it came from. */
+        log_error("--require-key: the configured Nakama session key is Nakama's public "
+                  "development default '%s'; set session.encryption_key to a secret value",
+                  AUTH_DEV_SESSION_KEY);
+        free(session);
+        return -1;
+    }
     char *service = config_read_secret(src->service_file, src->service_value, &err);
     if (!service && err) {
         log_error("service key: %s", err);

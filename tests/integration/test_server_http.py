@@ -567,6 +567,29 @@ class TestLifecycle(unittest.TestCase):
             os.environ.clear()
             os.environ.update(saved)
 
+    def test_require_key_refuses_the_public_dev_key(self):
+        """--require-key with Nakama's public development key in the key file (or the
+        environment) must not start: anyone can mint tokens for that key."""
+        d = harness.tmpdir(self)
+        kf = os.path.join(d, "k")
+        with open(kf, "w") as f:
+            f.write(harness.DEV_KEY)
+        for name, args, env in (
+                ("server file", [harness.binary("roomstate-server"), "--require-key",
+                                 "--nakama-key-file", kf], {}),
+                ("server env", [harness.binary("roomstate-server"), "--require-key"],
+                 {"NAKAMA_SESSION_KEY": harness.DEV_KEY}),
+                ("relay file", [harness.binary("roomstate-relay"), "--require-key",
+                                "--nakama-key-file", kf], {})):
+            full = {k: v for k, v in os.environ.items()
+                    if k not in ("NAKAMA_SESSION_KEY", "NAKAMA_SESSION_KEY_FILE")}
+            full.update(env)
+            extra = ["--db", os.path.join(d, "none.db")] if "server" in name else []
+            r = subprocess.run(args + ["--listen", f"127.0.0.1:{harness.free_port()}"] + extra,
+                               capture_output=True, text=True, timeout=15, env=full)
+            self.assertNotEqual(r.returncode, 0, name)
+            self.assertIn("development default", r.stdout + r.stderr, name)
+
     def test_help_and_bad_flags(self):
         exe = harness.binary("roomstate-server")
         r = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=10)
