@@ -13,6 +13,8 @@ import hmac
 import json
 import os
 import socket
+import sys
+import signal
 import subprocess
 import threading
 import time
@@ -227,6 +229,11 @@ class Server:
         for p in self.procs:
             with open(p.log_path, encoding="utf-8", errors="replace") as f:
                 out = f.read()
+            if p is self.proc and rc is not None and rc < 0 and rc != -signal.SIGKILL:
+                # died of a signal at shutdown: keep its last words in the test output (the
+                # log file goes with the temporary directory)
+                sys.stderr.write(f"\nserver exited on signal {-rc}; its log ends:\n"
+                                 f"{out[-3000:]}\n")
             for mark in SANITIZER_MARKS:
                 if mark in out:
                     raise AssertionError(f"sanitizer report in the server log:\n{out[-4000:]}")
