@@ -137,48 +137,79 @@ static void peer_send_error(struct ws_peer *p, const char *code, const char *mes
 
 /* ---------- the WebSocket handshake ---------- */
 
-/* Finds the token: the Authorization header, else ?token=.  Returns the auth result. */
+/* Longest Authorization header and ?token= argument read; lws truncates a header at its
+ * token limit (relay_token_limits), so one this long is reported as too large (431). */
+#define WS_AUTH_HDR_MAX (AUTH_MAX_TOKEN_BYTES + 64)
+#define WS_URI_ARG_MAX (AUTH_MAX_TOKEN_BYTES + 16)
+#define WS_EXT_HDR_MAX 255 /* lws's own extension-offer parser gives up at this length */
+
+/* The ?token= arguments: how many, and the first one's value at buf + 6 (buf: alen + 1
+ * bytes, enough for any argument). */
+static int token_args(struct lws *wsi, char *buf, int alen, size_t *tlen, bool *too_large)
+{
+    int count = 0;
+    size_t first_len = 0;
+    for (int i = 0; i < 255; i++) {
+        int flen = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (flen <= 0)
+            break;
+        int n = lws_hdr_copy_fragment(wsi, buf, alen + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 5 || strncmp(buf, "token", 5) != 0 || (n > 5 && buf[5] != '='))
+            continue;
+        if (++count == 1) {
+            first_len = n > 6 ? (size_t)n - 6 : 0;
+            *too_large = flen >= WS_URI_ARG_MAX;
+        }
+    }
+    if (count == 1) { /* copy the first one back into buf */
+        for (int i = 0; i < 255; i++) {
+            int n = lws_hdr_copy_fragment(wsi, buf, alen + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
+            if (n < 0)
+                break;
+            if (n >= 5 && !strncmp(buf, "token", 5) && (n == 5 || buf[5] == '='))
+                break;
+        }
+    }
+    *tlen = first_len;
+    return count;
+}
+
+/* Finds the token: the Authorization header or ?token=, exactly one of them, once (RFC 6750
+ * §2: one method per request; a second credential is refused, never chosen between).
+ * Returns the auth result; AUTH_REPEATED and AUTH_TOO_LARGE are answered 400 and 431. */
 static enum auth_result check_token(struct ws_server *s, struct lws *wsi, struct auth_identity *id)
 {
     enum auth_result r = AUTH_MISSING;
     char *buf = NULL;
     int hlen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    int alen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
     int64_t now_s = clock_wall_ms() / 1000;
-    if (hlen > 0) {
-        if (hlen > AUTH_MAX_TOKEN_BYTES + 64)
-            return AUTH_TOO_LARGE;
-        buf = malloc((size_t)hlen + 1);
+    struct auth_keys keys = s->cfg.keys;
+    /* two Authorization headers are stored as fragments of one */
+    bool two_headers = hlen > 0 && lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 1) > 0;
+    size_t tlen = 0;
+    bool arg_too_large = false;
+    int nargs = 0;
+    if (alen > 0) {
+        buf = malloc((size_t)alen + 1);
         if (!buf)
             return AUTH_MALFORMED;
-        if (lws_hdr_copy(wsi, buf, hlen + 1, WSI_TOKEN_HTTP_AUTHORIZATION) < 0) {
+        nargs = token_args(wsi, buf, alen, &tlen, &arg_too_large);
+    }
+    if (two_headers || nargs > 1 || (hlen > 0 && nargs > 0)) {
+        r = AUTH_REPEATED;
+    } else if (hlen >= WS_AUTH_HDR_MAX || arg_too_large) {
+        r = AUTH_TOO_LARGE;
+    } else if (hlen > 0) {
+        char *hdr = malloc((size_t)hlen + 1);
+        if (!hdr || lws_hdr_copy(wsi, hdr, hlen + 1, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
             r = AUTH_MALFORMED;
-            goto out;
-        }
-        r = auth_verify_bearer(&s->cfg.keys, buf, now_s, id);
-        goto out;
+        else
+            r = auth_verify_bearer(&keys, hdr, now_s, id);
+        free(hdr);
+    } else if (nargs == 1) {
+        r = tlen == 0 ? AUTH_MISSING : auth_verify_token(&keys, buf + 6, tlen, now_s, id);
     }
-    int alen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
-    if (alen <= 0)
-        return AUTH_MISSING;
-    buf = malloc((size_t)alen + 1);
-    if (!buf)
-        return AUTH_MALFORMED;
-    for (int i = 0; i < 64; i++) {
-        int n = lws_hdr_copy_fragment(wsi, buf, alen + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
-        if (n < 0)
-            break;
-        if (n >= 6 && !strncmp(buf, "token=", 6)) {
-            size_t tlen = (size_t)n - 6;
-            if (tlen == 0)
-                r = AUTH_MISSING;
-            else if (tlen > AUTH_MAX_TOKEN_BYTES)
-                r = AUTH_TOO_LARGE;
-            else
-                r = auth_verify_token(&s->cfg.keys, buf + 6, tlen, now_s, id);
-            goto out;
-        }
-    }
-out:
     free(buf);
     return r;
 }
@@ -194,12 +225,32 @@ static int on_filter(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
         net_http_refuse(wsi, 404, "not_found", "rooms are at /rooms/{room_id}", NULL);
         return 1;
     }
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_EXTENSIONS) >= WS_EXT_HDR_MAX) {
+        /* lws 4.1.6 fails such a handshake without an answer; we negotiate no extension */
+        metrics_reject(&s->metrics, "bad_request");
+        net_http_refuse(wsi, 400, "extensions_too_long",
+                        "Sec-WebSocket-Extensions is limited to 254 bytes; this relay negotiates "
+                        "no extension, send none",
+                        NULL);
+        return 1;
+    }
     const char *room = uri + strlen(ROOM_PREFIX);
     struct auth_identity id;
     memset(&id, 0, sizeof id);
     enum auth_result r = check_token(s, wsi, &id);
     if (r == AUTH_OK && id.is_service)
         r = AUTH_BAD_CLAIMS;
+    if (r == AUTH_REPEATED) { /* RFC 6750 §3.1: invalid_request, 400 */
+        metrics_reject(&s->metrics, "bad_request");
+        net_http_refuse(wsi, 400, "repeated_credentials", auth_result_message(r),
+                        "Bearer realm=\"roomstate\", error=\"invalid_request\"");
+        return 1;
+    }
+    if (r == AUTH_TOO_LARGE) { /* RFC 6585 §5 */
+        metrics_reject(&s->metrics, "headers_too_large");
+        net_http_refuse(wsi, 431, "headers_too_large", auth_result_message(r), NULL);
+        return 1;
+    }
     if (r != AUTH_OK) {
         char hdr[256];
         if (r == AUTH_MISSING)
@@ -655,7 +706,14 @@ struct ws_server *ws_server_new(const struct ws_config *cfg)
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
     if (!strchr(cfg->host, ':'))
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    info.max_http_header_data = AUTH_MAX_TOKEN_BYTES + 4096;
+    /* Every header (the request target's arguments too) is cut by lws at its token limit
+     * instead of overflowing the header buffer, which would drop the connection without an
+     * answer; on_filter answers 431 for a cut credential.  The buffer holds a few of them. */
+    static struct lws_token_limits limits;
+    for (size_t i = 0; i < sizeof limits.token_limit / sizeof limits.token_limit[0]; i++)
+        limits.token_limit[i] = WS_AUTH_HDR_MAX;
+    info.token_limits = &limits;
+    info.max_http_header_data = 4 * WS_AUTH_HDR_MAX;
     info.retry_and_idle_policy = &idle_policy;
     info.timeout_secs = 10;
     info.vhost_name = "roomstate-relay";
