@@ -74,6 +74,7 @@ struct ws_peer {
     int close_code;
     char close_reason[32];
     bool peer_sent_close;
+    bool we_close; /* the relay itself asked lws for this close (lws_close_reason) */
     struct relay_peer *rp; /* the rules' handle, NULL until joined */
 };
 
@@ -137,10 +138,12 @@ static void peer_send_error(struct ws_peer *p, const char *code, const char *mes
 
 /* ---------- the WebSocket handshake ---------- */
 
-/* Longest Authorization header and ?token= argument read; lws truncates a header at its
- * token limit (relay_token_limits), so one this long is reported as too large (431). */
-#define WS_AUTH_HDR_MAX (AUTH_MAX_TOKEN_BYTES + 64)
-#define WS_URI_ARG_MAX (AUTH_MAX_TOKEN_BYTES + 16)
+/* lws cuts every header (and every argument of the request target) at this length instead
+ * of overflowing its header buffer, which would drop the connection without an answer: a
+ * credential that long was cut and is answered 431 (RFC 6585 §5).  Shorter ones are read
+ * whole, and one over AUTH_MAX_TOKEN_BYTES gets the verifier's 401, as on the server. */
+#define WS_HDR_LIMIT 16384
+#define WS_CUT AUTH_RESULT_COUNT /* check_token: a credential cut by lws */
 #define WS_EXT_HDR_MAX 255 /* lws's own extension-offer parser gives up at this length */
 
 /* The ?token= arguments: how many, and the first one's value at buf + 6 (buf: alen + 1
@@ -158,7 +161,7 @@ static int token_args(struct lws *wsi, char *buf, int alen, size_t *tlen, bool *
             continue;
         if (++count == 1) {
             first_len = n > 6 ? (size_t)n - 6 : 0;
-            *too_large = flen >= WS_URI_ARG_MAX;
+            *too_large = flen >= WS_HDR_LIMIT;
         }
     }
     if (count == 1) { /* copy the first one back into buf */
@@ -176,7 +179,8 @@ static int token_args(struct lws *wsi, char *buf, int alen, size_t *tlen, bool *
 
 /* Finds the token: the Authorization header or ?token=, exactly one of them, once (RFC 6750
  * §2: one method per request; a second credential is refused, never chosen between).
- * Returns the auth result; AUTH_REPEATED and AUTH_TOO_LARGE are answered 400 and 431. */
+ * Returns the auth result, or WS_CUT for a credential lws cut (431); AUTH_REPEATED is
+ * answered 400. */
 static enum auth_result check_token(struct ws_server *s, struct lws *wsi, struct auth_identity *id)
 {
     enum auth_result r = AUTH_MISSING;
@@ -198,8 +202,8 @@ static enum auth_result check_token(struct ws_server *s, struct lws *wsi, struct
     }
     if (two_headers || nargs > 1 || (hlen > 0 && nargs > 0)) {
         r = AUTH_REPEATED;
-    } else if (hlen >= WS_AUTH_HDR_MAX || arg_too_large) {
-        r = AUTH_TOO_LARGE;
+    } else if (hlen >= WS_HDR_LIMIT || arg_too_large) {
+        r = WS_CUT;
     } else if (hlen > 0) {
         char *hdr = malloc((size_t)hlen + 1);
         if (!hdr || lws_hdr_copy(wsi, hdr, hlen + 1, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
@@ -246,9 +250,10 @@ static int on_filter(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
                         "Bearer realm=\"roomstate\", error=\"invalid_request\"");
         return 1;
     }
-    if (r == AUTH_TOO_LARGE) { /* RFC 6585 §5 */
+    if (r == WS_CUT) { /* RFC 6585 §5 */
         metrics_reject(&s->metrics, "headers_too_large");
-        net_http_refuse(wsi, 431, "headers_too_large", auth_result_message(r), NULL);
+        net_http_refuse(wsi, 431, "headers_too_large",
+                        "the credential is longer than the relay reads (16 KiB)", NULL);
         return 1;
     }
     if (r != AUTH_OK) {
@@ -413,10 +418,22 @@ static void on_established(struct ws_server *s, struct ws_peer *p, struct lws *w
     }
 }
 
+/* Whether libwebsockets itself has failed the connection (a protocol error in a frame: it
+ * queues or sends Close 1002/1007 on its own, RFC 6455 §7.1.7) or the relay failed it for a
+ * malformed Close.  Then nothing else may be written, and the TCP connection is closed at
+ * once instead of lws's 5 s wait for the peer's Close (ws_server's tick asks for the
+ * writeable callback that closes it). */
+static bool lws_failed_connection(const struct ws_peer *p)
+{
+    return p->ws_open && !p->we_close && lws_get_close_length(p->wsi) > 0;
+}
+
 /* One write per writeable callback: a transport ERROR first, else the rules' next frame or
  * close. */
 static int on_writeable(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
 {
+    if (lws_failed_connection(p))
+        return -1; /* lws sent Close: nothing more may be written (RFC 6455 §5.5.1) */
     if (p->ctl_count) {
         unsigned h = p->ctl_head;
         int n = lws_write(wsi, p->ctl[h] + LWS_PRE, p->ctl_len[h], LWS_WRITE_TEXT);
@@ -431,6 +448,7 @@ static int on_writeable(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
         return 0;
     }
     if (p->close_req) {
+        p->we_close = true;
         lws_close_reason(wsi, (enum lws_close_status)p->close_code,
                          (unsigned char *)p->close_reason, strlen(p->close_reason));
         return -1;
@@ -443,6 +461,7 @@ static int on_writeable(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
         return 0;
     case RELAY_OUT_CLOSE: { /* counted when requested (hook_peer_closing) */
         const char *why = f.close_reason ? f.close_reason : "";
+        p->we_close = true;
         lws_close_reason(wsi, (enum lws_close_status)f.close_code, (unsigned char *)why,
                          strlen(why));
         return -1;
@@ -537,6 +556,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         rc = on_writeable(s, p, wsi);
         break;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (p && len == 1) {
+            /* RFC 6455 §5.5.1: a Close body is empty or starts with a 2-byte code; lws
+             * would echo this one.  Fail the connection instead (§7.1.7, 1002). */
+            static const char why[] = "malformed close";
+            metrics_close(&s->metrics, "bad_close");
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, (unsigned char *)why,
+                             sizeof why - 1);
+            return -1;
+        }
         if (p)
             p->peer_sent_close = true;
         return 0;
@@ -652,9 +680,23 @@ static void on_evlib_signal(void *event_lib_handle, int signum)
     evlib_signal = 1;
 }
 
+/* Connections lws has failed get a writeable callback, which closes them (see
+ * lws_failed_connection). */
+static void close_failed(struct ws_server *s)
+{
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->peers))
+    {
+        struct ws_peer *p = lws_container_of(d, struct ws_peer, node);
+        if (lws_failed_connection(p))
+            lws_callback_on_writable(p->wsi);
+    }
+    lws_end_foreach_dll(d);
+}
+
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
     struct ws_server *s = lws_container_of(sul, struct ws_server, tick_sul);
+    close_failed(s);
     relay_hub_tick(s->hub, now_ms());
     s->metrics.ticks_total++;
     after_event(s);
@@ -711,9 +753,9 @@ struct ws_server *ws_server_new(const struct ws_config *cfg)
      * answer; on_filter answers 431 for a cut credential.  The buffer holds a few of them. */
     static struct lws_token_limits limits;
     for (size_t i = 0; i < sizeof limits.token_limit / sizeof limits.token_limit[0]; i++)
-        limits.token_limit[i] = WS_AUTH_HDR_MAX;
+        limits.token_limit[i] = WS_HDR_LIMIT;
     info.token_limits = &limits;
-    info.max_http_header_data = 4 * WS_AUTH_HDR_MAX;
+    info.max_http_header_data = 3 * WS_HDR_LIMIT;
     info.retry_and_idle_policy = &idle_policy;
     info.timeout_secs = 10;
     info.vhost_name = "roomstate-relay";
