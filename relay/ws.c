@@ -13,6 +13,7 @@
 #include "relay/net_persist.h"
 #include "relay/persist.h"
 #include "relay/room.h"
+#include "relay/ws_token.h"
 
 #include <jansson.h>
 #include <libwebsockets.h>
@@ -138,86 +139,6 @@ static void peer_send_error(struct ws_peer *p, const char *code, const char *mes
 
 /* ---------- the WebSocket handshake ---------- */
 
-/* lws cuts every header (and every argument of the request target) at this length instead
- * of overflowing its header buffer, which would drop the connection without an answer: a
- * credential that long was cut and is answered 431 (RFC 6585 §5).  Shorter ones are read
- * whole, and one over AUTH_MAX_TOKEN_BYTES gets the verifier's 401, as on the server. */
-#define WS_HDR_LIMIT 16384
-#define WS_CUT AUTH_RESULT_COUNT /* check_token: a credential cut by lws */
-#define WS_EXT_HDR_MAX 255 /* lws's own extension-offer parser gives up at this length */
-
-/* The ?token= arguments: how many, and the first one's value at buf + 6 (buf: alen + 1
- * bytes, enough for any argument). */
-static int token_args(struct lws *wsi, char *buf, int alen, size_t *tlen, bool *too_large)
-{
-    int count = 0;
-    size_t first_len = 0;
-    for (int i = 0; i < 255; i++) {
-        int flen = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
-        if (flen <= 0)
-            break;
-        int n = lws_hdr_copy_fragment(wsi, buf, alen + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
-        if (n < 5 || strncmp(buf, "token", 5) != 0 || (n > 5 && buf[5] != '='))
-            continue;
-        if (++count == 1) {
-            first_len = n > 6 ? (size_t)n - 6 : 0;
-            *too_large = flen >= WS_HDR_LIMIT;
-        }
-    }
-    if (count == 1) { /* copy the first one back into buf */
-        for (int i = 0; i < 255; i++) {
-            int n = lws_hdr_copy_fragment(wsi, buf, alen + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
-            if (n < 0)
-                break;
-            if (n >= 5 && !strncmp(buf, "token", 5) && (n == 5 || buf[5] == '='))
-                break;
-        }
-    }
-    *tlen = first_len;
-    return count;
-}
-
-/* Finds the token: the Authorization header or ?token=, exactly one of them, once (RFC 6750
- * §2: one method per request; a second credential is refused, never chosen between).
- * Returns the auth result, or WS_CUT for a credential lws cut (431); AUTH_REPEATED is
- * answered 400. */
-static enum auth_result check_token(struct ws_server *s, struct lws *wsi, struct auth_identity *id)
-{
-    enum auth_result r = AUTH_MISSING;
-    char *buf = NULL;
-    int hlen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
-    int alen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
-    int64_t now_s = clock_wall_ms() / 1000;
-    struct auth_keys keys = s->cfg.keys;
-    /* two Authorization headers are stored as fragments of one */
-    bool two_headers = hlen > 0 && lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 1) > 0;
-    size_t tlen = 0;
-    bool arg_too_large = false;
-    int nargs = 0;
-    if (alen > 0) {
-        buf = malloc((size_t)alen + 1);
-        if (!buf)
-            return AUTH_MALFORMED;
-        nargs = token_args(wsi, buf, alen, &tlen, &arg_too_large);
-    }
-    if (two_headers || nargs > 1 || (hlen > 0 && nargs > 0)) {
-        r = AUTH_REPEATED;
-    } else if (hlen >= WS_HDR_LIMIT || arg_too_large) {
-        r = WS_CUT;
-    } else if (hlen > 0) {
-        char *hdr = malloc((size_t)hlen + 1);
-        if (!hdr || lws_hdr_copy(wsi, hdr, hlen + 1, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
-            r = AUTH_MALFORMED;
-        else
-            r = auth_verify_bearer(&keys, hdr, now_s, id);
-        free(hdr);
-    } else if (nargs == 1) {
-        r = tlen == 0 ? AUTH_MISSING : auth_verify_token(&keys, buf + 6, tlen, now_s, id);
-    }
-    free(buf);
-    return r;
-}
-
 /* Returns 0 to accept the upgrade; otherwise the refusal was written. */
 static int on_filter(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
 {
@@ -229,7 +150,7 @@ static int on_filter(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
         net_http_refuse(wsi, 404, "not_found", "rooms are at /rooms/{room_id}", NULL);
         return 1;
     }
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_EXTENSIONS) >= WS_EXT_HDR_MAX) {
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_EXTENSIONS) >= WS_TOKEN_EXT_MAX) {
         /* lws 4.1.6 fails such a handshake without an answer; we negotiate no extension */
         metrics_reject(&s->metrics, "bad_request");
         net_http_refuse(wsi, 400, "extensions_too_long",
@@ -241,7 +162,7 @@ static int on_filter(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
     const char *room = uri + strlen(ROOM_PREFIX);
     struct auth_identity id;
     memset(&id, 0, sizeof id);
-    enum auth_result r = check_token(s, wsi, &id);
+    enum auth_result r = ws_check_token(wsi, &s->cfg.keys, &id);
     if (r == AUTH_OK && id.is_service)
         r = AUTH_BAD_CLAIMS;
     if (r == AUTH_REPEATED) { /* RFC 6750 §3.1: invalid_request, 400 */
@@ -250,7 +171,7 @@ static int on_filter(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
                         "Bearer realm=\"roomstate\", error=\"invalid_request\"");
         return 1;
     }
-    if (r == WS_CUT) { /* RFC 6585 §5 */
+    if (r == WS_TOKEN_CUT) { /* RFC 6585 §5 */
         metrics_reject(&s->metrics, "headers_too_large");
         net_http_refuse(wsi, 431, "headers_too_large",
                         "the credential is longer than the relay reads (16 KiB)", NULL);
@@ -753,9 +674,9 @@ struct ws_server *ws_server_new(const struct ws_config *cfg)
      * answer; on_filter answers 431 for a cut credential.  The buffer holds a few of them. */
     static struct lws_token_limits limits;
     for (size_t i = 0; i < sizeof limits.token_limit / sizeof limits.token_limit[0]; i++)
-        limits.token_limit[i] = WS_HDR_LIMIT;
+        limits.token_limit[i] = WS_TOKEN_HDR_LIMIT;
     info.token_limits = &limits;
-    info.max_http_header_data = 3 * WS_HDR_LIMIT;
+    info.max_http_header_data = 3 * WS_TOKEN_HDR_LIMIT;
     info.retry_and_idle_policy = &idle_policy;
     info.timeout_secs = 10;
     info.vhost_name = "roomstate-relay";
