@@ -74,7 +74,7 @@ struct relayed_field {
     const char *const *inner;
 };
 
-#define RAW_MAX_MEMBERS 16
+#define RAW_MAX_MEMBERS 32
 
 static const struct relayed_field *field_of(const struct relayed_field *fields,
                                             const struct jmember *m)

@@ -95,13 +95,10 @@ def table():
     ]
 
 
-def handshake(port, path, headers):
-    """The relay's answer to a WebSocket handshake: the HTTP status."""
+def status_of(port, request):
+    """Sends one raw HTTP/1.1 request; the status of the answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        extra = "".join(f"{k}: {v}\r\n" for k, v in headers)
-        s.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                   f"Sec-WebSocket-Version: 13\r\n{extra}\r\n").encode())
+        s.sendall(request.encode())
         data = b""
         while b"\r\n" not in data:
             chunk = s.recv(4096)
@@ -113,18 +110,19 @@ def handshake(port, path, headers):
     return int(data[9:12])
 
 
+def handshake(port, path, headers):
+    """The relay's answer to a WebSocket handshake."""
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers)
+    return status_of(port, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                           "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                           f"Sec-WebSocket-Version: 13\r\n{extra}\r\n")
+
+
 def server_status(server, headers):
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
-        extra = "".join(f"{k}: {v}\r\n" for k, v in headers)
-        s.sendall((f"GET /rooms/token-table/state HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}"
-                   "Connection: close\r\n\r\n").encode())
-        data = b""
-        while b"\r\n" not in data:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    return int(data[9:12])
+    """The server's answer to GET /rooms/token-table/state."""
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers)
+    return status_of(server.port, "GET /rooms/token-table/state HTTP/1.1\r\n"
+                                  f"Host: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n")
 
 
 class TokenTable(unittest.TestCase):
