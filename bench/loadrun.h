@@ -27,7 +27,7 @@
 #define LOADRUN_MAX_CLIENTS 20000
 
 struct loadrun_opts {
-    const char *url, *key, *target, *prefix, *evlib;
+    const char *url, *key, *key_file, *target, *prefix, *evlib;
     long long rooms, players, hz, duration, warmup, drain, relay_pid, connect_timeout;
     long long inflight, seed;
     bool raw, objects;

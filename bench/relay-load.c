@@ -46,8 +46,10 @@ static const struct config_opt OPTS[] = {
      "seconds for every client to connect (and be welcomed)"},
     {"--inflight", NULL, CONFIG_INT, "64", 1, 4096, offsetof(struct loadrun_opts, inflight),
      "handshakes in flight at once"},
-    {"--key", "NAKAMA_SESSION_KEY", CONFIG_STRING, AUTH_DEV_SESSION_KEY, 0, 0,
-     offsetof(struct loadrun_opts, key), "Nakama session key used to mint one token per client"},
+    {"--key-file", "NAKAMA_SESSION_KEY_FILE", CONFIG_STRING, NULL, 0, 0,
+     offsetof(struct loadrun_opts, key_file),
+     "file holding the Nakama session key used to mint one token per client (or the key in "
+     "env NAKAMA_SESSION_KEY; default: Nakama's dev key)"},
     {"--relay-pid", NULL, CONFIG_INT, "0", 0, 4194304, offsetof(struct loadrun_opts, relay_pid),
      "report this process's CPU% and peak RSS (VmHWM)"},
     {"--objects", NULL, CONFIG_BOOL, "false", 0, 0, offsetof(struct loadrun_opts, objects),
@@ -600,6 +602,16 @@ int main(int argc, char **argv)
     default:
         return 2;
     }
+    static char key_buf[4097]; /* a secret is never a command-line value */
+    const char *key_err = NULL;
+    char *key = config_read_secret(r->o.key_file, getenv("NAKAMA_SESSION_KEY"), &key_err);
+    if (!key && key_err) {
+        fprintf(stderr, "relay-load: session key: %s\n", key_err);
+        return 2;
+    }
+    snprintf(key_buf, sizeof key_buf, "%s", key ? key : AUTH_DEV_SESSION_KEY);
+    free(key);
+    r->o.key = key_buf;
     r->n = (int)(r->o.rooms * r->o.players);
     if (r->n > LOADRUN_MAX_CLIENTS) {
         fprintf(stderr, "relay-load: refusing more than %d clients\n", LOADRUN_MAX_CLIENTS);

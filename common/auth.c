@@ -25,6 +25,10 @@ static const char *const codes[AUTH_RESULT_COUNT] = {
     [AUTH_BAD_UID] = "bad_uid",
     [AUTH_BAD_CLAIMS] = "bad_claims",
     [AUTH_NO_KEY] = "no_service_key",
+    [AUTH_CRIT] = "unsupported_crit",
+    [AUTH_NOT_YET_VALID] = "not_yet_valid",
+    [AUTH_TOO_LONG] = "lifetime_too_long",
+    [AUTH_REPEATED] = "repeated_credentials",
 };
 
 static const char *const messages[AUTH_RESULT_COUNT] = {
@@ -40,6 +44,10 @@ static const char *const messages[AUTH_RESULT_COUNT] = {
     [AUTH_BAD_UID] = "the token's user id is not a UUID",
     [AUTH_BAD_CLAIMS] = "the token's claims have the wrong types",
     [AUTH_NO_KEY] = "service tokens are not accepted here",
+    [AUTH_CRIT] = "the token names critical header extensions this service does not support",
+    [AUTH_NOT_YET_VALID] = "the token is not valid yet (nbf or iat in the future)",
+    [AUTH_TOO_LONG] = "the token's lifetime exceeds the configured maximum",
+    [AUTH_REPEATED] = "more than one token was sent in one request",
 };
 
 const char *auth_result_code(enum auth_result r)
@@ -63,7 +71,7 @@ bool auth_uuid_is_canonical(const char *s)
         if (is_dash) {
             if (c != '-')
                 return false;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
             return false;
         }
     }
@@ -106,6 +114,34 @@ static bool copy_claim(json_t *payload, const char *name, char *dst, size_t dst_
     return true;
 }
 
+/* nbf, iat and the lifetime (exp is already known to be an integer in the future). */
+static enum auth_result check_times(const struct auth_keys *keys, json_t *payload, int64_t exp,
+                                    int64_t now_s)
+{
+    int64_t latest = now_s + keys->leeway_s; /* now_s is a wall clock: no overflow */
+    json_t *nbf = json_object_get(payload, "nbf");
+    if (nbf) { /* RFC 7519 §4.1.5: a NumericDate, which may have a fraction */
+        if (!json_is_number(nbf))
+            return AUTH_BAD_CLAIMS;
+        if (json_number_value(nbf) > (double)latest)
+            return AUTH_NOT_YET_VALID;
+    }
+    json_t *iat = json_object_get(payload, "iat");
+    if (iat && !json_is_integer(iat))
+        return AUTH_BAD_CLAIMS;
+    int64_t start = now_s;
+    if (iat) {
+        start = json_integer_value(iat);
+        if (start > latest)
+            return AUTH_NOT_YET_VALID;
+    }
+    int64_t max = keys->max_lifetime_s > 0 ? keys->max_lifetime_s : AUTH_MAX_LIFETIME_DEFAULT_S;
+    /* exp > start - leeway here; the difference of two int64 fits in a uint64 */
+    if (exp > start && (uint64_t)exp - (uint64_t)start > (uint64_t)max)
+        return AUTH_TOO_LONG;
+    return AUTH_OK;
+}
+
 enum auth_result auth_verify_token(const struct auth_keys *keys, const char *token, size_t len,
                                    int64_t now_s, struct auth_identity *out)
 {
@@ -119,8 +155,8 @@ enum auth_result auth_verify_token(const struct auth_keys *keys, const char *tok
         return AUTH_MISSING;
     if (len > AUTH_MAX_TOKEN_BYTES)
         return AUTH_TOO_LARGE;
-    if (memchr(token, '\0', len))
-        return AUTH_MALFORMED;
+    if (memchr(token, '\0', len) || memchr(token, '=', len))
+        return AUTH_MALFORMED; /* unpadded base64url only (RFC 7515 §2) */
     const char *dot1 = memchr(token, '.', len);
     if (!dot1)
         return AUTH_MALFORMED;
@@ -140,6 +176,10 @@ enum auth_result auth_verify_token(const struct auth_keys *keys, const char *tok
     json_t *alg = json_object_get(header, "alg");
     if (!json_is_string(alg) || strcmp(json_string_value(alg), "HS256") != 0) {
         rc = AUTH_BAD_ALG;
+        goto out;
+    }
+    if (json_object_get(header, "crit")) { /* RFC 7515 §4.1.11: we understand no extension */
+        rc = AUTH_CRIT;
         goto out;
     }
 
@@ -185,11 +225,9 @@ enum auth_result auth_verify_token(const struct auth_keys *keys, const char *tok
         rc = AUTH_EXPIRED;
         goto out;
     }
-    json_t *iat = json_object_get(payload, "iat");
-    if (iat && !json_is_integer(iat)) {
-        rc = AUTH_BAD_CLAIMS;
+    rc = check_times(keys, payload, out->exp, now_s);
+    if (rc != AUTH_OK)
         goto out;
-    }
 
     bool bad = false;
     out->is_service = is_service;

@@ -12,7 +12,13 @@
  * the header's alg is pinned to exactly "HS256" before libjwt sees the token (libjwt takes
  * the algorithm from the token) and checked again after; an empty key is refused (libjwt
  * would accept any signature); the signature is compared in constant time by us; every
- * claim (exp included) is checked by us, as libjwt checks none. */
+ * claim (exp included) is checked by us, as libjwt checks none.
+ *
+ * Strict on purpose: base64url without `=` padding only (RFC 7515 §2); a `crit` header is
+ * refused, as we understand no extension (RFC 7515 §4.1.11); `nbf` must be a number not in
+ * the future (RFC 7519 §4.1.5), `iat` an integer not in the future (both with the leeway);
+ * `uid` must be a lower-case canonical UUID (as Nakama issues it: one user, one spelling);
+ * exp - iat (exp - now without iat) may not exceed max_lifetime_s. */
 #ifndef ROOMSTATE_AUTH_H
 #define ROOMSTATE_AUTH_H
 
@@ -23,6 +29,10 @@
 #define AUTH_MAX_TOKEN_BYTES 8192
 #define AUTH_MAX_SERVICE_TTL_S 3600                 /* a service token may live at most one hour */
 #define AUTH_DEV_SESSION_KEY "defaultencryptionkey" /* Nakama's development default */
+/* Default --max-token-lifetime: a day.  Nakama's session.token_expiry_sec is 60 s by default
+ * and games raise it to hours; a token living longer than a day is refused. */
+#define AUTH_MAX_LIFETIME_DEFAULT_S 86400
+#define AUTH_MAX_LIFETIME_DEFAULT "86400" /* the same, as config text */
 
 enum auth_result {
     AUTH_OK = 0,
@@ -37,6 +47,10 @@ enum auth_result {
     AUTH_BAD_UID,       /* uid (or a service token's sub) is not a canonical UUID */
     AUTH_BAD_CLAIMS,    /* another claim has the wrong type or shape */
     AUTH_NO_KEY,        /* service token, but no service key configured */
+    AUTH_CRIT,          /* the header names critical extensions (we understand none) */
+    AUTH_NOT_YET_VALID, /* nbf or iat in the future (beyond the leeway) */
+    AUTH_TOO_LONG,      /* lifetime over max_lifetime_s */
+    AUTH_REPEATED,      /* more than one credential in one request (RFC 6750 §2) */
     AUTH_RESULT_COUNT
 };
 
@@ -45,7 +59,8 @@ struct auth_keys {
     size_t session_key_len;
     const char *service_key; /* NULL/empty: service tokens refused */
     size_t service_key_len;
-    int64_t leeway_s; /* clock leeway for exp, default 0 */
+    int64_t leeway_s;       /* clock leeway for exp, nbf and iat, default 0 */
+    int64_t max_lifetime_s; /* longest token lifetime; 0: AUTH_MAX_LIFETIME_DEFAULT_S */
 };
 
 struct auth_identity {
@@ -70,7 +85,8 @@ const char *auth_result_code(enum auth_result r);
 /* Human sentence for error_description / problem detail. */
 const char *auth_result_message(enum auth_result r);
 
-/* True when s is a canonical lowercase-or-uppercase 8-4-4-4-12 hex UUID. */
+/* True when s is a canonical lower-case 8-4-4-4-12 hex UUID (upper case is refused: the
+ * same user would otherwise have two ids). */
 bool auth_uuid_is_canonical(const char *s);
 
 /* Mints tokens with libjwt (for the token tool, tests and service calls).  Returns a

@@ -6,7 +6,7 @@
  * and hands back seq and head.p; anything else (another key, an escape, a duplicate, a
  * number jansson would refuse or that is not finite, a wrong count) returns false and the
  * caller takes the JSON path, which answers errors as before.  What is accepted is relayed
- * from the sender's text exactly as the JSON path relays it (raw_forward). */
+ * from the sender's text exactly as the JSON path relays it (repl.c's raw_relay). */
 #include "relay/room_int.h"
 
 #include <math.h>

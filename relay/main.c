@@ -19,11 +19,11 @@
 struct relay_main_config {
     const char *listen;
     const char *nakama_key_file;
-    const char *nakama_key;
     bool require_key;
     const char *server_url;
     const char *service_key_file;
-    const char *service_key;
+    long long leeway;
+    long long max_token_lifetime;
     long long max_players;
     long long tick_hz;
     long long empty_room_ttl_s;
@@ -43,10 +43,8 @@ static const struct config_opt opts[] = {
      "HOST:PORT to listen on (default 127.0.0.1:8090, or 127.0.0.1:$PORT when PORT is set)"},
     {"--nakama-key-file", "NAKAMA_SESSION_KEY_FILE", CONFIG_STRING, NULL, 0, 0,
      offsetof(struct relay_main_config, nakama_key_file),
-     "file holding Nakama's session.encryption_key"},
-    {"--nakama-key", "NAKAMA_SESSION_KEY", CONFIG_STRING, NULL, 0, 0,
-     offsetof(struct relay_main_config, nakama_key),
-     "the session key itself (prefer the file; default: Nakama's dev key, with a warning)"},
+     "file holding Nakama's session.encryption_key (or the key itself in env "
+     "NAKAMA_SESSION_KEY; default: Nakama's dev key, with a warning)"},
     {"--require-key", "ROOMSTATE_REQUIRE_KEY", CONFIG_BOOL, "0", 0, 0,
      offsetof(struct relay_main_config, require_key),
      "refuse to start without a configured session key (production)"},
@@ -55,9 +53,14 @@ static const struct config_opt opts[] = {
      "roomstate-server base URL for restore and save (none: persistence off)"},
     {"--service-key-file", "ROOMSTATE_SERVICE_KEY_FILE", CONFIG_STRING, NULL, 0, 0,
      offsetof(struct relay_main_config, service_key_file),
-     "file holding the service key used to call the server"},
-    {"--service-key", "ROOMSTATE_SERVICE_KEY", CONFIG_STRING, NULL, 0, 0,
-     offsetof(struct relay_main_config, service_key), "the service key itself (prefer the file)"},
+     "file holding the service key used to call the server (or the key itself in env "
+     "ROOMSTATE_SERVICE_KEY)"},
+    {"--leeway", "ROOMSTATE_LEEWAY", CONFIG_INT, "0", 0, 300,
+     offsetof(struct relay_main_config, leeway),
+     "clock leeway in seconds for the token's exp, nbf and iat"},
+    {"--max-token-lifetime", "ROOMSTATE_MAX_TOKEN_LIFETIME", CONFIG_INT, AUTH_MAX_LIFETIME_DEFAULT,
+     60, 31536000, offsetof(struct relay_main_config, max_token_lifetime),
+     "longest session token lifetime in seconds (exp - iat, or exp - now without iat)"},
     {"--max-players", "ROOMSTATE_RELAY_MAX_PLAYERS", CONFIG_INT, "20", 1, 1000,
      offsetof(struct relay_main_config, max_players), "players per room"},
     {"--tick-hz", "ROOMSTATE_RELAY_TICK_HZ", CONFIG_INT, "20", 1, 120,
@@ -126,7 +129,10 @@ int main(int argc, char **argv)
         config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv,
                      "usage: roomstate-relay [options]\n"
                      "The roomstate WebSocket relay: ws://HOST:PORT/rooms/{room_id} "
-                     "(token in Authorization: Bearer or ?token=), /healthz, /metrics.",
+                     "(token in Authorization: Bearer or ?token=), /healthz, /metrics.\n"
+                     "Every option is also an environment variable (the flag wins).  Secrets: "
+                     "NAKAMA_SESSION_KEY /\nROOMSTATE_SERVICE_KEY in the environment, or files "
+                     "named by the *_FILE options.",
                      NULL, 0, NULL));
     if (ex >= 0)
         return ex;
@@ -157,10 +163,10 @@ int main(int argc, char **argv)
     }
 
     struct keys_source ks = {.session_file = cfg.nakama_key_file,
-                             .session_value = cfg.nakama_key,
+                             .session_value = getenv("NAKAMA_SESSION_KEY"),
                              .require_session = cfg.require_key,
                              .service_file = cfg.service_key_file,
-                             .service_value = cfg.service_key};
+                             .service_value = getenv("ROOMSTATE_SERVICE_KEY")};
     if (keys_load(&ks, &session_key, &service_key) != 0)
         return 2;
     if (cfg.server_url && *cfg.server_url && !service_key) {
@@ -199,7 +205,8 @@ int main(int argc, char **argv)
                  .session_key_len = strlen(session_key),
                  .service_key = service_key,
                  .service_key_len = service_key ? strlen(service_key) : 0,
-                 .leeway_s = 0},
+                 .leeway_s = cfg.leeway,
+                 .max_lifetime_s = cfg.max_token_lifetime},
         .rules = &rules,
         .persist = (cfg.server_url && *cfg.server_url) ? &pcfg : NULL,
         .poll_loop = strcmp(cfg.event_loop, "poll") == 0,

@@ -29,6 +29,8 @@ static const char *status_text(unsigned status)
         return "Unauthorized";
     case 404:
         return "Not Found";
+    case 431:
+        return "Request Header Fields Too Large";
     case 503:
         return "Service Unavailable";
     default:

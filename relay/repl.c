@@ -5,6 +5,8 @@
  * Each message is encoded once on receipt; batches join the encoded bytes. */
 #include "relay/room_int.h"
 
+#include "relay/jspan.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,50 +67,140 @@ static void copy_field(json_t *out, json_t *msg, const char *key)
         json_object_set(out, key, v);
 }
 
-/* Whether every key of obj is one of keys (NULL-terminated). */
-static bool only_keys(json_t *obj, const char *const *keys)
+/* A field the contract lists, and for an object value the keys listed inside it (NULL: the
+ * value goes out as sent, whatever it holds). */
+struct relayed_field {
+    const char *key;
+    const char *const *inner;
+};
+
+#define RAW_MAX_MEMBERS 32
+
+static const struct relayed_field *field_of(const struct relayed_field *fields,
+                                            const struct jmember *m)
 {
-    const char *k;
-    json_t *v;
-    json_object_foreach(obj, k, v)
-    {
-        const char *const *w = keys;
-        while (*w && strcmp(*w, k) != 0)
-            w++;
-        if (!*w)
-            return false;
-    }
-    return true;
+    for (; fields->key; fields++)
+        if (jspan_key_is(m, fields->key))
+            return fields;
+    return NULL;
 }
 
-static const char *const pose_keys[] = {"p", "r", NULL};
-
-/* The relayed form of a well-formed single-message frame, without re-encoding: the sender's
- * text with "from" inserted after the leading {"op":N, (so numbers, "t" included, go out
- * exactly as sent).  NULL when the frame is not in that form (the caller re-encodes). */
-static struct relay_msg *raw_forward(struct relay_peer *p, int op, int64_t now_ms)
+/* Appends the listed members of the object value v (its text as sent when every member is
+ * listed).  Returns the new length, or 0 when v cannot be scanned. */
+static size_t put_inner(char *buf, size_t len, struct jspan v, const char *const *inner)
 {
-    char head[16];
-    int hl = snprintf(head, sizeof head, "{\"op\":%d,", op);
-    if (!p->raw || !p->from_field_len || p->raw_len <= (size_t)hl ||
-        memcmp(p->raw, head, (size_t)hl) != 0)
+    struct jmember mem[RAW_MAX_MEMBERS];
+    int n = jspan_object(v.p, v.n, mem, RAW_MAX_MEMBERS);
+    if (n < 0 || n > RAW_MAX_MEMBERS)
+        return 0;
+    bool all = true;
+    for (int i = 0; i < n; i++) {
+        const char *const *w = inner;
+        while (*w && !jspan_key_is(&mem[i], *w))
+            w++;
+        if (mem[i].key_escaped)
+            return 0;
+        all = all && *w;
+    }
+    if (all) {
+        memcpy(buf + len, v.p, v.n);
+        return len + v.n;
+    }
+    buf[len++] = '{';
+    size_t open = len;
+    for (int i = 0; i < n; i++) {
+        const char *const *w = inner;
+        while (*w && !jspan_key_is(&mem[i], *w))
+            w++;
+        if (!*w)
+            continue;
+        if (len > open)
+            buf[len++] = ',';
+        buf[len++] = '"';
+        memcpy(buf + len, mem[i].key.p, mem[i].key.n);
+        len += mem[i].key.n;
+        buf[len++] = '"';
+        buf[len++] = ':';
+        memcpy(buf + len, mem[i].value.p, mem[i].value.n);
+        len += mem[i].value.n;
+    }
+    buf[len++] = '}';
+    return len;
+}
+
+/* The relayed form of the message p->raw (a single frame's text, or one element of an
+ * array frame) without re-encoding: {"op":N,"from":"<id>", then each listed field with the
+ * sender's key and value bytes, in the sender's order, whatever that order, the whitespace
+ * between them or the frame form.  Unlisted fields are left out (inside listed object values
+ * too).  NULL when there is no raw text, a key is escaped (the caller re-encodes), or out
+ * of memory. */
+static struct relay_msg *raw_relay(struct relay_peer *p, int op,
+                                   const struct relayed_field *fields, int64_t now_ms)
+{
+    struct jmember mem[RAW_MAX_MEMBERS];
+    if (!p->raw || !p->from_field_len)
         return NULL;
-    size_t rest = p->raw_len - (size_t)hl;
-    char *buf = malloc((size_t)hl + p->from_field_len + rest);
+    int n = jspan_object(p->raw, p->raw_len, mem, RAW_MAX_MEMBERS);
+    if (n < 0 || n > RAW_MAX_MEMBERS)
+        return NULL;
+    /* every member costs at most its own text plus a comma */
+    size_t cap = 16 + p->from_field_len + p->raw_len + (size_t)n + 2;
+    char *buf = malloc(cap);
     if (!buf)
         return NULL;
-    memcpy(buf, head, (size_t)hl);
-    memcpy(buf + hl, p->from_field, p->from_field_len);
-    memcpy(buf + hl + p->from_field_len, p->raw + hl, rest);
-    struct relay_msg *m =
-        relay_msg_new(&p->hub->pool, op, buf, (size_t)hl + p->from_field_len + rest, now_ms);
+    size_t len = (size_t)snprintf(buf, cap, "{\"op\":%d,", op);
+    memcpy(buf + len, p->from_field, p->from_field_len); /* "from":"...", */
+    len += p->from_field_len;
+    struct relay_msg *m = NULL;
+    for (int i = 0; i < n; i++) {
+        if (mem[i].key_escaped)
+            goto out;
+        const struct relayed_field *f = field_of(fields, &mem[i]);
+        if (!f)
+            continue; /* op itself, or a field the contract does not list */
+        buf[len++] = '"';
+        memcpy(buf + len, mem[i].key.p, mem[i].key.n);
+        len += mem[i].key.n;
+        buf[len++] = '"';
+        buf[len++] = ':';
+        if (f->inner && mem[i].value.n && mem[i].value.p[0] == '{') {
+            len = put_inner(buf, len, mem[i].value, f->inner);
+            if (!len)
+                goto out;
+        } else {
+            memcpy(buf + len, mem[i].value.p, mem[i].value.n);
+            len += mem[i].value.n;
+        }
+        buf[len++] = ',';
+    }
+    buf[len - 1] = '}'; /* the comma after the last field (or after "from") */
+    m = relay_msg_new(&p->hub->pool, op, buf, len, now_ms);
+out:
     free(buf);
     return m;
 }
 
+static const char *const pose_keys[] = {"p", "r", NULL};
+static const char *const transform_keys[] = {"position", "rotation", "scale", NULL};
+static const struct relayed_field transform_fields[] = {
+    {"seq", NULL},         {"t", NULL},           {"head", pose_keys},
+    {"left", pose_keys},   {"right", pose_keys},  {NULL, NULL},
+};
+static const struct relayed_field object_fields[] = {
+    {"object_id", NULL}, {"seq", NULL}, {"epoch", NULL},
+    {"t", NULL},         {"transform", transform_keys}, {NULL, NULL},
+};
+static const struct relayed_field property_fields[] = {
+    {"object_id", NULL}, {"seq", NULL}, {"epoch", NULL}, {"t", NULL},
+    {"name", NULL},      {"value", NULL}, {NULL, NULL},
+};
+
 struct relay_msg *repl_raw_forward(struct relay_peer *p, int op, int64_t now_ms)
 {
-    return raw_forward(p, op, now_ms);
+    return raw_relay(p, op, op == OP_REP_TRANSFORM ? transform_fields
+                            : op == OP_REP_OBJECT  ? object_fields
+                                                   : property_fields,
+                     now_ms);
 }
 
 /* A pose with only its p and r (what the re-encoding path relays). */
@@ -138,11 +230,7 @@ static void rep_transform(struct relay_peer *p, json_t *msg, int64_t now_ms)
         peer_drop(p, RELAY_DROP_STALE);
         return;
     }
-    static const char *const keys[] = {"op", "seq", "t", "head", "left", "right", NULL};
-    struct relay_msg *m = NULL;
-    if (only_keys(msg, keys) && only_keys(head, pose_keys) &&
-        (!left || only_keys(left, pose_keys)) && (!right || only_keys(right, pose_keys)))
-        m = raw_forward(p, OP_REP_TRANSFORM, now_ms);
+    struct relay_msg *m = raw_relay(p, OP_REP_TRANSFORM, transform_fields, now_ms);
     if (!m) {
         json_t *out = json_pack("{siss}", "op", OP_REP_TRANSFORM, "from", p->user_id);
         if (out) {
@@ -228,11 +316,7 @@ static void rep_object(struct relay_peer *p, json_t *msg, int64_t now_ms)
                    OP_REP_OBJECT, RELAY_DROP_BAD_FIELD);
         return;
     }
-    static const char *const keys[] = {"op", "object_id", "seq", "epoch", "t", "transform", NULL};
-    static const char *const tr_keys[] = {"position", "rotation", "scale", NULL};
-    struct relay_msg *m = NULL;
-    if (only_keys(msg, keys) && only_keys(json_object_get(msg, "transform"), tr_keys))
-        m = raw_forward(p, OP_REP_OBJECT, now_ms);
+    struct relay_msg *m = raw_relay(p, OP_REP_OBJECT, object_fields, now_ms);
     if (!m) {
         json_t *out =
             json_pack("{sissss}", "op", OP_REP_OBJECT, "from", p->user_id, "object_id", o->id);
@@ -330,9 +414,7 @@ static void rep_property(struct relay_peer *p, json_t *msg, int64_t now_ms)
     room->rev++;
     if (!changed || tier == ROOMDOC_SNAPSHOT_ONLY)
         return; /* on change only; snapshot_only is stored, never fanned out live */
-    static const char *const keys[] = {"op", "object_id", "seq",   "epoch",
-                                       "t",  "name",      "value", NULL};
-    struct relay_msg *m = only_keys(msg, keys) ? raw_forward(p, OP_REP_PROPERTY, now_ms) : NULL;
+    struct relay_msg *m = raw_relay(p, OP_REP_PROPERTY, property_fields, now_ms);
     if (!m) {
         json_t *out =
             json_pack("{sissss}", "op", OP_REP_PROPERTY, "from", p->user_id, "object_id", o->id);

@@ -4,6 +4,9 @@
  * (room.c), which rate-limits ERRORs and closes persistent offenders. */
 #include "relay/room_int.h"
 
+#include "relay/jspan.h"
+
+#include <math.h>
 #include <stdio.h>
 
 #include "opcodes.h"
@@ -74,6 +77,35 @@ static void handle_one(struct relay_peer *p, json_t *msg, int64_t now_ms)
     }
 }
 
+/* After JSON_DECODE_INT_AS_REAL: reals with an integral value of magnitude below 2^53
+ * become integers again (the depth is bounded by jansson's own parse limit). */
+static void integers_back(json_t *v, int depth)
+{
+    if (depth > 2048)
+        return;
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            json_t *x = json_array_get(v, i);
+            double d = json_is_real(x) ? json_real_value(x) : 0.5;
+            if (d == floor(d) && fabs(d) < 9007199254740992.0)
+                json_array_set_new(v, i, json_integer((json_int_t)d));
+            else
+                integers_back(x, depth + 1);
+        }
+    } else if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x)
+        {
+            double d = json_is_real(x) ? json_real_value(x) : 0.5;
+            if (d == floor(d) && fabs(d) < 9007199254740992.0)
+                json_object_set_new(v, k, json_integer((json_int_t)d));
+            else
+                integers_back(x, depth + 1);
+        }
+    }
+}
+
 void relay_peer_handle(struct relay_peer *p, const char *frame, size_t len, int64_t now_ms)
 {
     if (!p || !p->room || p->close_requested)
@@ -116,6 +148,14 @@ void relay_peer_handle(struct relay_peer *p, const char *frame, size_t len, int6
     }
     json_error_t jerr;
     json_t *v = json_loadb(frame, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!v && json_error_code(&jerr) == json_error_numeric_overflow) {
+        /* an integer beyond int64 (valid JSON, e.g. a property value or t): read numbers as
+         * reals, then integral ones within 2^53 back as integers for the checks; what is
+         * relayed is the sender's text anyway */
+        v = json_loadb(frame, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
+        if (v)
+            integers_back(v, 0);
+    }
     if (!v) {
         char text[200];
         snprintf(text, sizeof text, "invalid JSON at %d: %.120s", jerr.position, jerr.text);
@@ -126,14 +166,22 @@ void relay_peer_handle(struct relay_peer *p, const char *frame, size_t len, int6
         if (json_array_size(v) > MAX_BATCH_IN) {
             peer_error(p, "too_large", "at most 64 messages per frame", 0, RELAY_DROP_TOO_LARGE);
         } else {
+            /* each element's own text, so that relayed fields go out as sent */
+            struct jspan el[MAX_BATCH_IN];
+            int nel = jspan_array(frame, len, el, MAX_BATCH_IN);
+            bool spans = nel >= 0 && (size_t)nel == json_array_size(v);
             size_t i;
             json_t *m;
             json_array_foreach(v, i, m)
             {
                 if (!p->room || p->close_requested)
                     break;
+                p->raw = spans ? el[i].p : NULL;
+                p->raw_len = spans ? el[i].n : 0;
                 handle_one(p, m, now_ms);
             }
+            p->raw = NULL;
+            p->raw_len = 0;
         }
     } else {
         p->raw = frame;

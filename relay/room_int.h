@@ -156,8 +156,9 @@ void repl_tick_room(struct relay_room *room, int64_t now_ms);
 /* A peer's reliable pending messages as frame(s) into its outbox. */
 void repl_flush_pending(struct relay_peer *p);
 
-/* The relayed form of the single message p->raw (see repl.c's raw_forward); NULL when the
- * text does not start with {"op":<op>, or on out of memory. */
+/* The relayed form of the message p->raw (see repl.c's raw_relay): "from" added, the listed
+ * fields with the sender's bytes; NULL when it cannot be built from the text (the caller
+ * re-encodes) or on out of memory. */
 struct relay_msg *repl_raw_forward(struct relay_peer *p, int op, int64_t now_ms);
 
 /* ---- fastpath.c: REP_TRANSFORM without a JSON tree ---- */

@@ -13,6 +13,7 @@
 #include "relay/net_persist.h"
 #include "relay/persist.h"
 #include "relay/room.h"
+#include "relay/ws_token.h"
 
 #include <jansson.h>
 #include <libwebsockets.h>
@@ -74,6 +75,7 @@ struct ws_peer {
     int close_code;
     char close_reason[32];
     bool peer_sent_close;
+    bool we_close; /* the relay itself asked lws for this close (lws_close_reason) */
     struct relay_peer *rp; /* the rules' handle, NULL until joined */
 };
 
@@ -137,52 +139,6 @@ static void peer_send_error(struct ws_peer *p, const char *code, const char *mes
 
 /* ---------- the WebSocket handshake ---------- */
 
-/* Finds the token: the Authorization header, else ?token=.  Returns the auth result. */
-static enum auth_result check_token(struct ws_server *s, struct lws *wsi, struct auth_identity *id)
-{
-    enum auth_result r = AUTH_MISSING;
-    char *buf = NULL;
-    int hlen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
-    int64_t now_s = clock_wall_ms() / 1000;
-    if (hlen > 0) {
-        if (hlen > AUTH_MAX_TOKEN_BYTES + 64)
-            return AUTH_TOO_LARGE;
-        buf = malloc((size_t)hlen + 1);
-        if (!buf)
-            return AUTH_MALFORMED;
-        if (lws_hdr_copy(wsi, buf, hlen + 1, WSI_TOKEN_HTTP_AUTHORIZATION) < 0) {
-            r = AUTH_MALFORMED;
-            goto out;
-        }
-        r = auth_verify_bearer(&s->cfg.keys, buf, now_s, id);
-        goto out;
-    }
-    int alen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
-    if (alen <= 0)
-        return AUTH_MISSING;
-    buf = malloc((size_t)alen + 1);
-    if (!buf)
-        return AUTH_MALFORMED;
-    for (int i = 0; i < 64; i++) {
-        int n = lws_hdr_copy_fragment(wsi, buf, alen + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
-        if (n < 0)
-            break;
-        if (n >= 6 && !strncmp(buf, "token=", 6)) {
-            size_t tlen = (size_t)n - 6;
-            if (tlen == 0)
-                r = AUTH_MISSING;
-            else if (tlen > AUTH_MAX_TOKEN_BYTES)
-                r = AUTH_TOO_LARGE;
-            else
-                r = auth_verify_token(&s->cfg.keys, buf + 6, tlen, now_s, id);
-            goto out;
-        }
-    }
-out:
-    free(buf);
-    return r;
-}
-
 /* Returns 0 to accept the upgrade; otherwise the refusal was written. */
 static int on_filter(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
 {
@@ -194,12 +150,33 @@ static int on_filter(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
         net_http_refuse(wsi, 404, "not_found", "rooms are at /rooms/{room_id}", NULL);
         return 1;
     }
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_EXTENSIONS) >= WS_TOKEN_EXT_MAX) {
+        /* lws 4.1.6 fails such a handshake without an answer; we negotiate no extension */
+        metrics_reject(&s->metrics, "bad_request");
+        net_http_refuse(wsi, 400, "extensions_too_long",
+                        "Sec-WebSocket-Extensions is limited to 254 bytes; this relay negotiates "
+                        "no extension, send none",
+                        NULL);
+        return 1;
+    }
     const char *room = uri + strlen(ROOM_PREFIX);
     struct auth_identity id;
     memset(&id, 0, sizeof id);
-    enum auth_result r = check_token(s, wsi, &id);
+    enum auth_result r = ws_check_token(wsi, &s->cfg.keys, &id);
     if (r == AUTH_OK && id.is_service)
         r = AUTH_BAD_CLAIMS;
+    if (r == AUTH_REPEATED) { /* RFC 6750 §3.1: invalid_request, 400 */
+        metrics_reject(&s->metrics, "bad_request");
+        net_http_refuse(wsi, 400, "repeated_credentials", auth_result_message(r),
+                        "Bearer realm=\"roomstate\", error=\"invalid_request\"");
+        return 1;
+    }
+    if (r == WS_TOKEN_CUT) { /* RFC 6585 §5 */
+        metrics_reject(&s->metrics, "headers_too_large");
+        net_http_refuse(wsi, 431, "headers_too_large",
+                        "the credential is longer than the relay reads (16 KiB)", NULL);
+        return 1;
+    }
     if (r != AUTH_OK) {
         char hdr[256];
         if (r == AUTH_MISSING)
@@ -362,10 +339,22 @@ static void on_established(struct ws_server *s, struct ws_peer *p, struct lws *w
     }
 }
 
+/* Whether libwebsockets itself has failed the connection (a protocol error in a frame: it
+ * queues or sends Close 1002/1007 on its own, RFC 6455 §7.1.7) or the relay failed it for a
+ * malformed Close.  Then nothing else may be written, and the TCP connection is closed at
+ * once instead of lws's 5 s wait for the peer's Close (ws_server's tick asks for the
+ * writeable callback that closes it). */
+static bool lws_failed_connection(const struct ws_peer *p)
+{
+    return p->ws_open && !p->we_close && lws_get_close_length(p->wsi) > 0;
+}
+
 /* One write per writeable callback: a transport ERROR first, else the rules' next frame or
  * close. */
 static int on_writeable(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
 {
+    if (lws_failed_connection(p))
+        return -1; /* lws sent Close: nothing more may be written (RFC 6455 §5.5.1) */
     if (p->ctl_count) {
         unsigned h = p->ctl_head;
         int n = lws_write(wsi, p->ctl[h] + LWS_PRE, p->ctl_len[h], LWS_WRITE_TEXT);
@@ -380,6 +369,7 @@ static int on_writeable(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
         return 0;
     }
     if (p->close_req) {
+        p->we_close = true;
         lws_close_reason(wsi, (enum lws_close_status)p->close_code,
                          (unsigned char *)p->close_reason, strlen(p->close_reason));
         return -1;
@@ -392,6 +382,7 @@ static int on_writeable(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
         return 0;
     case RELAY_OUT_CLOSE: { /* counted when requested (hook_peer_closing) */
         const char *why = f.close_reason ? f.close_reason : "";
+        p->we_close = true;
         lws_close_reason(wsi, (enum lws_close_status)f.close_code, (unsigned char *)why,
                          strlen(why));
         return -1;
@@ -486,6 +477,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         rc = on_writeable(s, p, wsi);
         break;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (p && len == 1) {
+            /* RFC 6455 §5.5.1: a Close body is empty or starts with a 2-byte code; lws
+             * would echo this one.  Fail the connection instead (§7.1.7, 1002). */
+            static const char why[] = "malformed close";
+            metrics_close(&s->metrics, "bad_close");
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, (unsigned char *)why,
+                             sizeof why - 1);
+            return -1;
+        }
         if (p)
             p->peer_sent_close = true;
         return 0;
@@ -601,9 +601,23 @@ static void on_evlib_signal(void *event_lib_handle, int signum)
     evlib_signal = 1;
 }
 
+/* Connections lws has failed get a writeable callback, which closes them (see
+ * lws_failed_connection). */
+static void close_failed(struct ws_server *s)
+{
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->peers))
+    {
+        struct ws_peer *p = lws_container_of(d, struct ws_peer, node);
+        if (lws_failed_connection(p))
+            lws_callback_on_writable(p->wsi);
+    }
+    lws_end_foreach_dll(d);
+}
+
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
     struct ws_server *s = lws_container_of(sul, struct ws_server, tick_sul);
+    close_failed(s);
     relay_hub_tick(s->hub, now_ms());
     s->metrics.ticks_total++;
     after_event(s);
@@ -655,7 +669,14 @@ struct ws_server *ws_server_new(const struct ws_config *cfg)
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
     if (!strchr(cfg->host, ':'))
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    info.max_http_header_data = AUTH_MAX_TOKEN_BYTES + 4096;
+    /* Every header (the request target's arguments too) is cut by lws at its token limit
+     * instead of overflowing the header buffer, which would drop the connection without an
+     * answer; on_filter answers 431 for a cut credential.  The buffer holds a few of them. */
+    static struct lws_token_limits limits;
+    for (size_t i = 0; i < sizeof limits.token_limit / sizeof limits.token_limit[0]; i++)
+        limits.token_limit[i] = WS_TOKEN_HDR_LIMIT;
+    info.token_limits = &limits;
+    info.max_http_header_data = 3 * WS_TOKEN_HDR_LIMIT;
     info.retry_and_idle_policy = &idle_policy;
     info.timeout_secs = 10;
     info.vhost_name = "roomstate-relay";

@@ -31,6 +31,7 @@ struct server_config {
     long long history;
     long long threads;
     long long leeway;
+    long long max_token_lifetime;
     long long cache_mb;
     long long save_workers;
     long long db_pool;
@@ -76,7 +77,10 @@ static const struct config_opt opts[] = {
         "worker threads (0: the number of cores this process may run on; on PostgreSQL at "
         "least --db-pool)"),
     OPT("--leeway", "ROOMSTATE_LEEWAY", CONFIG_INT, "0", 0, 300, leeway,
-        "clock leeway in seconds for token expiry"),
+        "clock leeway in seconds for the token's exp, nbf and iat"),
+    OPT("--max-token-lifetime", "ROOMSTATE_MAX_TOKEN_LIFETIME", CONFIG_INT,
+        AUTH_MAX_LIFETIME_DEFAULT, 60, 31536000, max_token_lifetime,
+        "longest session token lifetime in seconds (exp - iat, or exp - now without iat)"),
     OPT("--cache-mb", "ROOMSTATE_CACHE_MB", CONFIG_INT, "4", 0, 65536, cache_mb,
         "MiB of GET /state bodies kept in memory (0: no cache)"),
     OPT("--save-workers", "ROOMSTATE_SAVE_WORKERS", CONFIG_INT, "16", 0, 1024, save_workers,
@@ -185,6 +189,7 @@ int main(int argc, char **argv)
     srv.keys.service_key = service_key;
     srv.keys.service_key_len = service_key ? strlen(service_key) : 0;
     srv.keys.leeway_s = cfg.leeway;
+    srv.keys.max_lifetime_s = cfg.max_token_lifetime;
     srv.limits.max_objects = (size_t)cfg.max_objects;
     srv.limits.max_value_depth = (size_t)cfg.max_depth;
     srv.max_body_bytes = (size_t)cfg.max_body;

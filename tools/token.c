@@ -13,10 +13,8 @@ struct token_config {
     const char *username;
     long long ttl;
     const char *key_file;
-    const char *key;
     const char *service;
     const char *service_key_file;
-    const char *service_key;
 };
 
 static const struct config_opt opts[] = {
@@ -28,15 +26,14 @@ static const struct config_opt opts[] = {
     {"--ttl", NULL, CONFIG_INT, "3600", -315360000, 315360000, offsetof(struct token_config, ttl),
      "seconds until exp (negative: already expired, for testing)"},
     {"--key-file", "NAKAMA_SESSION_KEY_FILE", CONFIG_STRING, NULL, 0, 0,
-     offsetof(struct token_config, key_file), "file holding Nakama's session.encryption_key"},
-    {"--key", "NAKAMA_SESSION_KEY", CONFIG_STRING, NULL, 0, 0, offsetof(struct token_config, key),
-     "the session key itself (default: Nakama's dev key defaultencryptionkey)"},
+     offsetof(struct token_config, key_file),
+     "file holding Nakama's session.encryption_key (or the key itself in env NAKAMA_SESSION_KEY; "
+     "default: Nakama's dev key defaultencryptionkey)"},
     {"--service", NULL, CONFIG_STRING, NULL, 0, 0, offsetof(struct token_config, service),
      "mint a service token with this svc claim instead (sub = --uid unless --uid '')"},
     {"--service-key-file", "ROOMSTATE_SERVICE_KEY_FILE", CONFIG_STRING, NULL, 0, 0,
-     offsetof(struct token_config, service_key_file), "file holding the service key"},
-    {"--service-key", "ROOMSTATE_SERVICE_KEY", CONFIG_STRING, NULL, 0, 0,
-     offsetof(struct token_config, service_key), "the service key itself"},
+     offsetof(struct token_config, service_key_file),
+     "file holding the service key (or the key itself in env ROOMSTATE_SERVICE_KEY)"},
 };
 
 int main(int argc, char **argv)
@@ -46,7 +43,9 @@ int main(int argc, char **argv)
         config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv,
                      "usage: roomstate-token [--uid UUID] [--username NAME] [--ttl SECONDS]\n"
                      "       roomstate-token --service NAME [--uid UUID] [--ttl SECONDS]\n"
-                     "Prints an HS256 token on stdout.",
+                     "Prints an HS256 token on stdout.  Keys come from files (--key-file,\n"
+                     "--service-key-file) or the environment (NAKAMA_SESSION_KEY,\n"
+                     "ROOMSTATE_SERVICE_KEY), never from the command line.",
                      NULL, 0, NULL));
     if (ex >= 0)
         return ex;
@@ -54,16 +53,17 @@ int main(int argc, char **argv)
     int64_t now = (int64_t)time(NULL);
     char *tok;
     if (cfg.service) {
-        char *key = config_read_secret(cfg.service_key_file, cfg.service_key, &err);
+        char *key = config_read_secret(cfg.service_key_file, getenv("ROOMSTATE_SERVICE_KEY"), &err);
         if (!key) {
             fprintf(stderr, "roomstate-token: %s\n",
-                    err ? err : "a service token needs --service-key or --service-key-file");
+                    err ? err
+                        : "a service token needs ROOMSTATE_SERVICE_KEY or --service-key-file");
             return 2;
         }
         tok = auth_mint_service(key, cfg.service, cfg.uid, now, now + cfg.ttl);
         free(key);
     } else {
-        char *key = config_read_secret(cfg.key_file, cfg.key, &err);
+        char *key = config_read_secret(cfg.key_file, getenv("NAKAMA_SESSION_KEY"), &err);
         if (err) {
             fprintf(stderr, "roomstate-token: %s\n", err);
             return 2;

@@ -41,12 +41,14 @@ def tmpdir(test):
 
 def token(uid=UID1, username="player1", ttl=3600, key=None, service=None, service_key=None):
     args = [binary("roomstate-token"), "--uid", uid, "--username", username, "--ttl", str(ttl)]
-    if key is not None:
-        args += ["--key", key]
-    if service is not None:
-        args += ["--service", service, "--service-key", service_key]
     env = {k: v for k, v in os.environ.items()
-           if k not in ("NAKAMA_SESSION_KEY", "NAKAMA_SESSION_KEY_FILE")}
+           if k not in ("NAKAMA_SESSION_KEY", "NAKAMA_SESSION_KEY_FILE",
+                        "ROOMSTATE_SERVICE_KEY", "ROOMSTATE_SERVICE_KEY_FILE")}
+    if key is not None:  # secrets go through the environment, never argv (ps shows argv)
+        env["NAKAMA_SESSION_KEY"] = key
+    if service is not None:
+        args += ["--service", service]
+        env["ROOMSTATE_SERVICE_KEY"] = service_key
     return subprocess.run(args, check=True, capture_output=True, text=True, env=env,
                           timeout=10).stdout.strip()
 

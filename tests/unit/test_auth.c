@@ -115,9 +115,11 @@ START_TEST(test_valid_session)
     free(tok);
     /* the minimal claims of older Nakama versions: uid and exp */
     expect(forge("{\"uid\":\"" UID "\",\"exp\":1800000060}", SESSION_KEY), AUTH_OK, "minimal");
-    /* upper-case hex is a canonical UUID too */
-    expect(forge(session_payload("3F0C5A8E-6D1B-4C2A-9E7F-000000001001", 60), SESSION_KEY), AUTH_OK,
-           "upper-case uuid");
+    /* upper-case hex is refused: Nakama issues lower case, and one user has one id */
+    expect(forge(session_payload("3F0C5A8E-6D1B-4C2A-9E7F-000000001001", 60), SESSION_KEY),
+           AUTH_BAD_UID, "upper-case uuid");
+    expect(forge(session_payload("3f0c5a8e-6d1b-4c2a-9e7f-00000000100A", 60), SESSION_KEY),
+           AUTH_BAD_UID, "one upper-case digit");
     /* a header without typ, as some JWT libraries write it */
     expect(forge_md("{\"alg\":\"HS256\"}", session_payload(UID, 60), EVP_sha256(), SESSION_KEY),
            AUTH_OK, "no typ");
@@ -263,9 +265,20 @@ START_TEST(test_exp_extremes)
     struct auth_keys k = KEYS;
     struct auth_identity id;
     k.leeway_s = 60;
+    /* 2^63-1 lives for ever: over any lifetime cap, with or without iat */
     char *tok = forge("{\"uid\":\"" UID "\",\"exp\":9223372036854775807}", SESSION_KEY);
-    ck_assert_int_eq(verify_with(&k, tok, &id), AUTH_OK);
+    ck_assert_int_eq(verify_with(&k, tok, &id), AUTH_TOO_LONG);
     free(tok);
+    tok = forge("{\"uid\":\"" UID "\",\"iat\":-9223372036854775807,\"exp\":9223372036854775807}",
+                SESSION_KEY);
+    ck_assert_int_eq(verify_with(&k, tok, &id), AUTH_TOO_LONG);
+    free(tok);
+    k.max_lifetime_s = INT64_MAX; /* the largest cap still never overflows */
+    tok = forge("{\"uid\":\"" UID "\",\"iat\":-9223372036854775807,\"exp\":9223372036854775807}",
+                SESSION_KEY);
+    ck_assert_int_eq(verify_with(&k, tok, &id), AUTH_TOO_LONG);
+    free(tok);
+    k.max_lifetime_s = 0;
     tok = forge("{\"uid\":\"" UID "\",\"exp\":-9223372036854775807}", SESSION_KEY);
     ck_assert_int_eq(verify_with(&k, tok, &id), AUTH_EXPIRED);
     free(tok);
@@ -274,7 +287,7 @@ START_TEST(test_exp_extremes)
            "exp beyond int64");
     /* a service token with a huge exp is refused as too long-lived, without overflow */
     tok = forge("{\"svc\":\"relay\",\"exp\":9223372036854775807}", SERVICE_KEY);
-    ck_assert_int_eq(verify_with(&k, tok, &id), AUTH_BAD_CLAIMS);
+    ck_assert_int_eq(verify_with(&k, tok, &id), AUTH_TOO_LONG);
     free(tok);
 }
 END_TEST
@@ -505,6 +518,128 @@ START_TEST(test_result_texts)
 }
 END_TEST
 
+/* Header with a crit list (RFC 7515 §4.1.11): any is refused, as we understand none. */
+START_TEST(test_crit)
+{
+    const char *const headers[] = {
+        "{\"alg\":\"HS256\",\"typ\":\"JWT\",\"crit\":[\"exp\"]}",
+        "{\"alg\":\"HS256\",\"crit\":[\"b64\"],\"b64\":false}",
+        "{\"alg\":\"HS256\",\"crit\":[]}",
+        "{\"alg\":\"HS256\",\"crit\":\"x\"}",
+        "{\"alg\":\"HS256\",\"crit\":null}",
+    };
+    for (size_t i = 0; i < sizeof headers / sizeof *headers; i++)
+        expect(forge_md(headers[i], session_payload(UID, 60), EVP_sha256(), SESSION_KEY), AUTH_CRIT,
+               headers[i]);
+    /* other unknown header parameters are ignored, as RFC 7515 §4 says */
+    expect(forge_md("{\"alg\":\"HS256\",\"kid\":\"k1\",\"x-y\":1}", session_payload(UID, 60),
+                    EVP_sha256(), SESSION_KEY),
+           AUTH_OK, "unknown non-critical parameter");
+}
+END_TEST
+
+/* nbf (RFC 7519 §4.1.5) and iat against the clock and the leeway. */
+START_TEST(test_nbf_iat)
+{
+    char buf[256];
+    struct auth_keys k = KEYS;
+    struct auth_identity id;
+    snprintf(buf, sizeof buf, "{\"uid\":\"%s\",\"nbf\":%lld,\"exp\":%lld}", UID,
+             (long long)NOW, (long long)(NOW + 60));
+    expect(forge(buf, SESSION_KEY), AUTH_OK, "nbf now");
+    snprintf(buf, sizeof buf, "{\"uid\":\"%s\",\"nbf\":%lld.5,\"exp\":%lld}", UID,
+             (long long)(NOW - 1), (long long)(NOW + 60));
+    expect(forge(buf, SESSION_KEY), AUTH_OK, "nbf with a fraction, past");
+    snprintf(buf, sizeof buf, "{\"uid\":\"%s\",\"nbf\":%lld,\"exp\":%lld}", UID,
+             (long long)(NOW + 30), (long long)(NOW + 60));
+    expect(forge(buf, SESSION_KEY), AUTH_NOT_YET_VALID, "nbf in 30 s");
+    char *tok = forge(buf, SESSION_KEY);
+    k.leeway_s = 30;
+    ck_assert_int_eq(verify_with(&k, tok, &id), AUTH_OK);
+    k.leeway_s = 29;
+    ck_assert_int_eq(verify_with(&k, tok, &id), AUTH_NOT_YET_VALID);
+    free(tok);
+    static const char *const bad_nbf[] = {"\"now\"", "null", "true", "[1]", "{}"};
+    for (size_t i = 0; i < sizeof bad_nbf / sizeof *bad_nbf; i++) {
+        snprintf(buf, sizeof buf, "{\"uid\":\"%s\",\"nbf\":%s,\"exp\":%lld}", UID, bad_nbf[i],
+                 (long long)(NOW + 60));
+        expect(forge(buf, SESSION_KEY), AUTH_BAD_CLAIMS, bad_nbf[i]);
+    }
+    snprintf(buf, sizeof buf, "{\"uid\":\"%s\",\"iat\":%lld,\"exp\":%lld}", UID,
+             (long long)(NOW + 3600), (long long)(NOW + 7200));
+    expect(forge(buf, SESSION_KEY), AUTH_NOT_YET_VALID, "iat an hour ahead");
+    snprintf(buf, sizeof buf, "{\"uid\":\"%s\",\"iat\":%lld,\"exp\":%lld}", UID,
+             (long long)(NOW + 5), (long long)(NOW + 60));
+    tok = forge(buf, SESSION_KEY);
+    k.leeway_s = 0;
+    ck_assert_int_eq(verify_with(&k, tok, &id), AUTH_NOT_YET_VALID);
+    k.leeway_s = 5;
+    ck_assert_int_eq(verify_with(&k, tok, &id), AUTH_OK);
+    free(tok);
+}
+END_TEST
+
+/* The lifetime cap: exp - iat, or exp - now without iat. */
+START_TEST(test_lifetime)
+{
+    char buf[256];
+    struct auth_keys k = KEYS;
+    struct auth_identity id;
+    k.max_lifetime_s = 7200;
+    snprintf(buf, sizeof buf, "{\"uid\":\"%s\",\"iat\":%lld,\"exp\":%lld}", UID,
+             (long long)(NOW - 100), (long long)(NOW - 100 + 7200));
+    char *tok = forge(buf, SESSION_KEY);
+    ck_assert_int_eq(verify_with(&k, tok, &id), AUTH_OK);
+    free(tok);
+    snprintf(buf, sizeof buf, "{\"uid\":\"%s\",\"iat\":%lld,\"exp\":%lld}", UID,
+             (long long)(NOW - 100), (long long)(NOW - 100 + 7201));
+    tok = forge(buf, SESSION_KEY);
+    ck_assert_int_eq(verify_with(&k, tok, &id), AUTH_TOO_LONG);
+    ck_assert_str_eq(id.user_id, "");
+    free(tok);
+    /* no iat: measured from now */
+    snprintf(buf, sizeof buf, "{\"uid\":\"%s\",\"exp\":%lld}", UID, (long long)(NOW + 7200));
+    tok = forge(buf, SESSION_KEY);
+    ck_assert_int_eq(verify_with(&k, tok, &id), AUTH_OK);
+    free(tok);
+    snprintf(buf, sizeof buf, "{\"uid\":\"%s\",\"exp\":%lld}", UID, (long long)(NOW + 7201));
+    tok = forge(buf, SESSION_KEY);
+    ck_assert_int_eq(verify_with(&k, tok, &id), AUTH_TOO_LONG);
+    /* the default cap (max_lifetime_s 0) is a day */
+    k.max_lifetime_s = 0;
+    ck_assert_int_eq(verify_with(&k, tok, &id), AUTH_OK);
+    free(tok);
+    snprintf(buf, sizeof buf, "{\"uid\":\"%s\",\"exp\":%lld}", UID,
+             (long long)(NOW + AUTH_MAX_LIFETIME_DEFAULT_S + 1));
+    expect(forge(buf, SESSION_KEY), AUTH_TOO_LONG, "a day and a second");
+    ck_assert_int_eq(atoll(AUTH_MAX_LIFETIME_DEFAULT), AUTH_MAX_LIFETIME_DEFAULT_S);
+}
+END_TEST
+
+/* RFC 7515 §2: base64url without padding; '=' anywhere is refused, even where a lenient
+ * decoder would strip it. */
+START_TEST(test_padding)
+{
+    char *tok = forge(session_payload(UID, 60), SESSION_KEY);
+    expect(strdup(tok), AUTH_OK, "unpadded");
+    size_t n = strlen(tok);
+    char *dot1 = strchr(tok, '.'), *dot2 = strrchr(tok, '.');
+    char *padded = malloc(n + 8);
+    ck_assert_ptr_nonnull(padded);
+    /* '=' after the header part */
+    snprintf(padded, n + 8, "%.*s=%s", (int)(dot1 - tok), tok, dot1);
+    expect(strdup(padded), AUTH_MALFORMED, "header padded");
+    /* '=' after the payload part */
+    snprintf(padded, n + 8, "%.*s==%s", (int)(dot2 - tok), tok, dot2);
+    expect(strdup(padded), AUTH_MALFORMED, "payload padded");
+    /* '=' after the signature */
+    snprintf(padded, n + 8, "%s=", tok);
+    expect(strdup(padded), AUTH_MALFORMED, "signature padded");
+    free(padded);
+    free(tok);
+}
+END_TEST
+
 static Suite *auth_suite(void)
 {
     Suite *s = suite_create("auth");
@@ -525,6 +660,10 @@ static Suite *auth_suite(void)
     tcase_add_test(tc, test_empty_key);
     tcase_add_test(tc, test_service_tokens);
     tcase_add_test(tc, test_result_texts);
+    tcase_add_test(tc, test_crit);
+    tcase_add_test(tc, test_nbf_iat);
+    tcase_add_test(tc, test_lifetime);
+    tcase_add_test(tc, test_padding);
     suite_add_tcase(s, tc);
     return s;
 }
