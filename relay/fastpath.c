@@ -210,8 +210,7 @@ bool fastpath_scan_transform(const char *text, size_t len, struct fastpath_trans
     return c.s == c.e && (seen & 1) && (seen & 4);
 }
 
-void fastpath_transform(struct relay_peer *p, const struct fastpath_transform *tf,
-                        int64_t now_ms)
+void fastpath_transform(struct relay_peer *p, const struct fastpath_transform *tf, int64_t now_ms)
 {
     struct seat *s = p->seat;
     if (s->tf_seen && tf->seq <= s->tf_seq) {

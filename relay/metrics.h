@@ -67,9 +67,9 @@ struct metrics_client {
 struct metrics_gauges {
     unsigned rooms;
     unsigned clients;
-    const struct relay_counters *hub;    /* the rules' totals (relay/room.h), may be NULL */
-    const struct metrics_room *per_room; /* may be NULL */
-    size_t per_room_count;               /* rendered up to METRICS_MAX_ROOMS_RENDERED */
+    const struct relay_counters *hub;        /* the rules' totals (relay/room.h), may be NULL */
+    const struct metrics_room *per_room;     /* may be NULL */
+    size_t per_room_count;                   /* rendered up to METRICS_MAX_ROOMS_RENDERED */
     const struct metrics_client *per_client; /* may be NULL */
     size_t per_client_count;                 /* rendered up to METRICS_MAX_CLIENTS_RENDERED */
 };

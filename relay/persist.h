@@ -18,8 +18,8 @@
 #define PERSIST_MAX_RESPONSE_BYTES (16u << 20)
 
 struct persist_config {
-    const char *server_url;  /* e.g. http://127.0.0.1:8080 (no trailing slash needed) */
-    const char *service_key; /* HS256 key for service tokens */
+    const char *server_url;   /* e.g. http://127.0.0.1:8080 (no trailing slash needed) */
+    const char *service_key;  /* HS256 key for service tokens */
     const char *service_name; /* svc claim, default "roomstate-relay" */
     long timeout_ms;          /* per request, default 5000 */
 };
@@ -28,12 +28,12 @@ enum persist_kind { PERSIST_LOAD = 0, PERSIST_SAVE };
 
 struct persist_result {
     enum persist_kind kind;
-    uint64_t tag;      /* the caller's tag, returned as given */
+    uint64_t tag; /* the caller's tag, returned as given */
     char room_id[129];
-    long http_status;  /* 0 when the request never got an HTTP answer */
-    char *body;        /* malloc'd response body (NUL-terminated), or NULL */
+    long http_status; /* 0 when the request never got an HTTP answer */
+    char *body;       /* malloc'd response body (NUL-terminated), or NULL */
     size_t body_len;
-    char error[160];   /* transport error text when http_status is 0 */
+    char error[160]; /* transport error text when http_status is 0 */
 };
 
 struct persist;

@@ -134,8 +134,8 @@ static size_t put_inner(char *buf, size_t len, struct jspan v, const char *const
  * between them or the frame form.  Unlisted fields are left out (inside listed object values
  * too).  NULL when there is no raw text, a key is escaped (the caller re-encodes), or out
  * of memory. */
-static struct relay_msg *raw_relay(struct relay_peer *p, int op,
-                                   const struct relayed_field *fields, int64_t now_ms)
+static struct relay_msg *raw_relay(struct relay_peer *p, int op, const struct relayed_field *fields,
+                                   int64_t now_ms)
 {
     struct jmember mem[RAW_MAX_MEMBERS];
     if (!p->raw || !p->from_field_len)
@@ -183,23 +183,24 @@ out:
 static const char *const pose_keys[] = {"p", "r", NULL};
 static const char *const transform_keys[] = {"position", "rotation", "scale", NULL};
 static const struct relayed_field transform_fields[] = {
-    {"seq", NULL},         {"t", NULL},           {"head", pose_keys},
-    {"left", pose_keys},   {"right", pose_keys},  {NULL, NULL},
+    {"seq", NULL},       {"t", NULL},          {"head", pose_keys},
+    {"left", pose_keys}, {"right", pose_keys}, {NULL, NULL},
 };
 static const struct relayed_field object_fields[] = {
-    {"object_id", NULL}, {"seq", NULL}, {"epoch", NULL},
-    {"t", NULL},         {"transform", transform_keys}, {NULL, NULL},
+    {"object_id", NULL},           {"seq", NULL}, {"epoch", NULL}, {"t", NULL},
+    {"transform", transform_keys}, {NULL, NULL},
 };
 static const struct relayed_field property_fields[] = {
-    {"object_id", NULL}, {"seq", NULL}, {"epoch", NULL}, {"t", NULL},
+    {"object_id", NULL}, {"seq", NULL},   {"epoch", NULL}, {"t", NULL},
     {"name", NULL},      {"value", NULL}, {NULL, NULL},
 };
 
 struct relay_msg *repl_raw_forward(struct relay_peer *p, int op, int64_t now_ms)
 {
-    return raw_relay(p, op, op == OP_REP_TRANSFORM ? transform_fields
-                            : op == OP_REP_OBJECT  ? object_fields
-                                                   : property_fields,
+    return raw_relay(p, op,
+                     op == OP_REP_TRANSFORM ? transform_fields
+                     : op == OP_REP_OBJECT  ? object_fields
+                                            : property_fields,
                      now_ms);
 }
 

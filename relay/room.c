@@ -42,7 +42,7 @@ void relay_config_defaults(struct relay_config *cfg)
 static const char *const drop_names[RELAY_DROP_COUNT] = {
     "stale",      "epoch",      "not_owner", "not_host",  "rate",
     "malformed",  "unknown_op", "bad_field", "too_large", "unknown_object",
-    "undeclared", "coalesced",  "slow", "not_ready"};
+    "undeclared", "coalesced",  "slow",      "not_ready"};
 
 const char *relay_drop_name(enum relay_drop d)
 {

@@ -30,8 +30,8 @@ struct seat {
     uint64_t tf_tick;         /* tick window it arrived in (0: none pending) */
     bool tf_early;            /* flush.c: goes out in the flush in progress */
     bool tf_tok_init;
-    double tf_tok;            /* rate-cap token bucket (cfg.tick_hz per s, burst 2) */
-    int64_t tf_tok_ms;        /* its last refill */
+    double tf_tok;     /* rate-cap token bucket (cfg.tick_hz per s, burst 2) */
+    int64_t tf_tok_ms; /* its last refill */
     double head[3];
     bool head_known;
 };
@@ -70,7 +70,7 @@ struct relay_peer {
     bool close_requested;
     int close_code;
     const char *close_reason;
-    bool synced; /* asked for a snapshot: gets the object plane live */
+    bool synced;          /* asked for a snapshot: gets the object plane live */
     bool welcome_pending; /* joined while the room was loading: no WELCOME yet */
     bool welcome_resumed;
     struct relay_snapshot *snap;
@@ -103,9 +103,9 @@ struct relay_hub {
     struct relay_peer *peers_head; /* every live handle (freed by relay_hub_free) */
     size_t nrooms;
     size_t npeers;
-    uint64_t tick;  /* current tick window, starts at 1 */
+    uint64_t tick;     /* current tick window, starts at 1 */
     bool flush_wanted; /* some room has flush_wanted */
-    int64_t now_ms; /* of the call in progress */
+    int64_t now_ms;    /* of the call in progress */
     uint64_t next_session;
     uint64_t session_salt;
     struct relay_counters counters;
@@ -171,8 +171,7 @@ struct fastpath_transform {
 bool fastpath_scan_transform(const char *text, size_t len, struct fastpath_transform *out);
 /* rep_transform's work for a scanned message (p->raw set, p->seat and p->from_field_len
  * non-zero): stale drop, relayed form, coalescing. */
-void fastpath_transform(struct relay_peer *p, const struct fastpath_transform *tf,
-                        int64_t now_ms);
+void fastpath_transform(struct relay_peer *p, const struct fastpath_transform *tf, int64_t now_ms);
 
 /* ---- flush.c: leading-edge forwarding of player transforms (relay_hub_flush) ---- */
 /* After p's message was handled: a pending transform of p's stream wants a flush. */

@@ -41,10 +41,10 @@ struct ws_server {
     int64_t last_flush_ns;
     struct lws_dll2_owner peers; /* open WebSocket connections */
     bool stopping;
-    bool evlib;                    /* libev (epoll) loop: lws_service runs until broken */
-    volatile sig_atomic_t *stop;   /* ws_server_run's flag */
-    int64_t drain_deadline_ns;     /* while stopping */
-    bool done;                     /* drained (or the bound passed): leave the loop */
+    bool evlib;                  /* libev (epoll) loop: lws_service runs until broken */
+    volatile sig_atomic_t *stop; /* ws_server_run's flag */
+    int64_t drain_deadline_ns;   /* while stopping */
+    bool done;                   /* drained (or the bound passed): leave the loop */
 };
 
 /* SIGINT seen by the event library's own watcher (libev installs one). */
@@ -75,7 +75,7 @@ struct ws_peer {
     int close_code;
     char close_reason[32];
     bool peer_sent_close;
-    bool we_close; /* the relay itself asked lws for this close (lws_close_reason) */
+    bool we_close;         /* the relay itself asked lws for this close (lws_close_reason) */
     struct relay_peer *rp; /* the rules' handle, NULL until joined */
 };
 

@@ -50,7 +50,7 @@ struct ws_config {
     const struct relay_config *rules;     /* max_frame_bytes, tick_hz, … (frame_headroom is set
                                              here) */
     const struct persist_config *persist; /* NULL: persistence off */
-    bool poll_loop; /* lws's own poll() loop instead of libev (epoll) */
+    bool poll_loop;                       /* lws's own poll() loop instead of libev (epoll) */
     unsigned flush_spacing_ms; /* leading-edge flushes at most this often (0: after every pass) */
 };
 

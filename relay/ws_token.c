@@ -51,7 +51,8 @@ enum auth_result ws_check_token(struct lws *wsi, const struct auth_keys *keys_in
     int64_t now_s = clock_wall_ms() / 1000;
     struct auth_keys keys = *keys_in;
     /* two Authorization headers are stored as fragments of one */
-    bool two_headers = hlen > 0 && lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 1) > 0;
+    bool two_headers =
+        hlen > 0 && lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 1) > 0;
     size_t tlen = 0;
     bool arg_too_large = false;
     int nargs = 0;
@@ -78,4 +79,3 @@ enum auth_result ws_check_token(struct lws *wsi, const struct auth_keys *keys_in
     free(buf);
     return r;
 }
-

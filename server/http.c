@@ -460,8 +460,8 @@ static void on_mhd_panic(void *cls, const char *file, unsigned int line, const c
     (void)cls;
     if (atomic_load(&mhd_quiescing) && reason &&
         strstr(reason, "Failed to remove listen FD from epoll set")) {
-        log_warn("libmicrohttpd %s:%u: %s (quiesce race, harmless at shutdown)",
-                 file ? file : "?", line, reason);
+        log_warn("libmicrohttpd %s:%u: %s (quiesce race, harmless at shutdown)", file ? file : "?",
+                 line, reason);
         return;
     }
     fprintf(stderr, "Fatal error in GNU libmicrohttpd %s:%u: %s\n", file ? file : "?", line,
