@@ -20,10 +20,7 @@ static const char table_sql[] = "CREATE TABLE IF NOT EXISTS schema_migrations ("
                                 " checksum   TEXT    NOT NULL,"
                                 " applied_at TEXT    NOT NULL)";
 
-static void set_err(char *err, size_t errsize, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errsize, const char *fmt, ...)
+void migrations_set_err(char *err, size_t errsize, const char *fmt, ...)
 {
     if (!err || errsize == 0)
         return;
@@ -31,6 +28,10 @@ static void set_err(char *err, size_t errsize, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errsize, fmt, ap);
     va_end(ap);
+    /* database messages (libpq's) end with a newline: keep the message on one line */
+    for (char *p = err; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
 }
 
 void migrations_checksum(const char *text, char out[MIGRATIONS_SHA256_HEX])
@@ -59,16 +60,16 @@ enum migrations_result migrations_check_list(const struct schema_migration *list
                                              size_t errsize)
 {
     if (n < 0 || (n > 0 && !list)) {
-        set_err(err, errsize, "invalid migration list");
+        migrations_set_err(err, errsize, "invalid migration list");
         return MIGRATIONS_ERROR;
     }
     for (int i = 0; i < n; i++) {
         if (list[i].version <= 0 || !list[i].name || !list[i].sql ||
             (i > 0 && list[i].version <= list[i - 1].version)) {
-            set_err(err, errsize,
-                    "invalid migration list at entry %d (versions must be positive "
-                    "and ascending)",
-                    i);
+            migrations_set_err(err, errsize,
+                               "invalid migration list at entry %d (versions must be positive "
+                               "and ascending)",
+                               i);
             return MIGRATIONS_ERROR;
         }
     }
@@ -93,7 +94,7 @@ static enum migrations_result table_exists(sqlite3 *db, bool *exists, char *err,
 out:
     if (rc != MIGRATIONS_OK) {
         rc = (src == SQLITE_BUSY || src == SQLITE_LOCKED) ? MIGRATIONS_BUSY : MIGRATIONS_ERROR;
-        set_err(err, errsize, "reading the schema: %s", sqlite3_errmsg(db));
+        migrations_set_err(err, errsize, "reading the schema: %s", sqlite3_errmsg(db));
     }
     sqlite3_finalize(st);
     return rc;
@@ -183,7 +184,7 @@ enum migrations_result migrations_report_merge(const struct schema_migration *li
     }
     return MIGRATIONS_OK;
 oom:
-    set_err(err, errsize, "out of memory");
+    migrations_set_err(err, errsize, "out of memory");
     migrations_report_clear(out);
     return MIGRATIONS_ERROR;
 }
@@ -231,7 +232,7 @@ enum migrations_result migrations_inspect_list(sqlite3 *db, const struct schema_
                                      -1, &st, NULL);
         if (src != SQLITE_OK) {
             rc = MIGRATIONS_ERROR;
-            set_err(err, errsize, "reading schema_migrations: %s", sqlite3_errmsg(db));
+            migrations_set_err(err, errsize, "reading schema_migrations: %s", sqlite3_errmsg(db));
             goto out;
         }
         while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -240,13 +241,13 @@ enum migrations_result migrations_inspect_list(sqlite3 *db, const struct schema_
                                         (const char *)sqlite3_column_text(st, 2),
                                         (const char *)sqlite3_column_text(st, 3))) {
                 rc = MIGRATIONS_ERROR;
-                set_err(err, errsize, "out of memory");
+                migrations_set_err(err, errsize, "out of memory");
                 goto out;
             }
         }
         if (src != SQLITE_DONE) {
             rc = (src == SQLITE_BUSY) ? MIGRATIONS_BUSY : MIGRATIONS_ERROR;
-            set_err(err, errsize, "reading schema_migrations: %s", sqlite3_errmsg(db));
+            migrations_set_err(err, errsize, "reading schema_migrations: %s", sqlite3_errmsg(db));
             goto out;
         }
     }
@@ -287,18 +288,20 @@ enum migrations_result migrations_report_verify(const struct migrations_report *
 {
     const struct migrations_row *row = migrations_report_first(r, MIGRATIONS_STATE_MODIFIED);
     if (row) {
-        set_err(err, errsize,
-                "migration %04d_%s was changed after it was applied (checksum in the database "
-                "%.12s..., in this binary %.12s...)",
-                row->version, row->name, row->db_checksum, row->checksum);
+        migrations_set_err(
+            err, errsize,
+            "migration %04d_%s was changed after it was applied (checksum in the database "
+            "%.12s..., in this binary %.12s...)",
+            row->version, row->name, row->db_checksum, row->checksum);
         return MIGRATIONS_MODIFIED;
     }
     row = migrations_report_first(r, MIGRATIONS_STATE_UNKNOWN);
     if (row) {
-        set_err(err, errsize,
-                "the database has migration %04d_%s which this binary does not know (the "
-                "database is newer than this binary)",
-                row->version, row->name);
+        migrations_set_err(
+            err, errsize,
+            "the database has migration %04d_%s which this binary does not know (the "
+            "database is newer than this binary)",
+            row->version, row->name);
         return MIGRATIONS_UNKNOWN;
     }
     return MIGRATIONS_OK;
@@ -310,8 +313,8 @@ enum migrations_result migrations_report_current(const struct migrations_report 
     enum migrations_result rc = migrations_report_verify(r, err, errsize);
     if (rc == MIGRATIONS_OK && r->pending > 0) {
         const struct migrations_row *row = migrations_report_first(r, MIGRATIONS_STATE_PENDING);
-        set_err(err, errsize, "%zu migration(s) pending, the first is %04d_%s", r->pending,
-                row->version, row->name);
+        migrations_set_err(err, errsize, "%zu migration(s) pending, the first is %04d_%s",
+                           r->pending, row->version, row->name);
         rc = MIGRATIONS_PENDING;
     }
     return rc;
@@ -353,7 +356,7 @@ static enum migrations_result begin_immediate(sqlite3 *db, char *err, size_t err
     }
     if (src == SQLITE_OK)
         return MIGRATIONS_OK;
-    set_err(err, errsize, "cannot start a transaction: %s", sqlite3_errmsg(db));
+    migrations_set_err(err, errsize, "cannot start a transaction: %s", sqlite3_errmsg(db));
     return src == SQLITE_BUSY ? MIGRATIONS_BUSY : MIGRATIONS_ERROR;
 }
 
@@ -379,8 +382,8 @@ static enum migrations_result record(sqlite3 *db, const struct migrations_row *r
     rc = MIGRATIONS_OK;
 out:
     if (rc)
-        set_err(err, errsize, "recording migration %04d_%s: %s", row->version, row->name,
-                sqlite3_errmsg(db));
+        migrations_set_err(err, errsize, "recording migration %04d_%s: %s", row->version, row->name,
+                           sqlite3_errmsg(db));
     sqlite3_finalize(st);
     return rc;
 }
@@ -398,7 +401,8 @@ static enum migrations_result apply_one(sqlite3 *db, const struct schema_migrati
     if (rc)
         return rc;
     if (sqlite3_exec(db, table_sql, NULL, NULL, &msg) != SQLITE_OK) {
-        set_err(err, errsize, "creating schema_migrations: %s", msg ? msg : sqlite3_errmsg(db));
+        migrations_set_err(err, errsize, "creating schema_migrations: %s",
+                           msg ? msg : sqlite3_errmsg(db));
         rc = MIGRATIONS_ERROR;
         goto out;
     }
@@ -409,16 +413,16 @@ static enum migrations_result apply_one(sqlite3 *db, const struct schema_migrati
     if (rc || *done)
         goto out;
     if (sqlite3_exec(db, m->sql, NULL, NULL, &msg) != SQLITE_OK) {
-        set_err(err, errsize, "migration %04d_%s failed (rolled back): %s", m->version, m->name,
-                msg ? msg : sqlite3_errmsg(db));
+        migrations_set_err(err, errsize, "migration %04d_%s failed (rolled back): %s", m->version,
+                           m->name, msg ? msg : sqlite3_errmsg(db));
         rc = MIGRATIONS_FAILED;
         goto out;
     }
     if (sqlite3_get_autocommit(db)) {
-        set_err(err, errsize,
-                "migration %04d_%s ended the runner's transaction (it must not "
-                "contain BEGIN/COMMIT/ROLLBACK)",
-                m->version, m->name);
+        migrations_set_err(err, errsize,
+                           "migration %04d_%s ended the runner's transaction (it must not "
+                           "contain BEGIN/COMMIT/ROLLBACK)",
+                           m->version, m->name);
         rc = MIGRATIONS_FAILED;
         goto out;
     }
@@ -426,8 +430,8 @@ static enum migrations_result apply_one(sqlite3 *db, const struct schema_migrati
     if (rc)
         goto out;
     if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        set_err(err, errsize, "committing migration %04d_%s: %s", m->version, m->name,
-                sqlite3_errmsg(db));
+        migrations_set_err(err, errsize, "committing migration %04d_%s: %s", m->version, m->name,
+                           sqlite3_errmsg(db));
         rc = MIGRATIONS_ERROR;
         goto out;
     }
@@ -461,7 +465,7 @@ enum migrations_result migrations_next_pending(const struct migrations_report *r
             *m = &list[i];
     if (!*m) {
         log_bug("pending migration %d not in the list", (*row)->version);
-        set_err(err, errsize, "pending migration %d not in the list", (*row)->version);
+        migrations_set_err(err, errsize, "pending migration %d not in the list", (*row)->version);
         return MIGRATIONS_ERROR;
     }
     return MIGRATIONS_OK;
@@ -487,7 +491,7 @@ enum migrations_result migrations_apply_steps(migrations_step_fn step, void *db,
             count++;
     }
     if (rc == MIGRATIONS_OK && !done) {
-        set_err(err, errsize, "migrations still pending after applying %d", count);
+        migrations_set_err(err, errsize, "migrations still pending after applying %d", count);
         rc = MIGRATIONS_ERROR;
     }
     if (napplied)

@@ -137,6 +137,10 @@ enum migrations_result migrations_apply_steps(migrations_step_fn step, void *db,
                                               int *napplied, char *err, size_t errsize)
     __attribute__((warn_unused_result));
 
+/* Formats a message into err (errsize bytes; nothing when err is NULL), on one line. */
+void migrations_set_err(char *err, size_t errsize, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 const char *migrations_result_name(enum migrations_result r);
 const char *migrations_state_name(enum migrations_state s);
 

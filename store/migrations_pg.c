@@ -6,7 +6,6 @@
 #include "common/log.h"
 #include "store/store_pg.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,28 +16,12 @@ static const char table_sql[] = "CREATE TABLE IF NOT EXISTS schema_migrations ("
                                 " checksum   TEXT   NOT NULL,"
                                 " applied_at TEXT   NOT NULL)";
 
-static void set_err(char *err, size_t errsize, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errsize, const char *fmt, ...)
-{
-    if (!err || errsize == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errsize, fmt, ap);
-    va_end(ap);
-    /* libpq's messages end with a newline: keep the message on one line */
-    for (char *p = err; *p; p++)
-        if (*p == '\n')
-            *p = ' ';
-}
-
 static enum migrations_result fail(PGconn *conn, PGresult *res, const char *what, char *err,
                                    size_t errsize)
 {
     enum store_status st = store_pg_status_of(conn, res);
-    set_err(err, errsize, "%s: %s", what, res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+    migrations_set_err(err, errsize, "%s: %s", what,
+                       res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
     PQclear(res);
     return st == STORE_BUSY ? MIGRATIONS_BUSY : MIGRATIONS_ERROR;
 }
@@ -84,7 +67,7 @@ enum migrations_result migrations_pg_inspect_list(PGconn *conn, const struct sch
                                         PQgetvalue(res, i, 2), PQgetvalue(res, i, 3))) {
                 PQclear(res);
                 free(applied);
-                set_err(err, errsize, "schema_migrations: bad version or out of memory");
+                migrations_set_err(err, errsize, "schema_migrations: bad version or out of memory");
                 return MIGRATIONS_ERROR;
             }
         }
@@ -164,10 +147,10 @@ static enum migrations_result apply_one(PGconn *conn, const struct schema_migrat
     }
     PQclear(res);
     if (PQtransactionStatus(conn) != PQTRANS_INTRANS) {
-        set_err(err, errsize,
-                "migration %04d_%s ended the runner's transaction (it must not contain "
-                "BEGIN/COMMIT/ROLLBACK)",
-                m->version, m->name);
+        migrations_set_err(err, errsize,
+                           "migration %04d_%s ended the runner's transaction (it must not contain "
+                           "BEGIN/COMMIT/ROLLBACK)",
+                           m->version, m->name);
         rc = MIGRATIONS_FAILED;
         goto out;
     }

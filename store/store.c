@@ -3,6 +3,8 @@
  * PostgreSQL one in store_pg.c. */
 #include "store/store.h"
 
+#include "common/log.h"
+
 #include "store/store_group.h"
 #include "store/store_pg.h"
 #include "store/store_sqlite.h"
@@ -83,15 +85,27 @@ bool store_ready(struct store *s)
     return s && s->ops->ready(s);
 }
 
+/* The arguments of a call are checked here, once, for every backend (a bad one is a bug in
+ * the caller: logged, STORE_ERROR); a backend checks only what is its own. */
 enum store_status store_room_save(struct store *s, const struct store_save_req *req,
                                   struct store_save_result *res)
 {
+    if (!store_save_req_ok(req)) {
+        memset(res, 0, sizeof *res);
+        log_bug("store_room_save: invalid request");
+        return STORE_ERROR;
+    }
     return s->ops->room_save(s, req, res);
 }
 
 enum store_status store_room_get(struct store *s, const char *room_id, int64_t version,
                                  struct store_state *out)
 {
+    if (!room_id || version < 0) {
+        memset(out, 0, sizeof *out);
+        log_bug("store_room_get: invalid request");
+        return STORE_ERROR;
+    }
     return s->ops->room_get(s, room_id, version, out);
 }
 
@@ -116,6 +130,10 @@ enum store_status store_room_versions(struct store *s, const char *room_id,
 
 enum store_status store_room_delete(struct store *s, const char *room_id, int64_t if_match)
 {
+    if (!room_id || !room_id[0] || if_match < -1) {
+        log_bug("store_room_delete: invalid request");
+        return STORE_ERROR;
+    }
     return s->ops->room_delete(s, room_id, if_match);
 }
 

@@ -249,11 +249,7 @@ static enum store_status gs_save(struct store *s, const struct store_save_req *r
                                  struct store_save_result *res)
 {
     memset(res, 0, sizeof *res);
-    if (!req || !req->room_id || !req->doc) {
-        log_bug("store_room_save: invalid request");
-        return STORE_ERROR;
-    }
-    return group_save(gs(s)->g, req, res); /* the batch checks the rest of req */
+    return group_save(gs(s)->g, req, res); /* req checked by store_room_save */
 }
 
 static enum store_status gs_get(struct store *s, const char *room_id, int64_t version,

@@ -300,13 +300,6 @@ static void col_str(const PGresult *res, int row, int col, char *dst, size_t siz
 
 #define I64(buf, v) (snprintf(buf, sizeof buf, "%" PRId64, (int64_t)(v)), (const char *)buf)
 
-/* As store_save_req_ok, and no NUL byte in the document (PostgreSQL's text cannot hold
- * one; a JSON document never has one). */
-static bool pg_save_req_ok(const struct store_save_req *req)
-{
-    return store_save_req_ok(req) && !memchr(req->doc, '\0', req->doc_len);
-}
-
 /* Locks the room's counter row and reads last_version (0: none yet) and current_version
  * (0: no state).  create: inserts the row first when missing (last_version 0, which the
  * save sets to its version before committing).  *exists: the row is there. */
@@ -406,8 +399,8 @@ static enum store_status pg_room_save(struct store *base, const struct store_sav
 {
     struct pg_store *s = impl(base);
     memset(res, 0, sizeof *res);
-    if (!pg_save_req_ok(req)) {
-        log_bug("store_room_save: invalid request");
+    if (memchr(req->doc, '\0', req->doc_len)) {
+        log_bug("store_room_save: a NUL byte in the document (PostgreSQL text cannot hold it)");
         return STORE_ERROR;
     }
     enum store_status rc = begin(s);
@@ -427,10 +420,6 @@ static enum store_status pg_room_delete(struct store *base, const char *room_id,
     struct pg_store *s = impl(base);
     bool exists;
     int64_t last, current;
-    if (!room_id || !room_id[0] || if_match < -1) {
-        log_bug("store_room_delete: invalid request");
-        return STORE_ERROR;
-    }
     enum store_status rc = begin(s);
     if (rc == STORE_OK)
         rc = lock_counter(s, room_id, 0, false, &exists, &last, &current);
@@ -460,10 +449,6 @@ static enum store_status pg_room_get(struct store *base, const char *room_id, in
     char vb[24];
     PGresult *res = NULL;
     memset(out, 0, sizeof *out);
-    if (!room_id || version < 0) {
-        log_bug("store_room_get: invalid request");
-        return STORE_ERROR;
-    }
     enum store_status rc;
     const char *v[] = {room_id, I64(vb, version)};
     if (version == 0)

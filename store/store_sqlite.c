@@ -321,10 +321,6 @@ static enum store_status sq_room_save(struct store *base, const struct store_sav
     struct sqlite_store *s = impl(base);
     enum store_status rc;
     memset(res, 0, sizeof *res);
-    if (!store_save_req_ok(req)) {
-        log_bug("store_room_save: invalid request");
-        return STORE_ERROR;
-    }
     rc = begin_immediate(s);
     if (rc)
         return rc;
@@ -346,10 +342,6 @@ static enum store_status sq_room_delete(struct store *base, const char *room_id,
     int64_t last, current;
     int src;
     enum store_status rc;
-    if (!room_id || !room_id[0] || if_match < -1) {
-        log_bug("store_room_delete: invalid request");
-        return STORE_ERROR;
-    }
     rc = begin_immediate(s);
     if (rc)
         return rc;
@@ -398,10 +390,6 @@ static enum store_status sq_room_get(struct store *base, const char *room_id, in
     enum store_status rc = STORE_ERROR;
     int src;
     memset(out, 0, sizeof *out);
-    if (!room_id || version < 0) {
-        log_bug("store_room_get: invalid request");
-        return STORE_ERROR;
-    }
     if (version == 0)
         st = stmt(s, ST_GET_CURRENT,
                   "SELECT v.version, v.saved_at_ms, v.user_id, v.username, v.service, "
