@@ -31,7 +31,7 @@ enum MHD_Result h_readyz_get(struct http_req *r)
 enum MHD_Result h_metrics_get(struct http_req *r)
 {
     size_t len = 0;
-    char *text = metrics_render(&len);
+    char *text = metrics_render(atomic_load(&r->srv->in_flight), &len);
     if (!text)
         return reply_problem(r, REPLY_INTERNAL, "out of memory", NULL, NULL);
     return reply_take(r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, len, NULL);

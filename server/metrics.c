@@ -84,7 +84,7 @@ static unsigned long long ld(atomic_ullong *a)
     return atomic_load_explicit(a, memory_order_relaxed);
 }
 
-char *metrics_render(size_t *len)
+char *metrics_render(long in_flight, size_t *len)
 {
     char *buf = NULL;
     size_t n = 0;
@@ -106,6 +106,12 @@ char *metrics_render(size_t *len)
                 fprintf(f, "roomstate_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
                         route_labels[r], v);
         }
+    fprintf(f,
+            "# HELP roomstate_http_requests_in_flight HTTP requests begun and not yet "
+            "completed (this scrape included).\n"
+            "# TYPE roomstate_http_requests_in_flight gauge\n"
+            "roomstate_http_requests_in_flight %ld\n",
+            in_flight);
     fputs("# HELP roomstate_http_request_duration_seconds Time from request line until the "
           "response was sent (counted when the request completes).\n"
           "# TYPE roomstate_http_request_duration_seconds histogram\n",

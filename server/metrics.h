@@ -30,7 +30,8 @@ void metrics_save(bool created, size_t bytes_stored);
 void metrics_auth_failure(enum auth_result reason);
 void metrics_cache(bool hit);
 
-/* The whole exposition (text format 0.0.4); malloc'd, *len set; NULL when out of memory. */
-char *metrics_render(size_t *len);
+/* The whole exposition (text format 0.0.4); malloc'd, *len set; NULL when out of memory.
+ * in_flight: requests begun and not completed (the scrape asking counts itself). */
+char *metrics_render(long in_flight, size_t *len);
 
 #endif

@@ -252,6 +252,8 @@ class TestMigrate(PgCase):
         full = dict(os.environ, **env)
         procs = [subprocess.Popen([exe, "--db", dsn, "up"], env=full, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        for p in procs:  # stopped by pid even when a bound below runs out
+            self.addCleanup(lambda p=p: p.poll() is None and (p.kill(), p.wait(10)))
         outs = [p.communicate(timeout=60) for p in procs]
         self.assertEqual([p.returncode for p in procs], [0, 0, 0], outs)
         applied = sum("applied 1 migration" in o for o, _ in outs)

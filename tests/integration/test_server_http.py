@@ -17,6 +17,13 @@ from test_server_fixture import (BACKEND, SERVICE_KEY, SESSION_KEY, Server, db_e
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
+
+def metric(server, name):
+    """The value of one unlabelled sample in the server's /metrics (None when absent)."""
+    st, h, b = server.request("GET", "/metrics")
+    m = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", b.decode(), re.M) if st == 200 else None
+    return float(m.group(1)) if m else None
+
 class ServerTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -68,6 +75,8 @@ class TestOperations(ServerTest):
         self.assertIn('roomstate_saves_total{result="created"} 1', text)
         self.assertRegex(text, r"roomstate_stored_bytes_total [1-9]\d*")
         self.assertIn('roomstate_auth_failures_total{reason="expired"} 1', text)
+        # nothing else is in flight: only the scrape itself
+        self.assertIn("roomstate_http_requests_in_flight 1\n", text)
         for line in text.splitlines():  # every sample line is "name{labels} number"
             if not line.startswith("#"):
                 self.assertRegex(line, r'^[a-z_]+(\{([a-z_]+="[^"]*",?)+\})? [0-9.e+-]+$')
@@ -483,7 +492,10 @@ class TestLifecycle(unittest.TestCase):
                 f"Content-Length: {len(body)}\r\n\r\n").encode()
         with socket.create_connection(("127.0.0.1", s.port), timeout=20) as c:
             c.sendall(head + body[:100])
-            time.sleep(0.3)  # ordering only: the request is in flight before the signal
+            # the request is in flight (begun, not completed) before the signal: /metrics
+            # counts it, besides the scrape asking
+            harness.wait_until(lambda: (metric(s, "roomstate_http_requests_in_flight") or 0) >= 2,
+                               timeout=10, what="the save to be in flight")
             os.kill(s.proc.pid, signal.SIGTERM)
             # the rest of the body only once the server has taken the signal (its log says
             # so), so the request really is in flight while the server stops
