@@ -13,6 +13,7 @@
 #include "common/store_group.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -578,6 +579,44 @@ out:
     return rc;
 }
 
+/* SQLite opens a file it may not write read-only without a word, and then every write fails
+ * (or, on a read-only file system, the open fails with a misleading message).  The database
+ * and its directory (where SQLite creates PATH-wal and PATH-shm) must be writable by this
+ * process: says which is not, and why (errno: read-only file system, permission denied). */
+static enum store_status check_writable(const char *path, char *err, size_t errsize)
+{
+    char dir[PATH_MAX];
+    int n = snprintf(dir, sizeof dir, "%s", path);
+    if (n < 0 || (size_t)n >= sizeof dir) {
+        snprintf(err, errsize, "database %s: path too long", path);
+        return STORE_ERROR;
+    }
+    if (access(path, W_OK) != 0) {
+        int e = errno;
+        snprintf(err, errsize, "database %s is not writable by this process (uid %ld): %s%s",
+                 path, (long)geteuid(), strerror(e),
+                 e == EROFS ? " (it is on a read-only file system)" : "");
+        return STORE_ERROR;
+    }
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    if (access(dir, W_OK | X_OK) != 0) {
+        int e = errno;
+        snprintf(err, errsize,
+                 "directory %s of database %s is not writable by this process (uid %ld): %s%s "
+                 "(SQLite creates %s-wal and %s-shm there)",
+                 dir, path, (long)geteuid(), strerror(e),
+                 e == EROFS ? " (it is on a read-only file system)" : "", path, path);
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
 enum store_status store_sqlite_connect(const char *path, bool create, sqlite3 **out, char *err,
                                        size_t errsize)
 {
@@ -597,6 +636,8 @@ enum store_status store_sqlite_connect(const char *path, bool create, sqlite3 **
         snprintf(err, errsize, "database %s: %s", path, strerror(errno));
         return STORE_ERROR;
     }
+    if ((!create || access(path, F_OK) == 0) && check_writable(path, err, errsize) != STORE_OK)
+        return STORE_ERROR;
     if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
         snprintf(err, errsize, "cannot open database %s: %s", path,
                  db ? sqlite3_errmsg(db) : "out of memory");

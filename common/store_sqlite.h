@@ -35,7 +35,9 @@ bool store_sqlite_group_stats(struct store *s, struct store_group_stats *out);
 
 /* Opens path with the project's pragmas.  create: also create the file (and nothing else;
  * the parent directory must exist).  Without create, a missing file fails with
- * STORE_SCHEMA_NOT_CURRENT and a message naming `roomstate-migrate --db PATH up`.  On
+ * STORE_SCHEMA_NOT_CURRENT and a message naming `roomstate-migrate --db PATH up`.  An existing
+ * file that this process cannot write, or whose directory it cannot write (read-only file
+ * system, permissions), fails with STORE_ERROR and a message naming the path and errno.  On
  * failure *out is NULL and err says why. */
 enum store_status store_sqlite_connect(const char *path, bool create, sqlite3 **out, char *err,
                                        size_t errsize) __attribute__((warn_unused_result));

@@ -108,10 +108,8 @@ static int check_database(const char *path)
         log_error("database %s is not migrated to this version (%s): run "
                   "`roomstate-migrate --db %s up` first",
                   path, err, path);
-    else
-        log_error("cannot open database %s (%s); to create it run "
-                  "`roomstate-migrate --db %s up`",
-                  path, err[0] ? err : store_status_name(st), path);
+    else /* not a missing schema: say what is wrong, not "migrate it" */
+        log_error("cannot use database %s: %s", path, err[0] ? err : store_status_name(st));
     return -1;
 }
 
