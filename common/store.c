@@ -17,6 +17,7 @@ void store_options_default(struct store_options *o)
 {
     memset(o, 0, sizeof *o);
     o->group_commit = true;
+    o->lock_wait_ms = STORE_LOCK_WAIT_MS_DEFAULT;
 }
 
 enum store_status store_open(const char *path, struct store **out, char *err, size_t errsize)

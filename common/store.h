@@ -36,6 +36,11 @@ struct store_save_req {
     const struct store_saved_by *saved_by;
     int64_t objects_saved;
     int64_t history_keep; /* versions to retain, >= 1 */
+    /* When the caller stops waiting for the database's write lock (clock_mono_ns()): a save
+     * still waiting for it then fails with STORE_BUSY and stores nothing.  0: the store's
+     * lock_wait_ms from the call on.  A server sets it when the request arrives, so that
+     * time queued for a save worker counts too. */
+    int64_t deadline_ns;
 };
 
 struct store_save_result {
@@ -115,7 +120,12 @@ struct store_options {
      * writer thread batches them, each save in its own SAVEPOINT, one fsync per batch; a
      * save still returns only once durable).  Default: on. */
     bool group_commit;
+    /* Longest wait for the database's write lock when another process (or connection) holds
+     * it, in ms; then STORE_BUSY (a save's deadline_ns can shorten it).  Default
+     * STORE_LOCK_WAIT_MS_DEFAULT. */
+    int lock_wait_ms;
 };
+#define STORE_LOCK_WAIT_MS_DEFAULT 2000
 void store_options_default(struct store_options *o);
 
 /* store_open with explicit options (opts NULL: the defaults). */

@@ -18,13 +18,17 @@
 
 struct store_group;
 
-/* The group of the database at path (created, with its writer thread, on first use). */
-enum store_status store_group_acquire(const char *path, struct store_group **out, char *err,
-                                      size_t errsize) __attribute__((warn_unused_result));
+/* The group of the database at path (created, with its writer thread, on first use, with
+ * opts' lock_wait_ms). */
+enum store_status store_group_acquire(const char *path, const struct store_options *opts,
+                                      struct store_group **out, char *err, size_t errsize)
+    __attribute__((warn_unused_result));
 /* Drops one reference; the last one stops the writer thread and closes its connection. */
 void store_group_release(struct store_group *g);
 
-/* Queues req and waits until the batch holding it is committed (or failed). */
+/* Queues req and waits until the batch holding it is committed (or failed).  A save still
+ * queued at its deadline_ns (0: lock_wait_ms from the call) is unlinked and fails with
+ * STORE_BUSY; the writer waits for the write lock until a batch's earliest deadline. */
 enum store_status store_group_save(struct store_group *g, const struct store_save_req *req,
                                    struct store_save_result *res)
     __attribute__((warn_unused_result));

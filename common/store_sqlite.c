@@ -8,6 +8,7 @@
  * (store_group.c) through store_sqlite_save_batch. */
 #include "common/store_sqlite.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/migrations.h"
 #include "common/store_group.h"
@@ -46,6 +47,7 @@ struct sqlite_store {
     char *path;
     sqlite3_stmt *stmts[ST_COUNT];
     struct store_group *group; /* group commit: saves go through its writer; or NULL */
+    int lock_wait_ms;          /* store_options.lock_wait_ms */
 };
 
 static struct sqlite_store *impl(struct store *s)
@@ -89,19 +91,35 @@ static int step_done(sqlite3_stmt *st)
     return src == SQLITE_DONE ? SQLITE_OK : src;
 }
 
-static enum store_status begin_immediate(struct sqlite_store *s)
+/* The deadline of a write: the request's, or lock_wait_ms from now. */
+static int64_t write_deadline(const struct sqlite_store *s, int64_t deadline_ns)
+{
+    return deadline_ns > 0 ? deadline_ns : clock_mono_ns() + (int64_t)s->lock_wait_ms * 1000000;
+}
+
+/* Takes the write lock, waiting for another holder until deadline_ns (clock_mono_ns) at most:
+ * SQLite's busy handler sleeps up to the time left; a BUSY it answers early is retried after
+ * a millisecond while time is left.  Then STORE_BUSY. */
+static enum store_status begin_immediate(struct sqlite_store *s, int64_t deadline_ns)
 {
     sqlite3_stmt *st = stmt(s, ST_BEGIN, "BEGIN IMMEDIATE");
     int src = SQLITE_ERROR;
     if (!st)
         return STORE_ERROR;
-    for (int attempt = 0; attempt < STORE_SQLITE_BEGIN_ATTEMPTS; attempt++) {
+    for (;;) {
+        int64_t left_ms = (deadline_ns - clock_mono_ns()) / 1000000;
+        if (left_ms < 0)
+            left_ms = 0;
+        sqlite3_busy_timeout(s->db, (int)(left_ms > INT32_MAX ? INT32_MAX : left_ms));
         src = step_done(st);
         done(st);
-        if (src != SQLITE_BUSY)
+        if (src != SQLITE_BUSY || left_ms == 0)
             break;
-        usleep(10000 * (attempt + 1));
+        usleep(1000);
     }
+    sqlite3_busy_timeout(s->db, s->lock_wait_ms);
+    if (src == SQLITE_BUSY)
+        log_warn("store: the database stayed locked by another connection: write refused");
     return src == SQLITE_OK ? STORE_OK : from_sqlite(s, src, "BEGIN IMMEDIATE");
 }
 
@@ -270,6 +288,17 @@ static bool exec_stmt(struct sqlite_store *s, enum stmt_id id, const char *sql)
     return src == SQLITE_OK;
 }
 
+/* The earliest deadline of the n saves (each 0: lock_wait_ms from now). */
+static int64_t batch_deadline(const struct sqlite_store *s, const struct store_save_req *const reqs[],
+                              size_t n)
+{
+    int64_t d = write_deadline(s, 0);
+    for (size_t i = 0; i < n; i++)
+        if (reqs[i] && reqs[i]->deadline_ns > 0 && reqs[i]->deadline_ns < d)
+            d = reqs[i]->deadline_ns;
+    return d;
+}
+
 void store_sqlite_save_batch(struct store *base, const struct store_save_req *const reqs[],
                              struct store_save_result *const res[], enum store_status st[],
                              size_t n)
@@ -286,7 +315,7 @@ void store_sqlite_save_batch(struct store *base, const struct store_save_req *co
             continue;
         }
         if (!open) {
-            rc = begin_immediate(s);
+            rc = begin_immediate(s, batch_deadline(s, reqs + i, n - i));
             if (rc) {
                 for (size_t j = i; j < n; j++)
                     st[j] = save_req_ok(reqs[j]) ? rc : STORE_ERROR;
@@ -346,7 +375,7 @@ static enum store_status sq_room_save(struct store *base, const struct store_sav
     }
     if (s->group)
         return store_group_save(s->group, req, res);
-    rc = begin_immediate(s);
+    rc = begin_immediate(s, write_deadline(s, req->deadline_ns));
     if (rc)
         return rc;
     rc = save_in_txn(s, req, res);
@@ -371,7 +400,7 @@ static enum store_status sq_room_delete(struct store *base, const char *room_id,
         log_bug("store_room_delete: invalid request");
         return STORE_ERROR;
     }
-    rc = begin_immediate(s);
+    rc = begin_immediate(s, write_deadline(s, 0));
     if (rc)
         return rc;
     rc = read_counter(s, room_id, &exists, &last, &current);
@@ -703,8 +732,8 @@ static enum store_status schema_current(sqlite3 *db, const char *path, char *err
     }
 }
 
-enum store_status store_sqlite_open(const char *path, bool group_commit, struct store **out,
-                                    char *err, size_t errsize)
+enum store_status store_sqlite_open(const char *path, const struct store_options *opts,
+                                    struct store **out, char *err, size_t errsize)
 {
     char dummy[1];
     struct sqlite_store *s = NULL;
@@ -720,14 +749,16 @@ enum store_status store_sqlite_open(const char *path, bool group_commit, struct 
         goto out;
     }
     s->base.ops = &store_sqlite_ops;
+    s->lock_wait_ms = opts->lock_wait_ms >= 0 ? opts->lock_wait_ms : 0;
     rc = store_sqlite_connect(path, false, &s->db, err, errsize);
     if (rc)
         goto out;
+    sqlite3_busy_timeout(s->db, s->lock_wait_ms);
     rc = schema_current(s->db, path, err, errsize);
     if (rc)
         goto out;
-    if (group_commit) {
-        rc = store_group_acquire(path, &s->group, err, errsize);
+    if (opts->group_commit) {
+        rc = store_group_acquire(path, opts, &s->group, err, errsize);
         if (rc)
             goto out;
     }
@@ -745,7 +776,7 @@ out:
 static enum store_status sq_open(const char *path, const struct store_options *opts,
                                  struct store **out, char *err, size_t errsize)
 {
-    return store_sqlite_open(path, opts->group_commit, out, err, errsize);
+    return store_sqlite_open(path, opts, out, err, errsize);
 }
 
 static bool sq_ready(struct store *base)

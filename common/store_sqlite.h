@@ -10,17 +10,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define STORE_SQLITE_BUSY_TIMEOUT_MS 5000
-#define STORE_SQLITE_BEGIN_ATTEMPTS 5 /* BEGIN IMMEDIATE tries, each waiting the busy timeout */
+#define STORE_SQLITE_BUSY_TIMEOUT_MS 5000 /* store_sqlite_connect's; a store uses lock_wait_ms */
 
 extern const struct store_ops store_sqlite_ops;
 
 /* Opens a SQLite store (as store_open_opts does for a file path). */
-enum store_status store_sqlite_open(const char *path, bool group_commit, struct store **out,
-                                    char *err, size_t errsize) __attribute__((warn_unused_result));
+enum store_status store_sqlite_open(const char *path, const struct store_options *opts,
+                                    struct store **out, char *err, size_t errsize)
+    __attribute__((warn_unused_result));
 
 /* Runs n saves on s's own connection in one BEGIN IMMEDIATE transaction, each in its own
- * SAVEPOINT, and commits once.  st[i] is each save's status and *res[i] its result: a save
+ * SAVEPOINT, and commits once (waiting for the write lock until the earliest deadline_ns of
+ * the saves at most).  st[i] is each save's status and *res[i] its result: a save
  * that fails (If-Match, a bad request, an SQL error) is rolled back to its savepoint and
  * fails alone.  When the transaction itself cannot be begun or committed, every save that
  * would have been in it reports that error (nothing of it was stored).  The group-commit

@@ -9,14 +9,19 @@
 #define DBPOOL_MAX 1024 /* stores ever opened; more threads than this get an error */
 
 static const char *pool_path;
+static struct store_options pool_opts;
 static _Thread_local struct store *tl_store;
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct store *pool[DBPOOL_MAX];
 static size_t pool_n;
 
-void dbpool_init(const char *db_path)
+void dbpool_init(const char *db_path, const struct store_options *opts)
 {
     pool_path = db_path;
+    if (opts)
+        pool_opts = *opts;
+    else
+        store_options_default(&pool_opts);
 }
 
 enum store_status dbpool_get(struct store **out)
@@ -29,7 +34,7 @@ enum store_status dbpool_get(struct store **out)
         *out = tl_store;
         return STORE_OK;
     }
-    st = store_open(pool_path, &s, err, sizeof err);
+    st = store_open_opts(pool_path, &pool_opts, &s, err, sizeof err);
     if (st != STORE_OK) {
         log_error("cannot open database %s: %s (%s)", pool_path, store_status_name(st), err);
         return st;

@@ -8,8 +8,9 @@
 
 #include <stddef.h>
 
-/* Sets the database path (before any worker thread runs). */
-void dbpool_init(const char *db_path);
+/* Sets the database path and the store options (copied; NULL: the defaults), before any
+ * worker thread runs. */
+void dbpool_init(const char *db_path, const struct store_options *opts);
 
 /* The calling thread's store, opened on first use.  On failure *out is NULL and the
  * status says why (a later call tries again). */

@@ -131,6 +131,10 @@ static void save_run(struct save_job *j)
 {
     struct store *s = NULL;
     int64_t if_match = -1;
+    if (clock_mono_ns() >= j->req.deadline_ns) { /* waited its bound for a save worker */
+        j->st = STORE_BUSY;
+        return;
+    }
     if (dbpool_get(&s) != STORE_OK) {
         j->no_store = true;
         return;
@@ -240,6 +244,7 @@ enum MHD_Result h_save_post(struct http_req *r)
     j->req.saved_by = &j->sb;
     j->req.objects_saved = (int64_t)j->stats.objects_saved;
     j->req.history_keep = r->srv->history_keep;
+    j->req.deadline_ns = clock_mono_ns() + (int64_t)r->srv->db_lock_wait_ms * 1000000;
     r->handler_state = j;
     r->handler_state_free = save_job_free;
     j = NULL; /* r owns it now */

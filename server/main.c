@@ -32,6 +32,7 @@ struct server_config {
     long long leeway;
     long long cache_mb;
     long long save_workers;
+    long long db_lock_wait_ms;
     const char *log_level;
     const char *livekit_key;
     const char *livekit_secret_file;
@@ -74,6 +75,10 @@ static const struct config_opt opts[] = {
     OPT("--save-workers", "ROOMSTATE_SAVE_WORKERS", CONFIG_INT, "16", 0, 1024, save_workers,
         "threads running durable saves, so that concurrent saves share one commit (0: "
         "saves run on the HTTP threads)"),
+    OPT("--db-lock-wait-ms", "ROOMSTATE_DB_LOCK_WAIT_MS", CONFIG_INT, "2000", 0, 60000,
+        db_lock_wait_ms,
+        "longest a save waits for the database's write lock (another process holding it) or "
+        "for a save worker, counted from its arrival; then 503 with Retry-After"),
     OPT("--livekit-api-key", "LIVEKIT_API_KEY", CONFIG_STRING, NULL, 0, 0, livekit_key,
         "LiveKit API key (issuer of POST /livekit/token tokens; none: 503)"),
     OPT("--livekit-secret-file", "LIVEKIT_API_SECRET_FILE", CONFIG_STRING, NULL, 0, 0,
@@ -174,6 +179,7 @@ int main(int argc, char **argv)
     srv.history_keep = cfg.history;
     srv.threads = cfg.threads > 0 ? (unsigned)cfg.threads : (cores > 0 ? (unsigned)cores : 1);
     srv.save_workers = (unsigned)cfg.save_workers;
+    srv.db_lock_wait_ms = (int)cfg.db_lock_wait_ms;
     srv.cache = cache_new((size_t)cfg.cache_mb * 1024 * 1024);
     srv.livekit.api_key = cfg.livekit_key;
     srv.livekit.api_secret = livekit_secret;
@@ -181,7 +187,10 @@ int main(int argc, char **argv)
     srv.livekit.ttl_s = cfg.livekit_ttl;
     if (!livekit_configured(&srv.livekit))
         log_info("LiveKit not configured: POST /livekit/token answers 503");
-    dbpool_init(cfg.db);
+    struct store_options sopts;
+    store_options_default(&sopts);
+    sopts.lock_wait_ms = (int)cfg.db_lock_wait_ms;
+    dbpool_init(cfg.db, &sopts);
 
     /* Every thread (the daemon's too) inherits this mask; only sigwait below sees them. */
     signal(SIGPIPE, SIG_IGN);

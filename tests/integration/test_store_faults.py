@@ -4,10 +4,14 @@ Each gets a clear answer and loses nothing acknowledged.
 
 Some tests need root (mounting a tmpfs or a read-only bind mount; dropping to an
 unprivileged user with setpriv); CI runs as root, elsewhere they skip saying why."""
+import concurrent.futures
+import json
 import os
 import shutil
 import sqlite3
 import subprocess
+import threading
+import time
 import unittest
 
 import harness
@@ -99,6 +103,82 @@ class NotWritable(unittest.TestCase):
         self.assertIn("Read-only file system", err)
         self.assertNotIn("does not exist", err)
         self.assertNotIn("roomstate-migrate", err)
+
+
+class LockedByAnotherProcess(unittest.TestCase):
+    """Another process holds the database's write lock (BEGIN IMMEDIATE kept open): every
+    save waits at most the configured bound (ROOMSTATE_DB_LOCK_WAIT_MS, counted from its
+    arrival, through the save workers and the group-commit writer), then gets 503 with
+    Retry-After (RFC 9110 section 10.2.3) and stores nothing; once the lock is gone saves
+    succeed and versions continue."""
+    BOUND_MS = 800
+
+    def setUp(self):
+        self.s = Server(self, env={"ROOMSTATE_DB_LOCK_WAIT_MS": str(self.BOUND_MS)})
+        self.tok = harness.token(key="test-session-key-0123456789abcdef")
+
+    def save(self, room):
+        t0 = time.monotonic()
+        st, h, b = self.s.request("POST", f"/rooms/{room}/save", body=room_doc(),
+                                  token=self.tok, timeout=60)
+        return st, h, b, time.monotonic() - t0
+
+    def test_saves_bounded_then_503_retry_after(self):
+        st, _, b, _ = self.save("lk-0")
+        self.assertEqual(st, 201, b)
+        holder = sqlite3.connect(self.s.db, timeout=1, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute("UPDATE rooms SET updated_at_ms = updated_at_ms WHERE 0")
+        try:
+            with concurrent.futures.ThreadPoolExecutor(8) as ex:
+                results = list(ex.map(self.save, [f"lk-{i % 4}" for i in range(16)]))
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        slack = 3.0  # scheduling on a loaded machine; the bug waited 4-31 s
+        for st, h, b, took in results:
+            self.assertEqual(st, 503, b)
+            self.assertIn("retry-after", h)
+            self.assertGreaterEqual(int(h["retry-after"]), 1)
+            prob = json.loads(b)
+            self.assertEqual(prob["status"], 503)
+            self.assertTrue(prob["type"].endswith("/service-unavailable"), prob)
+            self.assertLess(took, self.BOUND_MS / 1000 + slack, f"a save waited {took:.2f} s")
+        # nothing of the refused saves was stored; the lock gone, saving works again
+        st, h, b = self.s.request("GET", "/rooms/lk-0/state", token=self.tok)
+        self.assertEqual(st, 200, b)
+        self.assertEqual(json.loads(b)["version"], 1)
+        self.assertEqual(self.s.request("GET", "/rooms/lk-1/state", token=self.tok)[0], 404)
+        st, _, b, _ = self.save("lk-0")
+        self.assertEqual(st, 200, b)
+        self.assertEqual(json.loads(b)["version"], 2)
+
+    def test_a_lock_released_within_the_bound_is_waited_for(self):
+        holder = sqlite3.connect(self.s.db, timeout=1, isolation_level=None,
+                                 check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")
+        released = threading.Event()
+
+        def release_soon():
+            time.sleep(0.2)  # the save must be waiting when the lock goes
+            holder.execute("ROLLBACK")
+            released.set()
+        t = threading.Thread(target=release_soon)
+        t.start()
+        try:
+            st, _, b, _ = self.save("lk-w")
+        finally:
+            t.join(timeout=10)
+            holder.close()
+        self.assertTrue(released.is_set())
+        self.assertEqual(st, 201, b)
+
+    def test_flag_and_env_documented(self):
+        r = subprocess.run([harness.binary("roomstate-server"), "--help"], capture_output=True,
+                           text=True, timeout=10)
+        self.assertIn("--db-lock-wait-ms", r.stdout)
+        self.assertIn("ROOMSTATE_DB_LOCK_WAIT_MS", r.stdout)
+        self.assertIn("default 2000", r.stdout)
 
 
 if __name__ == "__main__":
