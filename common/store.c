@@ -109,6 +109,8 @@ const char *store_status_name(enum store_status st)
         return "schema_not_current";
     case STORE_BUSY:
         return "busy";
+    case STORE_FULL:
+        return "full";
     case STORE_ERROR:
         return "error";
     }

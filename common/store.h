@@ -18,6 +18,7 @@ enum store_status {
     STORE_PRECONDITION_FAILED, /* If-Match version differs */
     STORE_SCHEMA_NOT_CURRENT,  /* database not migrated (or newer than this binary) */
     STORE_BUSY,                /* still locked after bounded retries */
+    STORE_FULL,                /* the disk (or quota) is full: nothing stored; retry later */
     STORE_ERROR,               /* anything else; logged */
 };
 

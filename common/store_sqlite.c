@@ -80,6 +80,10 @@ static enum store_status from_sqlite(struct sqlite_store *s, int src, const char
         log_warn("store: %s: database busy", what);
         return STORE_BUSY;
     }
+    if (src == SQLITE_FULL) { /* the transaction is rolled back: nothing of it stored */
+        log_error("store: %s: the disk holding the database is full", what);
+        return STORE_FULL;
+    }
     log_error("store: %s: %s (%d)", what, sqlite3_errmsg(s->db), src);
     return STORE_ERROR;
 }

@@ -24,6 +24,7 @@
 static enum MHD_Result reply_store_error(struct http_req *r, enum store_status st)
 {
     static const char *const retry[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
+    static const char *const retry_full[] = {MHD_HTTP_HEADER_RETRY_AFTER, "30", NULL};
     char detail[256];
     switch (st) {
     case STORE_NOT_FOUND:
@@ -37,6 +38,10 @@ static enum MHD_Result reply_store_error(struct http_req *r, enum store_status s
     case STORE_BUSY:
         return reply_problem(r, REPLY_SERVICE_UNAVAILABLE, "the database is busy, retry", NULL,
                              retry);
+    case STORE_FULL: /* RFC 4918 section 11.5; temporary: nothing was stored, retry later */
+        return reply_problem(r, REPLY_INSUFFICIENT_STORAGE,
+                             "the server's disk is full: nothing was stored, retry later", NULL,
+                             retry_full);
     default:
         log_error("store error for room %s: %s", r->room_id, store_status_name(st));
         return reply_problem(r, REPLY_INTERNAL, "storage error", NULL, NULL);

@@ -5,6 +5,7 @@ Each gets a clear answer and loses nothing acknowledged.
 Some tests need root (mounting a tmpfs or a read-only bind mount; dropping to an
 unprivileged user with setpriv); CI runs as root, elsewhere they skip saying why."""
 import concurrent.futures
+import errno
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ import time
 import unittest
 
 import harness
-from test_server_fixture import Server, migrate, room_doc
+from test_server_fixture import Server, integrity_ok, migrate, room_doc
 
 IS_ROOT = os.geteuid() == 0
 SETPRIV = shutil.which("setpriv")
@@ -179,6 +180,65 @@ class LockedByAnotherProcess(unittest.TestCase):
         self.assertIn("--db-lock-wait-ms", r.stdout)
         self.assertIn("ROOMSTATE_DB_LOCK_WAIT_MS", r.stdout)
         self.assertIn("default 2000", r.stdout)
+
+
+@unittest.skipUnless(IS_ROOT, "needs root to mount a small tmpfs for the database")
+class DiskFull(unittest.TestCase):
+    """The database on a 3 MiB tmpfs filled up by another file: saves answer 507
+    Insufficient Storage (RFC 4918 section 11.5) with Retry-After, never 500; what was
+    acknowledged stays; once space is freed the server saves again."""
+
+    def test_full_disk_507_then_saves_again(self):
+        mnt = harness.tmpdir(self)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt], check=True,
+                       timeout=10)
+        self.addCleanup(subprocess.run, ["umount", "-l", mnt], timeout=10)
+        db = os.path.join(mnt, "rooms.db")
+        s = Server(self, db=db)  # stopped (cleanup) before the umount above
+        tok = harness.token(key="test-session-key-0123456789abcdef")
+        doc = room_doc(tag="x" * 20000)  # ~60 KB stored per save
+        acked = {}
+
+        def save(room):
+            st, h, b = s.request("POST", f"/rooms/{room}/save", body=doc, token=tok)
+            if st in (200, 201):
+                acked[room] = json.loads(b)["version"]
+            return st, h, b
+        for i in range(3):
+            self.assertEqual(save(f"full-{i}")[0], 201)
+        filler = os.path.join(mnt, "filler")
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError as e:
+                self.assertEqual(e.errno, errno.ENOSPC)
+        full = None
+        for i in range(200):  # the WAL may still have room for a few saves
+            st, h, b = save(f"full-{i % 3}")
+            self.assertIn(st, (200, 201, 507), b)
+            if st == 507:
+                full = (h, b)
+                break
+        self.assertIsNotNone(full, "the disk never filled up")
+        h, b = full
+        self.assertGreaterEqual(int(h["retry-after"]), 1)
+        prob = json.loads(b)
+        self.assertEqual(prob["status"], 507)
+        self.assertTrue(prob["type"].endswith("/insufficient-storage"), prob)
+        self.assertEqual(h["content-type"], "application/problem+json")
+        for room, v in acked.items():  # nothing acknowledged lost
+            st, _, b = s.request("GET", f"/rooms/{room}/state", token=tok)
+            self.assertEqual(st, 200, b)
+            self.assertEqual(json.loads(b)["version"], v)
+        os.remove(filler)
+        before = dict(acked)
+        st, _, b = save("full-0")
+        self.assertEqual(st, 200, b)
+        self.assertEqual(acked["full-0"], before["full-0"] + 1)
+        self.assertEqual(s.stop(), 0)
+        self.assertTrue(integrity_ok(db))
 
 
 if __name__ == "__main__":
