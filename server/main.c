@@ -2,6 +2,7 @@
  * the HTTP daemon, and graceful shutdown on SIGTERM/SIGINT. */
 #include "common/auth.h"
 #include "common/config.h"
+#include "common/dblock.h"
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/store.h"
@@ -125,7 +126,7 @@ int main(int argc, char **argv)
     char *session_key = NULL, *service_key = NULL, *livekit_secret = NULL;
     const char *lk_err = NULL;
     char host[256];
-    int port = 0, rc = 1, sig = 0;
+    int port = 0, rc = 1, sig = 0, db_lock_fd = -1;
     sigset_t sigs;
 
     int ex = config_exit_code(
@@ -151,8 +152,19 @@ int main(int argc, char **argv)
         log_error("LiveKit secret: %s", lk_err);
         goto out;
     }
+    /* held until exit: `roomstate-migrate restore` refuses to replace a database in use */
+    char lock_err[512];
+    enum dblock_result lr = dblock_take(cfg.db, 0, &db_lock_fd, lock_err, sizeof lock_err);
+    if (lr == DBLOCK_HELD) {
+        log_error("%s: start the server once the restore has finished", lock_err);
+        goto out;
+    }
     if (check_database(cfg.db) != 0)
         goto out;
+    if (lr != DBLOCK_OK) { /* check_database opened it: this is unexpected */
+        log_error("%s", lock_err);
+        goto out;
+    }
 
     /* Request bodies and documents (100-200 KB each) are malloc'd and freed on every
      * request.  glibc's defaults give blocks of that size back to the kernel on free
@@ -210,6 +222,7 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     dbpool_close_all();
+    dblock_release(db_lock_fd); /* after every SQLite connection of this process is closed */
     cache_free(srv.cache);
     free(session_key);
     free(service_key);
