@@ -9,12 +9,12 @@
 #include "common/store_sqlite.h"
 
 #include "common/clock.h"
+#include "common/dbfile.h"
 #include "common/log.h"
 #include "common/migrations.h"
 #include "common/store_group.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,8 +293,8 @@ static bool exec_stmt(struct sqlite_store *s, enum stmt_id id, const char *sql)
 }
 
 /* The earliest deadline of the n saves (each 0: lock_wait_ms from now). */
-static int64_t batch_deadline(const struct sqlite_store *s, const struct store_save_req *const reqs[],
-                              size_t n)
+static int64_t batch_deadline(const struct sqlite_store *s,
+                              const struct store_save_req *const reqs[], size_t n)
 {
     int64_t d = write_deadline(s, 0);
     for (size_t i = 0; i < n; i++)
@@ -612,44 +612,6 @@ out:
     return rc;
 }
 
-/* SQLite opens a file it may not write read-only without a word, and then every write fails
- * (or, on a read-only file system, the open fails with a misleading message).  The database
- * and its directory (where SQLite creates PATH-wal and PATH-shm) must be writable by this
- * process: says which is not, and why (errno: read-only file system, permission denied). */
-static enum store_status check_writable(const char *path, char *err, size_t errsize)
-{
-    char dir[PATH_MAX];
-    int n = snprintf(dir, sizeof dir, "%s", path);
-    if (n < 0 || (size_t)n >= sizeof dir) {
-        snprintf(err, errsize, "database %s: path too long", path);
-        return STORE_ERROR;
-    }
-    if (access(path, W_OK) != 0) {
-        int e = errno;
-        snprintf(err, errsize, "database %s is not writable by this process (uid %ld): %s%s",
-                 path, (long)geteuid(), strerror(e),
-                 e == EROFS ? " (it is on a read-only file system)" : "");
-        return STORE_ERROR;
-    }
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    if (access(dir, W_OK | X_OK) != 0) {
-        int e = errno;
-        snprintf(err, errsize,
-                 "directory %s of database %s is not writable by this process (uid %ld): %s%s "
-                 "(SQLite creates %s-wal and %s-shm there)",
-                 dir, path, (long)geteuid(), strerror(e),
-                 e == EROFS ? " (it is on a read-only file system)" : "", path, path);
-        return STORE_ERROR;
-    }
-    return STORE_OK;
-}
-
 enum store_status store_sqlite_connect(const char *path, bool create, sqlite3 **out, char *err,
                                        size_t errsize)
 {
@@ -669,7 +631,9 @@ enum store_status store_sqlite_connect(const char *path, bool create, sqlite3 **
         snprintf(err, errsize, "database %s: %s", path, strerror(errno));
         return STORE_ERROR;
     }
-    if ((!create || access(path, F_OK) == 0) && check_writable(path, err, errsize) != STORE_OK)
+    /* SQLite opens a file it may not write read-only without a word (then every write fails,
+     * or on a read-only file system the open fails with a misleading message) */
+    if ((!create || access(path, F_OK) == 0) && dbfile_check_writable(path, err, errsize) != 0)
         return STORE_ERROR;
     if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
         snprintf(err, errsize, "cannot open database %s: %s", path,

@@ -1,7 +1,7 @@
 /* backup.c — online backup and verified restore of the SQLite database (see backup.h). */
 #include "migrate/backup.h"
 
-#include "common/dblock.h"
+#include "common/dbfile.h"
 #include "common/migrations.h"
 #include "common/store_sqlite.h"
 
@@ -16,22 +16,6 @@
 #include <unistd.h>
 
 #define BACKUP_BUSY_TRIES 200 /* backup steps refused by a lock, 25 ms apart (5 s) */
-
-/* The directory part of path ("." when none) into dir. */
-static int dir_of(const char *path, char *dir, size_t size)
-{
-    int n = snprintf(dir, size, "%s", path);
-    if (n < 0 || (size_t)n >= size)
-        return -1;
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, size, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    return 0;
-}
 
 static int fsync_path(const char *path, bool directory)
 {
@@ -91,16 +75,15 @@ static bool integrity_ok(sqlite3 *db, char *err, size_t errsize)
     return ok;
 }
 
-static bool exec_expect(sqlite3 *db, const char *sql, const char *expect, char *err,
-                        size_t errsize)
+static bool exec_expect(sqlite3 *db, const char *sql, const char *expect, char *err, size_t errsize)
 {
     sqlite3_stmt *st = NULL;
     bool ok = false;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
         int src = sqlite3_step(st);
         const unsigned char *v = src == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
-        ok = src == SQLITE_DONE || (src == SQLITE_ROW && (!expect || (v && !strcmp((const char *)v,
-                                                                                  expect))));
+        ok = src == SQLITE_DONE ||
+             (src == SQLITE_ROW && (!expect || (v && !strcmp((const char *)v, expect))));
     }
     if (!ok)
         snprintf(err, errsize, "%s: %s", sql, sqlite3_errmsg(db));
@@ -173,7 +156,7 @@ static enum backup_result install(const char *tmp, const char *file, bool force,
     }
     if (!force)
         unlink(tmp);
-    if (dir_of(file, dir, sizeof dir) == 0 && fsync_path(dir, true) != 0) {
+    if (dbfile_dir(file, dir, sizeof dir) == 0 && fsync_path(dir, true) != 0) {
         snprintf(err, errsize, "fsync %s: %s", dir, strerror(errno));
         return BACKUP_FAILED;
     }
@@ -317,8 +300,8 @@ static int keep_owner(const char *db_path, const char *tmp, char *err, size_t er
     }
     if ((sb.st_uid != (uid_t)-1 && (sb.st_uid != geteuid() || sb.st_gid != getegid())) &&
         chown(tmp, sb.st_uid, sb.st_gid) != 0) {
-        snprintf(err, errsize, "chown %s to the database's owner %ld:%ld: %s", tmp,
-                 (long)sb.st_uid, (long)sb.st_gid, strerror(errno));
+        snprintf(err, errsize, "chown %s to the database's owner %ld:%ld: %s", tmp, (long)sb.st_uid,
+                 (long)sb.st_gid, strerror(errno));
         return -1;
     }
     return 0;
@@ -336,8 +319,8 @@ static int remove_stale(const char *db_path, const char *suffix, char *err, size
     return 0;
 }
 
-enum backup_result restore_db(const char *db_path, const char *file,
-                              struct backup_summary *sum, char *err, size_t errsize)
+enum backup_result restore_db(const char *db_path, const char *file, struct backup_summary *sum,
+                              char *err, size_t errsize)
 {
     char tmp[PATH_MAX], dir[PATH_MAX];
     int lock = -1;
@@ -361,14 +344,15 @@ enum backup_result restore_db(const char *db_path, const char *file,
     if (rc != BACKUP_OK)
         goto fail;
     rc = BACKUP_FAILED;
-    if (remove_stale(db_path, "-wal", err, errsize) || remove_stale(db_path, "-shm", err, errsize) ||
+    if (remove_stale(db_path, "-wal", err, errsize) ||
+        remove_stale(db_path, "-shm", err, errsize) ||
         remove_stale(db_path, "-journal", err, errsize))
         goto fail;
     if (fsync_path(tmp, false) != 0 || rename(tmp, db_path) != 0) {
         snprintf(err, errsize, "replacing %s: %s", db_path, strerror(errno));
         goto fail;
     }
-    if (dir_of(db_path, dir, sizeof dir) == 0 && fsync_path(dir, true) != 0) {
+    if (dbfile_dir(db_path, dir, sizeof dir) == 0 && fsync_path(dir, true) != 0) {
         snprintf(err, errsize, "fsync %s: %s", dir, strerror(errno));
         goto out;
     }

@@ -8,7 +8,7 @@
  * file), checked with PRAGMA integrity_check, fsync'd and then renamed to FILE (the directory
  * fsync'd).  An existing FILE is refused unless force.
  *
- * restore: refuses while a roomstate-server holds the database (common/dblock.h); copies
+ * restore: refuses while a roomstate-server holds the database (common/dbfile.h); copies
  * FILE next to the database, verifies the copy (PRAGMA integrity_check, and the
  * schema_migrations checksums against this binary's: no modified or unknown migration,
  * at least one applied), removes the database's stale -wal, -shm and -journal files (a
@@ -22,9 +22,9 @@
 
 enum backup_result {
     BACKUP_OK = 0,
-    BACKUP_FAILED,   /* I/O, SQLite, or the target exists (without force) */
-    BACKUP_REFUSED,  /* restore: a server holds the database */
-    BACKUP_INVALID,  /* restore: FILE fails integrity_check or its schema checksums */
+    BACKUP_FAILED,  /* I/O, SQLite, or the target exists (without force) */
+    BACKUP_REFUSED, /* restore: a server holds the database */
+    BACKUP_INVALID, /* restore: FILE fails integrity_check or its schema checksums */
 };
 
 /* What a backup or restore holds (printed by roomstate-migrate). */
@@ -34,7 +34,7 @@ struct backup_summary {
 
 enum backup_result backup_db(const char *db_path, const char *file, bool force,
                              struct backup_summary *sum, char *err, size_t errsize);
-enum backup_result restore_db(const char *db_path, const char *file,
-                              struct backup_summary *sum, char *err, size_t errsize);
+enum backup_result restore_db(const char *db_path, const char *file, struct backup_summary *sum,
+                              char *err, size_t errsize);
 
 #endif

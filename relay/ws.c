@@ -509,8 +509,8 @@ static const struct lws_protocols protocols[] = {
 
 /* The metrics address (ws_config.metrics_port): plain HTTP only, /metrics with the
  * per-room and per-client series, /healthz; WebSocket upgrades are refused. */
-static int metrics_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                            void *in, size_t len)
+static int metrics_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                            size_t len)
 {
     struct net_http_reply *r = user;
     struct lws_context *ctx = lws_get_context(wsi);
@@ -551,8 +551,8 @@ static bool metrics_vhost(struct ws_server *s, const struct lws_context_creation
     info.port = s->cfg.metrics_port;
     info.iface = s->cfg.metrics_host;
     info.protocols = metrics_protocols;
-    info.options = base->options & (LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND |
-                                    LWS_SERVER_OPTION_LIBEV);
+    info.options =
+        base->options & (LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND | LWS_SERVER_OPTION_LIBEV);
     if (!strchr(s->cfg.metrics_host, ':'))
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     info.timeout_secs = 10;

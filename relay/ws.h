@@ -26,7 +26,8 @@
  *  - The relay tick runs on an lws timer (lws_sul) at tick_hz.
  *  - /healthz: 200 {"status":"ok"} (503 {"status":"shutting_down"} while stopping);
  *    /metrics: Prometheus text, totals only (no room or user ids) on this port; the
- *    per-room and per-client series on the separate metrics address (metrics_port).  Other paths: 404; other methods on those paths: 405.
+ *    per-room and per-client series on the separate metrics address (metrics_port).
+ *    Other paths: 404; other methods on those paths: 405.
  * Everything runs on one thread (the lws event loop); nothing here blocks. */
 #ifndef ROOMSTATE_RELAY_WS_H
 #define ROOMSTATE_RELAY_WS_H

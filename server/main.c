@@ -2,7 +2,7 @@
  * the HTTP daemon, and graceful shutdown on SIGTERM/SIGINT. */
 #include "common/auth.h"
 #include "common/config.h"
-#include "common/dblock.h"
+#include "common/dbfile.h"
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/store.h"
