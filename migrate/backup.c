@@ -319,6 +319,32 @@ static int remove_stale(const char *db_path, const char *suffix, char *err, size
     return 0;
 }
 
+/* FILE must be a file of its own: not the database itself, and not a live database with a
+ * -wal beside it (a copy of the main file alone would miss what the WAL holds). */
+static enum backup_result restore_source_ok(const char *db_path, const char *file, char *err,
+                                            size_t errsize)
+{
+    struct stat a, b;
+    char wal[PATH_MAX];
+    if (stat(file, &a) != 0) {
+        snprintf(err, errsize, "%s: %s", file, strerror(errno));
+        return BACKUP_FAILED;
+    }
+    if (stat(db_path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+        snprintf(err, errsize, "%s is the database itself", file);
+        return BACKUP_INVALID;
+    }
+    int n = snprintf(wal, sizeof wal, "%s-wal", file);
+    if (n > 0 && (size_t)n < sizeof wal && access(wal, F_OK) == 0) {
+        snprintf(err, errsize,
+                 "%s has a %s beside it: it is a live database, not a backup (make one with "
+                 "`roomstate-migrate --db %s backup FILE`)",
+                 file, wal, file);
+        return BACKUP_INVALID;
+    }
+    return BACKUP_OK;
+}
+
 enum backup_result restore_db(const char *db_path, const char *file, struct backup_summary *sum,
                               char *err, size_t errsize)
 {
@@ -326,6 +352,10 @@ enum backup_result restore_db(const char *db_path, const char *file, struct back
     int lock = -1;
     enum backup_result rc = BACKUP_FAILED;
     memset(sum, 0, sizeof *sum);
+    rc = restore_source_ok(db_path, file, err, errsize);
+    if (rc != BACKUP_OK)
+        return rc;
+    rc = BACKUP_FAILED;
     enum dblock_result lr = dblock_take(db_path, 1, &lock, err, errsize);
     if (lr == DBLOCK_HELD) {
         snprintf(err, errsize,

@@ -161,10 +161,8 @@ int main(int argc, char **argv)
     }
     if (check_database(cfg.db) != 0)
         goto out;
-    if (lr != DBLOCK_OK) { /* check_database opened it: this is unexpected */
-        log_error("%s", lock_err);
-        goto out;
-    }
+    if (lr == DBLOCK_ERROR) /* DBLOCK_MISSING: --db is not a file (another backend) */
+        log_warn("%s: `roomstate-migrate restore` will not see that this server runs", lock_err);
 
     /* Request bodies and documents (100-200 KB each) are malloc'd and freed on every
      * request.  glibc's defaults give blocks of that size back to the kernel on free

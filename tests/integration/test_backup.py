@@ -199,6 +199,16 @@ class BackupRestore(unittest.TestCase):
         self.assertIn("checksum", migrate_cmd(self.s.db, "restore", tampered).stderr)
         missing = migrate_cmd(self.s.db, "restore", os.path.join(self.dir, "nope"))
         self.assertEqual(missing.returncode, 1)
+        itself = migrate_cmd(self.s.db, "restore", self.s.db)
+        self.assertEqual(itself.returncode, 3)
+        self.assertIn("the database itself", itself.stderr)
+        live = os.path.join(self.dir, "live.db")  # a raw copy of a live database and its WAL
+        shutil.copy(backup, live)
+        with open(live + "-wal", "wb") as f:
+            f.write(b"")
+        r = migrate_cmd(self.s.db, "restore", live)
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("not a backup", r.stderr)
         self.assertEqual(digest(self.s.db), db_before)
 
     def test_backup_refuses_an_existing_file_without_force(self):
