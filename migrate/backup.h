@@ -8,7 +8,9 @@
  * file), checked with PRAGMA integrity_check, fsync'd and then renamed to FILE (the directory
  * fsync'd).  An existing FILE is refused unless force.
  *
- * restore: refuses while a roomstate-server holds the database (common/dbfile.h); copies
+ * restore: refuses FILE when it is the database itself or has a FILE-wal beside it (a live
+ * database, not a backup), and while a roomstate-server holds the database
+ * (common/dbfile.h); copies
  * FILE next to the database, verifies the copy (PRAGMA integrity_check, and the
  * schema_migrations checksums against this binary's: no modified or unknown migration,
  * at least one applied), removes the database's stale -wal, -shm and -journal files (a
