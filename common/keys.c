@@ -19,6 +19,19 @@ int keys_load(const struct keys_source *src, char **session_key, char **service_
         log_error("Nakama session key: %s", err);
         return -1;
     }
+    if (session && strcmp(session, AUTH_DEV_SESSION_KEY) == 0) {
+        if (src->require_session) {
+            log_error("--require-key: the configured Nakama session key is Nakama's public "
+                      "development default '%s': anyone can mint tokens for it; set "
+                      "session.encryption_key in Nakama to a secret and give the same value here",
+                      AUTH_DEV_SESSION_KEY);
+            free(session);
+            return -1;
+        }
+        log_warn("the configured Nakama session key is Nakama's public development default "
+                 "'%s': anyone can mint tokens for it (--require-key refuses it)",
+                 AUTH_DEV_SESSION_KEY);
+    }
     if (!session) {
         if (src->require_session) {
             log_error("--require-key: no Nakama session key configured (set "
@@ -33,15 +46,6 @@ int keys_load(const struct keys_source *src, char **session_key, char **service_
         session = strdup(AUTH_DEV_SESSION_KEY);
         if (!session)
             return -1;
-    }
-    if (src->require_session && strcmp(session, AUTH_DEV_SESSION_KEY) == 0) {
-        /* The development default is public: a production deployment that asks for a
-         * configured key must not run on it, wherever it came from. */
-        log_error("--require-key: the configured Nakama session key is Nakama's public "
-                  "development default '%s'; set session.encryption_key to a secret value",
-                  AUTH_DEV_SESSION_KEY);
-        free(session);
-        return -1;
     }
     char *service = config_read_secret(src->service_file, src->service_value, &err);
     if (!service && err) {

@@ -1,7 +1,8 @@
 /* keys.h — loading the bearer-token keys at start-up, the same way in every program:
  * the Nakama session key (file wins over value; with neither, Nakama's development default
  * with a loud warning, or a refusal under --require-key) and the optional service key
- * (never equal to the session key). */
+ * (never equal to the session key).  A configured session key equal to Nakama's public
+ * development default is refused under --require-key (warned about otherwise). */
 #ifndef ROOMSTATE_KEYS_H
 #define ROOMSTATE_KEYS_H
 

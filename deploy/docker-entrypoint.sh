@@ -2,7 +2,7 @@
 # docker-entrypoint.sh — the images' entry point (installed as roomstate-entrypoint).
 #
 #   serve [SERVER FLAGS]     (default) roomstate-migrate up, then exec roomstate-server
-#   migrate [up|status|verify]          roomstate-migrate only (deploy step, one-shot job)
+#   migrate [up|status|verify|backup FILE|restore FILE]   roomstate-migrate only
 #   up | status | verify                the same as `migrate up|status|verify`
 #   relay [RELAY FLAGS]                 exec roomstate-relay
 #   token [TOKEN FLAGS]                 exec roomstate-token (development helper)

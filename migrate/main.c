@@ -3,6 +3,7 @@
  * (a file path) or PostgreSQL (a libpq connection string: store_backend_of). */
 #include "common/config.h"
 #include "common/log.h"
+#include "migrate/backup.h"
 #include "store/migrations.h"
 #include "store/migrations_pg.h"
 #include "store/store_copy.h"
@@ -28,6 +29,7 @@ struct migrate_config {
     const char *log_level;
     const char *from;
     const char *to;
+    bool force;
 };
 
 static const struct config_opt opts[] = {
@@ -42,11 +44,15 @@ static const struct config_opt opts[] = {
      "copy: the source database (path or connection string; must be current)"},
     {"--to", NULL, CONFIG_STRING, NULL, 0, 0, offsetof(struct migrate_config, to),
      "copy: the destination database (migrated with `up`, holding no room)"},
+    {"--force", NULL, CONFIG_BOOL, "0", 0, 0, offsetof(struct migrate_config, force),
+     "backup: replace an existing FILE"},
 };
 
 static const char usage[] =
     "usage: roomstate-migrate [--db PATH|URI] up|status|verify\n"
     "       roomstate-migrate copy --from PATH|URI --to PATH|URI\n"
+    "       roomstate-migrate [--db PATH] [--force] backup FILE\n"
+    "       roomstate-migrate [--db PATH] restore FILE\n"
     "\n"
     "Commands:\n"
     "  up      apply every pending migration in order, each in its own transaction (a\n"
@@ -59,14 +65,24 @@ static const char usage[] =
     "  copy    copy every room (version counter, current state, retained history) from\n"
     "          --from to --to, e.g. SQLite to PostgreSQL; stop the servers first; the\n"
     "          destination must be migrated (`up`) and hold no room\n"
+    "  backup FILE   an online, consistent copy of the database into FILE while the server\n"
+    "          keeps running (SQLite's backup API: one snapshot; written to a temporary file,\n"
+    "          checked with integrity_check, fsync'd, then renamed); refuses an existing FILE\n"
+    "          unless --force\n"
+    "  restore FILE  replace the database with the backup FILE; refuses while a\n"
+    "          roomstate-server runs on the database; checks FILE first (integrity_check and\n"
+    "          its migration checksums); removes the old -wal/-shm files; atomic rename\n"
     "\n"
     "Exit codes:\n"
     "  0  success (verify: everything applied matches; pending migrations are reported)\n"
     "  1  the database could not be opened or read, or a migration failed (rolled back)\n"
-    "     (PostgreSQL: the server named in the message could not be reached or refused)\n"
+    "     (PostgreSQL: the server named in the message could not be reached or refused),\n"
+    "     or a backup/restore failed (nothing replaced), or restore: a server holds the\n"
+    "     database\n"
     "  2  usage error (unknown command or option, bad value)\n"
     "  3  verify failed: an applied migration's checksum differs, or the database has\n"
-    "     migrations this binary does not know (up refuses to touch such a database)";
+    "     migrations this binary does not know (up refuses to touch such a database);\n"
+    "     restore: FILE fails integrity_check or its migration checksums (nothing replaced)";
 
 /* Creates the parent directories of path (like mkdir -p of its dirname); says why not on
  * stderr. */
@@ -262,16 +278,42 @@ static int cmd_status(struct mdb *db, const char *path, bool verify)
     return rc;
 }
 
+/* backup FILE / restore FILE. */
+static int cmd_backup(const struct migrate_config *cfg, bool restore, const char *file)
+{
+    char err[1024] = "";
+    struct backup_summary sum;
+    enum backup_result r = restore ? restore_db(cfg->db, file, &sum, err, sizeof err)
+                                   : backup_db(cfg->db, file, cfg->force, &sum, err, sizeof err);
+    if (r != BACKUP_OK) {
+        fprintf(stderr, "roomstate-migrate: %s %s: %s\n", restore ? "restore" : "backup", file,
+                err);
+        return r == BACKUP_INVALID ? EXIT_MISMATCH : EXIT_FAILED;
+    }
+    if (restore) {
+        printf("%s: restored from %s (%lld rooms, %lld versions)\n", cfg->db, file, sum.rooms,
+               sum.versions);
+        if (sum.pending_migrations)
+            printf("%lld migration(s) pending: run `roomstate-migrate --db %s up` before "
+                   "starting the server\n",
+                   sum.pending_migrations, cfg->db);
+    } else {
+        printf("%s: backed up to %s (%lld rooms, %lld versions)\n", cfg->db, file, sum.rooms,
+               sum.versions);
+    }
+    return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     struct migrate_config cfg = {0};
-    const char *pos[2];
+    const char *pos[3];
     int npos = 0;
     char err[1024] = "";
     int rc = EXIT_USAGE;
 
     int ex = config_exit_code(
-        config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv, usage, pos, 1, &npos));
+        config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv, usage, pos, 2, &npos));
     if (ex >= 0)
         return ex;
     int level = log_level_parse(cfg.log_level);
@@ -283,12 +325,32 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     log_set_level((enum log_level)level);
-    if (npos != 1) {
-        fprintf(stderr, "roomstate-migrate: a command is required: up, status, verify or copy "
-                        "(see --help)\n");
+    if (npos < 1) {
+        fprintf(stderr, "roomstate-migrate: a command is required: up, status, verify, copy, "
+                        "backup or restore (see --help)\n");
         return EXIT_USAGE;
     }
     const char *cmd = pos[0];
+    bool backup = !strcmp(cmd, "backup"), restore = !strcmp(cmd, "restore");
+    if ((backup || restore) != (npos == 2)) {
+        fprintf(stderr, "roomstate-migrate: %s\n",
+                backup || restore ? "backup and restore take one FILE (see --help)"
+                                  : "unexpected argument (see --help)");
+        return EXIT_USAGE;
+    }
+    if ((backup || restore) && !cfg.db[0]) {
+        fprintf(stderr, "roomstate-migrate: --db is empty\n");
+        return EXIT_USAGE;
+    }
+    if ((backup || restore) && store_backend_of(cfg.db) == STORE_BACKEND_POSTGRES) {
+        fprintf(stderr,
+                "roomstate-migrate: %s is for an SQLite database; back up PostgreSQL "
+                "with pg_dump and restore with pg_restore (see the README, Backups)\n",
+                cmd);
+        return EXIT_USAGE;
+    }
+    if (backup || restore)
+        return cmd_backup(&cfg, restore, pos[1]);
     bool up = !strcmp(cmd, "up");
     if (!strcmp(cmd, "copy")) {
         if (!cfg.from || !cfg.from[0] || !cfg.to || !cfg.to[0]) {
@@ -299,8 +361,8 @@ int main(int argc, char **argv)
     }
     if (!up && strcmp(cmd, "status") && strcmp(cmd, "verify")) {
         fprintf(stderr,
-                "roomstate-migrate: unknown command '%s': use up, status, verify or copy (see "
-                "--help)\n",
+                "roomstate-migrate: unknown command '%s': use up, status, verify, copy, backup "
+                "or restore (see --help)\n",
                 cmd);
         return EXIT_USAGE;
     }

@@ -35,6 +35,7 @@ struct relay_main_config {
     const char *log_level;
     const char *event_loop;
     long long flush_spacing_ms;
+    const char *metrics_listen;
 };
 
 static const struct config_opt opts[] = {
@@ -91,6 +92,11 @@ static const struct config_opt opts[] = {
      "objects farther than this from a recipient's head are sent at the idle rate"},
     {"--log-level", "ROOMSTATE_LOG_LEVEL", CONFIG_STRING, "info", 0, 0,
      offsetof(struct relay_main_config, log_level), "debug, info, warn or error"},
+    {"--metrics-listen", "ROOMSTATE_RELAY_METRICS_LISTEN", CONFIG_STRING, NULL, 0, 0,
+     offsetof(struct relay_main_config, metrics_listen),
+     "HOST:PORT serving /metrics with per-room and per-client series (room and user ids; "
+     "keep it private, e.g. 127.0.0.1:9091); none: off.  The players' port serves /metrics "
+     "with totals only"},
 };
 
 static volatile sig_atomic_t stop_flag;
@@ -156,6 +162,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "--listen: '%s' is not HOST:PORT\n", listen);
         return 2;
     }
+    char metrics_host[256] = "";
+    int metrics_port = 0;
+    if (cfg.metrics_listen && *cfg.metrics_listen &&
+        config_split_hostport(cfg.metrics_listen, metrics_host, sizeof metrics_host,
+                              &metrics_port)) {
+        fprintf(stderr, "--metrics-listen: '%s' is not HOST:PORT\n", cfg.metrics_listen);
+        return 2;
+    }
     long long grace_ms = parse_duration_ms(cfg.grace);
     if (grace_ms < 0) {
         fprintf(stderr, "--grace: '%s' is not N, Ns or Nms (at most a day)\n", cfg.grace);
@@ -211,6 +225,8 @@ int main(int argc, char **argv)
         .persist = (cfg.server_url && *cfg.server_url) ? &pcfg : NULL,
         .poll_loop = strcmp(cfg.event_loop, "poll") == 0,
         .flush_spacing_ms = (unsigned)cfg.flush_spacing_ms,
+        .metrics_host = metrics_host,
+        .metrics_port = metrics_port,
     };
 
     struct sigaction sa;

@@ -140,13 +140,15 @@ static void collect_room_clients(struct relay_room *room, void *ud)
 }
 
 int net_http_route(struct lws *wsi, struct net_http_reply *p, const char *uri, bool stopping,
-                   const struct metrics *m, struct relay_hub *hub)
+                   const struct metrics *m, struct relay_hub *hub, bool detailed)
 {
     bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
     bool healthz = !strcmp(uri, "/healthz"), metrics = !strcmp(uri, "/metrics");
     if (!healthz && !metrics)
         return http_json_error(p, wsi, 404, "not_found",
-                               "no such path (rooms are WebSocket: ws://HOST:PORT/rooms/{id})",
+                               detailed ? "no such path (here: /metrics and /healthz)"
+                                        : "no such path (rooms are WebSocket: "
+                                          "ws://HOST:PORT/rooms/{id})",
                                NULL);
     if (!get)
         return http_json_error(p, wsi, 405, "method_not_allowed", "use GET", "GET");
@@ -163,7 +165,7 @@ int net_http_route(struct lws *wsi, struct net_http_reply *p, const char *uri, b
     g.rooms = (unsigned)relay_hub_room_count(hub);
     g.clients = (unsigned)relay_hub_peer_count(hub);
     g.hub = relay_hub_counters(hub);
-    rl.cap = relay_hub_room_count(hub);
+    rl.cap = detailed ? relay_hub_room_count(hub) : 0; /* room ids: the metrics address only */
     if (rl.cap > METRICS_MAX_ROOMS_RENDERED)
         rl.cap = METRICS_MAX_ROOMS_RENDERED;
     rl.items = rl.cap ? calloc(rl.cap, sizeof *rl.items) : NULL;
@@ -172,7 +174,7 @@ int net_http_route(struct lws *wsi, struct net_http_reply *p, const char *uri, b
     g.per_room = rl.items;
     g.per_room_count = rl.count;
     struct client_list cl = {0};
-    cl.cap = relay_hub_peer_count(hub);
+    cl.cap = detailed ? relay_hub_peer_count(hub) : 0; /* user ids: the metrics address only */
     if (cl.cap > METRICS_MAX_CLIENTS_RENDERED)
         cl.cap = METRICS_MAX_CLIENTS_RENDERED;
     cl.items = cl.cap ? calloc(cl.cap, sizeof *cl.items) : NULL;

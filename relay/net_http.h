@@ -19,9 +19,12 @@ struct net_http_reply {
     size_t len;
 };
 
-/* LWS_CALLBACK_HTTP: answers uri.  Returns 0, or -1 to close the connection. */
+/* LWS_CALLBACK_HTTP: answers uri.  detailed: /metrics includes the per-room and per-client
+ * series (labels room and user: room ids and user ids), for the separate metrics address
+ * only; without it (the players' port) only totals without identifying labels.  Returns 0,
+ * or -1 to close the connection. */
 int net_http_route(struct lws *wsi, struct net_http_reply *r, const char *uri, bool stopping,
-                   const struct metrics *m, struct relay_hub *hub);
+                   const struct metrics *m, struct relay_hub *hub, bool detailed);
 /* LWS_CALLBACK_HTTP_WRITEABLE: writes the body and completes the transaction. */
 int net_http_writeable(struct lws *wsi, struct net_http_reply *r);
 void net_http_reply_clear(struct net_http_reply *r);

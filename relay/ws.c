@@ -447,7 +447,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         p->srv = s;
         p->wsi = wsi;
         return net_http_route(wsi, &p->http, in ? (const char *)in : "", s->stopping, &s->metrics,
-                              s->hub)
+                              s->hub, false)
                    ? -1
                    : 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
@@ -506,6 +506,66 @@ static const struct lws_protocols protocols[] = {
     {"roomstate", callback, sizeof(struct ws_peer), 16384, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
+
+/* The metrics address (ws_config.metrics_port): plain HTTP only, /metrics with the
+ * per-room and per-client series, /healthz; WebSocket upgrades are refused. */
+static int metrics_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                            size_t len)
+{
+    struct net_http_reply *r = user;
+    struct lws_context *ctx = lws_get_context(wsi);
+    struct ws_server *s = ctx ? lws_context_user(ctx) : NULL;
+    (void)len;
+    if (!s)
+        return 0;
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return net_http_route(wsi, r, in ? (const char *)in : "", s->stopping, &s->metrics, s->hub,
+                              true)
+                   ? -1
+                   : 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return net_http_writeable(wsi, r);
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return -1; /* no rooms here */
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (r)
+            net_http_reply_clear(r);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static const struct lws_protocols metrics_protocols[] = {
+    {"roomstate-metrics", metrics_callback, sizeof(struct net_http_reply), 4096, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* A second vhost on the context for the metrics address; false (logged) when it cannot. */
+static bool metrics_vhost(struct ws_server *s, const struct lws_context_creation_info *base)
+{
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = s->cfg.metrics_port;
+    info.iface = s->cfg.metrics_host;
+    info.protocols = metrics_protocols;
+    info.options =
+        base->options & (LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND | LWS_SERVER_OPTION_LIBEV);
+    if (!strchr(s->cfg.metrics_host, ':'))
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.timeout_secs = 10;
+    info.vhost_name = "roomstate-relay-metrics";
+    if (!lws_create_vhost(s->ctx, &info)) {
+        log_error("relay: cannot listen for metrics on %s:%d", s->cfg.metrics_host,
+                  s->cfg.metrics_port);
+        return false;
+    }
+    log_info("relay: detailed metrics on http://%s:%d/metrics", s->cfg.metrics_host,
+             s->cfg.metrics_port);
+    return true;
+}
 
 /* ---------- hooks from the rules (no calls back into the hub from here) ---------- */
 
@@ -697,6 +757,8 @@ struct ws_server *ws_server_new(const struct ws_config *cfg)
         log_error("relay: cannot listen on %s:%d", cfg->host, cfg->port);
         goto fail;
     }
+    if (cfg->metrics_port > 0 && !metrics_vhost(s, &info))
+        goto fail;
     lws_sul_schedule(s->ctx, 0, &s->tick_sul, on_tick, s->tick_us);
     return s;
 fail:

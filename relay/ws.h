@@ -25,7 +25,9 @@
  *    close requests are carried out there too, so never during a fan-out loop.
  *  - The relay tick runs on an lws timer (lws_sul) at tick_hz.
  *  - /healthz: 200 {"status":"ok"} (503 {"status":"shutting_down"} while stopping);
- *    /metrics: Prometheus text.  Other paths: 404; other methods on those paths: 405.
+ *    /metrics: Prometheus text, totals only (no room or user ids) on this port; the
+ *    per-room and per-client series on the separate metrics address (metrics_port).
+ *    Other paths: 404; other methods on those paths: 405.
  * Everything runs on one thread (the lws event loop); nothing here blocks. */
 #ifndef ROOMSTATE_RELAY_WS_H
 #define ROOMSTATE_RELAY_WS_H
@@ -52,6 +54,11 @@ struct ws_config {
     const struct persist_config *persist; /* NULL: persistence off */
     bool poll_loop;                       /* lws's own poll() loop instead of libev (epoll) */
     unsigned flush_spacing_ms; /* leading-edge flushes at most this often (0: after every pass) */
+    /* The metrics address (--metrics-listen): /metrics with per-room and per-client series
+     * (room ids, user ids) and /healthz; metrics_port 0: none.  The players' port serves
+     * /metrics with totals only. */
+    const char *metrics_host;
+    int metrics_port;
 };
 
 /* Creates the context and binds the listen socket.  NULL (logged) on failure. */

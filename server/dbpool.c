@@ -14,6 +14,7 @@
 static const char *pool_db;
 static bool pool_shared; /* PostgreSQL: borrowed and given back */
 static unsigned pool_size;
+static struct store_options pool_opts;
 static _Thread_local struct store *tl_store;
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_free_cond = PTHREAD_COND_INITIALIZER;
@@ -23,9 +24,13 @@ static struct store *idle[DBPOOL_MAX]; /* shared mode: the ones not borrowed */
 static size_t idle_n;
 static size_t opening; /* shared mode: being opened, counted against pool_size */
 
-void dbpool_init(const char *db, unsigned pg_size)
+void dbpool_init(const char *db, unsigned pg_size, const struct store_options *opts)
 {
     pool_db = db;
+    if (opts)
+        pool_opts = *opts;
+    else
+        store_options_default(&pool_opts);
     pool_shared = store_backend_of(db) == STORE_BACKEND_POSTGRES;
     pool_size = pg_size < 1 ? 1 : (pg_size > DBPOOL_MAX ? DBPOOL_MAX : pg_size);
 }
@@ -33,7 +38,7 @@ void dbpool_init(const char *db, unsigned pg_size)
 static enum store_status open_store(struct store **s)
 {
     char err[768] = "";
-    enum store_status st = store_open(pool_db, s, err, sizeof err);
+    enum store_status st = store_open_opts(pool_db, &pool_opts, s, err, sizeof err);
     if (st != STORE_OK)
         log_error("cannot open the database: %s (%s)", store_status_name(st), err);
     return st;

@@ -15,8 +15,9 @@
 
 #define DBPOOL_WAIT_MS 10000 /* longest wait for a free PostgreSQL connection */
 
-/* Sets the database (before any worker thread runs); pg_size >= 1. */
-void dbpool_init(const char *db, unsigned pg_size);
+/* Sets the database and the store options (copied; NULL: the defaults), before any worker
+ * thread runs; pg_size >= 1. */
+void dbpool_init(const char *db, unsigned pg_size, const struct store_options *opts);
 
 /* A store for the calling thread until dbpool_put.  On failure *out is NULL and the
  * status says why (STORE_BUSY: unreachable or every connection in use; a later call tries

@@ -24,6 +24,7 @@
 static enum MHD_Result reply_store_error(struct http_req *r, enum store_status st)
 {
     static const char *const retry[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
+    static const char *const retry_full[] = {MHD_HTTP_HEADER_RETRY_AFTER, "30", NULL};
     char detail[256];
     switch (st) {
     case STORE_NOT_FOUND:
@@ -37,6 +38,10 @@ static enum MHD_Result reply_store_error(struct http_req *r, enum store_status s
     case STORE_BUSY:
         return reply_problem(r, REPLY_SERVICE_UNAVAILABLE,
                              "the database is busy or unavailable, retry", NULL, retry);
+    case STORE_FULL: /* RFC 4918 section 11.5; temporary: nothing was stored, retry later */
+        return reply_problem(r, REPLY_INSUFFICIENT_STORAGE,
+                             "the server's disk is full: nothing was stored, retry later", NULL,
+                             retry_full);
     default:
         log_error("store error for room %s: %s", r->room_id, store_status_name(st));
         return reply_problem(r, REPLY_INTERNAL, "storage error", NULL, NULL);
@@ -133,6 +138,10 @@ static void save_run(struct save_job *j)
 {
     struct store *s = NULL;
     int64_t if_match = -1;
+    if (clock_mono_ns() >= j->req.deadline_ns) { /* waited its bound for a save worker */
+        j->st = STORE_BUSY;
+        return;
+    }
     if (dbpool_get(&s) != STORE_OK) {
         j->no_store = true;
         return;
@@ -245,6 +254,7 @@ enum MHD_Result h_save_post(struct http_req *r)
     j->req.saved_by = &j->sb;
     j->req.objects_saved = (int64_t)j->stats.objects_saved;
     j->req.history_keep = r->srv->history_keep;
+    j->req.deadline_ns = clock_mono_ns() + (int64_t)r->srv->db_lock_wait_ms * 1000000;
     r->handler_state = j;
     r->handler_state_free = save_job_free;
     j = NULL; /* r owns it now */

@@ -32,6 +32,7 @@ struct server {
     struct livekit_config livekit; /* POST /livekit/token; unset: 503 */
     struct cache *cache;           /* GET /state bodies by (room, version); NULL: no cache */
     unsigned save_workers;         /* threads running durable saves; 0: on the HTTP threads */
+    int db_lock_wait_ms;           /* a save's bound from its arrival (then 503 Retry-After) */
     struct saveq *saveq;           /* started by http_start when save_workers > 0 */
     struct MHD_Daemon *daemon;
     atomic_bool stopping;  /* SIGTERM seen: responses carry Connection: close */

@@ -7,6 +7,7 @@
 #include "server/cache.h"
 #include "server/dbpool.h"
 #include "server/http.h"
+#include "store/dbfile.h"
 #include "store/store.h"
 #include "store/store_pg.h"
 
@@ -35,6 +36,7 @@ struct server_config {
     long long cache_mb;
     long long save_workers;
     long long db_pool;
+    long long db_lock_wait_ms;
     const char *log_level;
     const char *livekit_key;
     const char *livekit_secret_file;
@@ -86,6 +88,10 @@ static const struct config_opt opts[] = {
     OPT("--save-workers", "ROOMSTATE_SAVE_WORKERS", CONFIG_INT, "16", 0, 1024, save_workers,
         "threads running durable saves, so that concurrent saves share one commit (0: "
         "saves run on the HTTP threads)"),
+    OPT("--db-lock-wait-ms", "ROOMSTATE_DB_LOCK_WAIT_MS", CONFIG_INT, "2000", 0, 60000,
+        db_lock_wait_ms,
+        "longest a save waits for the database's write lock (another process holding it) or "
+        "for a save worker, counted from its arrival; then 503 with Retry-After"),
     OPT("--livekit-api-key", "LIVEKIT_API_KEY", CONFIG_STRING, NULL, 0, 0, livekit_key,
         "LiveKit API key (issuer of POST /livekit/token tokens; none: 503)"),
     OPT("--livekit-secret-file", "LIVEKIT_API_SECRET_FILE", CONFIG_STRING, NULL, 0, 0,
@@ -127,10 +133,8 @@ static int check_database(const char *db)
         log_error("database %s is not migrated to this version (%s): run "
                   "`roomstate-migrate --db %s up` first",
                   db, err, db);
-    else
-        log_error("cannot open database %s (%s); to create it run "
-                  "`roomstate-migrate --db %s up`",
-                  db, err[0] ? err : store_status_name(st), db);
+    else /* not a missing schema: say what is wrong, not "migrate it" */
+        log_error("cannot use database %s: %s", db, err[0] ? err : store_status_name(st));
     return -1;
 }
 
@@ -141,7 +145,7 @@ int main(int argc, char **argv)
     char *session_key = NULL, *service_key = NULL, *livekit_secret = NULL;
     const char *lk_err = NULL;
     char host[256];
-    int port = 0, rc = 1, sig = 0;
+    int port = 0, rc = 1, sig = 0, db_lock_fd = -1;
     sigset_t sigs;
 
     int ex = config_exit_code(
@@ -167,8 +171,19 @@ int main(int argc, char **argv)
         log_error("LiveKit secret: %s", lk_err);
         goto out;
     }
+    /* held until exit: `roomstate-migrate restore` refuses to replace a database in use */
+    char lock_err[512] = "";
+    enum dblock_result lr = DBLOCK_MISSING; /* PostgreSQL: no file to lock */
+    if (store_backend_of(cfg.db) == STORE_BACKEND_SQLITE)
+        lr = dblock_take(cfg.db, 0, &db_lock_fd, lock_err, sizeof lock_err);
+    if (lr == DBLOCK_HELD) {
+        log_error("%s: start the server once the restore has finished", lock_err);
+        goto out;
+    }
     if (check_database(cfg.db) != 0)
         goto out;
+    if (lr == DBLOCK_ERROR) /* DBLOCK_MISSING: --db is not a file (another backend) */
+        log_warn("%s: `roomstate-migrate restore` will not see that this server runs", lock_err);
 
     /* Request bodies and documents (100-200 KB each) are malloc'd and freed on every
      * request.  glibc's defaults give blocks of that size back to the kernel on free
@@ -201,6 +216,7 @@ int main(int argc, char **argv)
         srv.threads < (unsigned)cfg.db_pool)
         srv.threads = (unsigned)cfg.db_pool;
     srv.save_workers = (unsigned)cfg.save_workers;
+    srv.db_lock_wait_ms = (int)cfg.db_lock_wait_ms;
     srv.cache = cache_new((size_t)cfg.cache_mb * 1024 * 1024);
     srv.livekit.api_key = cfg.livekit_key;
     srv.livekit.api_secret = livekit_secret;
@@ -208,7 +224,10 @@ int main(int argc, char **argv)
     srv.livekit.ttl_s = cfg.livekit_ttl;
     if (!livekit_configured(&srv.livekit))
         log_info("LiveKit not configured: POST /livekit/token answers 503");
-    dbpool_init(cfg.db, (unsigned)cfg.db_pool);
+    struct store_options sopts;
+    store_options_default(&sopts);
+    sopts.lock_wait_ms = (int)cfg.db_lock_wait_ms;
+    dbpool_init(cfg.db, (unsigned)cfg.db_pool, &sopts);
 
     /* Every thread (the daemon's too) inherits this mask; only sigwait below sees them. */
     signal(SIGPIPE, SIG_IGN);
@@ -233,6 +252,7 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     dbpool_close_all();
+    dblock_release(db_lock_fd); /* after every SQLite connection of this process is closed */
     cache_free(srv.cache);
     free(session_key);
     free(service_key);

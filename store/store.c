@@ -44,6 +44,7 @@ void store_options_default(struct store_options *o)
 {
     memset(o, 0, sizeof *o);
     o->group_commit = true;
+    o->lock_wait_ms = STORE_LOCK_WAIT_MS_DEFAULT;
 }
 
 enum store_status store_open(const char *path, struct store **out, char *err, size_t errsize)
@@ -70,7 +71,7 @@ enum store_status store_open_opts(const char *path, const struct store_options *
     if (store_backend_of(path) == STORE_BACKEND_POSTGRES)
         return store_pg_ops.open(path, opts, out, err, errsize);
     if (opts->group_commit)
-        return store_group_open(&store_sqlite_ops, path, out, err, errsize);
+        return store_group_open(&store_sqlite_ops, path, opts, out, err, errsize);
     return store_sqlite_ops.open(path, opts, out, err, errsize);
 }
 
@@ -190,6 +191,8 @@ const char *store_status_name(enum store_status st)
         return "schema_not_current";
     case STORE_BUSY:
         return "busy";
+    case STORE_FULL:
+        return "full";
     case STORE_ERROR:
         return "error";
     }

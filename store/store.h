@@ -18,6 +18,7 @@ enum store_status {
     STORE_PRECONDITION_FAILED, /* If-Match version differs */
     STORE_SCHEMA_NOT_CURRENT,  /* database not migrated (or newer than this binary) */
     STORE_BUSY,                /* still locked after bounded retries */
+    STORE_FULL,                /* the disk (or quota) is full: nothing stored; retry later */
     STORE_ERROR,               /* anything else; logged */
 };
 
@@ -36,6 +37,11 @@ struct store_save_req {
     const struct store_saved_by *saved_by;
     int64_t objects_saved;
     int64_t history_keep; /* versions to retain, >= 1 */
+    /* When the caller stops waiting for the database's write lock (clock_mono_ns()): a save
+     * still waiting for it then fails with STORE_BUSY and stores nothing.  0: the store's
+     * lock_wait_ms from the call on.  A server sets it when the request arrives, so that
+     * time queued for a save worker counts too. */
+    int64_t deadline_ns;
 };
 
 struct store_save_result {
@@ -151,7 +157,12 @@ struct store_options {
      * save still returns only once durable; store_group.c).  Default: on.  PostgreSQL
      * ignores it (its server commits concurrent transactions together). */
     bool group_commit;
+    /* Longest wait for the database's write lock when another process (or connection) holds
+     * it, in ms; then STORE_BUSY (a save's deadline_ns can shorten it).  Default
+     * STORE_LOCK_WAIT_MS_DEFAULT. */
+    int lock_wait_ms;
 };
+#define STORE_LOCK_WAIT_MS_DEFAULT 2000
 void store_options_default(struct store_options *o);
 
 /* store_open with explicit options (opts NULL: the defaults). */

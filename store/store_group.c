@@ -2,6 +2,7 @@
  * every store of that file into shared transactions (see store_group.h). */
 #include "store/store_group.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 
 #include <limits.h>
@@ -9,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct gc_req {
     const struct store_save_req *req;
     struct store_save_result *res;
     enum store_status st;
+    bool taken; /* by the writer, into a batch: it answers (no more timing out) */
     bool done;
     pthread_cond_t cond; /* signalled (under g->mu) when done */
     struct gc_req *next;
@@ -29,6 +32,7 @@ struct store_group {
     struct gc_req *head, *tail;
     bool stop;
     struct store_group_stats stats;
+    int lock_wait_ms;         /* a save's deadline when it brings none */
     struct store_group *next; /* registry list, under registry_mu */
 };
 
@@ -55,6 +59,7 @@ static void *writer_main(void *arg)
                (n == 0 || bytes + g->head->req->doc_len <= STORE_GROUP_MAX_BATCH_BYTES)) {
             struct gc_req *r = g->head;
             g->head = r->next;
+            r->taken = true;
             bytes += r->req->doc_len;
             batch[n] = r;
             reqs[n] = r->req;
@@ -82,15 +87,61 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* Unlinks r from the queue (not taken yet: it is there). */
+static void queue_remove(struct store_group *g, struct gc_req *r)
+{
+    struct gc_req *prev = NULL;
+    for (struct gc_req *q = g->head; q; prev = q, q = q->next) {
+        if (q != r)
+            continue;
+        if (prev)
+            prev->next = r->next;
+        else
+            g->head = r->next;
+        if (g->tail == r)
+            g->tail = prev;
+        return;
+    }
+}
+
+/* Waits (g->mu held) until r is done, or until its deadline while it is still queued:
+ * then it is unlinked and fails with STORE_BUSY.  Once the writer has taken it, the writer
+ * answers (it waits for the lock until the batch's earliest deadline at most). */
+static void wait_done(struct store_group *g, struct gc_req *r, int64_t deadline_ns)
+{
+    struct timespec ts = {.tv_sec = (time_t)(deadline_ns / 1000000000),
+                          .tv_nsec = (long)(deadline_ns % 1000000000)};
+    while (!r->done) {
+        if (r->taken) {
+            pthread_cond_wait(&r->cond, &g->mu);
+            continue;
+        }
+        if (clock_mono_ns() >= deadline_ns) {
+            queue_remove(g, r);
+            r->st = STORE_BUSY;
+            r->done = true;
+            log_warn("store: a save waited its bound for the group-commit writer: refused");
+            break;
+        }
+        pthread_cond_timedwait(&r->cond, &g->mu, &ts);
+    }
+}
+
 static enum store_status group_save(struct store_group *g, const struct store_save_req *req,
                                     struct store_save_result *res)
 {
-    struct gc_req r = {.req = req, .res = res, .st = STORE_ERROR};
+    struct store_save_req bounded = *req; /* with its deadline set */
+    struct gc_req r = {.req = &bounded, .res = res, .st = STORE_ERROR};
+    pthread_condattr_t ca;
     enum store_status st;
-    if (pthread_cond_init(&r.cond, NULL) != 0) {
+    if (bounded.deadline_ns <= 0)
+        bounded.deadline_ns = clock_mono_ns() + (int64_t)g->lock_wait_ms * 1000000;
+    if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&r.cond, &ca) != 0) {
         log_error("store: pthread_cond_init failed");
         return STORE_ERROR;
     }
+    pthread_condattr_destroy(&ca);
     pthread_mutex_lock(&g->mu);
     if (g->stop) {
         pthread_mutex_unlock(&g->mu);
@@ -104,8 +155,7 @@ static enum store_status group_save(struct store_group *g, const struct store_sa
         g->head = &r;
     g->tail = &r;
     pthread_cond_signal(&g->wake);
-    while (!r.done)
-        pthread_cond_wait(&r.cond, &g->mu);
+    wait_done(g, &r, bounded.deadline_ns);
     st = r.st;
     pthread_mutex_unlock(&g->mu);
     pthread_cond_destroy(&r.cond);
@@ -124,7 +174,8 @@ static void group_free(struct store_group *g)
 }
 
 static enum store_status group_new(const struct store_ops *backend, const char *real,
-                                   struct store_group **out, char *err, size_t errsize)
+                                   const struct store_options *opts, struct store_group **out,
+                                   char *err, size_t errsize)
 {
     struct store_group *g = calloc(1, sizeof *g);
     enum store_status rc = STORE_ERROR;
@@ -141,10 +192,10 @@ static enum store_status group_new(const struct store_ops *backend, const char *
         goto out;
     }
     sync_ok = true;
-    struct store_options plain;
-    store_options_default(&plain);
-    plain.group_commit = false;
-    rc = backend->open(real, &plain, &g->ws, err, errsize);
+    struct store_options wo = *opts;
+    wo.group_commit = false; /* the writer's own connection */
+    g->lock_wait_ms = wo.lock_wait_ms;
+    rc = backend->open(real, &wo, &g->ws, err, errsize);
     if (rc)
         goto out;
     if (pthread_create(&g->thread, NULL, writer_main, g) != 0) {
@@ -167,7 +218,8 @@ out:
 }
 
 static enum store_status group_acquire(const struct store_ops *backend, const char *path,
-                                       struct store_group **out, char *err, size_t errsize)
+                                       const struct store_options *opts, struct store_group **out,
+                                       char *err, size_t errsize)
 {
     char real[PATH_MAX];
     struct store_group *g;
@@ -184,7 +236,7 @@ static enum store_status group_acquire(const struct store_ops *backend, const ch
     if (g) {
         g->refs++;
     } else {
-        rc = group_new(backend, real, &g, err, errsize);
+        rc = group_new(backend, real, opts, &g, err, errsize);
         if (rc == STORE_OK) {
             g->next = registry;
             registry = g;
@@ -307,7 +359,8 @@ static const struct store_ops group_ops = {
 };
 
 enum store_status store_group_open(const struct store_ops *backend, const char *path,
-                                   struct store **out, char *err, size_t errsize)
+                                   const struct store_options *opts, struct store **out, char *err,
+                                   size_t errsize)
 {
     struct store_options plain;
     enum store_status rc;
@@ -322,11 +375,14 @@ enum store_status store_group_open(const struct store_ops *backend, const char *
         return STORE_ERROR;
     }
     s->base.ops = &group_ops;
-    store_options_default(&plain);
+    if (opts)
+        plain = *opts;
+    else
+        store_options_default(&plain);
     plain.group_commit = false;
     rc = backend->open(path, &plain, &s->inner, err, errsize);
     if (rc == STORE_OK)
-        rc = group_acquire(backend, path, &s->g, err, errsize);
+        rc = group_acquire(backend, path, &plain, &s->g, err, errsize);
     if (rc) {
         store_close(s->inner);
         free(s);

@@ -19,11 +19,13 @@
 #define STORE_GROUP_MAX_BATCH_BYTES (64ull << 20) /* document bytes per transaction */
 
 /* A store of the database at path (backend: its ops, e.g. &store_sqlite_ops) whose saves go
- * through the database's group (created, with its writer thread, on first use; the last
- * store_close of the database stops it). */
+ * through the database's group (created, with its writer thread, on first use, with opts'
+ * lock_wait_ms; the last store_close of the database stops it).  A save still queued at its
+ * deadline_ns (0: lock_wait_ms from the call) is unlinked and fails with STORE_BUSY; the
+ * writer waits for the write lock until a batch's earliest deadline.  opts NULL: defaults. */
 enum store_status store_group_open(const struct store_ops *backend, const char *path,
-                                   struct store **out, char *err, size_t errsize)
-    __attribute__((warn_unused_result));
+                                   const struct store_options *opts, struct store **out, char *err,
+                                   size_t errsize) __attribute__((warn_unused_result));
 
 /* Counters since the group started (for tests and metrics). */
 struct store_group_stats {

@@ -27,6 +27,7 @@ struct pg_store {
      * their SQL text (string literals of this file); cleared when the connection is new */
     const char *prepared[PG_PREPARED_MAX];
     int nprepared;
+    int lock_wait_ms; /* store_options.lock_wait_ms: the session's lock_timeout */
 };
 
 static struct pg_store *impl(struct store *s)
@@ -143,9 +144,29 @@ enum store_status store_pg_status_of(PGconn *conn, const PGresult *res)
         return res ? STORE_ERROR : STORE_BUSY; /* no result: the connection failed */
     if (!strncmp(state, "08", 2) || !strcmp(state, "57P01") || !strcmp(state, "57P02") ||
         !strcmp(state, "57P03") || !strcmp(state, "40001") || !strcmp(state, "40P01") ||
-        !strcmp(state, "53300"))
-        return STORE_BUSY;
+        !strcmp(state, "53300") || !strcmp(state, "55P03"))
+        return STORE_BUSY; /* 55P03: a row lock held longer than lock_timeout */
+    if (!strcmp(state, "53100"))
+        return STORE_FULL; /* disk_full: the transaction is rolled back */
     return STORE_ERROR;
+}
+
+/* A new session's settings: a save waits for another transaction's row lock (the room's
+ * counter row, held by a save on another server) lock_wait_ms at most, then fails with
+ * 55P03 (STORE_BUSY, answered 503 with Retry-After). */
+static enum store_status session_setup(struct pg_store *s)
+{
+    char sql[64];
+    /* 0 would mean "no limit" to PostgreSQL: the shortest wait it has instead */
+    snprintf(sql, sizeof sql, "SET lock_timeout = %d", s->lock_wait_ms > 0 ? s->lock_wait_ms : 1);
+    PGresult *res = PQexec(s->conn, sql);
+    enum store_status rc = res && PQresultStatus(res) == PGRES_COMMAND_OK
+                               ? STORE_OK
+                               : store_pg_status_of(s->conn, res);
+    if (rc)
+        log_warn("store: %s: %s", sql, PQerrorMessage(s->conn));
+    PQclear(res);
+    return rc;
 }
 
 /* A usable connection: re-established when the last one broke. */
@@ -166,7 +187,7 @@ static enum store_status ensure(struct pg_store *s)
         return STORE_BUSY;
     }
     log_info("store: reconnected to PostgreSQL");
-    return STORE_OK;
+    return session_setup(s);
 }
 
 /* ---- statements ------------------------------------------------------------------------ */
@@ -612,7 +633,14 @@ static enum store_status pg_open(const char *conninfo, const struct store_option
         return STORE_ERROR;
     }
     s->base.ops = &store_pg_ops;
+    s->lock_wait_ms = !opts                     ? STORE_LOCK_WAIT_MS_DEFAULT
+                      : opts->lock_wait_ms >= 0 ? opts->lock_wait_ms
+                                                : 0;
     enum store_status rc = store_pg_connect(conninfo, &s->conn, err, errsize);
+    if (rc == STORE_OK && session_setup(s) != STORE_OK) {
+        snprintf(err, errsize, "setting lock_timeout: %s", PQerrorMessage(s->conn));
+        rc = STORE_ERROR;
+    }
     if (rc == STORE_OK) {
         store_pg_describe(conninfo, who, sizeof who);
         rc = schema_current(s->conn, who, err, errsize);

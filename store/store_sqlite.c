@@ -9,7 +9,9 @@
  * not know about it. */
 #include "store/store_sqlite.h"
 
+#include "common/clock.h"
 #include "common/log.h"
+#include "store/dbfile.h"
 #include "store/migrations.h"
 
 #include <errno.h>
@@ -44,6 +46,7 @@ struct sqlite_store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *stmts[ST_COUNT];
+    int lock_wait_ms; /* store_options.lock_wait_ms */
 };
 
 static struct sqlite_store *impl(struct store *s)
@@ -76,6 +79,10 @@ static enum store_status from_sqlite(struct sqlite_store *s, int src, const char
         log_warn("store: %s: database busy", what);
         return STORE_BUSY;
     }
+    if (src == SQLITE_FULL) { /* the transaction is rolled back: nothing of it stored */
+        log_error("store: %s: the disk holding the database is full", what);
+        return STORE_FULL;
+    }
     log_error("store: %s: %s (%d)", what, sqlite3_errmsg(s->db), src);
     return STORE_ERROR;
 }
@@ -87,19 +94,35 @@ static int step_done(sqlite3_stmt *st)
     return src == SQLITE_DONE ? SQLITE_OK : src;
 }
 
-static enum store_status begin_immediate(struct sqlite_store *s)
+/* The deadline of a write: the request's, or lock_wait_ms from now. */
+static int64_t write_deadline(const struct sqlite_store *s, int64_t deadline_ns)
+{
+    return deadline_ns > 0 ? deadline_ns : clock_mono_ns() + (int64_t)s->lock_wait_ms * 1000000;
+}
+
+/* Takes the write lock, waiting for another holder until deadline_ns (clock_mono_ns) at most:
+ * SQLite's busy handler sleeps up to the time left; a BUSY it answers early is retried after
+ * a millisecond while time is left.  Then STORE_BUSY. */
+static enum store_status begin_immediate(struct sqlite_store *s, int64_t deadline_ns)
 {
     sqlite3_stmt *st = stmt(s, ST_BEGIN, "BEGIN IMMEDIATE");
     int src = SQLITE_ERROR;
     if (!st)
         return STORE_ERROR;
-    for (int attempt = 0; attempt < STORE_SQLITE_BEGIN_ATTEMPTS; attempt++) {
+    for (;;) {
+        int64_t left_ms = (deadline_ns - clock_mono_ns()) / 1000000;
+        if (left_ms < 0)
+            left_ms = 0;
+        sqlite3_busy_timeout(s->db, (int)(left_ms > INT32_MAX ? INT32_MAX : left_ms));
         src = step_done(st);
         done(st);
-        if (src != SQLITE_BUSY)
+        if (src != SQLITE_BUSY || left_ms == 0)
             break;
-        usleep(10000 * (attempt + 1));
+        usleep(1000);
     }
+    sqlite3_busy_timeout(s->db, s->lock_wait_ms);
+    if (src == SQLITE_BUSY)
+        log_warn("store: the database stayed locked by another connection: write refused");
     return src == SQLITE_OK ? STORE_OK : from_sqlite(s, src, "BEGIN IMMEDIATE");
 }
 
@@ -251,6 +274,17 @@ static bool exec_stmt(struct sqlite_store *s, enum stmt_id id, const char *sql)
     return src == SQLITE_OK;
 }
 
+/* The earliest deadline of the n saves (each 0: lock_wait_ms from now). */
+static int64_t batch_deadline(const struct sqlite_store *s,
+                              const struct store_save_req *const reqs[], size_t n)
+{
+    int64_t d = write_deadline(s, 0);
+    for (size_t i = 0; i < n; i++)
+        if (reqs[i] && reqs[i]->deadline_ns > 0 && reqs[i]->deadline_ns < d)
+            d = reqs[i]->deadline_ns;
+    return d;
+}
+
 void store_sqlite_save_batch(struct store *base, const struct store_save_req *const reqs[],
                              struct store_save_result *const res[], enum store_status st[],
                              size_t n)
@@ -267,7 +301,7 @@ void store_sqlite_save_batch(struct store *base, const struct store_save_req *co
             continue;
         }
         if (!open) {
-            rc = begin_immediate(s);
+            rc = begin_immediate(s, batch_deadline(s, reqs + i, n - i));
             if (rc) {
                 for (size_t j = i; j < n; j++)
                     st[j] = store_save_req_ok(reqs[j]) ? rc : STORE_ERROR;
@@ -321,7 +355,7 @@ static enum store_status sq_room_save(struct store *base, const struct store_sav
     struct sqlite_store *s = impl(base);
     enum store_status rc;
     memset(res, 0, sizeof *res);
-    rc = begin_immediate(s);
+    rc = begin_immediate(s, write_deadline(s, req->deadline_ns));
     if (rc)
         return rc;
     rc = save_in_txn(s, req, res);
@@ -342,7 +376,7 @@ static enum store_status sq_room_delete(struct store *base, const char *room_id,
     int64_t last, current;
     int src;
     enum store_status rc;
-    rc = begin_immediate(s);
+    rc = begin_immediate(s, write_deadline(s, 0));
     if (rc)
         return rc;
     rc = read_counter(s, room_id, &exists, &last, &current);
@@ -565,6 +599,10 @@ enum store_status store_sqlite_connect(const char *path, bool create, sqlite3 **
         snprintf(err, errsize, "database %s: %s", path, strerror(errno));
         return STORE_ERROR;
     }
+    /* SQLite opens a file it may not write read-only without a word (then every write fails,
+     * or on a read-only file system the open fails with a misleading message) */
+    if ((!create || access(path, F_OK) == 0) && dbfile_check_writable(path, err, errsize) != 0)
+        return STORE_ERROR;
     if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
         snprintf(err, errsize, "cannot open database %s: %s", path,
                  db ? sqlite3_errmsg(db) : "out of memory");
@@ -629,7 +667,8 @@ static enum store_status schema_current(sqlite3 *db, const char *path, char *err
     }
 }
 
-enum store_status store_sqlite_open(const char *path, struct store **out, char *err, size_t errsize)
+enum store_status store_sqlite_open(const char *path, const struct store_options *opts,
+                                    struct store **out, char *err, size_t errsize)
 {
     char dummy[1];
     struct sqlite_store *s = NULL;
@@ -645,9 +684,13 @@ enum store_status store_sqlite_open(const char *path, struct store **out, char *
         goto out;
     }
     s->base.ops = &store_sqlite_ops;
+    s->lock_wait_ms = !opts                     ? STORE_LOCK_WAIT_MS_DEFAULT
+                      : opts->lock_wait_ms >= 0 ? opts->lock_wait_ms
+                                                : 0;
     rc = store_sqlite_connect(path, false, &s->db, err, errsize);
     if (rc)
         goto out;
+    sqlite3_busy_timeout(s->db, s->lock_wait_ms);
     rc = schema_current(s->db, path, err, errsize);
     if (rc)
         goto out;
@@ -665,8 +708,9 @@ out:
 static enum store_status sq_open(const char *path, const struct store_options *opts,
                                  struct store **out, char *err, size_t errsize)
 {
-    (void)opts; /* group commit is a layer above (store_group.c, chosen by store.c) */
-    return store_sqlite_open(path, out, err, errsize);
+    /* group commit is a layer above (store_group.c, chosen by store.c); opts only gives the
+     * lock wait here */
+    return store_sqlite_open(path, opts, out, err, errsize);
 }
 
 static bool sq_ready(struct store *base)

@@ -45,8 +45,10 @@ class Relay:
 
     def __init__(self, test, extra_args=(), env=None):
         self.port = harness.free_port()
+        self.metrics_port = harness.free_port()  # the detailed metrics address
         self.dir = harness.tmpdir(test)
         args = [harness.binary("roomstate-relay"), "--listen", f"127.0.0.1:{self.port}",
+                "--metrics-listen", f"127.0.0.1:{self.metrics_port}",
                 "--log-level", "info", *extra_args]
         clean = {"NAKAMA_SESSION_KEY": "", "NAKAMA_SESSION_KEY_FILE": "",
                  "ROOMSTATE_SERVER_URL": "", "PORT": ""}
@@ -96,8 +98,11 @@ class Relay:
             raise AssertionError(f"relay exited {rc}; log tail:\n{log[-4000:]}")
         return rc
 
-    def metrics(self):
-        status, _, body = harness.http("GET", self.url + "/metrics")
+    def metrics(self, public=False):
+        """The detailed metrics (per room and client) from the metrics address, or with
+        public=True the totals the players' port serves."""
+        base = self.url if public else f"http://127.0.0.1:{self.metrics_port}"
+        status, _, body = harness.http("GET", base + "/metrics")
         assert status == 200, status
         out = {}
         for line in body.decode().splitlines():

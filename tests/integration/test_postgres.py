@@ -12,6 +12,7 @@ import os
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 
 import harness
@@ -239,6 +240,46 @@ class TestReconnect(PgCase):
         st, h, body = a.request("POST", "/rooms/rc/save", body=room_doc(tag="v2"), token=t)
         self.assertEqual((st, json.loads(body)["version"]), (200, 2))
         self.assertIn("reconnected to PostgreSQL", a.proc.output())
+
+
+class TestLockWait(PgCase):
+    def test_save_behind_a_held_row_lock_is_bounded_then_503(self):
+        # issue 9: a save waiting for another transaction's lock on the room (another server's
+        # save, an operator's session) waits --db-lock-wait-ms at most (the session's
+        # lock_timeout), then 503 with Retry-After (RFC 9110 section 15.6.4 / 10.2.3), nothing
+        # stored; once the lock is gone the next save succeeds
+        t = harness.token(key=SESSION_KEY)
+        name, dsn, env = self.new_db()
+        s = Server(self, db=dsn, env=env, args=["--db-lock-wait-ms", "300"])
+        st, _, _ = s.request("POST", "/rooms/lk/save", body=room_doc(tag="v1"), token=t)
+        self.assertEqual(st, 201)
+        holder = subprocess.Popen(
+            ["psql", "-X", "-q", "-A", "-t", "-h", self.pg.sock, "-p", str(self.pg.port), "-U",
+             self.pg.user, "-d", name],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+            env=dict(os.environ, PGAPPNAME="lockholder"))
+        self.addCleanup(lambda: (holder.poll() is None and holder.kill(), holder.wait(10)))
+        holder.stdin.write("BEGIN;\nSELECT 1 FROM rooms WHERE room_id = 'lk' FOR UPDATE;\n")
+        holder.stdin.flush()
+        # psql buffers its output on a pipe: ask the database instead when the holder's
+        # transaction has run its SELECT ... FOR UPDATE and sits idle holding the lock
+        harness.wait_until(
+            lambda: self.pg.psql("SELECT state FROM pg_stat_activity WHERE application_name = "
+                                 "'lockholder'").strip() == "idle in transaction",
+            timeout=30, what="psql holds the room's row lock")
+        began = time.monotonic()
+        st, h, body = s.request("POST", "/rooms/lk/save", body=room_doc(tag="v2"), token=t)
+        waited = time.monotonic() - began
+        problem(self, st, h, body, 503)
+        self.assertIn("retry-after", h)
+        self.assertLess(waited, 10.0, "the wait was not bounded")
+        holder.stdin.write("ROLLBACK;\n")
+        holder.stdin.close()
+        holder.wait(30)
+        st, h, body = s.request("GET", "/rooms/lk/state", token=t)
+        self.assertEqual((st, h["etag"]), (200, '"1"'), "the refused save stored something")
+        st, _, body = s.request("POST", "/rooms/lk/save", body=room_doc(tag="v3"), token=t)
+        self.assertEqual((st, json.loads(body)["version"]), (200, 2))
 
 
 class TestMigrate(PgCase):

@@ -2,6 +2,7 @@
  * (store_sqlite_save_batch), on a fresh migrated SQLite file per test: a failing save fails
  * alone, a lost transaction fails only what was in it, many threads get contiguous versions,
  * If-Match races have one winner per version, groups are shared and released. */
+#include "common/clock.h"
 #include "store/migrations.h"
 #include "store/store.h"
 #include "store/store_group.h"
@@ -256,6 +257,54 @@ START_TEST(test_group_shared_and_released)
 }
 END_TEST
 
+/* Another connection holds the write lock: a save (plain or group commit) and a delete
+ * fail with STORE_BUSY after lock_wait_ms (not the old 25 s of retries), storing nothing;
+ * a save's own deadline_ns shortens the wait. */
+static void lock_bound_case(bool group)
+{
+    struct store *p = NULL;
+    struct store_options o;
+    struct store_save_result res;
+    sqlite3 *holder = NULL;
+    store_options_default(&o);
+    o.group_commit = group;
+    o.lock_wait_ms = 300;
+    ck_assert_int_eq(store_open_opts(tsu_path, &o, &p, tsu_err, sizeof tsu_err), STORE_OK);
+    ck_assert_int_eq(tsu_save(p, "lk", "{}", -1, 10, &res), STORE_OK);
+    ck_assert_int_eq(store_sqlite_connect(tsu_path, false, &holder, tsu_err, sizeof tsu_err),
+                     STORE_OK);
+    ck_assert_int_eq(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    int64_t t0 = clock_mono_ns();
+    ck_assert_int_eq(tsu_save(p, "lk", "{}", -1, 10, &res), STORE_BUSY);
+    int64_t took_ms = (clock_mono_ns() - t0) / 1000000;
+    ck_assert_int_ge(took_ms, 250);
+    ck_assert_int_lt(took_ms, 3000);
+    struct store_save_req r = batch_req("lk", "{}", -1);
+    r.deadline_ns = clock_mono_ns() + 50 * 1000000LL; /* shorter than lock_wait_ms */
+    t0 = clock_mono_ns();
+    ck_assert_int_eq(store_room_save(p, &r, &res), STORE_BUSY);
+    ck_assert_int_lt((clock_mono_ns() - t0) / 1000000, 280);
+    ck_assert_int_eq(store_room_delete(p, "lk", -1), STORE_BUSY);
+    ck_assert_int_eq(sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(holder);
+    ck_assert_int_eq(tsu_current_version("lk"), 1); /* nothing of the refused ones stored */
+    ck_assert_int_eq(tsu_save(p, "lk", "{}", -1, 10, &res), STORE_OK);
+    ck_assert_int_eq(res.version, 2);
+    store_close(p);
+}
+
+START_TEST(test_lock_wait_bounded_plain)
+{
+    lock_bound_case(false);
+}
+END_TEST
+
+START_TEST(test_lock_wait_bounded_group)
+{
+    lock_bound_case(true);
+}
+END_TEST
+
 static Suite *store_group_suite(void)
 {
     Suite *su = suite_create("store_group");
@@ -267,6 +316,8 @@ static Suite *store_group_suite(void)
     tcase_add_test(tc, test_group_many_threads);
     tcase_add_test(tc, test_group_if_match_race);
     tcase_add_test(tc, test_group_shared_and_released);
+    tcase_add_test(tc, test_lock_wait_bounded_plain);
+    tcase_add_test(tc, test_lock_wait_bounded_group);
     suite_add_tcase(su, tc);
     return su;
 }
