@@ -3,6 +3,7 @@
 #include "store/migrations.h"
 
 #include "common/clock.h"
+#include "common/grow.h"
 #include "common/log.h"
 
 #include <openssl/evp.h>
@@ -102,14 +103,8 @@ out:
 
 static int push_row(struct migrations_report *r, size_t *cap, const struct migrations_row *row)
 {
-    if (r->n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 8;
-        struct migrations_row *nr = realloc(r->rows, ncap * sizeof *nr);
-        if (!nr)
-            return -1;
-        r->rows = nr;
-        *cap = ncap;
-    }
+    if (grow_array(&r->rows, cap, r->n + 1, sizeof *r->rows, 8, MIGRATIONS_ROWS_MAX) != 0)
+        return -1;
     r->rows[r->n++] = *row;
     switch (row->state) {
     case MIGRATIONS_STATE_PENDING:
@@ -192,14 +187,8 @@ oom:
 int migrations_applied_push(struct migrations_applied **v, size_t *n, size_t *cap, int version,
                             const char *name, const char *checksum, const char *applied_at)
 {
-    if (*n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 8;
-        struct migrations_applied *nv = realloc(*v, ncap * sizeof *nv);
-        if (!nv)
-            return -1;
-        *v = nv;
-        *cap = ncap;
-    }
+    if (grow_array(v, cap, *n + 1, sizeof **v, 8, MIGRATIONS_ROWS_MAX) != 0)
+        return -1;
     struct migrations_applied *a = &(*v)[(*n)++];
     a->version = version;
     copy_str(a->name, sizeof a->name, name);

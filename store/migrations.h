@@ -18,6 +18,9 @@
 
 #include "store/schema.h"
 
+/* The most migrations a database or a binary may list (a bound for the arrays). */
+#define MIGRATIONS_ROWS_MAX 10000
+
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>

@@ -96,7 +96,9 @@ void store_state_clear(struct store_state *st);
 enum store_status store_room_version(struct store *s, const char *room_id, int64_t *version)
     __attribute__((warn_unused_result));
 
-/* Retained versions, newest first; *out is malloc'd (caller frees), *n its length. */
+/* Retained versions, newest first; *out is malloc'd (caller frees), *n its length; at most
+ * STORE_VERSIONS_MAX (a longer history is an error; --history allows 100000). */
+#define STORE_VERSIONS_MAX 1000000
 enum store_status store_room_versions(struct store *s, const char *room_id,
                                       struct store_version_info **out, size_t *n)
     __attribute__((warn_unused_result));
@@ -128,7 +130,8 @@ struct store_room_copy {
     size_t n;
 };
 /* Every room id (also of deleted rooms, whose counter is kept), ascending; *ids is
- * malloc'd with each string (store_rooms_list_free frees). */
+ * malloc'd with each string (store_rooms_list_free frees); at most STORE_ROOMS_LIST_MAX. */
+#define STORE_ROOMS_LIST_MAX (1 << 26)
 enum store_status store_rooms_list(struct store *s, char ***ids, size_t *n)
     __attribute__((warn_unused_result));
 void store_rooms_list_free(char **ids, size_t n);

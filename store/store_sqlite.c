@@ -10,6 +10,7 @@
 #include "store/store_sqlite.h"
 
 #include "common/clock.h"
+#include "common/grow.h"
 #include "common/log.h"
 #include "store/dbfile.h"
 #include "store/migrations.h"
@@ -512,15 +513,9 @@ static enum store_status sq_room_versions(struct store *base, const char *room_i
     if (!st || !room_id || !bind_text(s, st, 1, room_id))
         goto out;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct store_version_info *nv = realloc(v, ncap * sizeof *nv);
-            if (!nv) {
-                log_error("store: out of memory listing versions");
-                goto out;
-            }
-            v = nv;
-            cap = ncap;
+        if (grow_array(&v, &cap, count + 1, sizeof *v, 16, STORE_VERSIONS_MAX) != 0) {
+            log_error("store: listing versions: out of memory or more than %d", STORE_VERSIONS_MAX);
+            goto out;
         }
         struct store_version_info *e = &v[count++];
         memset(e, 0, sizeof *e);

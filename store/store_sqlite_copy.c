@@ -1,5 +1,6 @@
 /* store_sqlite_copy.c — the copy operations of store.h on SQLite (roomstate-migrate copy):
  * list rooms, read a room's counter, write a whole room in one transaction. */
+#include "common/grow.h"
 #include "common/log.h"
 #include "store/store_sqlite.h"
 
@@ -29,13 +30,9 @@ enum store_status store_sqlite_rooms_list(struct store *s, char ***ids, size_t *
         goto out;
     }
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            char **nv = realloc(v, ncap * sizeof *nv);
-            if (!nv)
-                goto out;
-            v = nv;
-            cap = ncap;
+        if (grow_array(&v, &cap, count + 1, sizeof *v, 64, STORE_ROOMS_LIST_MAX) != 0) {
+            log_error("store: listing rooms: out of memory or more than %d", STORE_ROOMS_LIST_MAX);
+            goto out;
         }
         const char *id = (const char *)sqlite3_column_text(st, 0);
         if (!(v[count] = strdup(id ? id : "")))
