@@ -117,6 +117,7 @@ void gate_on_uri(struct gate_uri *g, const char *uri)
 /* What the header walk found. */
 struct fields {
     const char *problem; /* the first rule broken */
+    const char *next;    /* layout checks: where the next field name must start */
     unsigned host, cl, te, authz;
     const char *host_value, *te_value;
     size_t te_len;
@@ -160,6 +161,13 @@ static enum MHD_Result on_field(void *cls, enum MHD_ValueKind kind, const char *
             f->problem = "a header field folded over several lines (obs-fold)";
             return MHD_NO;
         }
+        /* each line right after the one before (the library's read buffer grows in place):
+         * a gap is a line it did not pass on (an empty name), a NUL or a bare LF */
+        if (key != f->next) {
+            f->problem = "a header line with an empty name, a NUL byte or a bare LF";
+            return MHD_NO;
+        }
+        f->next = value + value_size + 2;
         /* value[value_size] replaced the CR of CRLF; the next byte replaced the LF.  Any
          * other byte there: the line held a NUL, or ended with a bare LF. */
         if (value[value_size + 1] != '\0') {
@@ -256,9 +264,14 @@ const char *gate_check(struct http_req *r, const char *url, const char *method, 
             return BAD("bad-request-line", "a request line ended by a bare LF (RFC 9112 §2.2)");
     }
     struct fields f = {0};
+    f.next = version + strlen(version) + 2;
     MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, on_field, &f);
     if (f.problem)
         return BAD("bad-field", f.problem);
+    /* after the last line passed on comes the empty line (CR LF, both replaced by NUL):
+     * anything else is a line the library dropped (an empty name), or a bare LF */
+    if (layout_checks && (f.next[0] != '\0' || f.next[1] != '\0'))
+        return BAD("bad-field", "a header line with an empty name, or a bare LF");
     if (f.host > 1)
         return BAD("repeated-host", "more than one Host header field (RFC 9112 §3.2)");
     if (f.host == 0 && !http10)
