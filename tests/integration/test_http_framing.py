@@ -17,6 +17,7 @@ import unittest
 
 import harness
 import services
+import test_openapi_responses as contract  # the module, so its tests are not collected here
 from test_server_fixture import Server, room_doc, tokens
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -360,6 +361,8 @@ class FramingTable(unittest.TestCase):
         closed when it must be, the pipelined request answered only on a connection that
         stays open, and the hidden /metrics request never answered."""
         s = Server(self)
+        spec = contract.Contract(self) if contract.jsonschema else None
+        schemas = spec.spec["components"]["schemas"] if spec else {}
         for r in TABLE:
             with self.subTest(r["name"]):
                 a = exchange(s.port, r["request"] + PIPE)
@@ -392,6 +395,10 @@ class FramingTable(unittest.TestCase):
                     self.assertEqual(doc["type"], "https://roomstate.dev/problems/" + code)
                     self.assertEqual(doc["reason"], r["reason"])
                     self.assertTrue(doc["detail"])
+                    if spec:  # openapi.yaml documents it
+                        name = ("ProblemUnsupportedTransferCoding" if r["status"] == 501
+                                else "ProblemBadMessage")
+                        spec.validate(schemas[name], doc, r["name"])
                 elif r["source"] == "mhd":
                     self.assertEqual(first[1].get("connection"), "close")
         self.assertTrue(s.proc.alive())
