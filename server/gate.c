@@ -203,14 +203,12 @@ static bool host_value_ok(const char *v)
     return true;
 }
 
-/* RFC 9112 §6.1, §7: the request's transfer codings.  Only exactly `chunked` (any case) is
- * decoded.  Returns NULL when it is, else the problem, with *not_implemented set when the
- * list is well formed but names a coding other than chunked. */
-static const char *te_problem(const char *v, size_t len, bool *not_implemented)
+enum gate_te gate_transfer_coding(const char *v, size_t len, const char **problem)
 {
-    *not_implemented = false;
+    bool other = false;
+    *problem = NULL;
     if (len == 7 && !strncasecmp(v, "chunked", 7))
-        return NULL;
+        return GATE_TE_CHUNKED;
     const char *p = v, *end = v + len;
     while (p <= end) {
         const char *comma = memchr(p, ',', (size_t)(end - p));
@@ -220,18 +218,25 @@ static const char *te_problem(const char *v, size_t len, bool *not_implemented)
             a++;
         while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
             b--;
-        if (a == b)
-            return "an empty element in Transfer-Encoding";
+        if (a == b) {
+            *problem = "an empty element in Transfer-Encoding";
+            return GATE_TE_BAD;
+        }
         for (const char *q = a; q < b; q++)
-            if (!is_tchar((unsigned char)*q))
-                return "a Transfer-Encoding that is not a list of codings";
+            if (!is_tchar((unsigned char)*q)) {
+                *problem = "a Transfer-Encoding that is not a list of codings";
+                return GATE_TE_BAD;
+            }
         if ((size_t)(b - a) != 7 || strncasecmp(a, "chunked", 7) != 0)
-            *not_implemented = true;
+            other = true;
         p = e + 1;
     }
-    if (*not_implemented)
-        return "a transfer coding other than chunked";
-    return "a Transfer-Encoding other than exactly `chunked`";
+    if (other) {
+        *problem = "a transfer coding other than chunked";
+        return GATE_TE_UNSUPPORTED;
+    }
+    *problem = "a Transfer-Encoding other than exactly `chunked`";
+    return GATE_TE_BAD;
 }
 
 /* Queues the refusal: the problem, and Connection: close (the library then reads nothing
@@ -293,12 +298,12 @@ const char *gate_check(struct http_req *r, const char *url, const char *method, 
         if (f.cl)
             return BAD("te-with-content-length",
                        "both Transfer-Encoding and Content-Length (RFC 9112 §6.1)");
-        bool not_implemented;
-        const char *p = te_problem(f.te_value, f.te_len, &not_implemented);
-        if (p && not_implemented)
+        const char *p;
+        enum gate_te te = gate_transfer_coding(f.te_value, f.te_len, &p);
+        if (te == GATE_TE_UNSUPPORTED)
             return refuse(r, REPLY_UNSUPPORTED_TRANSFER_CODING, "unsupported-transfer-coding",
                           "only the chunked transfer coding is accepted (RFC 9112 §6.1)");
-        if (p)
+        if (te == GATE_TE_BAD)
             return BAD("bad-transfer-encoding", p);
     }
     if (g->authority) {

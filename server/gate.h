@@ -29,6 +29,11 @@ void gate_init(void);
  * percent-encoded control characters, the absolute form) and remembers what it found. */
 void gate_on_uri(struct gate_uri *g, const char *uri);
 
+/* A request's Transfer-Encoding value (RFC 9112 §6.1, §7): exactly `chunked` (any case), a
+ * well-formed list naming another coding (not implemented: 501), or anything else (400). */
+enum gate_te { GATE_TE_CHUNKED, GATE_TE_UNSUPPORTED, GATE_TE_BAD };
+enum gate_te gate_transfer_coding(const char *v, size_t len, const char **problem);
+
 /* The first access-handler call.  Returns the path to route (url, or the path of an
  * absolute-form target), or NULL when the request was refused (a problem is queued on r,
  * r->queued set) or the refusal could not be queued (the caller closes: MHD_NO). */
