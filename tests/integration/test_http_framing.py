@@ -51,7 +51,7 @@ def row(name, section, request, status, closed, source, reason=None):
 
 
 # Every answer on the connection through HAProxy 2.6 with deploy/haproxy.cfg, and who gave
-# the first one (measured): "proxy" refused the request itself (its own text/html page and
+# the first final one (measured): "proxy" refused the request itself (its own text/html page and
 # close); "server" means HAProxy forwarded it and the server answered (and then HAProxy
 # serves the pipelined request on another server connection).  HAProxy normalises some
 # requests and forwards them re-framed, so the server answers 200: one of equal
@@ -71,6 +71,9 @@ VIA_HAPROXY = {
     "absolute-form target is routed like its path": ((401, 200), "server"),
     "HTTP/1.0 closes after the answer": ((200,), "server"),
     "HTTP/1.2 is served as 1.1": ((200, 200), "server"),
+    "answered from the headers alone: the body is never read": ((401, 200), "server"),
+    # HAProxy answers 100 itself (option http-buffer-request), then forwards the request
+    "Expect: 100-continue answered from the headers": ((100, 401, 200), "server"),
     "two equal Content-Length": ((200, 200), "server"),
     "Content-Length over 2^64": ((400,), "proxy"),
     "Transfer-Encoding with Content-Length": ((200,), "server"),
@@ -130,6 +133,12 @@ TABLE = [
         b"GET /healthz HTTP/1.0\r\n\r\n", 200, True, "app"),
     row("HTTP/1.2 is served as 1.1", "RFC 9110 §6.2",
         b"GET /healthz HTTP/1.2\r\nHost: t\r\n\r\n", 200, False, "app"),
+    row("answered from the headers alone: the body is never read", "RFC 9110 §10.1.1",
+        b"POST /rooms/r/save HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        + CL_SMUG + b"\r\n" + SMUG, 401, True, "app"),
+    row("Expect: 100-continue answered from the headers", "RFC 9110 §10.1.1",
+        b"POST /rooms/r/save HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Expect: 100-continue\r\n" + CL_SMUG + b"\r\n" + SMUG, 401, True, "app"),
     # Content-Length
     row("two different Content-Length", "RFC 9112 §6.3 (400 and close)",
         b"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n" + CL_SMUG + b"\r\n" + SMUG,
@@ -445,7 +454,8 @@ class FramingTable(unittest.TestCase):
                 self.assertEqual(a.garbage, b"", a.raw[:300])
                 want, by = r["via"]
                 self.assertEqual(got, want, a.raw[:400])
-                ct = a.responses[0][1].get("content-type", "")
+                final = [x for x in a.responses if x[0] >= 200][0]  # not an interim 100
+                ct = final[1].get("content-type", "")
                 self.assertEqual(ct.startswith("text/html"), by == "proxy", a.raw[:300])
                 if got[-1] == 200:
                     self.assertTrue(is_healthz(a.responses[-1]), a.responses[-1])
