@@ -181,7 +181,7 @@ static enum MHD_Result on_headers(struct http_req *r, const char *url, const cha
     size_t room_len = 0;
     char detail[192];
     r->is_head = !strcmp(method, "HEAD");
-    const struct route *rt = r->raw_has_nul ? NULL : route_match(url, &room, &room_len);
+    const struct route *rt = route_match(url, &room, &room_len);
     if (!rt)
         return reply_problem(r, REPLY_NOT_FOUND, "no resource at this path", NULL, NULL);
     r->route = rt;
@@ -321,7 +321,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     r->method = method;
     if (!r->started) {
         r->started = true;
-        enum MHD_Result ret = on_headers(r, url, method);
+        const char *path = gate_check(r, url, method, version); /* framing: gate.c */
+        if (!path)
+            return r->queued ? MHD_YES : MHD_NO;
+        enum MHD_Result ret = on_headers(r, path, method);
         if (ret != MHD_YES || r->queued)
             return ret;
         if (!r->wants_body && !r->handler)
@@ -351,10 +354,9 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     r->conn = conn;
     r->start_ns = clock_mono_ns();
     atomic_fetch_add(&srv->in_flight, 1);
+    gate_on_uri(&r->gate, uri);
     size_t j = 0;
     for (size_t i = 0; uri[i] && uri[i] != '?'; i++) {
-        if (uri[i] == '%' && uri[i + 1] == '0' && uri[i + 2] == '0')
-            r->raw_has_nul = true;
         if (j < HTTP_LOG_PATH_MAX) {
             unsigned char c = (unsigned char)uri[i];
             r->log_path[j++] = (c > 0x20 && c < 0x7f) ? (char)c : '?';
@@ -433,6 +435,7 @@ int http_start(struct server *srv, const char *host, int port)
     if (srv->save_workers > 0 && !(srv->saveq = saveq_new(srv->save_workers)))
         log_warn("no save workers: saves run on the HTTP threads");
     MHD_set_panic_func(on_mhd_panic, NULL);
+    gate_init();
     srv->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_access, srv,
                                    MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
     if (!srv->daemon) {

@@ -9,6 +9,7 @@
 #include "common/auth.h"
 #include "common/livekit.h"
 #include "common/roomdoc.h"
+#include "server/gate.h"
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -55,14 +56,14 @@ struct http_req {
     const struct route *route;
     http_handler handler; /* of the matched route and method */
     bool is_head;
-    bool started;     /* the first access-handler call has happened */
-    bool queued;      /* a response is queued */
-    bool raw_has_nul; /* the raw URI decodes to a NUL byte: never a route */
+    bool started; /* the first access-handler call has happened */
+    bool queued;  /* a response is queued */
     bool authed;
     bool wants_body;     /* the handler reads a JSON body */
     bool body_too_large; /* exceeded max_body_bytes while streaming */
     char room_id[HTTP_ROOM_ID_MAX + 1];
     char log_path[HTTP_LOG_PATH_MAX + 1];
+    struct gate_uri gate; /* what the raw request target told (server/gate.c) */
     struct auth_identity id;
     char *body; /* malloc'd, body_len bytes (+ NUL), at most max_body_bytes */
     size_t body_len, body_cap;
