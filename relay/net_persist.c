@@ -31,6 +31,9 @@ struct failed {
 
 struct net_persist {
     struct persist *p;
+    void (*other)(void *ud, struct relay_hub *hub, const struct persist_result *r,
+                  int64_t now_ms);
+    void *other_ud;
     uint64_t next_tag;
     struct pending_save *saves;
     struct failed *failed;
@@ -153,17 +156,41 @@ static void on_load(struct relay_room *room, const struct persist_result *r, int
         relay_room_restore_failed(room, why);
         return;
     }
+    if (net_persist_apply_state(room, r, now_ms) != 0)
+        relay_room_restore_failed(room, "unexpected state document");
+}
+
+int net_persist_apply_state(struct relay_room *room, const struct persist_result *r,
+                            int64_t now_ms)
+{
+    const char *id = relay_room_id(room);
     json_error_t err;
     json_t *doc = r->body ? json_loadb(r->body, r->body_len, 0, &err) : NULL;
     json_t *v = doc ? json_object_get(doc, "version") : NULL;
+    int rc = 0;
     if (!doc || !json_is_integer(v) ||
         relay_room_restore(room, doc, json_integer_value(v), now_ms) != 0) {
         log_warn("relay: room %s: restore failed: unexpected state document", id);
-        relay_room_restore_failed(room, "unexpected state document");
+        rc = -1;
     } else {
         log_info("relay: room %s: restored version %lld", id, json_integer_value(v));
     }
     json_decref(doc);
+    return rc;
+}
+
+void net_persist_set_other(struct net_persist *np,
+                           void (*fn)(void *ud, struct relay_hub *hub,
+                                      const struct persist_result *r, int64_t now_ms),
+                           void *ud)
+{
+    np->other = fn;
+    np->other_ud = ud;
+}
+
+struct persist *net_persist_worker(struct net_persist *np)
+{
+    return np->p;
 }
 
 static void on_save(struct relay_room *room, const struct pending_save *ps,
@@ -209,7 +236,11 @@ void net_persist_poll(struct net_persist *np, struct relay_hub *hub, int64_t now
     struct persist_result r;
     while (persist_poll(np->p, &r)) {
         struct relay_room *room = relay_hub_find_room(hub, r.room_id);
-        if (r.kind == PERSIST_LOAD) {
+        if ((r.kind == PERSIST_LOAD && r.tag != 0) ||
+            (r.kind != PERSIST_LOAD && r.kind != PERSIST_SAVE)) {
+            if (np->other)
+                np->other(np->other_ud, hub, &r, now_ms);
+        } else if (r.kind == PERSIST_LOAD) {
             if (room)
                 on_load(room, &r, now_ms);
         } else {

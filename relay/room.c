@@ -84,15 +84,20 @@ static void send_welcome(struct relay_peer *p, bool resumed)
     char session[24];
     snprintf(session, sizeof session, "%016llx", (unsigned long long)p->session);
     const char *host = room_host_id(room);
-    peer_send_json(p, json_pack("{sisssssssssosIsosisbsbsosisi}", "op", OP_WELCOME, "session_id",
+    peer_send_json(p, json_pack("{sisssssssssosIsosisbsbsosisiso}", "op", OP_WELCOME, "session_id",
                            session, "user_id", p->seat->user_id, "username", p->seat->username,
                            "room_id", room->id, "host_id", host ? json_string(host) : json_null(),
                            "join_order", (json_int_t)p->seat->join_order, "presences",
                            presences_json(room), "tick_hz", (int)p->hub->cfg.tick_hz, "resumed",
                            resumed, "restored", room->restored, "restored_version",
-                           room->restored ? json_integer(room->restored_version) : json_null(),
+                           room->restored && room->restored_version >= 0
+                               ? json_integer(room->restored_version)
+                               : json_null(),
                            "max_players", (int)p->hub->cfg.max_players, "snapshot_frame_bytes",
-                           (int)p->hub->cfg.snapshot_frame_bytes));
+                           (int)p->hub->cfg.snapshot_frame_bytes, "restored_from",
+                           !room->restored               ? json_null()
+                           : room->restored_checkpoint ? json_string("checkpoint")
+                                                       : json_string("save")));
 }
 
 static void seat_free(struct seat *s)
@@ -113,6 +118,7 @@ static void room_remove_seat(struct relay_room *room, struct seat *s, const char
     bool was_host = i == 0;
     memmove(&room->seats[i], &room->seats[i + 1], (room->nseats - i - 1) * sizeof *room->seats);
     room->nseats--;
+    room->seat_gen++;
     char uid[RELAY_MAX_USER_ID + 1];
     snprintf(uid, sizeof uid, "%s", s->user_id);
     seat_free(s);
@@ -302,6 +308,7 @@ enum relay_join_result relay_hub_join(struct relay_hub *hub, const char *room_id
         copy_username(s->username, sizeof s->username, username ? username : "");
         s->join_order = room->next_join_order++;
         room->seats[room->nseats++] = s;
+        room->seat_gen++;
     } else {
         /* a new connection is a new sender: its streams restart */
         s->tf_seen = false;
@@ -395,6 +402,14 @@ void relay_hub_tick(struct relay_hub *hub, int64_t now_ms)
                 control_snapshot_expire(s->conn, now_ms);
             i++;
         }
+        if (room->loading && now_ms - room->loading_since_ms >= RELAY_LOAD_TIMEOUT_MS &&
+            hub->cfg.load_timeout_refuses) {
+            log_warn("relay: room %s: state not loaded within %d ms; closing its players",
+                     room->id, RELAY_LOAD_TIMEOUT_MS);
+            relay_room_evict(room, RELAY_CLOSE_UNAVAILABLE, "room_unavailable");
+            room = next;
+            continue;
+        }
         if (room->loading && now_ms - room->loading_since_ms >= RELAY_LOAD_TIMEOUT_MS) {
             log_warn("relay: room %s: saved state not loaded within %d ms; starting empty",
                      room->id, RELAY_LOAD_TIMEOUT_MS);
@@ -409,6 +424,37 @@ void relay_hub_tick(struct relay_hub *hub, int64_t now_ms)
     }
     hub->flush_wanted = false; /* every pending transform went out */
     hub->tick++;
+}
+
+void relay_room_evict(struct relay_room *room, int code, const char *reason)
+{
+    struct relay_hub *hub = room->hub;
+    for (size_t i = 0; i < room->nseats; i++) {
+        struct relay_peer *p = room->seats[i]->conn;
+        if (!p)
+            continue;
+        p->room = NULL;
+        p->seat = NULL;
+        room->seats[i]->conn = NULL;
+        hub->npeers--;
+        peer_request_close(p, code, reason);
+    }
+    room_free(room);
+}
+
+void relay_room_freeze(struct relay_room *room)
+{
+    room->frozen = true;
+}
+
+bool relay_room_loading(const struct relay_room *room)
+{
+    return room->loading;
+}
+
+uint64_t relay_room_changes(const struct relay_room *room)
+{
+    return room->rev + room->seat_gen;
 }
 
 void relay_hub_shutdown(struct relay_hub *hub)

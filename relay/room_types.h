@@ -49,7 +49,10 @@ struct relay_room {
     uint64_t next_snapshot;
     struct relay_snapshot *snap_cache; /* valid while snap_cache->watermark == rev */
     bool restored;
-    long long restored_version;
+    long long restored_version; /* -1: restored from a checkpoint of a never saved room */
+    bool restored_checkpoint;   /* restored from a live checkpoint (else from a save) */
+    bool frozen;                /* relay_room_freeze: input dropped */
+    uint64_t seat_gen;          /* seats added or removed (relay_room_changes) */
     bool loading; /* saved state being loaded: joiners wait for their WELCOME */
     int64_t loading_since_ms;
     int64_t empty_since_ms; /* 0 while someone has a seat */
