@@ -363,7 +363,7 @@ static void try_restore(struct fleet *f, struct froom *fr, struct relay_hub *hub
                  fr->id, fr->ckpt_status, fr->state_status);
         f->st.restore_failed++;
         f->st.rooms_refused++;
-        evict(f, fr, hub, RELAY_CLOSE_UNAVAILABLE, "room_unavailable", true);
+        evict(f, fr, hub, RELAY_CLOSE_UNAVAIL, "room_unavailable", true);
         return;
     }
     fr->phase = PH_SERVING;
@@ -502,7 +502,7 @@ static void on_lease(struct fleet *f, struct relay_hub *hub, const struct persis
         f->st.rooms_refused++;
         log_warn("relay: room %s: no lease (HTTP %ld): closing its players", fr->id,
                  r->http_status);
-        evict(f, fr, hub, RELAY_CLOSE_UNAVAILABLE, "room_unavailable", false);
+        evict(f, fr, hub, RELAY_CLOSE_UNAVAIL, "room_unavailable", false);
         break;
     case LEASE_EV_NONE:
         break;

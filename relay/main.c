@@ -95,8 +95,8 @@ static const struct config_opt opts[] = {
      offsetof(struct relay_main_config, lease_ttl_ms),
      "with --server-url: a room is hosted under a lease of this many ms (renewed every third), "
      "checkpointed and handed over on drain; 0: no leases, no checkpoints (one relay only)"},
-    {"--checkpoint-interval-ms", "ROOMSTATE_RELAY_CHECKPOINT_INTERVAL_MS", CONFIG_INT, "2000",
-     100, 600000, offsetof(struct relay_main_config, checkpoint_interval_ms),
+    {"--checkpoint-interval-ms", "ROOMSTATE_RELAY_CHECKPOINT_INTERVAL_MS", CONFIG_INT, "2000", 100,
+     600000, offsetof(struct relay_main_config, checkpoint_interval_ms),
      "a room that changed is checkpointed this often (at most this much is lost in a crash)"},
     {"--drain-timeout-ms", "ROOMSTATE_RELAY_DRAIN_TIMEOUT_MS", CONFIG_INT, "10000", 100, 600000,
      offsetof(struct relay_main_config, drain_timeout_ms),

@@ -31,8 +31,7 @@ struct failed {
 
 struct net_persist {
     struct persist *p;
-    void (*other)(void *ud, struct relay_hub *hub, const struct persist_result *r,
-                  int64_t now_ms);
+    void (*other)(void *ud, struct relay_hub *hub, const struct persist_result *r, int64_t now_ms);
     void *other_ud;
     uint64_t next_tag;
     struct pending_save *saves;
@@ -160,8 +159,7 @@ static void on_load(struct relay_room *room, const struct persist_result *r, int
         relay_room_restore_failed(room, "unexpected state document");
 }
 
-int net_persist_apply_state(struct relay_room *room, const struct persist_result *r,
-                            int64_t now_ms)
+int net_persist_apply_state(struct relay_room *room, const struct persist_result *r, int64_t now_ms)
 {
     const char *id = relay_room_id(room);
     json_error_t err;

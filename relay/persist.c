@@ -80,12 +80,13 @@ static void run_job(struct persist *p, CURL *curl, struct job *j)
         snprintf(j->res.error, sizeof j->res.error, "could not mint a service token");
         return;
     }
-    static const char *const paths[] = {"state", "save", "lease", "lease", "checkpoint",
-                                        "checkpoint", "checkpoint"};
+    static const char *const paths[] = {"state",      "save",       "lease",     "lease",
+                                        "checkpoint", "checkpoint", "checkpoint"};
     static const char *const methods[] = {"GET", "POST", "POST", "DELETE", "GET", "PUT", "DELETE"};
     bool fenced = j->kind == PERSIST_LEASE_FREE || j->kind == PERSIST_CKPT_PUT ||
                   j->kind == PERSIST_CKPT_DELETE;
-    bool has_body = j->kind == PERSIST_SAVE || j->kind == PERSIST_LEASE || j->kind == PERSIST_CKPT_PUT;
+    bool has_body =
+        j->kind == PERSIST_SAVE || j->kind == PERSIST_LEASE || j->kind == PERSIST_CKPT_PUT;
     if (fenced)
         snprintf(url, sizeof url, "%s/rooms/%s/%s?fence=%lld", p->url, j->room_id, paths[j->kind],
                  (long long)j->fence);

@@ -84,20 +84,21 @@ static void send_welcome(struct relay_peer *p, bool resumed)
     char session[24];
     snprintf(session, sizeof session, "%016llx", (unsigned long long)p->session);
     const char *host = room_host_id(room);
-    peer_send_json(p, json_pack("{sisssssssssosIsosisbsbsosisiso}", "op", OP_WELCOME, "session_id",
-                           session, "user_id", p->seat->user_id, "username", p->seat->username,
-                           "room_id", room->id, "host_id", host ? json_string(host) : json_null(),
-                           "join_order", (json_int_t)p->seat->join_order, "presences",
-                           presences_json(room), "tick_hz", (int)p->hub->cfg.tick_hz, "resumed",
-                           resumed, "restored", room->restored, "restored_version",
-                           room->restored && room->restored_version >= 0
-                               ? json_integer(room->restored_version)
-                               : json_null(),
-                           "max_players", (int)p->hub->cfg.max_players, "snapshot_frame_bytes",
-                           (int)p->hub->cfg.snapshot_frame_bytes, "restored_from",
-                           !room->restored               ? json_null()
-                           : room->restored_checkpoint ? json_string("checkpoint")
-                                                       : json_string("save")));
+    peer_send_json(p,
+                   json_pack("{sisssssssssosIsosisbsbsosisiso}", "op", OP_WELCOME, "session_id",
+                             session, "user_id", p->seat->user_id, "username", p->seat->username,
+                             "room_id", room->id, "host_id", host ? json_string(host) : json_null(),
+                             "join_order", (json_int_t)p->seat->join_order, "presences",
+                             presences_json(room), "tick_hz", (int)p->hub->cfg.tick_hz, "resumed",
+                             resumed, "restored", room->restored, "restored_version",
+                             room->restored && room->restored_version >= 0
+                                 ? json_integer(room->restored_version)
+                                 : json_null(),
+                             "max_players", (int)p->hub->cfg.max_players, "snapshot_frame_bytes",
+                             (int)p->hub->cfg.snapshot_frame_bytes, "restored_from",
+                             !room->restored             ? json_null()
+                             : room->restored_checkpoint ? json_string("checkpoint")
+                                                         : json_string("save")));
 }
 
 static void seat_free(struct seat *s)
@@ -404,9 +405,9 @@ void relay_hub_tick(struct relay_hub *hub, int64_t now_ms)
         }
         if (room->loading && now_ms - room->loading_since_ms >= RELAY_LOAD_TIMEOUT_MS &&
             hub->cfg.load_timeout_refuses) {
-            log_warn("relay: room %s: state not loaded within %d ms; closing its players",
-                     room->id, RELAY_LOAD_TIMEOUT_MS);
-            relay_room_evict(room, RELAY_CLOSE_UNAVAILABLE, "room_unavailable");
+            log_warn("relay: room %s: state not loaded within %d ms; closing its players", room->id,
+                     RELAY_LOAD_TIMEOUT_MS);
+            relay_room_evict(room, RELAY_CLOSE_UNAVAIL, "room_unavailable");
             room = next;
             continue;
         }

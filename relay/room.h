@@ -86,8 +86,8 @@ enum relay_close_code {
     RELAY_CLOSE_REPLACED = 4409,   /* "replaced": same user connected again */
     RELAY_CLOSE_LEASE_LOST = 4410, /* "lease_lost": this relay no longer hosts the room */
     RELAY_CLOSE_ROOM_FULL = 4429,  /* "room_full" */
-    RELAY_CLOSE_UNAVAILABLE = 4503, /* "room_unavailable": hosted by another relay, moving, or
-                                       its state could not be read: come back */
+    RELAY_CLOSE_UNAVAIL = 4503,    /* "room_unavailable": hosted by another relay, moving, or
+                                          its state could not be read: come back */
 };
 
 enum relay_join_result {

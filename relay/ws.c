@@ -482,7 +482,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (!p->ws_open)
             return -1;
         if (s->fleet && fleet_tick_due(s->fleet, now_ms())) /* e.g. after SIGSTOP: no lease, */
-            fleet_tick(s->fleet, s->hub, now_ms());          /* no serving */
+            fleet_tick(s->fleet, s->hub, now_ms());         /* no serving */
         on_receive(s, p, wsi, in, len);
         break;
     case LWS_CALLBACK_SERVER_WRITEABLE:

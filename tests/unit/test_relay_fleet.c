@@ -373,7 +373,7 @@ START_TEST(load_timeout_refuses_in_fleet_mode)
     struct tdrain d;
     tdrain(a, &d);
     ck_assert(d.closed);
-    ck_assert_int_eq(d.close_code, RELAY_CLOSE_UNAVAILABLE);
+    ck_assert_int_eq(d.close_code, RELAY_CLOSE_UNAVAIL);
     ck_assert_uint_eq(tcount(&d, OP_WELCOME), 0);
     tdrain_clear(&d);
     relay_peer_leave(a, RELAY_LEAVE_DROPPED, e.now);
