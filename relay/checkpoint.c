@@ -201,6 +201,8 @@ static int restore_seats(struct relay_room *room, const json_t *pres, uint64_t n
             if (live[k] && strcmp(live[k]->user_id, uid) == 0) {
                 s = live[k];
                 live[k] = NULL;
+                if (s->conn) /* its seat is back: the WELCOME says resumed */
+                    s->conn->welcome_resumed = true;
             }
         if (!s) {
             if (n + unmatched >= cap)

@@ -402,7 +402,7 @@ void fleet_on_state_result(void *fleet, struct relay_hub *hub, const struct pers
         if (r->http_status == 200) {
             f->st.checkpoints_written++;
             f->st.checkpoint_bytes += fr->put_bytes;
-            f->st.checkpoint_seconds += (double)r->elapsed_ms / 1e3;
+            f->st.checkpoint_seconds += (double)r->elapsed_us / 1e6;
             fr->ckpt_changes = fr->put_changes;
         } else {
             f->st.checkpoints_failed++;

@@ -116,7 +116,7 @@ static void run_job(struct persist *p, CURL *curl, struct job *j)
         curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, methods[j->kind]);
     int64_t t0 = clock_mono_ns();
     CURLcode cc = curl_easy_perform(curl);
-    j->res.elapsed_ms = (clock_mono_ns() - t0) / 1000000;
+    j->res.elapsed_us = (clock_mono_ns() - t0) / 1000;
     if (cc == CURLE_OK) {
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &j->res.http_status);
         j->res.body = body.data;

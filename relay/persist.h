@@ -43,7 +43,7 @@ struct persist_result {
     size_t body_len;
     char error[160];   /* transport error text when http_status is 0 */
     int64_t fence;     /* as submitted (persist_submit) */
-    int64_t elapsed_ms; /* request start to end */
+    int64_t elapsed_us; /* request start to end */
 };
 
 struct persist;

@@ -250,6 +250,7 @@ START_TEST(checkpoint_restore_seats_and_registry)
     ck_assert_ptr_nonnull(w);
     ck_assert_str_eq(tstr(w, "host_id"), "u1"); /* the host stays host (in its grace) */
     ck_assert_int_eq(tint(w, "join_order"), 3);
+    ck_assert(json_is_true(json_object_get(w, "resumed")));
     ck_assert_str_eq(tstr(w, "restored_from"), "checkpoint");
     ck_assert_int_eq(tint(w, "restored_version"), 3);
     json_t *pres = json_object_get(w, "presences");
