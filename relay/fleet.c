@@ -13,8 +13,10 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#define ACQUIRE_ATTEMPTS 5   /* transient failures before a room is refused */
-#define HELD_RETRY_MIN_MS 50 /* a held lease is asked for again this long after it ends */
+#define FLEET_LEASE_WORKERS 4 /* a slow answer delays a quarter of the renewals, not all */
+#define ACQUIRE_ATTEMPTS 5    /* transient failures before a room is refused */
+#define HELD_RETRY_MIN_MS 50  /* a held lease is asked for again this long after it ends, */
+#define HELD_RETRY_MAX_MS 300 /* or sooner: the holder may release it (drain) */
 
 enum phase {
     PH_ACQUIRING = 0, /* lease asked for (room loading) */
@@ -54,7 +56,7 @@ struct fleet {
     char instance[FLEET_INSTANCE_MAX + 1];
     int64_t ttl_ms, interval_ms;
     struct net_persist *np;
-    struct persist *lw; /* lease worker */
+    struct persist *lw[FLEET_LEASE_WORKERS]; /* lease workers, a room always on the same */
     struct strmap rooms;
     struct froom *head;
     uint64_t next_gen;
@@ -95,11 +97,14 @@ struct fleet *fleet_new(const struct fleet_config *cfg, struct net_persist *np,
     f->next_gen = 1;
     struct persist_config lc = *cfg->persist;
     lc.timeout_ms = f->ttl_ms / 3 < 500 ? 500 : f->ttl_ms / 3; /* a renewal never hangs */
-    f->lw = persist_new(&lc, wake, ud);
-    if (!f->lw) {
-        log_error("relay: cannot start the lease worker");
-        free(f);
-        return NULL;
+    for (int i = 0; i < FLEET_LEASE_WORKERS; i++) {
+        if (!(f->lw[i] = persist_new(&lc, wake, ud))) {
+            log_error("relay: cannot start the lease workers");
+            while (i-- > 0)
+                persist_free(f->lw[i]);
+            free(f);
+            return NULL;
+        }
     }
     strmap_init(&f->rooms);
     log_info("relay: fleet instance %s (lease %lld ms, checkpoint every %lld ms)", f->instance,
@@ -132,7 +137,8 @@ void fleet_free(struct fleet *f)
 {
     if (!f)
         return;
-    persist_free(f->lw);
+    for (int i = 0; i < FLEET_LEASE_WORKERS; i++)
+        persist_free(f->lw[i]);
     while (f->head)
         froom_remove(f, f->head);
     strmap_clear(&f->rooms);
@@ -158,6 +164,17 @@ static void froom_start(struct fleet *f, struct froom *fr)
 
 /* ---- requests ---- */
 
+static struct persist *state_worker(struct fleet *f, const char *room_id)
+{
+    return net_persist_worker(f->np, room_id);
+}
+
+static struct persist *lease_worker(struct fleet *f, const char *room_id)
+{
+    return f->lw[net_persist_shard(room_id, FLEET_LEASE_WORKERS)];
+}
+
+
 static void send_lease(struct fleet *f, struct froom *fr, bool renew)
 {
     json_t *b =
@@ -166,7 +183,8 @@ static void send_lease(struct fleet *f, struct froom *fr, bool renew)
               : json_pack("{sssI}", "holder", f->instance, "ttl_ms", (json_int_t)fr->lease.ttl_ms);
     char *s = b ? json_dumps(b, JSON_COMPACT) : NULL;
     json_decref(b);
-    if (!s || persist_submit(f->lw, PERSIST_LEASE, fr->id, 0, s, strlen(s), fr->gen) != 0) {
+    if (!s || persist_submit(lease_worker(f, fr->id), PERSIST_LEASE, fr->id, 0, s, strlen(s),
+                             fr->gen) != 0) {
         /* an answer that never comes: counted as a transient failure at once */
         f->st.lease_errors++;
         (void)lease_result(&fr->lease, LEASE_ANS_TRANSIENT, 0, -1, 0, ACQUIRE_ATTEMPTS);
@@ -176,13 +194,9 @@ static void send_lease(struct fleet *f, struct froom *fr, bool renew)
 static void send_free(struct fleet *f, struct froom *fr)
 {
     fr->free_in_flight = true;
-    if (persist_submit(f->lw, PERSIST_LEASE_FREE, fr->id, fr->lease.fence, NULL, 0, fr->gen) != 0)
+    if (persist_submit(lease_worker(f, fr->id), PERSIST_LEASE_FREE, fr->id, fr->lease.fence, NULL,
+                       0, fr->gen) != 0)
         fr->free_in_flight = false; /* the lease simply expires */
-}
-
-static struct persist *state_worker(struct fleet *f)
-{
-    return net_persist_worker(f->np);
 }
 
 static void send_checkpoint(struct fleet *f, struct froom *fr, struct relay_room *room)
@@ -198,7 +212,7 @@ static void send_checkpoint(struct fleet *f, struct froom *fr, struct relay_room
     fr->put_changes = relay_room_changes(room);
     fr->put_bytes = len;
     fr->force_ckpt = false;
-    if (persist_submit(state_worker(f), PERSIST_CKPT_PUT, fr->id, fr->lease.fence, s, len,
+    if (persist_submit(state_worker(f, fr->id), PERSIST_CKPT_PUT, fr->id, fr->lease.fence, s, len,
                        fr->gen) != 0) {
         f->st.checkpoints_failed++;
         return;
@@ -277,7 +291,7 @@ void fleet_room_freed(struct fleet *f, struct relay_room *room)
     if (fr->phase == PH_SERVING && fr->lease.state == LEASE_HELD) {
         /* freed the normal way: the room no longer exists, nor its checkpoint */
         fr->phase = PH_RELEASING;
-        fr->del_in_flight = persist_submit(state_worker(f), PERSIST_CKPT_DELETE, fr->id,
+        fr->del_in_flight = persist_submit(state_worker(f, fr->id), PERSIST_CKPT_DELETE, fr->id,
                                            fr->lease.fence, NULL, 0, fr->gen) == 0;
         return;
     }
@@ -450,7 +464,8 @@ static void on_lease(struct fleet *f, struct relay_hub *hub, const struct persis
     struct froom *fr = froom_find(f, r->room_id);
     if (!fr || fr->gen != r->tag) {
         if (!fr && a == LEASE_ANS_OK && fence > 0 && /* granted for a room long gone */
-            persist_submit(f->lw, PERSIST_LEASE_FREE, r->room_id, fence, NULL, 0, 0) != 0)
+            persist_submit(lease_worker(f, r->room_id), PERSIST_LEASE_FREE, r->room_id, fence, NULL,
+                           0, 0) != 0)
             log_info("relay: room %s: stray lease left to expire", r->room_id);
         return;
     }
@@ -476,8 +491,10 @@ static void on_lease(struct fleet *f, struct relay_hub *hub, const struct persis
         if (fr->phase != PH_ACQUIRING)
             break; /* gone meanwhile: gone_step releases it */
         fr->phase = PH_LOADING;
-        if (persist_submit(state_worker(f), PERSIST_CKPT_GET, fr->id, 0, NULL, 0, fr->gen) != 0 ||
-            persist_submit(state_worker(f), PERSIST_LOAD, fr->id, 0, NULL, 0, fr->gen) != 0) {
+        if (persist_submit(state_worker(f, fr->id), PERSIST_CKPT_GET, fr->id, 0, NULL, 0,
+                           fr->gen) != 0 ||
+            persist_submit(state_worker(f, fr->id), PERSIST_LOAD, fr->id, 0, NULL, 0, fr->gen) !=
+                0) {
             fr->have_ckpt = fr->have_state = true; /* unreadable: try_restore refuses */
             fr->ckpt_status = fr->state_status = 0;
             try_restore(f, fr, hub, now_ms);
@@ -490,7 +507,9 @@ static void on_lease(struct fleet *f, struct relay_hub *hub, const struct persis
         f->st.leases_held_elsewhere++;
         fr->was_held = true;
         if (fr->phase == PH_ACQUIRING)
-            fr->held_retry_ms = now_ms + (exp > 0 ? exp : 0) + HELD_RETRY_MIN_MS;
+            fr->held_retry_ms = now_ms + (exp > 0 && exp + HELD_RETRY_MIN_MS < HELD_RETRY_MAX_MS
+                                              ? exp + HELD_RETRY_MIN_MS
+                                              : HELD_RETRY_MAX_MS);
         break;
     case LEASE_EV_LOST:
         f->st.leases_lost++;
@@ -517,10 +536,11 @@ static void on_lease(struct fleet *f, struct relay_hub *hub, const struct persis
 void fleet_poll(struct fleet *f, struct relay_hub *hub, int64_t now_ms)
 {
     struct persist_result r;
-    while (persist_poll(f->lw, &r)) {
-        on_lease(f, hub, &r, now_ms);
-        persist_result_clear(&r);
-    }
+    for (int i = 0; i < FLEET_LEASE_WORKERS; i++)
+        while (persist_poll(f->lw[i], &r)) {
+            on_lease(f, hub, &r, now_ms);
+            persist_result_clear(&r);
+        }
 }
 
 /* ---- timers ---- */

@@ -40,8 +40,11 @@ void net_persist_set_other(struct net_persist *np,
                            void (*fn)(void *ud, struct relay_hub *hub,
                                       const struct persist_result *r, int64_t now_ms),
                            void *ud);
-/* The worker, to queue more requests in order with the loads and saves. */
-struct persist *net_persist_worker(struct net_persist *np);
+/* The worker of room_id, to queue more requests in order with its loads and saves (every
+ * room has one of several workers, each with its own connection to the server). */
+struct persist *net_persist_worker(struct net_persist *np, const char *room_id);
+/* room_id's shard among n (FNV-1a of the id). */
+unsigned net_persist_shard(const char *room_id, unsigned n);
 /* Restores a GET state answer of 200 into room (relay_room_restore).  0, or -1 when the
  * document is unusable (the room is left loading). */
 int net_persist_apply_state(struct relay_room *room, const struct persist_result *r,
