@@ -172,7 +172,7 @@ class Player:
         self.ctr_epoch = None
 
     async def connect_once(self):
-        back = 0.05
+        back = 0.1
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -183,7 +183,7 @@ class Player:
             except Exception:
                 if time.monotonic() > deadline:
                     raise
-                await asyncio.sleep(back)  # back-off: doubling from 50 ms, at most 1 s here
+                await asyncio.sleep(back)  # back-off (asyncapi.yaml): from 100 ms, doubling
                 back = min(back * 2, 1.0)
 
     async def snapshot(self, c):
