@@ -61,7 +61,8 @@ struct fleet {
     struct froom *head;
     uint64_t next_gen;
     bool draining;
-    int64_t due_ms; /* earliest lease validity end (fleet_tick_due) */
+    bool unsupported; /* the server has no lease endpoint: rooms are hosted as before */
+    int64_t due_ms;   /* earliest lease validity end (fleet_tick_due) */
     struct fleet_stats st;
 };
 
@@ -174,7 +175,6 @@ static struct persist *lease_worker(struct fleet *f, const char *room_id)
     return f->lw[net_persist_shard(room_id, FLEET_LEASE_WORKERS)];
 }
 
-
 static void send_lease(struct fleet *f, struct froom *fr, bool renew)
 {
     json_t *b =
@@ -263,6 +263,10 @@ static void gone_step(struct fleet *f, struct froom *fr)
 
 void fleet_room_created(struct fleet *f, struct relay_room *room, int64_t now_ms)
 {
+    if (f->unsupported) {
+        net_persist_load(f->np, room);
+        return;
+    }
     struct froom *fr = froom_find(f, relay_room_id(room));
     if (fr) { /* still releasing the previous room of this id: acquire once released */
         fr->reacquire = true;
@@ -518,6 +522,28 @@ static void on_lease(struct fleet *f, struct relay_hub *hub, const struct persis
         evict(f, fr, hub, RELAY_CLOSE_LEASE_LOST, "lease_lost", false);
         break;
     case LEASE_EV_FAILED:
+        if (r->http_status == 404 || r->http_status == 405 || r->http_status == 0 ||
+            r->http_status >= 500) {
+            /* a roomstate-server without the fleet API (an older version: from now on for
+             * every room), or none reachable: host the room as a single relay does, without
+             * lease or checkpoints (availability first; README "Several relays") */
+            bool old = r->http_status == 404 || r->http_status == 405;
+            if (old && !f->unsupported)
+                log_warn("relay: roomstate-server has no lease endpoint (HTTP %ld): leases "
+                         "and checkpoints off",
+                         r->http_status);
+            else if (!old)
+                log_warn("relay: room %s: no lease (%s%ld): hosted without lease or "
+                         "checkpoints",
+                         fr->id, r->http_status ? "HTTP " : "server unreachable, ", r->http_status);
+            f->unsupported = f->unsupported || old;
+            f->st.rooms_unleased++;
+            struct relay_room *room = relay_hub_find_room(hub, fr->id);
+            fr->phase = PH_GONE;
+            if (room)
+                net_persist_load(f->np, room);
+            break;
+        }
         f->st.rooms_refused++;
         log_warn("relay: room %s: no lease (HTTP %ld): closing its players", fr->id,
                  r->http_status);
@@ -591,6 +617,12 @@ bool fleet_tick_due(const struct fleet *f, int64_t now_ms)
 
 /* ---- drain ---- */
 
+static void shutdown_untracked(struct relay_room *room, void *ud)
+{
+    if (!froom_find(ud, relay_room_id(room)))
+        relay_room_shutdown(room);
+}
+
 void fleet_drain(struct fleet *f, struct relay_hub *hub, int64_t now_ms)
 {
     if (f->draining)
@@ -614,6 +646,7 @@ void fleet_drain(struct fleet *f, struct relay_hub *hub, int64_t now_ms)
         }
         fr = next;
     }
+    relay_hub_foreach_room(hub, shutdown_untracked, f); /* hosted without a lease */
     (void)now_ms;
 }
 
@@ -699,6 +732,9 @@ char *fleet_metrics_render(const struct fleet *f, size_t *len)
       st->restored_checkpoint);
     C("rooms_restored_save_total", "Rooms created from their saved state.", st->restored_save);
     C("rooms_restored_none_total", "Rooms created with nothing to restore.", st->restored_none);
+    C("rooms_unleased_total",
+      "Rooms hosted without lease or checkpoints (server unreachable or without the fleet API).",
+      st->rooms_unleased);
     C("rooms_refused_total", "Rooms closed before they were served (no lease, state unreadable).",
       st->rooms_refused);
 #undef C

@@ -7,8 +7,10 @@
  *   created (first join; its joiners wait without WELCOME)
  *     -> POST lease {holder, ttl_ms} on the lease worker (its own thread: a slow checkpoint
  *        never delays a renewal)
- *        409 lease-held -> asked again when the holder's lease ends (expires_in_ms), until
- *        the rules' load bound (RELAY_LOAD_TIMEOUT_MS) closes the joiners with 4503
+ *        409 lease-held -> asked again when the holder's lease ends (expires_in_ms, within
+ *        300 ms), until the rules' load bound (RELAY_LOAD_TIMEOUT_MS) closes the joiners
+ *        with 4503; no answer (3 tries) or a server without the endpoint (404): the room is
+ *        hosted as by a single relay, without lease or checkpoints
  *     -> 200: GET checkpoint and GET state (room-state worker, in order); the checkpoint
  *        wins when its saved_version equals the room's saved version (both absent when
  *        never saved), else the save (or nothing); a failed read closes the joiners with
@@ -49,7 +51,8 @@ struct fleet_stats {
     uint64_t checkpoints_deleted;
     double checkpoint_seconds; /* sum of the written ones' latencies */
     uint64_t restored_checkpoint, restored_save, restored_none, restore_failed;
-    uint64_t rooms_refused; /* rooms closed before they were served (4503) */
+    uint64_t rooms_refused;  /* rooms closed before they were served (4503) */
+    uint64_t rooms_unleased; /* hosted without a lease: server unreachable or too old */
 };
 
 /* np: the room-state worker (loads, saves, checkpoints go through it in order). */

@@ -458,12 +458,17 @@ uint64_t relay_room_changes(const struct relay_room *room)
     return room->rev + room->seat_gen;
 }
 
+void relay_room_shutdown(struct relay_room *room)
+{
+    for (size_t i = 0; i < room->nseats; i++)
+        if (room->seats[i]->conn)
+            peer_request_close(room->seats[i]->conn, RELAY_CLOSE_GOING_AWAY, "shutdown");
+}
+
 void relay_hub_shutdown(struct relay_hub *hub)
 {
     for (struct relay_room *room = hub->rooms_head; room; room = room->next)
-        for (size_t i = 0; i < room->nseats; i++)
-            if (room->seats[i]->conn)
-                peer_request_close(room->seats[i]->conn, RELAY_CLOSE_GOING_AWAY, "shutdown");
+        relay_room_shutdown(room);
 }
 
 const char *relay_room_id(const struct relay_room *room)

@@ -180,6 +180,8 @@ bool relay_hub_flush_wanted(const struct relay_hub *hub);
 
 /* Asks every peer to close with 1001 "shutdown" (the rooms are not cleaned up). */
 void relay_hub_shutdown(struct relay_hub *hub);
+/* The same for one room's peers. */
+void relay_room_shutdown(struct relay_room *room);
 
 /* ---- output ---- */
 enum relay_out { RELAY_OUT_NONE = 0, RELAY_OUT_FRAME, RELAY_OUT_CLOSE };
