@@ -121,6 +121,14 @@ class Fleet:
         for path, value in ((self.key_file, SESSION_KEY), (self.svc_file, SERVICE_KEY)):
             with open(path, "w") as f:
                 f.write(value + "\n")
+        self.svc_token = harness.token(service="roomstate-test", service_key=SERVICE_KEY)
+        st, _, _ = harness.http("POST", self.server.url("/rooms/fleet-probe/lease"),
+                                body=json.dumps({"holder": "probe", "ttl_ms": 1000}).encode(),
+                                headers={"Authorization": "Bearer " + self.svc_token,
+                                         "Content-Type": "application/json"})
+        if st in (404, 405):  # the server half of issue 10 (branch fleetsrv) is not merged
+            test.skipTest(f"roomstate-server has no lease endpoint (HTTP {st})")
+        test.assertEqual(st, 200)
         self.relays = [FleetRelay(self, i) for i in range(n)]
         for r in self.relays:
             test.addCleanup(r.stop)
@@ -129,7 +137,6 @@ class Fleet:
         services.haproxy(test, render_haproxy(f"127.0.0.1:{self.port}",
                                               [(f"r{r.i}", r.port) for r in self.relays]),
                          [self.port])
-        self.svc_token = harness.token(service="roomstate-test", service_key=SERVICE_KEY)
         self.tokens = {}
 
     def token(self, n):
