@@ -27,7 +27,7 @@ import unittest
 
 import harness
 import services
-from relayclient import OP, MANIFEST, TRANSFORM, RelayClient, run, uid
+from relayclient import MANIFEST, OP, TRANSFORM, Relay, RelayClient, run, uid
 from test_server_fixture import SERVICE_KEY, SESSION_KEY, Server
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -84,16 +84,11 @@ class FleetRelay:
     def wait_exit(self, timeout):
         return self.proc.p.wait(timeout)
 
-    def metrics(self):
-        status, _, body = harness.http("GET", f"http://127.0.0.1:{self.port}/metrics",
-                                       timeout=5)
-        assert status == 200, status
-        out = {}
-        for line in body.decode().splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                out[name] = float(value)
-        return out
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    metrics = Relay.metrics  # /metrics as {series: value}
 
     def hosted(self):
         return int(self.metrics()["roomstate_relay_rooms_hosted"])
