@@ -189,7 +189,7 @@ static int restore_seats(struct relay_room *room, const json_t *pres, uint64_t n
         const char *uname = json_string_value(json_object_get(pr, "username"));
         json_t *jo = json_object_get(pr, "join_order");
         if (!uid || !*uid || strlen(uid) > RELAY_MAX_USER_ID || !json_is_integer(jo) ||
-            json_integer_value(jo) < 1)
+            json_integer_value(jo) < 1 || (uname && strlen(uname) > RELAY_MAX_USERNAME))
             continue;
         bool dup = false;
         for (size_t k = 0; k < n; k++)
