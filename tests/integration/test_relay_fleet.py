@@ -17,10 +17,14 @@ the same URL with back-off, ask for a snapshot, and go on.
 - SIGSTOP one relay past its lease, then SIGCONT: its rooms moved (new fence), it serves
   none of them again (rooms_hosted 0, a direct join gets no WELCOME), its stale checkpoints
   were refused (each room's stored checkpoint carries the new holder's fence), and the
-  rooms_hosted of all relays add up to 30 (no room on two relays)."""
+  rooms_hosted of all relays add up to 30 (no room on two relays);
+- tools/fleet-local starts server, relays and proxy, names their pids and ports, serves a
+  room through the proxy and stops every child on SIGTERM.
+The fleet tests skip (saying so) against a roomstate-server without the lease endpoint."""
 import asyncio
 import json
 import os
+import shutil
 import signal
 import time
 import unittest
@@ -507,3 +511,48 @@ class RelayFleet(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class FleetLocal(unittest.TestCase):
+    """tools/fleet-local: starts the real server, 2 relays and HAProxy, writes their pids and
+    ports, serves a room through the proxy, and stops every child by pid on SIGTERM."""
+
+    def test_launcher(self):
+        d = harness.tmpdir(self)
+        info_path = os.path.join(d, "fleet.json")
+        proxy = harness.free_port()
+        proc = harness.Proc([os.path.join(ROOT, "tools", "fleet-local"), "--relays", "2",
+                             "--proxy-port", str(proxy), "--json", info_path, "--check-ms",
+                             str(CHECK_MS), "--bin", harness.BIN],
+                            log_path=os.path.join(d, "fleet-local.log"))
+        self.addCleanup(proc.stop)
+        harness.wait_until(lambda: os.path.exists(info_path) or not proc.alive(), timeout=30,
+                           what="fleet-local's JSON file")
+        self.assertTrue(proc.alive(), proc.output())
+        with open(info_path) as f:
+            info = json.load(f)
+        self.addCleanup(shutil.rmtree, info["dir"], True)
+        pids = [info["server"]["pid"], info["proxy"]["pid"]] + [r["pid"] for r in info["relays"]]
+        self.assertEqual(len(info["relays"]), 2)
+        self.assertEqual(info["proxy"]["port"], proxy)
+        for port in [info["server"]["port"], proxy] + [r["port"] for r in info["relays"]]:
+            self.assertTrue(harness.port_open(port), port)
+        for r in info["relays"]:
+            st, _, body = harness.http("GET", f"http://127.0.0.1:{r['port']}/readyz")
+            self.assertEqual((st, json.loads(body)["status"]), (200, "ready"))
+        with open(info["keys"]["nakama_key_file"]) as f:
+            key = f.read().strip()
+
+        async def go():
+            tok = harness.token(uid=uid(1), username="player1", key=key)
+            c = await RelayClient(proxy, "launcher-1", uid(1), "player1", token=tok).connect()
+            w = await c.expect(op=OP["WELCOME"])
+            self.assertEqual(w["host_id"], uid(1))
+            await c.close()
+
+        run(go(), timeout=30)
+        os.kill(proc.pid, signal.SIGTERM)
+        self.assertEqual(proc.p.wait(30), 0, proc.output())
+        for pid in pids:  # every child stopped (and reaped by the launcher)
+            with self.assertRaises(ProcessLookupError):
+                os.kill(pid, 0)
