@@ -33,6 +33,8 @@ struct server {
     struct cache *cache;           /* GET /state bodies by (room, version); NULL: no cache */
     unsigned save_workers;         /* threads running durable saves; 0: on the HTTP threads */
     struct saveq *saveq;           /* started by http_start when save_workers > 0 */
+    size_t checkpoint_max_bytes;   /* PUT /rooms/{id}/checkpoint body limit (h_fleet.c) */
+    int64_t checkpoint_ttl_s;      /* a checkpoint's lifetime after its write */
     struct MHD_Daemon *daemon;
     atomic_bool stopping;  /* SIGTERM seen: responses carry Connection: close */
     atomic_long in_flight; /* requests begun and not yet completed */
@@ -59,7 +61,9 @@ struct http_req {
     bool raw_has_nul; /* the raw URI decodes to a NUL byte: never a route */
     bool authed;
     bool wants_body;     /* the handler reads a JSON body */
-    bool body_too_large; /* exceeded max_body_bytes while streaming */
+    bool body_too_large; /* exceeded the route's body limit while streaming */
+    bool keep_body;      /* the handler also gets the body's bytes (body, body_len) */
+    size_t body_max;     /* the route's body limit: max_body_bytes, or checkpoint_max_bytes */
     char room_id[HTTP_ROOM_ID_MAX + 1];
     char log_path[HTTP_LOG_PATH_MAX + 1];
     struct auth_identity id;
