@@ -20,12 +20,15 @@ the same URL with back-off, ask for a snapshot, and go on.
   rooms_hosted of all relays add up to 30 (no room on two relays);
 - tools/fleet-local starts server, relays and proxy, names their pids and ports, serves a
   room through the proxy and stops every child on SIGTERM.
-The fleet tests skip (saying so) against a roomstate-server without the lease endpoint."""
+Every wait is bounded and on a condition: checkpoints stored (the server's
+checkpointed_at_ms), HAProxy's own view of its servers (its stats socket), a relay's
+/metrics, a player's WELCOME."""
 import asyncio
 import json
 import os
 import shutil
 import signal
+import socket
 import time
 import unittest
 
@@ -46,12 +49,48 @@ COUNTER_MANIFEST = {"properties": {"count": {"tier": "reliable_on_change"}}}
 RECONNECT_CODES = (1001, 1006, 1011, 1012, 4410, 4503)  # asyncapi.yaml "Reconnecting"
 
 
-def render_haproxy(bind, relays):
+def render_haproxy(bind, relays, stats_socket=None):
     with open(TEMPLATE) as f:
         t = f.read()
     servers = "\n".join(f"    server {name} 127.0.0.1:{port}" for name, port in relays)
+    if stats_socket:  # the tests ask HAProxy which relays it sees up
+        t = t.replace("global\n", f"global\n    stats socket {stats_socket} mode 600 level user\n",
+                      1)
     return (t.replace("{{BIND}}", bind).replace("{{CHECK_MS}}", str(CHECK_MS))
             .replace("{{SERVERS}}", servers))
+
+
+def haproxy_up(sock_path):
+    """{server name: True when HAProxy's health checks have it UP}, from its stats socket."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(2)
+        s.connect(sock_path)
+        s.sendall(b"show stat\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    lines = data.decode().splitlines()
+    head = lines[0].lstrip("# ").split(",")
+    col = {n: i for i, n in enumerate(head)}
+    out = {}
+    for line in lines[1:]:
+        f = line.split(",")
+        if len(f) > col["status"] and f[col["pxname"]] == "relays" and \
+                f[col["svname"]] not in ("BACKEND", "FRONTEND"):
+            out[f[col["svname"]]] = f[col["status"]].startswith("UP")
+    return out
+
+
+async def until(pred, timeout, what, interval=0.1):
+    """Bounded wait on a condition without blocking the event loop (the players go on)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(interval)
 
 
 class FleetRelay:
@@ -125,16 +164,16 @@ class Fleet:
                                 body=json.dumps({"holder": "probe", "ttl_ms": 1000}).encode(),
                                 headers={"Authorization": "Bearer " + self.svc_token,
                                          "Content-Type": "application/json"})
-        if st in (404, 405):  # the server half of issue 10 (branch fleetsrv) is not merged
-            test.skipTest(f"roomstate-server has no lease endpoint (HTTP {st})")
-        test.assertEqual(st, 200)
+        test.assertEqual(st, 200, "roomstate-server's lease endpoint")
         self.relays = [FleetRelay(self, i) for i in range(n)]
         for r in self.relays:
             test.addCleanup(r.stop)
             r.start()
         self.port = harness.free_port()
+        self.stats = os.path.join(self.dir, "haproxy.sock")
         services.haproxy(test, render_haproxy(f"127.0.0.1:{self.port}",
-                                              [(f"r{r.i}", r.port) for r in self.relays]),
+                                              [(f"r{r.i}", r.port) for r in self.relays],
+                                              self.stats),
                          [self.port])
         self.tokens = {}
 
@@ -148,6 +187,14 @@ class Fleet:
                                    headers={"Authorization": "Bearer " + self.svc_token},
                                    timeout=5)
         return st, (json.loads(body) if st == 200 else None)
+
+    def checkpointed_since(self, rooms, wall_ms):
+        """True when every room has a stored checkpoint written at or after wall_ms."""
+        for r in rooms:
+            st, ck = self.get(r.id, "checkpoint")
+            if st != 200 or ck["checkpointed_at_ms"] < wall_ms:
+                return False
+        return True
 
     def holder(self, room):
         """The relay holding the room's lease (None when nobody does)."""
@@ -175,6 +222,7 @@ class Player:
         self.seq = 0
         self.sent = []  # (monotonic time, counter value) the host sent
         self.writing = False
+        self.counter_idle = False  # the counter loop saw `writing` off: no send in progress
         self.ctr_epoch = None
 
     async def connect_once(self):
@@ -244,6 +292,8 @@ class Player:
                     self.sent.append((time.monotonic(), value))
                 except Exception:
                     pass
+            else:
+                self.counter_idle = not self.writing
             await asyncio.sleep(0.1)
 
 
@@ -286,8 +336,9 @@ class Room:
     async def settle(self):
         """Stops the counter and waits (bounded) until the room's last value reached the
         other players: the relay has it."""
+        self.host.counter_idle = False
         self.host.writing = False
-        await asyncio.sleep(0.15)
+        await until(lambda: self.host.counter_idle, 5, f"{self.id}: the counter stopped")
         if not self.host.sent:
             return
         last = self.host.sent[-1][1]
@@ -364,7 +415,10 @@ class RelayFleet(unittest.TestCase):
     def test_spread_and_drain(self):
         async def go():
             rooms = await self.start_rooms()
-            await asyncio.sleep(CKPT_MS / 1000 + 0.2)
+            # every room checkpointed once its counter runs (the relays write them by now)
+            since = time.time() * 1000
+            await until(lambda: self.fleet.checkpointed_since(rooms, since), 15,
+                        "a checkpoint of every room")
             where = self.placement(rooms)
             self.assertEqual(len({r.i for r in where.values()}), 3, "rooms on all 3 relays")
             victim = where[rooms[0].id]
@@ -406,7 +460,10 @@ class RelayFleet(unittest.TestCase):
     def test_kill9_loses_at_most_one_interval(self):
         async def go():
             rooms = await self.start_rooms()
-            await asyncio.sleep(1.5)  # counters running, checkpoints written
+            # counters running, and every room checkpointed since
+            since = time.time() * 1000
+            await until(lambda: self.fleet.checkpointed_since(rooms, since), 15,
+                        "a checkpoint of every room with its counter running")
             where = self.placement(rooms)
             victim = where[rooms[0].id]
             moved = [r for r in rooms if where[r.id] is victim]
@@ -452,10 +509,12 @@ class RelayFleet(unittest.TestCase):
                 self.assertEqual(relay.wait_exit(DRAIN_MS / 1000 + 2), 0)
                 await self.wait_moved(moved, t0, 5.0)
                 relay.start()
-                # ready again (HAProxy checks it) before the next one goes
-                harness.wait_until(lambda: harness.http(
-                    "GET", f"http://127.0.0.1:{relay.port}/readyz")[0] == 200, timeout=10)
-                await asyncio.sleep(3 * CHECK_MS / 1000)
+                # ready again, and HAProxy's checks have it up, before the next one goes
+                await until(lambda: harness.http(
+                    "GET", f"http://127.0.0.1:{relay.port}/readyz")[0] == 200, 10,
+                    f"relay {relay.i} ready")
+                await until(lambda: haproxy_up(self.fleet.stats).get(f"r{relay.i}"), 15,
+                            f"HAProxy to see relay {relay.i} up")
             for r in rooms:
                 self.assert_same_registry(before[r.id], await r.registry(), r.id)
                 self.assertEqual(r.host.welcomes[-1][1]["host_id"], uid(1))
@@ -467,7 +526,9 @@ class RelayFleet(unittest.TestCase):
     def test_sigstop_past_lease_is_fenced(self):
         async def go():
             rooms = await self.start_rooms()
-            await asyncio.sleep(1.0)
+            since = time.time() * 1000
+            await until(lambda: self.fleet.checkpointed_since(rooms, since), 15,
+                        "a checkpoint of every room")
             where = self.placement(rooms)
             victim = where[rooms[0].id]
             moved = [r for r in rooms if where[r.id] is victim]
@@ -492,13 +553,24 @@ class RelayFleet(unittest.TestCase):
             await direct.connect()
             await direct.expect_none(op=OP["WELCOME"], within=1.0)
             await direct.close()
-            # its stale checkpoints were refused: the stored ones carry the new fences
-            await asyncio.sleep(CKPT_MS / 1000 * 2)
-            for r in moved:
-                st, ck = self.fleet.get(r.id, "checkpoint")
-                _, lease = self.fleet.get(r.id, "lease")
-                if st == 200:
-                    self.assertEqual(ck["fence"], lease["fence"], r.id)
+            # its stale checkpoints were refused: once the new holders wrote theirs, the
+            # stored ones carry the new fences and stay so (the paused relay gave up above)
+            def new_fences():
+                for r in moved:
+                    st, ck = self.fleet.get(r.id, "checkpoint")
+                    _, lease = self.fleet.get(r.id, "lease")
+                    if st != 200 or ck["fence"] != lease["fence"]:
+                        return False
+                return True
+
+            await until(new_fences, 15, "the new holders' checkpoints")
+            written = victim.metrics()["roomstate_relay_checkpoints_written_total"]
+            ck_since = time.time() * 1000
+            await until(lambda: self.fleet.checkpointed_since(moved, ck_since), 15,
+                        "another checkpoint of every moved room")
+            self.assertTrue(new_fences())
+            self.assertEqual(victim.metrics()["roomstate_relay_checkpoints_written_total"],
+                             written, "the paused relay stored a checkpoint after giving up")
             where = self.placement(rooms)  # rooms_hosted of all three add up to 30
             self.assertNotIn(victim, where.values())
             for r in moved:
@@ -508,9 +580,6 @@ class RelayFleet(unittest.TestCase):
 
         run(go(), timeout=120)
 
-
-if __name__ == "__main__":
-    unittest.main()
 
 
 class FleetLocal(unittest.TestCase):
@@ -556,3 +625,7 @@ class FleetLocal(unittest.TestCase):
         for pid in pids:  # every child stopped (and reaped by the launcher)
             with self.assertRaises(ProcessLookupError):
                 os.kill(pid, 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
