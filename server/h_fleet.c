@@ -154,22 +154,31 @@ static enum MHD_Result lease_get(struct http_req *r, struct store *s)
                       NULL);
 }
 
-static enum MHD_Result lease_delete(struct http_req *r, struct store *s)
+/* A fenced DELETE (release a lease, delete a checkpoint): 204, 409 lease-lost, or 404. */
+static enum MHD_Result fenced_delete(struct http_req *r, struct store *s,
+                                     enum store_status (*del)(struct store *, const char *, int64_t,
+                                                              int64_t, enum store_lease_outcome *),
+                                     const char *what)
 {
     enum store_lease_outcome out;
     char detail[256];
     int64_t fence = fence_arg(r);
     if (fence < 1)
         return reply_bad(r, "fence", "?fence= must name the lease's fence (a positive integer)");
-    enum store_status st = store_lease_release(s, r->room_id, fence, clock_wall_ms(), &out);
+    enum store_status st = del(s, r->room_id, fence, clock_wall_ms(), &out);
     if (st != STORE_OK)
         return reply_store(r, st);
     if (out == STORE_LEASE_OK)
         return reply_empty(r, MHD_HTTP_NO_CONTENT, NULL);
     if (out == STORE_LEASE_LOST)
         return reply_lost(r, fence);
-    snprintf(detail, sizeof detail, "room '%s' has no lease", r->room_id);
+    snprintf(detail, sizeof detail, "room '%s' has no %s", r->room_id, what);
     return reply_problem(r, REPLY_NOT_FOUND, detail, NULL, NULL);
+}
+
+static enum MHD_Result lease_delete(struct http_req *r, struct store *s)
+{
+    return fenced_delete(r, s, store_lease_release, "lease");
 }
 
 /* ---- checkpoints ----------------------------------------------------------------------- */
@@ -256,20 +265,7 @@ static enum MHD_Result ckpt_get(struct http_req *r, struct store *s)
 
 static enum MHD_Result ckpt_delete(struct http_req *r, struct store *s)
 {
-    enum store_lease_outcome out;
-    char detail[256];
-    int64_t fence = fence_arg(r);
-    if (fence < 1)
-        return reply_bad(r, "fence", "?fence= must name the lease's fence (a positive integer)");
-    enum store_status st = store_ckpt_delete(s, r->room_id, fence, clock_wall_ms(), &out);
-    if (st != STORE_OK)
-        return reply_store(r, st);
-    if (out == STORE_LEASE_OK)
-        return reply_empty(r, MHD_HTTP_NO_CONTENT, NULL);
-    if (out == STORE_LEASE_LOST)
-        return reply_lost(r, fence);
-    snprintf(detail, sizeof detail, "room '%s' has no checkpoint", r->room_id);
-    return reply_problem(r, REPLY_NOT_FOUND, detail, NULL, NULL);
+    return fenced_delete(r, s, store_ckpt_delete, "checkpoint");
 }
 
 /* ---- entry points: a connection from the pool around each ------------------------------ */

@@ -19,6 +19,19 @@ bool store_lease_live(const struct store_lease *cur, int64_t now_ms)
     return cur->fence > 0 && cur->holder[0] && cur->expires_at_ms > now_ms;
 }
 
+enum store_status store_lease_view(const struct store_lease *cur, int64_t now_ms,
+                                   struct store_lease_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!store_lease_live(cur, now_ms))
+        return STORE_NOT_FOUND;
+    snprintf(out->holder, sizeof out->holder, "%s", cur->holder);
+    out->fence = cur->fence;
+    out->expires_in_ms = cur->expires_at_ms - now_ms;
+    out->outcome = STORE_LEASE_OK;
+    return STORE_OK;
+}
+
 bool store_lease_fence_holds(const struct store_lease *cur, int64_t fence)
 {
     return fence > 0 && cur->fence == fence && cur->holder[0];

@@ -76,6 +76,10 @@ enum store_lease_outcome store_lease_release_decide(const struct store_lease *cu
 bool store_lease_fence_holds(const struct store_lease *cur, int64_t fence);
 /* True when cur is a lease held and unexpired at now_ms. */
 bool store_lease_live(const struct store_lease *cur, int64_t now_ms);
+/* The view of GET lease: STORE_OK with *out filled when cur is live at now_ms, else
+ * STORE_NOT_FOUND. */
+enum store_status store_lease_view(const struct store_lease *cur, int64_t now_ms,
+                                   struct store_lease_result *out);
 
 /* ---- checkpoints -------------------------------------------------------------------------- */
 

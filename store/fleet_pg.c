@@ -177,15 +177,7 @@ static enum store_status pg_lease_get(struct store *s, const char *room_id, int6
     if (!c)
         return st;
     st = read_lease(c, room_id, false, &cur, &now_ms, &found);
-    if (st)
-        return st;
-    if (!found || !store_lease_live(&cur, now_ms))
-        return STORE_NOT_FOUND;
-    snprintf(out->holder, sizeof out->holder, "%s", cur.holder);
-    out->fence = cur.fence;
-    out->expires_in_ms = cur.expires_at_ms - now_ms;
-    out->outcome = STORE_LEASE_OK;
-    return STORE_OK;
+    return st ? st : store_lease_view(&cur, now_ms, out); /* no row: not live */
 }
 
 static enum store_status write_ckpt(PGconn *c, const struct store_ckpt_req *req,

@@ -158,15 +158,7 @@ static enum store_status sq_lease_get(struct store *s, const char *room_id, int6
 {
     struct store_lease cur;
     enum store_status rc = read_lease(store_sqlite_db(s), room_id, &cur);
-    if (rc)
-        return rc;
-    if (!store_lease_live(&cur, now_ms))
-        return STORE_NOT_FOUND;
-    snprintf(out->holder, sizeof out->holder, "%s", cur.holder);
-    out->fence = cur.fence;
-    out->expires_in_ms = cur.expires_at_ms - now_ms;
-    out->outcome = STORE_LEASE_OK;
-    return STORE_OK;
+    return rc ? rc : store_lease_view(&cur, now_ms, out);
 }
 
 /* The room's current saved version, -1 when none. */
