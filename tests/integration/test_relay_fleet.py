@@ -413,12 +413,18 @@ class RelayFleet(unittest.TestCase):
         return delays
 
     def test_spread_and_drain(self):
+        def all_written():
+            return sum(r.metrics()["roomstate_relay_checkpoints_written_total"]
+                       for r in self.fleet.relays)
+
         async def go():
             rooms = await self.start_rooms()
+            w0, t_start = all_written(), time.monotonic()
             # every room checkpointed once its counter runs (the relays write them by now)
             since = time.time() * 1000
             await until(lambda: self.fleet.checkpointed_since(rooms, since), 15,
                         "a checkpoint of every room")
+            rate = (all_written() - w0) / len(rooms) / (time.monotonic() - t_start)
             where = self.placement(rooms)
             self.assertEqual(len({r.i for r in where.values()}), 3, "rooms on all 3 relays")
             victim = where[rooms[0].id]
@@ -448,12 +454,16 @@ class RelayFleet(unittest.TestCase):
             m = {r.i: r.metrics() for r in self.fleet.relays if r.proc.alive()}
             self.assertEqual(sum(x["roomstate_relay_rooms_restored_checkpoint_total"]
                                  for x in m.values()), len(moved))
-            self.assertGreater(sum(x["roomstate_relay_checkpoints_written_total"]
-                                   for x in m.values()), 0)
+            written = sum(x["roomstate_relay_checkpoints_written_total"] for x in m.values())
+            self.assertGreater(written, 0)
+            ck_bytes = sum(x["roomstate_relay_checkpoint_bytes_total"] for x in m.values())
+            ck_s = sum(x["roomstate_relay_checkpoint_seconds_sum"] for x in m.values())
             await asyncio.gather(*(r.stop() for r in rooms))
             print(f"\n  drain: {len(moved)} rooms moved, served again after "
                   f"median {sorted(delays.values())[len(delays) // 2]:.2f} s, "
-                  f"max {max(delays.values()):.2f} s")
+                  f"max {max(delays.values()):.2f} s; checkpoints: {ck_bytes / written:.0f} "
+                  f"bytes and {ck_s / written * 1000:.1f} ms each (the 2 other relays), "
+                  f"{rate:.2f}/s per changing room")
 
         run(go(), timeout=120)
 
