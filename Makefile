@@ -160,7 +160,7 @@ integration: all
 
 # The server's integration modules again, every server on PostgreSQL (a throw-away cluster).
 SERVER_IT := test_server_http test_server_badreq test_server_concurrency test_server_fastpath \
-             test_openapi_responses
+             test_openapi_responses test_fleet_api test_relay_fleet
 integration-postgres: all
 	ROOMSTATE_TEST_BACKEND=postgres ROOMSTATE_BIN=$(abspath $(BUILD)) $(PYTHON) \
 	  tests/integration/run.py $(SERVER_IT)

@@ -23,7 +23,7 @@ if [ -z "${CHECK_NGINX_INSIDE:-}" ]; then
         -keyout "$T/tls/privkey.pem" -out "$T/tls/fullchain.pem" 2>/dev/null
     printf 'pid %s/nginx.pid;\nerror_log %s/log/error.log;\nevents { worker_connections 64; }\nhttp { include %s; }\n' \
         "$T" "$T" "$ROOT/deploy/nginx-tls.conf" > "$T/nginx.conf"
-    printf '127.0.0.1 localhost roomstate-server roomstate-relay nakama\n' > "$T/hosts"
+    printf '127.0.0.1 localhost roomstate-server roomstate-relay relay-proxy nakama\n' > "$T/hosts"
     rc=0
     CHECK_NGINX_INSIDE=$T timeout 120 unshare -m -n "$0" "$BIN" || rc=$?
     rm -rf "$T"

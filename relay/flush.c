@@ -55,32 +55,6 @@ void flush_tick_room(struct relay_room *room, int64_t now_ms)
     room->flush_wanted = false;
 }
 
-/* msgs (n >= 1) as frames of at most cfg.max_out_frame_bytes into p's outbox. */
-static void push_frames(struct relay_peer *p, struct relay_msg *const *msgs, size_t n)
-{
-    struct relay_hub *hub = p->hub;
-    size_t limit = hub->cfg.max_out_frame_bytes, start = 0, bytes = 2;
-    for (size_t i = 0; i <= n; i++) {
-        if (i == n || (i > start && bytes + msgs[i]->len + 1 > limit)) {
-            struct relay_msg *f = relay_msg_join(&hub->pool, msgs + start, i - start);
-            if (!f) {
-                peer_request_close(p, RELAY_CLOSE_INTERNAL, "internal");
-                return;
-            }
-            for (size_t k = start; k < i; k++) {
-                counters_op(p->room->counters.msgs_out_by_op, msgs[k]->op, 1);
-                counters_op(hub->counters.msgs_out_by_op, msgs[k]->op, 1);
-            }
-            peer_push_frame(p, f);
-            relay_msg_unref(f);
-            start = i;
-            bytes = 2;
-        }
-        if (i < n)
-            bytes += msgs[i]->len + 1;
-    }
-}
-
 /* Grows hub->scratch to hold at least n messages. */
 static int scratch_reserve(struct relay_hub *hub, size_t n)
 {
@@ -141,7 +115,7 @@ static void flush_room(struct relay_room *room, int64_t now_ms)
             r->stats.drops[RELAY_DROP_SLOW] += n;
             continue;
         }
-        push_frames(r, hub->scratch, n);
+        peer_push_batches(r, hub->scratch, n);
     }
     for (size_t i = 0; i < room->nseats; i++) {
         struct seat *s = room->seats[i];

@@ -5,6 +5,7 @@
 #include "common/config.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "relay/fleet.h"
 #include "relay/persist.h"
 #include "relay/room.h"
 #include "relay/ws.h"
@@ -36,6 +37,10 @@ struct relay_main_config {
     const char *event_loop;
     long long flush_spacing_ms;
     const char *metrics_listen;
+    long long lease_ttl_ms;
+    long long checkpoint_interval_ms;
+    long long drain_timeout_ms;
+    const char *instance_id;
 };
 
 static const struct config_opt opts[] = {
@@ -90,6 +95,20 @@ static const struct config_opt opts[] = {
     {"--far-distance-cm", "ROOMSTATE_RELAY_FAR_DISTANCE_CM", CONFIG_INT, "800", 0, 100000000,
      offsetof(struct relay_main_config, far_distance_cm),
      "objects farther than this from a recipient's head are sent at the idle rate"},
+    {"--lease-ttl-ms", "ROOMSTATE_RELAY_LEASE_TTL_MS", CONFIG_INT, "5000", 0, 60000,
+     offsetof(struct relay_main_config, lease_ttl_ms),
+     "with --server-url: a room is hosted under a lease of this many ms (renewed every third), "
+     "checkpointed and handed over on drain; 0: no leases, no checkpoints (one relay only)"},
+    {"--checkpoint-interval-ms", "ROOMSTATE_RELAY_CHECKPOINT_INTERVAL_MS", CONFIG_INT, "2000", 100,
+     600000, offsetof(struct relay_main_config, checkpoint_interval_ms),
+     "a room that changed is checkpointed this often (at most this much is lost in a crash)"},
+    {"--drain-timeout-ms", "ROOMSTATE_RELAY_DRAIN_TIMEOUT_MS", CONFIG_INT, "10000", 100, 600000,
+     offsetof(struct relay_main_config, drain_timeout_ms),
+     "after SIGTERM the relay exits within this bound (rooms handed over, clients closed)"},
+    {"--instance-id", "ROOMSTATE_RELAY_INSTANCE_ID", CONFIG_STRING, NULL, 0, 0,
+     offsetof(struct relay_main_config, instance_id),
+     "lease holder id, 1..128 printable ASCII, unique per process start (default: "
+     "HOST-PID-RANDOM)"},
     {"--log-level", "ROOMSTATE_LOG_LEVEL", CONFIG_STRING, "info", 0, 0,
      offsetof(struct relay_main_config, log_level), "debug, info, warn or error"},
     {"--metrics-listen", "ROOMSTATE_RELAY_METRICS_LISTEN", CONFIG_STRING, NULL, 0, 0,
@@ -135,7 +154,7 @@ int main(int argc, char **argv)
         config_parse(opts, sizeof opts / sizeof opts[0], &cfg, argc, argv,
                      "usage: roomstate-relay [options]\n"
                      "The roomstate WebSocket relay: ws://HOST:PORT/rooms/{room_id} "
-                     "(token in Authorization: Bearer or ?token=), /healthz, /metrics.\n"
+                     "(token in Authorization: Bearer or ?token=), /healthz, /readyz, /metrics.\n"
                      "Every option is also an environment variable (the flag wins).  Secrets: "
                      "NAKAMA_SESSION_KEY /\nROOMSTATE_SERVICE_KEY in the environment, or files "
                      "named by the *_FILE options.",
@@ -212,6 +231,29 @@ int main(int argc, char **argv)
         .service_name = "roomstate-relay",
         .timeout_ms = 5000,
     };
+    if (cfg.lease_ttl_ms != 0 && cfg.lease_ttl_ms < 1000) {
+        fprintf(stderr, "--lease-ttl-ms: 0 (off) or 1000..60000\n");
+        rc = 2;
+        goto out;
+    }
+    if (cfg.instance_id) {
+        size_t n = strlen(cfg.instance_id);
+        bool ok = n >= 1 && n <= FLEET_INSTANCE_MAX;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = cfg.instance_id[i] > 0x20 && cfg.instance_id[i] < 0x7f;
+        if (!ok) {
+            fprintf(stderr, "--instance-id: 1..128 printable ASCII characters, no spaces\n");
+            rc = 2;
+            goto out;
+        }
+    }
+    struct fleet_config fcfg = {
+        .instance_id = cfg.instance_id,
+        .lease_ttl_ms = cfg.lease_ttl_ms,
+        .checkpoint_interval_ms = cfg.checkpoint_interval_ms,
+        .persist = &pcfg,
+    };
+    bool persist_on = cfg.server_url && *cfg.server_url;
     struct ws_config wcfg = {
         .host = host,
         .port = port,
@@ -222,7 +264,9 @@ int main(int argc, char **argv)
                  .leeway_s = cfg.leeway,
                  .max_lifetime_s = cfg.max_token_lifetime},
         .rules = &rules,
-        .persist = (cfg.server_url && *cfg.server_url) ? &pcfg : NULL,
+        .persist = persist_on ? &pcfg : NULL,
+        .fleet = persist_on && cfg.lease_ttl_ms > 0 ? &fcfg : NULL,
+        .drain_timeout_ms = cfg.drain_timeout_ms,
         .poll_loop = strcmp(cfg.event_loop, "poll") == 0,
         .flush_spacing_ms = (unsigned)cfg.flush_spacing_ms,
         .metrics_host = metrics_host,
@@ -241,9 +285,9 @@ int main(int argc, char **argv)
     if (!srv)
         goto out;
     log_info("relay: listening on ws://%s:%d/rooms/{room_id} (max %u players, tick %u Hz, "
-             "grace %lld ms, persistence %s, event loop %s)",
+             "grace %lld ms, persistence %s, leases %s, event loop %s)",
              host, port, rules.max_players, rules.tick_hz, grace_ms,
-             wcfg.persist ? cfg.server_url : "off", cfg.event_loop);
+             wcfg.persist ? cfg.server_url : "off", wcfg.fleet ? "on" : "off", cfg.event_loop);
     rc = ws_server_run(srv, &stop_flag) ? 1 : 0;
     log_info("relay: stopped");
 out:

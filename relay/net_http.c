@@ -2,6 +2,7 @@
  * net_http.h). */
 #include "relay/net_http.h"
 
+#include "relay/fleet.h"
 #include "relay/metrics.h"
 #include "relay/room.h"
 
@@ -139,12 +140,47 @@ static void collect_room_clients(struct relay_room *room, void *ud)
     relay_room_foreach_peer(room, collect_client, cl);
 }
 
+/* /readyz: whether a proxy should send players here. */
+static int readyz(struct net_http_reply *p, struct lws *wsi, bool stopping,
+                  const struct fleet *fleet)
+{
+    json_t *j = json_pack("{ssso}", "status", stopping ? "draining" : "ready", "instance",
+                          fleet ? json_string(fleet_instance(fleet)) : json_null());
+    char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!body)
+        return 1;
+    return http_reply(p, wsi, stopping ? 503 : 200, "application/json", body, strlen(body), NULL);
+}
+
+/* The rules' and transport's figures, then the fleet's. */
+static char *render_all(const struct metrics *m, const struct metrics_gauges *g,
+                        const struct fleet *fleet, size_t *len)
+{
+    char *body = metrics_render(m, g, len);
+    size_t flen = 0;
+    char *fb = body && fleet ? fleet_metrics_render(fleet, &flen) : NULL;
+    if (fb) {
+        char *nb = realloc(body, *len + flen + 1);
+        if (nb) {
+            memcpy(nb + *len, fb, flen + 1);
+            *len += flen;
+            body = nb;
+        }
+        free(fb);
+    }
+    return body;
+}
+
 int net_http_route(struct lws *wsi, struct net_http_reply *p, const char *uri, bool stopping,
-                   const struct metrics *m, struct relay_hub *hub, bool detailed)
+                   const struct metrics *m, struct relay_hub *hub, const struct fleet *fleet,
+                   bool detailed)
 {
     bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
     bool healthz = !strcmp(uri, "/healthz"), metrics = !strcmp(uri, "/metrics");
-    if (!healthz && !metrics)
+    if (get && !strcmp(uri, "/readyz"))
+        return readyz(p, wsi, stopping, fleet);
+    if (!healthz && !metrics && strcmp(uri, "/readyz") != 0)
         return http_json_error(p, wsi, 404, "not_found",
                                detailed ? "no such path (here: /metrics and /healthz)"
                                         : "no such path (rooms are WebSocket: "
@@ -183,7 +219,7 @@ int net_http_route(struct lws *wsi, struct net_http_reply *p, const char *uri, b
     g.per_client = cl.items;
     g.per_client_count = cl.count;
     size_t len = 0;
-    char *body = metrics_render(m, &g, &len);
+    char *body = render_all(m, &g, fleet, &len);
     free(cl.items);
     free(rl.items);
     if (!body)

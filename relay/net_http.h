@@ -1,5 +1,7 @@
 /* net_http.h — the relay's plain-HTTP side on its WebSocket port: GET /healthz
- * (200 {"status":"ok"}, 503 {"status":"shutting_down"} while stopping), GET /metrics
+ * (200 {"status":"ok"}, 503 {"status":"shutting_down"} while stopping), GET /readyz (200
+ * {"status":"ready","instance":id|null}, 503 {"status":"draining",...} while stopping: a
+ * proxy's health check), GET /metrics
  * (Prometheus text 0.0.4), 404 for other paths, 405 (Allow: GET) for other methods, and the
  * small JSON refusals {"error": code, "message": text} of WebSocket handshakes.
  * Event-loop only.  A reply's headers go out at once; its body on HTTP_WRITEABLE. */
@@ -10,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct fleet;
 struct metrics;
 struct relay_hub;
 
@@ -24,7 +27,8 @@ struct net_http_reply {
  * only; without it (the players' port) only totals without identifying labels.  Returns 0,
  * or -1 to close the connection. */
 int net_http_route(struct lws *wsi, struct net_http_reply *r, const char *uri, bool stopping,
-                   const struct metrics *m, struct relay_hub *hub, bool detailed);
+                   const struct metrics *m, struct relay_hub *hub, const struct fleet *fleet,
+                   bool detailed);
 /* LWS_CALLBACK_HTTP_WRITEABLE: writes the body and completes the transaction. */
 int net_http_writeable(struct lws *wsi, struct net_http_reply *r);
 void net_http_reply_clear(struct net_http_reply *r);

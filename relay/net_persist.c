@@ -29,8 +29,14 @@ struct failed {
     char user_id[RELAY_MAX_USER_ID + 1];
 };
 
+/* Workers, each with its own connection; a room always uses the same one (its requests stay
+ * in order: a checkpoint written after a save records the new saved version). */
+#define NET_PERSIST_WORKERS 4
+
 struct net_persist {
-    struct persist *p;
+    struct persist *p[NET_PERSIST_WORKERS];
+    void (*other)(void *ud, struct relay_hub *hub, const struct persist_result *r, int64_t now_ms);
+    void *other_ud;
     uint64_t next_tag;
     struct pending_save *saves;
     struct failed *failed;
@@ -43,11 +49,14 @@ struct net_persist *net_persist_new(const struct persist_config *cfg, void (*wak
     struct net_persist *np = calloc(1, sizeof *np);
     if (!np)
         return NULL;
-    np->p = persist_new(cfg, wake, ud);
-    if (!np->p) {
-        log_error("relay: cannot start the persistence worker");
-        free(np);
-        return NULL;
+    for (int i = 0; i < NET_PERSIST_WORKERS; i++) {
+        if (!(np->p[i] = persist_new(cfg, wake, ud))) {
+            log_error("relay: cannot start the persistence workers");
+            while (i-- > 0)
+                persist_free(np->p[i]);
+            free(np);
+            return NULL;
+        }
     }
     np->next_tag = 1;
     return np;
@@ -57,7 +66,8 @@ void net_persist_free(struct net_persist *np)
 {
     if (!np)
         return;
-    persist_free(np->p);
+    for (int i = 0; i < NET_PERSIST_WORKERS; i++)
+        persist_free(np->p[i]);
     while (np->saves) {
         struct pending_save *n = np->saves->next;
         free(np->saves);
@@ -91,7 +101,7 @@ static void add_failed(struct net_persist *np, enum persist_kind kind, enum rela
 void net_persist_load(struct net_persist *np, struct relay_room *room)
 {
     const char *id = relay_room_id(room);
-    if (persist_submit_load(np->p, id, 0) != 0) {
+    if (persist_submit_load(net_persist_worker(np, id), id, 0) != 0) {
         log_warn("relay: room %s: persistence queue full, not restored", id);
         add_failed(np, PERSIST_LOAD, RELAY_SAVE_EMPTY, id, NULL);
     }
@@ -114,7 +124,8 @@ void net_persist_save(struct net_persist *np, struct relay_room *room, json_t *d
     ps->why = why;
     snprintf(ps->room_id, sizeof ps->room_id, "%s", id);
     snprintf(ps->user_id, sizeof ps->user_id, "%s", acting_user_id ? acting_user_id : "");
-    if (persist_submit_save(np->p, id, doc, strlen(doc), acting_user_id, ps->tag) != 0) {
+    if (persist_submit_save(net_persist_worker(np, id), id, doc, strlen(doc), acting_user_id,
+                            ps->tag) != 0) {
         free(ps);
         log_warn("relay: room %s: persistence queue full, save refused", id);
         add_failed(np, PERSIST_SAVE, why, id, acting_user_id);
@@ -153,17 +164,48 @@ static void on_load(struct relay_room *room, const struct persist_result *r, int
         relay_room_restore_failed(room, why);
         return;
     }
+    if (net_persist_apply_state(room, r, now_ms) != 0)
+        relay_room_restore_failed(room, "unexpected state document");
+}
+
+int net_persist_apply_state(struct relay_room *room, const struct persist_result *r, int64_t now_ms)
+{
+    const char *id = relay_room_id(room);
     json_error_t err;
     json_t *doc = r->body ? json_loadb(r->body, r->body_len, 0, &err) : NULL;
     json_t *v = doc ? json_object_get(doc, "version") : NULL;
+    int rc = 0;
     if (!doc || !json_is_integer(v) ||
         relay_room_restore(room, doc, json_integer_value(v), now_ms) != 0) {
         log_warn("relay: room %s: restore failed: unexpected state document", id);
-        relay_room_restore_failed(room, "unexpected state document");
+        rc = -1;
     } else {
         log_info("relay: room %s: restored version %lld", id, json_integer_value(v));
     }
     json_decref(doc);
+    return rc;
+}
+
+void net_persist_set_other(struct net_persist *np,
+                           void (*fn)(void *ud, struct relay_hub *hub,
+                                      const struct persist_result *r, int64_t now_ms),
+                           void *ud)
+{
+    np->other = fn;
+    np->other_ud = ud;
+}
+
+unsigned net_persist_shard(const char *room_id, unsigned n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *c = (const unsigned char *)room_id; *c; c++)
+        h = (h ^ *c) * 16777619u;
+    return n ? h % n : 0;
+}
+
+struct persist *net_persist_worker(struct net_persist *np, const char *room_id)
+{
+    return np->p[net_persist_shard(room_id, NET_PERSIST_WORKERS)];
 }
 
 static void on_save(struct relay_room *room, const struct pending_save *ps,
@@ -192,6 +234,30 @@ static void on_save(struct relay_room *room, const struct pending_save *ps,
                                ps->user_id[0] ? ps->user_id : NULL);
 }
 
+/* One finished request (released here). */
+static void handle(struct net_persist *np, struct relay_hub *hub, struct persist_result *r,
+                   int64_t now_ms)
+{
+    struct relay_room *room = relay_hub_find_room(hub, r->room_id);
+    if ((r->kind == PERSIST_LOAD && r->tag != 0) ||
+        (r->kind != PERSIST_LOAD && r->kind != PERSIST_SAVE)) {
+        if (np->other)
+            np->other(np->other_ud, hub, r, now_ms);
+    } else if (r->kind == PERSIST_LOAD) {
+        if (room)
+            on_load(room, r, now_ms);
+    } else {
+        struct pending_save *ps = take_save(np, r->tag);
+        if (room && ps)
+            on_save(room, ps, r);
+        else if (ps && ps->why == RELAY_SAVE_EMPTY)
+            log_info("relay: room %s: saved after the last player left (HTTP %ld)", r->room_id,
+                     r->http_status);
+        free(ps);
+    }
+    persist_result_clear(r);
+}
+
 void net_persist_poll(struct net_persist *np, struct relay_hub *hub, int64_t now_ms)
 {
     while (np->failed) {
@@ -207,25 +273,15 @@ void net_persist_poll(struct net_persist *np, struct relay_hub *hub, int64_t now
         free(f);
     }
     struct persist_result r;
-    while (persist_poll(np->p, &r)) {
-        struct relay_room *room = relay_hub_find_room(hub, r.room_id);
-        if (r.kind == PERSIST_LOAD) {
-            if (room)
-                on_load(room, &r, now_ms);
-        } else {
-            struct pending_save *ps = take_save(np, r.tag);
-            if (room && ps)
-                on_save(room, ps, &r);
-            else if (ps && ps->why == RELAY_SAVE_EMPTY)
-                log_info("relay: room %s: saved after the last player left (HTTP %ld)", r.room_id,
-                         r.http_status);
-            free(ps);
-        }
-        persist_result_clear(&r);
-    }
+    for (int i = 0; i < NET_PERSIST_WORKERS; i++)
+        while (persist_poll(np->p[i], &r))
+            handle(np, hub, &r, now_ms);
 }
 
 size_t net_persist_pending(const struct net_persist *np)
 {
-    return persist_pending(np->p) + np->nfailed;
+    size_t n = np->nfailed;
+    for (int i = 0; i < NET_PERSIST_WORKERS; i++)
+        n += persist_pending(np->p[i]);
+    return n;
 }

@@ -33,6 +33,22 @@ void net_persist_save(struct net_persist *np, struct relay_room *room, json_t *d
                       enum relay_save_reason why, const char *acting_user_id);
 /* Hands finished requests back to their rooms.  Never from inside a hook. */
 void net_persist_poll(struct net_persist *np, struct relay_hub *hub, int64_t now_ms);
+/* Results this module does not handle itself (checkpoints, leases, loads with a non-zero
+ * tag: the fleet's) go to fn in net_persist_poll. */
+struct persist_result;
+void net_persist_set_other(struct net_persist *np,
+                           void (*fn)(void *ud, struct relay_hub *hub,
+                                      const struct persist_result *r, int64_t now_ms),
+                           void *ud);
+/* The worker of room_id, to queue more requests in order with its loads and saves (every
+ * room has one of several workers, each with its own connection to the server). */
+struct persist *net_persist_worker(struct net_persist *np, const char *room_id);
+/* room_id's shard among n (FNV-1a of the id). */
+unsigned net_persist_shard(const char *room_id, unsigned n);
+/* Restores a GET state answer of 200 into room (relay_room_restore).  0, or -1 when the
+ * document is unusable (the room is left loading). */
+int net_persist_apply_state(struct relay_room *room, const struct persist_result *r,
+                            int64_t now_ms);
 /* Requests queued, in flight, or waiting to be handed back. */
 size_t net_persist_pending(const struct net_persist *np);
 

@@ -2,6 +2,7 @@
 #include "relay/persist.h"
 
 #include "common/auth.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 #include <curl/curl.h>
@@ -17,6 +18,7 @@ struct job {
     uint64_t tag;
     char room_id[129];
     char acting_user[37];
+    int64_t fence;
     char *doc;
     size_t doc_len;
     struct persist_result res;
@@ -72,17 +74,28 @@ static void run_job(struct persist *p, CURL *curl, struct job *j)
         auth_mint_service(p->key, p->svc, j->acting_user[0] ? j->acting_user : NULL, now, now + 60);
     j->res.kind = j->kind;
     j->res.tag = j->tag;
+    j->res.fence = j->fence;
     memcpy(j->res.room_id, j->room_id, sizeof j->room_id);
     if (!tok) {
         snprintf(j->res.error, sizeof j->res.error, "could not mint a service token");
         return;
     }
-    snprintf(url, sizeof url, "%s/rooms/%s/%s", p->url, j->room_id,
-             j->kind == PERSIST_LOAD ? "state" : "save");
+    static const char *const paths[] = {"state",      "save",       "lease",     "lease",
+                                        "checkpoint", "checkpoint", "checkpoint"};
+    static const char *const methods[] = {"GET", "POST", "POST", "DELETE", "GET", "PUT", "DELETE"};
+    bool fenced = j->kind == PERSIST_LEASE_FREE || j->kind == PERSIST_CKPT_PUT ||
+                  j->kind == PERSIST_CKPT_DELETE;
+    bool has_body =
+        j->kind == PERSIST_SAVE || j->kind == PERSIST_LEASE || j->kind == PERSIST_CKPT_PUT;
+    if (fenced)
+        snprintf(url, sizeof url, "%s/rooms/%s/%s?fence=%lld", p->url, j->room_id, paths[j->kind],
+                 (long long)j->fence);
+    else
+        snprintf(url, sizeof url, "%s/rooms/%s/%s", p->url, j->room_id, paths[j->kind]);
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
     free(tok);
     hdrs = curl_slist_append(hdrs, auth);
-    if (j->kind == PERSIST_SAVE)
+    if (has_body)
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 
     curl_easy_reset(curl);
@@ -94,12 +107,16 @@ static void run_job(struct persist *p, CURL *curl, struct job *j)
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (j->kind == PERSIST_SAVE) {
+    if (has_body) {
         curl_easy_setopt(curl, CURLOPT_POST, 1L);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, j->doc);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, j->doc ? j->doc : "");
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->doc_len);
     }
+    if (strcmp(methods[j->kind], "GET") != 0 && strcmp(methods[j->kind], "POST") != 0)
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, methods[j->kind]);
+    int64_t t0 = clock_mono_ns();
     CURLcode cc = curl_easy_perform(curl);
+    j->res.elapsed_us = (clock_mono_ns() - t0) / 1000;
     if (cc == CURLE_OK) {
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &j->res.http_status);
         j->res.body = body.data;
@@ -277,6 +294,20 @@ int persist_submit_save(struct persist *p, const char *room_id, char *doc_steal,
     j->doc_len = len;
     if (acting_user && strlen(acting_user) < sizeof j->acting_user)
         memcpy(j->acting_user, acting_user, strlen(acting_user) + 1);
+    return submit(p, j);
+}
+
+int persist_submit(struct persist *p, enum persist_kind kind, const char *room_id, int64_t fence,
+                   char *body_steal, size_t len, uint64_t tag)
+{
+    struct job *j = (unsigned)kind <= PERSIST_CKPT_DELETE ? job_new(kind, room_id, tag) : NULL;
+    if (!j) {
+        free(body_steal);
+        return -1;
+    }
+    j->fence = fence;
+    j->doc = body_steal;
+    j->doc_len = body_steal ? len : 0;
     return submit(p, j);
 }
 

@@ -24,7 +24,15 @@ struct persist_config {
     long timeout_ms;          /* per request, default 5000 */
 };
 
-enum persist_kind { PERSIST_LOAD = 0, PERSIST_SAVE };
+enum persist_kind {
+    PERSIST_LOAD = 0,    /* GET /rooms/{id}/state */
+    PERSIST_SAVE,        /* POST /rooms/{id}/save */
+    PERSIST_LEASE,       /* POST /rooms/{id}/lease (body) */
+    PERSIST_LEASE_FREE,  /* DELETE /rooms/{id}/lease?fence=N */
+    PERSIST_CKPT_GET,    /* GET /rooms/{id}/checkpoint */
+    PERSIST_CKPT_PUT,    /* PUT /rooms/{id}/checkpoint?fence=N (body) */
+    PERSIST_CKPT_DELETE, /* DELETE /rooms/{id}/checkpoint?fence=N */
+};
 
 struct persist_result {
     enum persist_kind kind;
@@ -33,7 +41,9 @@ struct persist_result {
     long http_status; /* 0 when the request never got an HTTP answer */
     char *body;       /* malloc'd response body (NUL-terminated), or NULL */
     size_t body_len;
-    char error[160]; /* transport error text when http_status is 0 */
+    char error[160];    /* transport error text when http_status is 0 */
+    int64_t fence;      /* as submitted (persist_submit) */
+    int64_t elapsed_us; /* request start to end */
 };
 
 struct persist;
@@ -52,6 +62,13 @@ int persist_submit_load(struct persist *p, const char *room_id, uint64_t tag)
  * is freed either way). */
 int persist_submit_save(struct persist *p, const char *room_id, char *doc_steal, size_t len,
                         const char *acting_user, uint64_t tag) __attribute__((warn_unused_result));
+
+/* Queue any request of kind (fleet calls, relay/fleet.c): fence goes in the query string of
+ * PERSIST_LEASE_FREE, PERSIST_CKPT_PUT and PERSIST_CKPT_DELETE; body (malloc'd JSON, len
+ * bytes, taken; may be NULL) is sent with PERSIST_LEASE, PERSIST_SAVE and PERSIST_CKPT_PUT.
+ * 0, or -1 when the queue is full (body freed either way). */
+int persist_submit(struct persist *p, enum persist_kind kind, const char *room_id, int64_t fence,
+                   char *body_steal, size_t len, uint64_t tag) __attribute__((warn_unused_result));
 
 /* Takes one finished request into *out (non-blocking).  Returns false when none is ready.
  * The caller releases out with persist_result_clear. */

@@ -473,47 +473,6 @@ static int scratch_push(struct relay_hub *hub, size_t *n, struct relay_msg *m)
     return 0;
 }
 
-static void count_ops_out(struct relay_room *room, struct relay_msg *const *msgs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        counters_op(room->counters.msgs_out_by_op, msgs[i]->op, 1);
-        counters_op(room->hub->counters.msgs_out_by_op, msgs[i]->op, 1);
-    }
-}
-
-/* msgs as frames of at most cfg.max_out_frame_bytes (one frame in the usual case). */
-static void push_batches(struct relay_peer *p, struct relay_msg *const *msgs, size_t n)
-{
-    size_t limit = p->hub->cfg.max_out_frame_bytes, start = 0, bytes = 2;
-    for (size_t i = 0; i <= n; i++) {
-        if (i == n || (i > start && bytes + msgs[i]->len + 1 > limit)) {
-            struct relay_msg *f = relay_msg_join(&p->hub->pool, msgs + start, i - start);
-            if (!f) {
-                peer_request_close(p, RELAY_CLOSE_INTERNAL, "internal");
-                return;
-            }
-            if (p->room)
-                count_ops_out(p->room, msgs + start, i - start);
-            peer_push_frame(p, f);
-            relay_msg_unref(f);
-            start = i;
-            bytes = 2;
-        }
-        if (i < n)
-            bytes += msgs[i]->len + 1;
-    }
-}
-
-void repl_flush_pending(struct relay_peer *p)
-{
-    if (p->pending.count == 0)
-        return;
-    struct msgvec v = p->pending;
-    msgvec_init(&p->pending);
-    push_batches(p, v.items, v.count);
-    msgvec_clear(&v);
-}
-
 /* Whether a recipient gets an object-plane update that arrived in tick window `at`:
  * held objects near the recipient every tick, idle or far ones on the object's downshift
  * ticks (every tick_hz / idle_hz ticks, phase spread by object), latest value only. */
@@ -642,7 +601,7 @@ void repl_tick_room(struct relay_room *room, int64_t now_ms)
             r->unrel_since = 0;
         }
         if (n)
-            push_batches(r, hub->scratch, n);
+            peer_push_batches(r, hub->scratch, n);
         msgvec_clear(&r->pending);
     }
 }

@@ -49,158 +49,6 @@ const char *relay_drop_name(enum relay_drop d)
     return (unsigned)d < RELAY_DROP_COUNT ? drop_names[d] : "other";
 }
 
-/* ---- counters ---- */
-void counters_op(uint64_t *by_op, int op, uint64_t n)
-{
-    by_op[op > 0 && op < RELAY_COUNTED_OPS ? op : 0] += n;
-}
-
-void counters_out(struct relay_room *room, const struct relay_msg *m, size_t copies)
-{
-    struct relay_counters *cs[2] = {&room->counters, &room->hub->counters};
-    for (int i = 0; i < 2; i++) {
-        cs[i]->frames_out += copies;
-        cs[i]->bytes_out += m->len * copies;
-        cs[i]->msgs_out += (uint64_t)m->nmsgs * copies;
-        if (m->op)
-            counters_op(cs[i]->msgs_out_by_op, m->op, copies);
-    }
-}
-
-void counters_drop(struct relay_room *room, enum relay_drop d)
-{
-    if (room)
-        room->counters.drops[d]++;
-}
-
-void peer_drop(struct relay_peer *p, enum relay_drop d)
-{
-    p->hub->counters.drops[d]++;
-    p->stats.drops[d]++;
-    counters_drop(p->room, d);
-}
-
-/* ---- peers and output ---- */
-static void signal_ready(struct relay_peer *p)
-{
-    if (p->hub->hooks.peer_ready)
-        p->hub->hooks.peer_ready(p->hub->hooks_ctx, p->ctx);
-}
-
-void peer_request_close(struct relay_peer *p, int code, const char *reason)
-{
-    if (p->close_requested)
-        return;
-    p->close_requested = true;
-    p->close_code = code;
-    p->close_reason = reason;
-    if (code == RELAY_CLOSE_SLOW) /* a slow consumer is not fed its backlog first */
-        outbox_clear(&p->out);
-    if (p->hub->hooks.peer_closing)
-        p->hub->hooks.peer_closing(p->hub->hooks_ctx, p->ctx, code, reason);
-    signal_ready(p);
-}
-
-/* Pushes one frame; no pending flush.  Used by peer_send and repl.c's batches. */
-static void push_frame(struct relay_peer *p, struct relay_msg *m)
-{
-    if (p->close_requested)
-        return;
-    bool was_empty = p->out.frames == 0;
-    if (outbox_push(&p->out, m) != 0) {
-        peer_request_close(p, RELAY_CLOSE_INTERNAL, "internal");
-        return;
-    }
-    if (p->room)
-        counters_out(p->room, m, 1);
-    p->stats.frames_out++;
-    p->stats.bytes_out += m->len;
-    p->stats.msgs_out += m->nmsgs;
-    if (p->out.bytes > p->hub->cfg.outbox_max_bytes) {
-        log_info("relay: peer %s in room %s is too far behind (%zu bytes queued): closing",
-                 p->user_id, p->room ? p->room->id : "-", p->out.bytes);
-        peer_request_close(p, RELAY_CLOSE_SLOW, "slow_consumer");
-        return;
-    }
-    if (was_empty)
-        signal_ready(p);
-}
-
-void peer_push_frame(struct relay_peer *p, struct relay_msg *m)
-{
-    push_frame(p, m);
-}
-
-void peer_send(struct relay_peer *p, struct relay_msg *m)
-{
-    if (p->pending.count)
-        repl_flush_pending(p);
-    push_frame(p, m);
-}
-
-void room_broadcast(struct relay_room *room, json_t *v, bool object_plane,
-                    const struct relay_peer *except, const struct relay_peer *self,
-                    int64_t origin_ms)
-{
-    if (!v)
-        return;
-    int op = (int)json_integer_value(json_object_get(v, "op"));
-    struct relay_msg *m = relay_msg_from_json(&room->hub->pool, op, v, origin_ms);
-    json_decref(v);
-    if (!m) {
-        log_error("relay: out of memory encoding op %d for room %s", op, room->id);
-        return;
-    }
-    for (size_t i = 0; i < room->nseats; i++) {
-        struct relay_peer *p = room->seats[i]->conn;
-        if (!p || p == except || p->welcome_pending)
-            continue;
-        if (object_plane && !p->synced && p != self)
-            continue;
-        peer_send(p, m);
-    }
-    relay_msg_unref(m);
-}
-
-static void send_json(struct relay_peer *p, json_t *v)
-{
-    if (!v)
-        return;
-    int op = (int)json_integer_value(json_object_get(v, "op"));
-    struct relay_msg *m = relay_msg_from_json(&p->hub->pool, op, v, 0);
-    json_decref(v);
-    if (m)
-        peer_send(p, m);
-    else
-        peer_request_close(p, RELAY_CLOSE_INTERNAL, "internal");
-    relay_msg_unref(m);
-}
-
-void peer_error(struct relay_peer *p, const char *code, const char *message, int cause_op,
-                enum relay_drop drop)
-{
-    struct relay_config *cfg = &p->hub->cfg;
-    int64_t now = p->hub->now_ms;
-    peer_drop(p, drop);
-    if (now - p->strike_window_start_ms >= cfg->strike_window_ms) {
-        p->strike_window_start_ms = now;
-        p->strikes = 0;
-    }
-    if (++p->strikes >= cfg->strikes_max) {
-        log_info("relay: peer %s sent too much bad input: closing", p->user_id);
-        peer_request_close(p, RELAY_CLOSE_BAD_INPUT, "bad_input");
-        return;
-    }
-    if (now - p->error_window_start_ms >= 1000) {
-        p->error_window_start_ms = now;
-        p->errors_this_s = 0;
-    }
-    if (p->errors_this_s++ >= cfg->errors_per_s)
-        return;
-    send_json(p, json_pack("{sissssso}", "op", OP_ERROR, "code", code, "message", message,
-                           "cause_op", cause_op > 0 ? json_integer(cause_op) : json_null()));
-}
-
 /* ---- seats ---- */
 const char *room_host_id(const struct relay_room *room)
 {
@@ -236,15 +84,21 @@ static void send_welcome(struct relay_peer *p, bool resumed)
     char session[24];
     snprintf(session, sizeof session, "%016llx", (unsigned long long)p->session);
     const char *host = room_host_id(room);
-    send_json(p, json_pack("{sisssssssssosIsosisbsbsosisi}", "op", OP_WELCOME, "session_id",
-                           session, "user_id", p->seat->user_id, "username", p->seat->username,
-                           "room_id", room->id, "host_id", host ? json_string(host) : json_null(),
-                           "join_order", (json_int_t)p->seat->join_order, "presences",
-                           presences_json(room), "tick_hz", (int)p->hub->cfg.tick_hz, "resumed",
-                           resumed, "restored", room->restored, "restored_version",
-                           room->restored ? json_integer(room->restored_version) : json_null(),
-                           "max_players", (int)p->hub->cfg.max_players, "snapshot_frame_bytes",
-                           (int)p->hub->cfg.snapshot_frame_bytes));
+    peer_send_json(p,
+                   json_pack("{sisssssssssosIsosisbsbsosisiso}", "op", OP_WELCOME, "session_id",
+                             session, "user_id", p->seat->user_id, "username", p->seat->username,
+                             "room_id", room->id, "host_id", host ? json_string(host) : json_null(),
+                             "join_order", (json_int_t)p->seat->join_order, "presences",
+                             presences_json(room), "tick_hz", (int)p->hub->cfg.tick_hz, "resumed",
+                             resumed, "restored", room->restored, "restored_version",
+                             room->restored && room->restored_version >= 0
+                                 ? json_integer(room->restored_version)
+                                 : json_null(),
+                             "max_players", (int)p->hub->cfg.max_players, "snapshot_frame_bytes",
+                             (int)p->hub->cfg.snapshot_frame_bytes, "restored_from",
+                             !room->restored             ? json_null()
+                             : room->restored_checkpoint ? json_string("checkpoint")
+                                                         : json_string("save")));
 }
 
 static void seat_free(struct seat *s)
@@ -265,6 +119,7 @@ static void room_remove_seat(struct relay_room *room, struct seat *s, const char
     bool was_host = i == 0;
     memmove(&room->seats[i], &room->seats[i + 1], (room->nseats - i - 1) * sizeof *room->seats);
     room->nseats--;
+    room->seat_gen++;
     char uid[RELAY_MAX_USER_ID + 1];
     snprintf(uid, sizeof uid, "%s", s->user_id);
     seat_free(s);
@@ -287,8 +142,6 @@ static void room_remove_seat(struct relay_room *room, struct seat *s, const char
         }
     }
 }
-
-static void peer_free(struct relay_peer *p);
 
 static struct relay_room *room_new(struct relay_hub *hub, const char *id)
 {
@@ -388,57 +241,9 @@ void relay_hub_free(struct relay_hub *hub)
     free(hub);
 }
 
-static struct relay_peer *peer_new(struct relay_hub *hub, const char *user_id, void *ctx,
-                                   int64_t now_ms)
-{
-    struct relay_peer *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
-    p->hub = hub;
-    p->ctx = ctx;
-    snprintf(p->user_id, sizeof p->user_id, "%s", user_id ? user_id : "");
-    uint64_t x = hub->session_salt + (++hub->next_session) * 0x9e3779b97f4a7c15ull;
-    x ^= x >> 31;
-    x *= 0xbf58476d1ce4e5b9ull;
-    p->session = x ^ (x >> 29);
-    json_t *uid = json_string(p->user_id);
-    size_t n = uid ? jsonenc_dump(uid, p->from_field + 7, sizeof p->from_field - 8) : 0;
-    json_decref(uid);
-    if (n > 0 && n <= sizeof p->from_field - 8) {
-        memcpy(p->from_field, "\"from\":", 7);
-        p->from_field[7 + n] = ',';
-        p->from_field_len = 8 + n;
-    }
-    outbox_init(&p->out);
-    msgvec_init(&p->pending);
-    p->next = hub->peers_head;
-    if (hub->peers_head)
-        hub->peers_head->prev = p;
-    hub->peers_head = p;
-    p->tokens = 2.0 * hub->cfg.in_rate_per_s;
-    p->tokens_ms = now_ms;
-    p->strike_window_start_ms = now_ms;
-    p->error_window_start_ms = now_ms;
-    return p;
-}
-
-static void peer_free(struct relay_peer *p)
-{
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        p->hub->peers_head = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    outbox_clear(&p->out);
-    msgvec_clear(&p->pending);
-    snapshot_unref(p->snap);
-    free(p);
-}
-
 static void refuse(struct relay_peer *p, const char *code, const char *message, int close_code)
 {
-    send_json(
+    peer_send_json(
         p, json_pack("{sisssssn}", "op", OP_ERROR, "code", code, "message", message, "cause_op"));
     peer_request_close(p, close_code, code);
 }
@@ -504,6 +309,7 @@ enum relay_join_result relay_hub_join(struct relay_hub *hub, const char *room_id
         copy_username(s->username, sizeof s->username, username ? username : "");
         s->join_order = room->next_join_order++;
         room->seats[room->nseats++] = s;
+        room->seat_gen++;
     } else {
         /* a new connection is a new sender: its streams restart */
         s->tf_seen = false;
@@ -597,6 +403,14 @@ void relay_hub_tick(struct relay_hub *hub, int64_t now_ms)
                 control_snapshot_expire(s->conn, now_ms);
             i++;
         }
+        if (room->loading && now_ms - room->loading_since_ms >= RELAY_LOAD_TIMEOUT_MS &&
+            hub->cfg.load_timeout_refuses) {
+            log_warn("relay: room %s: state not loaded within %d ms; closing its players", room->id,
+                     RELAY_LOAD_TIMEOUT_MS);
+            relay_room_evict(room, RELAY_CLOSE_UNAVAIL, "room_unavailable");
+            room = next;
+            continue;
+        }
         if (room->loading && now_ms - room->loading_since_ms >= RELAY_LOAD_TIMEOUT_MS) {
             log_warn("relay: room %s: saved state not loaded within %d ms; starting empty",
                      room->id, RELAY_LOAD_TIMEOUT_MS);
@@ -613,63 +427,48 @@ void relay_hub_tick(struct relay_hub *hub, int64_t now_ms)
     hub->tick++;
 }
 
+void relay_room_evict(struct relay_room *room, int code, const char *reason)
+{
+    struct relay_hub *hub = room->hub;
+    for (size_t i = 0; i < room->nseats; i++) {
+        struct relay_peer *p = room->seats[i]->conn;
+        if (!p)
+            continue;
+        p->room = NULL;
+        p->seat = NULL;
+        room->seats[i]->conn = NULL;
+        hub->npeers--;
+        peer_request_close(p, code, reason);
+    }
+    room_free(room);
+}
+
+void relay_room_freeze(struct relay_room *room)
+{
+    room->frozen = true;
+}
+
+bool relay_room_loading(const struct relay_room *room)
+{
+    return room->loading;
+}
+
+uint64_t relay_room_changes(const struct relay_room *room)
+{
+    return room->rev + room->seat_gen;
+}
+
+void relay_room_shutdown(struct relay_room *room)
+{
+    for (size_t i = 0; i < room->nseats; i++)
+        if (room->seats[i]->conn)
+            peer_request_close(room->seats[i]->conn, RELAY_CLOSE_GOING_AWAY, "shutdown");
+}
+
 void relay_hub_shutdown(struct relay_hub *hub)
 {
     for (struct relay_room *room = hub->rooms_head; room; room = room->next)
-        for (size_t i = 0; i < room->nseats; i++)
-            if (room->seats[i]->conn)
-                peer_request_close(room->seats[i]->conn, RELAY_CLOSE_GOING_AWAY, "shutdown");
-}
-
-/* ---- output ---- */
-enum relay_out relay_peer_next(struct relay_peer *p, struct relay_frame *out)
-{
-    memset(out, 0, sizeof *out);
-    struct relay_msg *m = outbox_peek(&p->out);
-    if (m) {
-        out->bytes = relay_msg_bytes(m);
-        out->len = m->len;
-        out->origin_ms = m->origin_ms;
-        out->msgs = m->nmsgs;
-        return RELAY_OUT_FRAME;
-    }
-    if (p->close_requested) {
-        out->close_code = p->close_code;
-        out->close_reason = p->close_reason;
-        return RELAY_OUT_CLOSE;
-    }
-    return RELAY_OUT_NONE;
-}
-
-void relay_peer_pop(struct relay_peer *p)
-{
-    outbox_pop(&p->out);
-}
-
-/* ---- accessors ---- */
-void *relay_peer_ctx(const struct relay_peer *p)
-{
-    return p->ctx;
-}
-
-const char *relay_peer_user_id(const struct relay_peer *p)
-{
-    return p->user_id;
-}
-
-struct relay_room *relay_peer_room(const struct relay_peer *p)
-{
-    return p->room;
-}
-
-const struct relay_peer_stats *relay_peer_stats(const struct relay_peer *p)
-{
-    return &p->stats;
-}
-
-size_t relay_peer_queued_bytes(const struct relay_peer *p)
-{
-    return p->out.bytes;
+        relay_room_shutdown(room);
 }
 
 const char *relay_room_id(const struct relay_room *room)

@@ -66,6 +66,9 @@ struct relay_config {
     size_t max_manifests;        /* per room, default 1000 */
     size_t max_properties;       /* per manifest, default 256 */
     size_t frame_headroom;       /* writable bytes before every outgoing frame (LWS_PRE) */
+    bool load_timeout_refuses;   /* a room whose state did not load within
+                                    RELAY_LOAD_TIMEOUT_MS closes its peers (4503) and is freed
+                                    instead of starting empty (fleet mode), default false */
 };
 
 /* Fills the defaults above (frame_headroom 0). */
@@ -76,11 +79,15 @@ enum relay_close_code {
     RELAY_CLOSE_NORMAL = 1000,
     RELAY_CLOSE_GOING_AWAY = 1001, /* "shutdown" */
     RELAY_CLOSE_INTERNAL = 1011,   /* "internal" (out of memory) */
+    RELAY_CLOSE_MOVED = 1012,      /* "moved": the relay drains, the room moves: come back */
     RELAY_CLOSE_BAD_INPUT = 4400,  /* "bad_input": kept sending bad messages / floods */
     RELAY_CLOSE_BAD_ROOM = 4404,   /* "bad_room": room id breaks the rule */
     RELAY_CLOSE_SLOW = 4408,       /* "slow_consumer": reliable backlog over the bound */
     RELAY_CLOSE_REPLACED = 4409,   /* "replaced": same user connected again */
+    RELAY_CLOSE_LEASE_LOST = 4410, /* "lease_lost": this relay no longer hosts the room */
     RELAY_CLOSE_ROOM_FULL = 4429,  /* "room_full" */
+    RELAY_CLOSE_UNAVAIL = 4503,    /* "room_unavailable": hosted by another relay, moving, or
+                                          its state could not be read: come back */
 };
 
 enum relay_join_result {
@@ -173,6 +180,8 @@ bool relay_hub_flush_wanted(const struct relay_hub *hub);
 
 /* Asks every peer to close with 1001 "shutdown" (the rooms are not cleaned up). */
 void relay_hub_shutdown(struct relay_hub *hub);
+/* The same for one room's peers. */
+void relay_room_shutdown(struct relay_room *room);
 
 /* ---- output ---- */
 enum relay_out { RELAY_OUT_NONE = 0, RELAY_OUT_FRAME, RELAY_OUT_CLOSE };
@@ -288,5 +297,30 @@ void relay_room_restore_none(struct relay_room *room);
  * {"op":51,"ok":true,"version":V,"objects_saved":N,"by":uid} or {"ok":false,"error":why}. */
 void relay_room_save_result(struct relay_room *room, bool ok, long long version,
                             long long objects_saved, const char *error, const char *by_user_id);
+
+/* ---- fleet (issue 10): live checkpoints, hand-over between relays ---- */
+/* The room's whole live registry as a JSON object (relay/checkpoint.c): manifests, every
+ * object of every persist mode with owner, holder, placed, epoch, seq watermarks, transform
+ * and properties, the presences in join order (the host first), the next join order and the
+ * registry revision.  New reference, NULL on out of memory. */
+json_t *relay_room_checkpoint(const struct relay_room *room);
+/* While the room loads (room_created returned true): restores a checkpoint.  Players of the
+ * checkpoint who have not reconnected yet get their seats back in the reconnection grace
+ * (same join order, so the host stays the host); those who joined meanwhile keep theirs.
+ * saved_version: the room's saved version the checkpoint was taken at (-1: never saved),
+ * reported in WELCOME (restored_from "checkpoint").  Returns 0, or -1 when ckpt is malformed
+ * or the room is not loading (nothing changed). */
+int relay_room_restore_checkpoint(struct relay_room *room, const json_t *ckpt,
+                                  long long saved_version, int64_t now_ms)
+    __attribute__((warn_unused_result));
+/* Grows with every change a checkpoint holds (registry revision and seats). */
+uint64_t relay_room_changes(const struct relay_room *room);
+/* Whether the room still waits for its state (no WELCOME sent yet). */
+bool relay_room_loading(const struct relay_room *room);
+/* From now on the room drops what its peers send (not_ready): its state is final. */
+void relay_room_freeze(struct relay_room *room);
+/* Closes every connected peer of room with code/reason (static string) and frees the room at
+ * once: no cleanup, no save (room_freed fires).  Not from inside a hook. */
+void relay_room_evict(struct relay_room *room, int code, const char *reason);
 
 #endif

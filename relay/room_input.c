@@ -117,7 +117,7 @@ void relay_peer_handle(struct relay_peer *p, const char *frame, size_t len, int6
     p->hub->counters.frames_in++;
     p->hub->counters.bytes_in += len;
     p->stats.bytes_in += len;
-    if (p->welcome_pending) {
+    if (p->welcome_pending || room->frozen) {
         peer_drop(p, RELAY_DROP_NOT_READY);
         return;
     }

@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/roomdoc.h"
+#include "relay/fleet.h"
 #include "relay/metrics.h"
 #include "relay/net_http.h"
 #include "relay/net_persist.h"
@@ -23,7 +24,6 @@
 #include <string.h>
 
 #define ROOM_PREFIX "/rooms/"
-#define SHUTDOWN_DRAIN_MS 3000
 #define WS_RX_INITIAL 4096 /* first reassembly buffer; doubles up to max_frame_bytes */
 #define WS_RX_KEEP 16384   /* a larger buffer is freed after its message */
 
@@ -34,6 +34,7 @@ struct ws_server {
     struct metrics metrics;
     struct relay_hub *hub;
     struct net_persist *np; /* NULL: persistence off */
+    struct fleet *fleet;    /* NULL: no leases or checkpoints */
     lws_sorted_usec_list_t tick_sul;
     lws_usec_t tick_us;
     lws_sorted_usec_list_t flush_sul; /* leading-edge flush, right after the current pass */
@@ -299,6 +300,8 @@ static void after_event(struct ws_server *s)
 {
     if (s->np)
         net_persist_poll(s->np, s->hub, now_ms());
+    if (s->fleet)
+        fleet_poll(s->fleet, s->hub, now_ms());
     if (!s->flush_scheduled && relay_hub_flush_wanted(s->hub)) {
         lws_usec_t delay = 0; /* --flush-spacing-ms: batch more per frame, for a few ms */
         int64_t next = s->last_flush_ns + (int64_t)s->cfg.flush_spacing_ms * 1000000;
@@ -447,7 +450,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         p->srv = s;
         p->wsi = wsi;
         return net_http_route(wsi, &p->http, in ? (const char *)in : "", s->stopping, &s->metrics,
-                              s->hub, false)
+                              s->hub, s->fleet, false)
                    ? -1
                    : 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
@@ -469,6 +472,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_RECEIVE:
         if (!p->ws_open)
             return -1;
+        if (s->fleet && fleet_tick_due(s->fleet, now_ms())) /* e.g. after SIGSTOP: no lease, */
+            fleet_tick(s->fleet, s->hub, now_ms());         /* no serving */
         on_receive(s, p, wsi, in, len);
         break;
     case LWS_CALLBACK_SERVER_WRITEABLE:
@@ -521,7 +526,7 @@ static int metrics_callback(struct lws *wsi, enum lws_callback_reasons reason, v
     switch (reason) {
     case LWS_CALLBACK_HTTP:
         return net_http_route(wsi, r, in ? (const char *)in : "", s->stopping, &s->metrics, s->hub,
-                              true)
+                              s->fleet, true)
                    ? -1
                    : 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
@@ -596,14 +601,26 @@ static bool hook_room_created(void *ctx, struct relay_room *room)
     struct ws_server *s = ctx;
     if (!s->np)
         return false;
-    net_persist_load(s->np, room);
+    if (s->fleet)
+        fleet_room_created(s->fleet, room, now_ms());
+    else
+        net_persist_load(s->np, room);
     return true;
+}
+
+static void hook_room_freed(void *ctx, struct relay_room *room)
+{
+    struct ws_server *s = ctx;
+    if (s->fleet)
+        fleet_room_freed(s->fleet, room);
 }
 
 static void hook_room_save(void *ctx, struct relay_room *room, json_t *doc_steal,
                            enum relay_save_reason why, const char *acting_user_id)
 {
     struct ws_server *s = ctx;
+    if (s->fleet)
+        fleet_room_saved(s->fleet, room);
     if (s->np)
         net_persist_save(s->np, room, doc_steal, why, acting_user_id);
     else
@@ -623,12 +640,15 @@ static void begin_shutdown(struct ws_server *s)
 {
     log_info("relay: shutting down: closing %u connections", (unsigned)s->peers.count);
     s->stopping = true;
-    s->drain_deadline_ns = clock_mono_ns() + (int64_t)SHUTDOWN_DRAIN_MS * 1000000;
-    relay_hub_shutdown(s->hub);
+    s->drain_deadline_ns = clock_mono_ns() + s->cfg.drain_timeout_ms * 1000000;
+    if (s->fleet) /* rooms hand over first (fleet.h), then their peers are closed: 1012 */
+        fleet_drain(s->fleet, s->hub, now_ms());
+    else
+        relay_hub_shutdown(s->hub);
     lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&s->peers))
     {
         struct ws_peer *p = lws_container_of(d, struct ws_peer, node);
-        if (!p->rp) /* not in a room: the rules will not close it */
+        if (!p->rp || !relay_peer_room(p->rp)) /* not in a room: the rules will not close it */
             peer_close(p, RELAY_CLOSE_GOING_AWAY, "shutdown");
         else
             lws_callback_on_writable(p->wsi);
@@ -646,7 +666,8 @@ static void check_stop(struct ws_server *s)
         begin_shutdown(s);
     if (!s->stopping)
         return;
-    if ((s->peers.count || (s->np && net_persist_pending(s->np))) &&
+    if ((s->peers.count || (s->np && net_persist_pending(s->np)) ||
+         (s->fleet && !fleet_idle(s->fleet))) &&
         clock_mono_ns() < s->drain_deadline_ns)
         return;
     s->done = true;
@@ -679,6 +700,8 @@ static void on_tick(lws_sorted_usec_list_t *sul)
     struct ws_server *s = lws_container_of(sul, struct ws_server, tick_sul);
     close_failed(s);
     relay_hub_tick(s->hub, now_ms());
+    if (s->fleet)
+        fleet_tick(s->fleet, s->hub, now_ms());
     s->metrics.ticks_total++;
     after_event(s);
     lws_sul_schedule(s->ctx, 0, &s->tick_sul, on_tick, s->tick_us);
@@ -693,6 +716,9 @@ struct ws_server *ws_server_new(const struct ws_config *cfg)
     s->cfg = *cfg;
     s->rules_cfg = *cfg->rules;
     s->rules_cfg.frame_headroom = LWS_PRE;
+    s->rules_cfg.load_timeout_refuses = cfg->fleet && cfg->persist;
+    if (s->cfg.drain_timeout_ms <= 0)
+        s->cfg.drain_timeout_ms = 10000;
     if (!s->rules_cfg.max_frame_bytes)
         s->rules_cfg.max_frame_bytes = 65536;
     if (!s->rules_cfg.tick_hz)
@@ -707,7 +733,7 @@ struct ws_server *ws_server_new(const struct ws_config *cfg)
         .peer_closing = hook_peer_closing,
         .room_created = cfg->persist ? hook_room_created : NULL,
         .room_save = cfg->persist ? hook_room_save : NULL,
-        .room_freed = NULL,
+        .room_freed = cfg->fleet && cfg->persist ? hook_room_freed : NULL,
     };
     s->hub = relay_hub_new(&s->rules_cfg, &hooks, s);
     if (!s->hub) {
@@ -718,6 +744,10 @@ struct ws_server *ws_server_new(const struct ws_config *cfg)
         s->np = net_persist_new(cfg->persist, wake, s);
         if (!s->np)
             goto fail;
+        if (cfg->fleet && !(s->fleet = fleet_new(cfg->fleet, s->np, wake, s)))
+            goto fail;
+        if (s->fleet)
+            net_persist_set_other(s->np, fleet_on_state_result, s->fleet);
     }
 
     struct lws_context_creation_info info;
@@ -794,7 +824,9 @@ void ws_server_free(struct ws_server *s)
         lws_sul_cancel(&s->flush_sul);
         lws_context_destroy(s->ctx); /* closes what is left: CLOSED -> relay_peer_leave */
     }
-    net_persist_free(s->np);
+    fleet_free(s->fleet); /* first: rooms freed at exit are not "freed the normal way" */
+    s->fleet = NULL;
     relay_hub_free(s->hub);
+    net_persist_free(s->np);
     free(s);
 }

@@ -25,6 +25,7 @@
  *    close requests are carried out there too, so never during a fan-out loop.
  *  - The relay tick runs on an lws timer (lws_sul) at tick_hz.
  *  - /healthz: 200 {"status":"ok"} (503 {"status":"shutting_down"} while stopping);
+ *    /readyz: 200 {"status":"ready","instance":id} (503 {"status":"draining"} while stopping);
  *    /metrics: Prometheus text, totals only (no room or user ids) on this port; the
  *    per-room and per-client series on the separate metrics address (metrics_port).
  *    Other paths: 404; other methods on those paths: 405.
@@ -41,6 +42,7 @@
 #define WS_MAX_BINARY 20 /* binary messages before a 4400 close */
 #define WS_CTL_MAX 4     /* transport ERROR frames queued per peer */
 
+struct fleet_config;
 struct persist_config;
 struct relay_config;
 struct ws_server;
@@ -59,14 +61,18 @@ struct ws_config {
      * /metrics with totals only. */
     const char *metrics_host;
     int metrics_port;
+    const struct fleet_config *fleet; /* NULL: no leases, no checkpoints (needs persist) */
+    int64_t drain_timeout_ms;         /* shutdown bound, default 10000 */
 };
 
 /* Creates the context and binds the listen socket.  NULL (logged) on failure. */
 struct ws_server *ws_server_new(const struct ws_config *cfg);
 
 /* Runs the event loop until *stop becomes non-zero, then shuts down gracefully: new
- * handshakes are refused, every peer is closed with 1001, the loop runs until they are gone
- * (bounded), and returns 0.  Returns -1 when the loop failed. */
+ * handshakes are refused (and /readyz answers 503), every peer is closed with 1001 — with a
+ * fleet, each room's final checkpoint is written and its lease released first, and its
+ * peers are closed with 1012 "moved" — the loop runs until they are gone (bounded by
+ * drain_timeout_ms), and returns 0.  Returns -1 when the loop failed. */
 int ws_server_run(struct ws_server *s, volatile sig_atomic_t *stop);
 
 void ws_server_free(struct ws_server *s);

@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/roomscan.h"
 #include "server/authcache.h"
+#include "server/h_fleet.h"
 #include "server/h_livekit.h"
 #include "server/h_ops.h"
 #include "server/h_rooms.h"
@@ -57,6 +58,22 @@ static const struct route routes[] = {
      true,
      "GET, HEAD",
      {{"GET", h_versions_get, false, false}}},
+    {"/rooms/",
+     "/lease",
+     METRICS_ROUTE_LEASE,
+     true,
+     "GET, HEAD, POST, DELETE",
+     {{"GET", h_lease_get, false, false},
+      {"POST", h_lease_post, true, false},
+      {"DELETE", h_lease_delete, false, false}}},
+    {"/rooms/",
+     "/checkpoint",
+     METRICS_ROUTE_CHECKPOINT,
+     true,
+     "GET, HEAD, PUT, DELETE",
+     {{"GET", h_checkpoint_get, false, false},
+      {"PUT", h_checkpoint_put, true, false},
+      {"DELETE", h_checkpoint_delete, false, false}}},
     {"/livekit/token",
      NULL,
      METRICS_ROUTE_LIVEKIT,
@@ -129,6 +146,12 @@ static const struct route_method *method_match(const struct route *rt, const cha
     return NULL;
 }
 
+/* The relay fleet's routes (h_fleet.c) are for service tokens only (a user's token: 403). */
+static bool service_only(const struct route *rt)
+{
+    return rt->metric == METRICS_ROUTE_LEASE || rt->metric == METRICS_ROUTE_CHECKPOINT;
+}
+
 /* application/json, optionally with parameters; a charset other than UTF-8 is refused. */
 static bool content_type_ok(const char *ct)
 {
@@ -198,6 +221,11 @@ static enum MHD_Result on_headers(struct http_req *r, const char *url, const cha
         if (ar != AUTH_OK)
             return reply_unauthorized(r, ar);
         r->authed = true;
+        if (service_only(rt) && !r->id.is_service)
+            return reply_problem(r, REPLY_FORBIDDEN,
+                                 "this resource is for services (the relay): a service token is "
+                                 "required",
+                                 NULL, NULL);
     }
     if (rt->suffix) {
         if (room_len == 0 || room_len > HTTP_ROOM_ID_MAX || !roomdoc_room_id_valid(room, room_len))
@@ -213,6 +241,9 @@ static enum MHD_Result on_headers(struct http_req *r, const char *url, const cha
         return MHD_YES; /* run once the (unexpected) body, if any, is discarded */
     r->wants_body = true;
     r->scan_body = m->roomdoc;
+    r->keep_body = m->fn == h_checkpoint_put; /* a checkpoint is stored as sent */
+    r->body_max = rt->metric == METRICS_ROUTE_CHECKPOINT ? r->srv->checkpoint_max_bytes
+                                                         : r->srv->max_body_bytes;
     if (!content_type_ok(http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE)))
         return reply_problem(r, REPLY_UNSUPPORTED_MEDIA_TYPE,
                              "the body must be Content-Type: application/json", NULL, NULL);
@@ -221,9 +252,8 @@ static enum MHD_Result on_headers(struct http_req *r, const char *url, const cha
         char *end;
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
-        if (errno || end == cl || n > r->srv->max_body_bytes) {
-            snprintf(detail, sizeof detail, "the body is over the limit of %zu bytes",
-                     r->srv->max_body_bytes);
+        if (errno || end == cl || n > r->body_max) {
+            snprintf(detail, sizeof detail, "the body is over the limit of %zu bytes", r->body_max);
             return reply_problem(r, REPLY_PAYLOAD_TOO_LARGE, detail, NULL, NULL);
         }
         r->body_cap = (size_t)n + 1;
@@ -234,7 +264,7 @@ static enum MHD_Result on_headers(struct http_req *r, const char *url, const cha
 /* Takes one piece of the body, never holding more than max_body_bytes. */
 static enum MHD_Result on_upload(struct http_req *r, const char *data, size_t size)
 {
-    size_t max = r->srv->max_body_bytes;
+    size_t max = r->wants_body ? r->body_max : r->srv->max_body_bytes;
     if (!r->wants_body || r->body_too_large) {
         r->discarded += size;
         /* An endless body is not read for ever: close the connection. */
@@ -273,8 +303,7 @@ static enum MHD_Result on_complete(struct http_req *r)
     if (r->handler_state) /* resumed after a suspension: the handler finishes */
         return r->handler(r);
     if (r->body_too_large) {
-        snprintf(detail, sizeof detail, "the body is over the limit of %zu bytes",
-                 r->srv->max_body_bytes);
+        snprintf(detail, sizeof detail, "the body is over the limit of %zu bytes", r->body_max);
         return reply_problem(r, REPLY_PAYLOAD_TOO_LARGE, detail, NULL, NULL);
     }
     if (r->scan_body) {
@@ -304,8 +333,10 @@ static enum MHD_Result on_complete(struct http_req *r)
                           (json_int_t)jerr.column, "position", (json_int_t)jerr.position);
             return reply_problem(r, REPLY_MALFORMED_JSON, detail, extra, NULL);
         }
-        free(r->body); /* the parsed form is all the handler needs */
-        r->body = NULL;
+        if (!r->keep_body) {
+            free(r->body); /* the parsed form is all the handler needs */
+            r->body = NULL;
+        }
     }
     return r->handler(r);
 }

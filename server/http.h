@@ -35,6 +35,8 @@ struct server {
     unsigned save_workers;         /* threads running durable saves; 0: on the HTTP threads */
     int db_lock_wait_ms;           /* a save's bound from its arrival (then 503 Retry-After) */
     struct saveq *saveq;           /* started by http_start when save_workers > 0 */
+    size_t checkpoint_max_bytes;   /* PUT /rooms/{id}/checkpoint body limit (h_fleet.c) */
+    int64_t checkpoint_ttl_s;      /* a checkpoint's lifetime after its write */
     struct MHD_Daemon *daemon;
     atomic_bool stopping;  /* SIGTERM seen: responses carry Connection: close */
     atomic_long in_flight; /* requests begun and not yet completed */
@@ -60,7 +62,9 @@ struct http_req {
     bool queued;  /* a response is queued */
     bool authed;
     bool wants_body;     /* the handler reads a JSON body */
-    bool body_too_large; /* exceeded max_body_bytes while streaming */
+    bool body_too_large; /* exceeded the route's body limit while streaming */
+    bool keep_body;      /* the handler also gets the body's bytes (body, body_len) */
+    size_t body_max;     /* the route's body limit: max_body_bytes, or checkpoint_max_bytes */
     char room_id[HTTP_ROOM_ID_MAX + 1];
     char log_path[HTTP_LOG_PATH_MAX + 1];
     struct gate_uri gate; /* what the raw request target told (server/gate.c) */

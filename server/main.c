@@ -42,6 +42,8 @@ struct server_config {
     const char *livekit_secret_file;
     const char *livekit_url;
     long long livekit_ttl;
+    long long checkpoint_ttl_s;
+    long long checkpoint_max_bytes;
 };
 
 #define OPT(f, e, t, d, lo, hi, field, h)                                                          \
@@ -101,6 +103,11 @@ static const struct config_opt opts[] = {
         "LiveKit server URL handed to clients, e.g. wss://livekit.example.com"),
     OPT("--livekit-ttl", "LIVEKIT_TOKEN_TTL", CONFIG_INT, "3600", 60, 86400, livekit_ttl,
         "lifetime of issued LiveKit tokens in seconds"),
+    OPT("--checkpoint-ttl-s", "ROOMSTATE_CHECKPOINT_TTL_S", CONFIG_INT, "600", 1, 604800,
+        checkpoint_ttl_s,
+        "seconds a relay's live checkpoint (PUT /rooms/{id}/checkpoint) is kept after its write"),
+    OPT("--checkpoint-max-bytes", "ROOMSTATE_CHECKPOINT_MAX_BYTES", CONFIG_INT, "4194304", 1024,
+        1073741824LL, checkpoint_max_bytes, "largest live checkpoint body in bytes (413 above)"),
     OPT("--log-level", "ROOMSTATE_LOG_LEVEL", CONFIG_STRING, "info", 0, 0, log_level,
         "debug, info, warn or error"),
 };
@@ -209,6 +216,8 @@ int main(int argc, char **argv)
     srv.limits.max_value_depth = (size_t)cfg.max_depth;
     srv.max_body_bytes = (size_t)cfg.max_body;
     srv.history_keep = cfg.history;
+    srv.checkpoint_ttl_s = cfg.checkpoint_ttl_s;
+    srv.checkpoint_max_bytes = (size_t)cfg.checkpoint_max_bytes;
     srv.threads = cfg.threads > 0 ? (unsigned)cfg.threads : (cores > 0 ? (unsigned)cores : 1);
     /* on PostgreSQL a request waits for network round trips: by default as many HTTP threads
      * as connections, so the pool can be busy while the cores are not */

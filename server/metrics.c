@@ -14,12 +14,14 @@ static const char *const route_labels[METRICS_ROUTE_COUNT] = {
     "/healthz",
     "/readyz",
     "/metrics",
+    "/rooms/{room_id}/lease",
+    "/rooms/{room_id}/checkpoint",
     "other",
 };
 
 /* The statuses the server answers; anything else is counted as "other". */
-static const unsigned statuses[] = {200, 201, 204, 304, 400, 401, 404,
-                                    405, 412, 413, 415, 422, 500, 503};
+static const unsigned statuses[] = {200, 201, 204, 304, 400, 401, 403, 404,
+                                    405, 409, 412, 413, 415, 422, 500, 503};
 #define NSTATUS (sizeof statuses / sizeof statuses[0])
 
 /* Upper bounds of the duration histogram, in seconds (+Inf implied). */

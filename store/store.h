@@ -173,6 +173,8 @@ enum store_status store_open_opts(const char *path, const struct store_options *
                                   struct store **out, char *err, size_t errsize)
     __attribute__((warn_unused_result));
 
+struct store_fleet_ops; /* store/fleet.h */
+
 struct store_ops {
     const char *name;
     enum store_status (*open)(const char *path, const struct store_options *opts,
@@ -195,6 +197,8 @@ struct store_ops {
      * backend has none.  Group commit (store_group.c) needs it. */
     void (*save_batch)(struct store *s, const struct store_save_req *const reqs[],
                        struct store_save_result *const res[], enum store_status st[], size_t n);
+    /* leases and live checkpoints of the relay fleet (store/fleet.h); NULL: none */
+    const struct store_fleet_ops *fleet;
 };
 
 struct store {

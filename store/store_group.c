@@ -392,6 +392,11 @@ enum store_status store_group_open(const struct store_ops *backend, const char *
     return STORE_OK;
 }
 
+struct store *store_group_inner(struct store *s)
+{
+    return s && s->ops == &group_ops ? gs(s)->inner : NULL;
+}
+
 bool store_group_stats_of(struct store *s, struct store_group_stats *out)
 {
     if (!s || s->ops != &group_ops)

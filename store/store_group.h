@@ -27,6 +27,10 @@ enum store_status store_group_open(const struct store_ops *backend, const char *
                                    const struct store_options *opts, struct store **out, char *err,
                                    size_t errsize) __attribute__((warn_unused_result));
 
+/* The store's own backend connection when s is a group store (its non-save calls run
+ * there, e.g. store/fleet.c's), else NULL. */
+struct store *store_group_inner(struct store *s);
+
 /* Counters since the group started (for tests and metrics). */
 struct store_group_stats {
     unsigned long long saves, batches, max_batch;

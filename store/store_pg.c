@@ -10,6 +10,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "store/fleet.h"
 #include "store/migrations_pg.h"
 
 #include <inttypes.h>
@@ -686,4 +687,5 @@ const struct store_ops store_pg_ops = {
     .rooms_list = store_pg_rooms_list,
     .room_counter = store_pg_room_counter,
     .room_import = store_pg_room_import,
+    .fleet = &store_fleet_pg_ops,
 };

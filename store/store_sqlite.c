@@ -13,6 +13,7 @@
 #include "common/grow.h"
 #include "common/log.h"
 #include "store/dbfile.h"
+#include "store/fleet.h"
 #include "store/migrations.h"
 
 #include <errno.h>
@@ -734,4 +735,5 @@ const struct store_ops store_sqlite_ops = {
     .room_counter = store_sqlite_room_counter,
     .room_import = store_sqlite_room_import,
     .save_batch = store_sqlite_save_batch,
+    .fleet = &store_fleet_sqlite_ops,
 };

@@ -8,6 +8,9 @@ import unittest
 
 import harness
 
+SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "schema", "sqlite")
+MIGRATIONS = len([f for f in os.listdir(SCHEMA) if f.endswith(".sql")])  # compiled in
+
 
 def migrate(*args, env=None, timeout=30):
     full_env = {k: v for k, v in os.environ.items() if k != "ROOMSTATE_DB"}
@@ -30,7 +33,8 @@ class MigrateTest(unittest.TestCase):
         self.assertFalse(os.path.exists(self.db))
         r = self.up()
         self.assertTrue(os.path.exists(self.db))
-        self.assertIn("applied 1 migration", r.stdout)
+        self.assertIn(f"applied {MIGRATIONS} migration(s), schema now at version {MIGRATIONS}",
+                      r.stdout)
         with sqlite3.connect(self.db) as c:
             tables = {n for (n,) in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             self.assertTrue({"rooms", "room_versions", "schema_migrations"} <= tables)
@@ -38,8 +42,9 @@ class MigrateTest(unittest.TestCase):
                              ).fetchall()
             self.assertEqual(c.execute("PRAGMA journal_mode").fetchone()[0], "wal")
         c.close()
-        self.assertEqual(len(rows), 1)
+        self.assertEqual(len(rows), MIGRATIONS)
         self.assertEqual(rows[0][:2], (1, "rooms"))
+        self.assertEqual(rows[1][:2], (2, "fleet"))
         self.assertRegex(rows[0][2], r"^[0-9a-f]{64}$")
         self.assertRegex(rows[0][3], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
         # the recorded checksum is the sha256 of the shipped file
@@ -78,7 +83,7 @@ class MigrateTest(unittest.TestCase):
         r = migrate("--db", self.db, "status")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertRegex(r.stdout, r"0001\s+rooms\s+applied")
-        self.assertIn("1 applied, 0 pending, 0 modified, 0 unknown", r.stdout)
+        self.assertIn(f"{MIGRATIONS} applied, 0 pending, 0 modified, 0 unknown", r.stdout)
         r = migrate("--db", self.db, "verify")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("verify: ok", r.stdout)

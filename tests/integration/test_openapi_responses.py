@@ -317,6 +317,65 @@ class TestOpenApiResponses(unittest.TestCase):
         p = self.c.check(L, "POST", s.request("POST", L, body={"room": "r"}, token=svc), 400)
         self.assertTrue(p["type"].endswith("/bad-request"))
 
+    # ---- relay fleet (issue 10) ----
+    def test_fleet(self):
+        L, C = "/rooms/{room_id}/lease", "/rooms/{room_id}/checkpoint"
+        svc = harness.token(uid="", key="unused", service="relay",
+                            service_key=self._service_key())
+        lease = {"holder": "relay-a", "ttl_ms": 5000}
+        json_h = {"Authorization": f"Bearer {svc}", "Content-Type": "application/json"}
+        for method, path, body in (("POST", "/rooms/f/lease", lease),
+                                   ("GET", "/rooms/f/lease", None),
+                                   ("DELETE", "/rooms/f/lease?fence=1", None),
+                                   ("PUT", "/rooms/f/checkpoint?fence=1", {}),
+                                   ("GET", "/rooms/f/checkpoint", None),
+                                   ("DELETE", "/rooms/f/checkpoint?fence=1", None)):
+            t = L if "/lease" in path else C
+            self.c.check(t, method, self.req(method, path, body, token=None), 401)
+            self.c.check(t, method, self.req(method, path, body), 403)  # a player's token
+            self.c.check(t, method, self.req(method, "/rooms/-x/" + t.rsplit("/", 1)[1] +
+                                             path.partition("?")[1] + path.partition("?")[2],
+                                             body, token=svc), 400)
+        self.c.check(L, "GET", self.req("GET", "/rooms/f/lease", token=svc), 404)
+        self.c.check(L, "DELETE", self.req("DELETE", "/rooms/f/lease?fence=1", token=svc), 404)
+        self.c.check(C, "PUT", self.req("PUT", "/rooms/f/checkpoint?fence=1", {}, token=svc), 409)
+        self.c.check(L, "POST", self.req("POST", "/rooms/f/lease", lease, token=svc), 200)
+        self.c.check(L, "HEAD", self.req("HEAD", "/rooms/f/lease", token=svc), 200)
+        self.c.check(L, "GET", self.req("GET", "/rooms/f/lease", token=svc), 200)
+        p = self.c.check(L, "POST", self.req("POST", "/rooms/f/lease", dict(lease, holder="b"),
+                                             token=svc), 409)
+        self.assertEqual(p["holder"], "relay-a")
+        self.c.check(L, "POST", self.req("POST", "/rooms/f/lease", dict(lease, fence=7),
+                                         token=svc), 409)
+        self.c.check(L, "POST", self.req("POST", "/rooms/f/lease", dict(lease, ttl_ms=1),
+                                         token=svc), 400)
+        self.c.check(L, "POST", self.req("POST", "/rooms/f/lease", "{", token=svc), 400)
+        self.c.check(L, "POST", self.req("POST", "/rooms/f/lease", lease, token=svc,
+                                         headers={"Content-Type": "text/plain"}), 415)
+        self.c.check(L, "POST", self.s.raw("POST", "/rooms/f/lease", headers=json_h,
+                                           body=b'{"holder": "' + b"h" * 300000 + b'"}'), 413)
+        self.c.check(C, "GET", self.req("GET", "/rooms/f/checkpoint", token=svc), 404)
+        self.c.check(C, "DELETE", self.req("DELETE", "/rooms/f/checkpoint?fence=1", token=svc),
+                     404)
+        self.c.check(C, "PUT", self.req("PUT", "/rooms/f/checkpoint?fence=1", {"live": 1},
+                                        token=svc), 200)
+        doc = self.c.check(C, "GET", self.req("GET", "/rooms/f/checkpoint", token=svc), 200)
+        self.assertEqual(doc["state"], {"live": 1})
+        self.c.check(C, "PUT", self.req("PUT", "/rooms/f/checkpoint?fence=2", {}, token=svc), 409)
+        self.c.check(C, "PUT", self.req("PUT", "/rooms/f/checkpoint?fence=1", [], token=svc), 400)
+        self.c.check(C, "PUT", self.req("PUT", "/rooms/f/checkpoint?fence=1", {}, token=svc,
+                                        headers={"Content-Type": "text/plain"}), 415)
+        self.c.check(C, "PUT", self.s.raw("PUT", "/rooms/f/checkpoint?fence=1", headers=json_h,
+                                          body=b'{"a": "' + b"x" * (5 << 20) + b'"}'), 413)
+        self.c.check(C, "DELETE", self.req("DELETE", "/rooms/f/checkpoint?fence=2", token=svc),
+                     409)
+        self.c.check(C, "DELETE", self.req("DELETE", "/rooms/f/checkpoint?fence=1", token=svc),
+                     204)
+        self.c.check(L, "DELETE", self.req("DELETE", "/rooms/f/lease?fence=2", token=svc), 409)
+        self.c.check(L, "DELETE", self.req("DELETE", "/rooms/f/lease?fence=1", token=svc), 204)
+        for t, path, method in ((L, "/rooms/f/lease", "PUT"), (C, "/rooms/f/checkpoint", "POST")):
+            self.c.check(t, method, self.s.raw(method, path, headers=json_h), 405)
+
     # ---- every documented response seen ----
     def test_zz_every_documented_response_seen(self):
         """Runs last (unittest sorts by name); meaningful only when the whole class ran."""

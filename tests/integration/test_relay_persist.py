@@ -74,10 +74,9 @@ class RelayWithServer(unittest.TestCase):
         # the last player left: the relay saved the room on its own (version 2)
         harness.wait_until(lambda: self.state(room)[1]["version"] >= 2, timeout=15,
                            what="the empty-room save")
-        # the save being stored does not mean the room is gone: the relay frees it on its
-        # next tick (TTL 0). Joining before that would join the same in-memory room.
+        # and freed it (at the next tick after the save, TTL 0) before the room is joined again
         harness.wait_until(lambda: self.relay.metrics()["roomstate_relay_rooms"] == 0,
-                           timeout=15, what="the emptied room freed by the relay")
+                           timeout=15, what="the empty room freed")
 
         async def second_session():
             # the room is created again (TTL 0 freed it): its state is loaded and restored

@@ -12,7 +12,12 @@ by item:
   - manifest ids: every restored object keeps its manifest id, and the manifests come back;
   - persisted property map values: durable properties with the values set during the
     session (not the spawn values); non-durable properties are not restored.
-`make replay` runs this file alone."""
+`make replay` runs this file alone.
+
+The relay runs as a single relay (`--lease-ttl-ms 0`: no lease, no live checkpoints), the
+deployment this acceptance list is about.  A relay of a fleet (README "Several relays")
+restores a room's live checkpoint instead after a crash (players keep their seats,
+transient objects come back): tests/integration/test_relay_fleet.py checks that."""
 import json
 import os
 import signal
@@ -75,7 +80,8 @@ class RestartReplay(unittest.TestCase):
             with open(path, "w") as f:
                 f.write(value + "\n")
         self.relay = Relay(self, ["--nakama-key-file", key, "--service-key-file", svc,
-                                  "--server-url", f"http://127.0.0.1:{self.server.port}"])
+                                  "--server-url", f"http://127.0.0.1:{self.server.port}",
+                                  "--lease-ttl-ms", "0"])
 
     def kill_both(self):
         self.assertTrue(self.relay.alive() and self.server.proc.alive())
