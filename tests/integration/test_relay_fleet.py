@@ -131,7 +131,10 @@ class FleetRelay:
     def url(self):
         return f"http://127.0.0.1:{self.port}"
 
-    metrics = Relay.metrics  # /metrics as {series: value}
+    def metrics(self):
+        """/metrics of the players' port as {series: value}: the fleet's figures carry no
+        room or user label, so the public port has them."""
+        return Relay.metrics(self, public=True)
 
     def hosted(self):
         return int(self.metrics()["roomstate_relay_rooms_hosted"])
@@ -368,9 +371,28 @@ class Room:
 class RelayFleet(unittest.TestCase):
     def setUp(self):
         self.fleet = Fleet(self)
+        self.rooms = []
+
+    def run_rooms(self, coro, timeout):
+        """Runs a test coroutine with a bound; whatever happens, every player's loops are
+        told to stop and their tasks cancelled, so that no loop outlives the test (a
+        cancellation that asyncio.wait_for swallows would otherwise keep asyncio.run
+        waiting for ever)."""
+        async def bounded():
+            try:
+                return await coro
+            finally:
+                for r in self.rooms:
+                    for p in r.players:
+                        p.stopped = True
+                        p.writing = False
+                    for t in r.tasks:
+                        t.cancel()
+        run(bounded(), timeout=timeout)
 
     async def start_rooms(self):
         rooms = [Room(self.fleet, k) for k in range(ROOMS)]
+        self.rooms.extend(rooms)
         for i in range(0, ROOMS, 10):  # ten rooms at a time
             await asyncio.gather(*(r.start() for r in rooms[i:i + 10]))
         return rooms
@@ -465,7 +487,7 @@ class RelayFleet(unittest.TestCase):
                   f"bytes and {ck_s / written * 1000:.1f} ms each (the 2 other relays), "
                   f"{rate:.2f}/s per changing room")
 
-        run(go(), timeout=120)
+        self.run_rooms(go(), timeout=120)
 
     def test_kill9_loses_at_most_one_interval(self):
         async def go():
@@ -504,7 +526,7 @@ class RelayFleet(unittest.TestCase):
                   f"{sorted(delays.values())[len(delays) // 2]:.2f} s, max "
                   f"{max(delays.values()):.2f} s; counter values lost max {max(lost.values())}")
 
-        run(go(), timeout=120)
+        self.run_rooms(go(), timeout=120)
 
     def test_rolling_restart_loses_nothing(self):
         async def go():
@@ -531,7 +553,7 @@ class RelayFleet(unittest.TestCase):
             self.placement(rooms)
             await asyncio.gather(*(r.stop() for r in rooms))
 
-        run(go(), timeout=150)
+        self.run_rooms(go(), timeout=150)
 
     def test_sigstop_past_lease_is_fenced(self):
         async def go():
@@ -588,7 +610,7 @@ class RelayFleet(unittest.TestCase):
                 self.assertEqual(sorted(objects), ["ctr", "held", "placed", "saved"])
             await asyncio.gather(*(r.stop() for r in rooms))
 
-        run(go(), timeout=120)
+        self.run_rooms(go(), timeout=120)
 
 
 
