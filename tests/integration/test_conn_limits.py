@@ -166,6 +166,14 @@ def metrics(port, src=NORMAL):
     return out
 
 
+def metrics_or_none(port, src=NORMAL):
+    """metrics(), or None while the connection is refused."""
+    try:
+        return metrics(port, src)
+    except AssertionError:
+        return None
+
+
 REFUSED_IP = 'roomstate_http_connections_refused_total{limit="per_ip"}'
 REFUSED_TOTAL = 'roomstate_http_connections_refused_total{limit="total"}'
 HEAD_TIMEOUT = 'roomstate_http_connections_closed_total{reason="header_timeout"}'
@@ -228,8 +236,9 @@ class TestConnectionLimits(unittest.TestCase):
                 if st != 200:
                     failures.append(f"state: {st} {err} after {dt:.2f} s")
             m = metrics(s.port)
-            # never more than the attacker's share (+ this client's own connection)
-            self.assertLessEqual(m[OPEN], per_ip + 2, m)
+            # never more than the attacker's share, plus this client's scrape and the few
+            # connections it has just closed (the server may not have seen their end yet)
+            self.assertLessEqual(m[OPEN], per_ip + 5, m[OPEN])
             i += 1
             time.sleep(0.01)  # the pace of a normal client, not a wait for the server
         self.assertEqual(failures, [])
@@ -289,9 +298,13 @@ class TestConnectionLimits(unittest.TestCase):
         # library's own idle timeout, 60 s, would not have fired yet)
         for c in held:
             wait_closed(c, head_s + 15)
-        m = metrics(s.port)  # a fresh connection is served again
+        # a fresh connection is served again once the server has closed them (the client
+        # sees the end of the stream a moment before the server frees the slot)
+        m = harness.wait_until(lambda: metrics_or_none(s.port), timeout=15,
+                               what="a free connection slot")
         self.assertGreaterEqual(m[REFUSED_TOTAL], 1)
-        self.assertGreaterEqual(m[HEAD_TIMEOUT], total)
+        # (the last held one was refused instead when an extra took its slot first)
+        self.assertGreaterEqual(m[HEAD_TIMEOUT], total - 1)
         self.assertEqual(m[REFUSED_IP], 0)
 
     def test_trickled_head_cut_at_the_deadline_slow_complete_head_served(self):
