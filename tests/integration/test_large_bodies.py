@@ -12,25 +12,10 @@ import unittest
 
 import harness
 from test_server_fixture import (SESSION_KEY, Server, _read_response, problem, raw_request,
-                                 room_doc)
+                                 room_doc, write_body)
 
 MB = 1000 * 1000
 PIECE = 256 * 1024
-
-
-def send_body(sock, body, chunked):
-    """Writes the body (chunked in PIECE-sized chunks, or as is); a connection the server
-    closed stops the writing (the answer may already be waiting to be read)."""
-    try:
-        if chunked:
-            for i in range(0, len(body), PIECE):
-                piece = body[i:i + PIECE]
-                sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
-            sock.sendall(b"0\r\n\r\n")
-        else:
-            sock.sendall(body)
-    except OSError:  # reset, broken pipe, or shut down by the reader
-        pass
 
 
 def post_without_expect(port, token, body, chunked, timeout=60):
@@ -42,7 +27,8 @@ def post_without_expect(port, token, body, chunked, timeout=60):
             f"{framing}\r\n\r\n").encode()
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(head)
-        writer = threading.Thread(target=send_body, args=(s, body, chunked), daemon=True)
+        writer = threading.Thread(target=write_body, args=(s, body, chunked, PIECE),
+                                  daemon=True)
         writer.start()
         try:
             return _read_response(s.makefile("rb"), "POST")
