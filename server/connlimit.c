@@ -32,7 +32,9 @@ struct conn_rec {
     struct connlimit *cl;
     struct addr_key key;
     int fd;
-    _Atomic int64_t deadline_ms; /* monotonic; 0: no request head awaited */
+    _Atomic int64_t since_ms;    /* monotonic: accepted, or the previous response sent */
+    _Atomic int64_t deadline_ms; /* monotonic; 0: nothing awaited */
+    atomic_bool in_body;         /* the head is in, the rest of the request awaited */
     bool cut;                    /* the sweeper shut its socket down */
 };
 
@@ -261,8 +263,10 @@ static void on_started(struct connlimit *cl, struct MHD_Connection *conn, void *
     rec->cl = cl;
     rec->key = k;
     rec->fd = fi ? (int)fi->connect_fd : -1;
+    int64_t now = mono_ms();
+    atomic_store(&rec->since_ms, now);
     atomic_store(&rec->deadline_ms,
-                 cl->cfg.header_timeout_ms ? mono_ms() + cl->cfg.header_timeout_ms : 0);
+                 cl->cfg.header_timeout_ms ? now + cl->cfg.header_timeout_ms : 0);
     pthread_mutex_lock(&cl->mu);
     rec->next = cl->recs;
     if (cl->recs)
@@ -312,6 +316,16 @@ static struct conn_rec *rec_of(struct MHD_Connection *conn)
 void connlimit_head_received(struct MHD_Connection *conn)
 {
     struct conn_rec *rec = rec_of(conn);
+    if (!rec)
+        return;
+    unsigned t = rec->cl->cfg.request_timeout_ms;
+    atomic_store(&rec->in_body, true);
+    atomic_store(&rec->deadline_ms, t ? atomic_load(&rec->since_ms) + t : 0);
+}
+
+void connlimit_request_received(struct MHD_Connection *conn)
+{
+    struct conn_rec *rec = rec_of(conn);
     if (rec)
         atomic_store(&rec->deadline_ms, 0);
 }
@@ -319,17 +333,25 @@ void connlimit_head_received(struct MHD_Connection *conn)
 void connlimit_request_done(struct MHD_Connection *conn)
 {
     struct conn_rec *rec = rec_of(conn);
-    if (rec && rec->cl->cfg.header_timeout_ms)
-        atomic_store(&rec->deadline_ms, mono_ms() + rec->cl->cfg.header_timeout_ms);
+    if (!rec)
+        return;
+    int64_t now = mono_ms();
+    unsigned t = rec->cl->cfg.header_timeout_ms;
+    atomic_store(&rec->since_ms, now);
+    atomic_store(&rec->in_body, false);
+    atomic_store(&rec->deadline_ms, t ? now + t : 0);
 }
 
-/* Shuts down the sockets of connections past their head deadline.  The socket stays open
+/* Shuts down the sockets of connections past their deadline.  The socket stays open
  * (the library closes it after the close notification, which needs cl->mu): shutting it
  * down under the lock cannot touch a descriptor that was closed and reused. */
 static void *sweep(void *arg)
 {
     struct connlimit *cl = arg;
-    unsigned period_ms = cl->cfg.header_timeout_ms / 4;
+    unsigned shortest = cl->cfg.header_timeout_ms;
+    if (!shortest || (cl->cfg.request_timeout_ms && cl->cfg.request_timeout_ms < shortest))
+        shortest = cl->cfg.request_timeout_ms;
+    unsigned period_ms = shortest / 4;
     if (period_ms > 250)
         period_ms = 250;
     if (period_ms < 20)
@@ -342,11 +364,13 @@ static void *sweep(void *arg)
             if (!d || d > now || r->cut || r->fd < 0)
                 continue;
             r->cut = true;
+            bool body = atomic_load(&r->in_body);
             if (shutdown(r->fd, SHUT_RDWR) != 0 && errno != ENOTCONN)
-                log_warn("head deadline: cannot shut a connection down: %s", strerror(errno));
-            metrics_connection_head_timeout();
-            log_debug("closing a connection whose request head did not arrive within %u ms",
-                      cl->cfg.header_timeout_ms);
+                log_warn("request deadline: cannot shut a connection down: %s", strerror(errno));
+            metrics_connection_timeout(body);
+            log_debug("closing a connection whose request %s did not arrive within %u ms",
+                      body ? "body" : "head",
+                      body ? cl->cfg.request_timeout_ms : cl->cfg.header_timeout_ms);
         }
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -385,7 +409,7 @@ struct connlimit *connlimit_new(const struct connlimit_config *cfg)
         free(cl);
         return NULL;
     }
-    if (cfg->header_timeout_ms) {
+    if (cfg->header_timeout_ms || cfg->request_timeout_ms) {
         int rc = pthread_create(&cl->sweeper, NULL, sweep, cl);
         if (rc != 0) {
             log_error("cannot start the request-head deadline thread: %s", strerror(rc));

@@ -13,7 +13,9 @@
  * received, so a client sending one byte every few seconds would hold the connection for
  * ever; this deadline does not move.  A sweeping thread shuts down the socket of a
  * connection past its deadline; the library then sees the end of the stream and closes
- * the connection the ordinary way (and calls its close notification).
+ * the connection the ordinary way (and calls its close notification).  The whole request,
+ * body included, has a second deadline from the same start (request_timeout_ms), so that
+ * a body trickled byte by byte does not hold a connection for ever either.
  *
  * Thread safety: every function may be called from any thread. */
 #ifndef ROOMSTATE_CONNLIMIT_H
@@ -25,9 +27,11 @@
 #include <sys/socket.h>
 
 struct connlimit_config {
-    unsigned max_connections;   /* open connections in all; at least 1 */
-    unsigned max_per_ip;        /* from one address (IPv6: one /64); 0: no such limit */
-    unsigned header_timeout_ms; /* to receive a request head; 0: no deadline */
+    unsigned max_connections;    /* open connections in all; at least 1 */
+    unsigned max_per_ip;         /* from one address (IPv6: one /64); 0: no such limit */
+    unsigned header_timeout_ms;  /* to receive a request head; 0: no deadline */
+    unsigned request_timeout_ms; /* to receive the whole request, body included, from the
+                                  * same start; 0: no deadline (not below the head's) */
 };
 
 enum connlimit_verdict {
@@ -38,7 +42,7 @@ enum connlimit_verdict {
 
 struct connlimit;
 
-/* Starts the deadline sweeper (when header_timeout_ms > 0).  NULL when out of memory or
+/* Starts the deadline sweeper (when either timeout is set).  NULL when out of memory or
  * the thread cannot start (logged). */
 struct connlimit *connlimit_new(const struct connlimit_config *cfg);
 
@@ -53,9 +57,13 @@ enum MHD_Result connlimit_accept(void *cls, const struct sockaddr *addr, socklen
 void connlimit_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                       enum MHD_ConnectionNotificationCode code);
 
-/* The access handler's first call for a request: its head is complete, the deadline is
- * off until the response has been sent. */
+/* The access handler's first call for a request: its head is complete; the request's
+ * deadline replaces the head's. */
 void connlimit_head_received(struct MHD_Connection *conn);
+
+/* The access handler's last call (the body, if any, is complete): no deadline until the
+ * response has been sent (a save waiting for the database is not cut). */
+void connlimit_request_received(struct MHD_Connection *conn);
 
 /* A request completed (its response sent): the next request's head is now awaited. */
 void connlimit_request_done(struct MHD_Connection *conn);

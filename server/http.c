@@ -354,6 +354,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *upload_data_size = 0;
         return ret;
     }
+    connlimit_request_received(conn);
     return on_complete(r);
 }
 
@@ -434,7 +435,8 @@ int http_start(struct server *srv, const char *host, int port)
     }
     struct connlimit_config clc = {.max_connections = srv->max_connections,
                                    .max_per_ip = srv->max_connections_per_ip,
-                                   .header_timeout_ms = srv->header_timeout_ms};
+                                   .header_timeout_ms = srv->header_timeout_ms,
+                                   .request_timeout_ms = srv->request_timeout_ms};
     if (!(srv->connlimit = connlimit_new(&clc))) {
         log_error("cannot set up the connection limits (out of memory?)");
         goto out;

@@ -38,6 +38,7 @@ struct server {
     unsigned max_connections;
     unsigned max_connections_per_ip; /* 0: none */
     unsigned header_timeout_ms;      /* 0: none */
+    unsigned request_timeout_ms;     /* the whole request, body included; 0: none */
     size_t max_discard_bytes;        /* an oversized body is read and dropped up to this many
                                       * bytes, then answered 413; past it the connection closes */
     struct connlimit *connlimit;     /* started by http_start */

@@ -39,6 +39,7 @@ struct server_config {
     long long max_connections;
     long long max_connections_per_ip;
     long long header_timeout;
+    long long request_timeout;
     long long max_discard;
     const char *log_level;
     const char *livekit_key;
@@ -89,6 +90,11 @@ static const struct config_opt opts[] = {
         "seconds a connection has to deliver a whole request head, from its accept or from "
         "the previous response (a kept-alive connection idle this long is closed); not "
         "restarted by each byte (0: no deadline)"),
+    OPT("--request-timeout", "ROOMSTATE_REQUEST_TIMEOUT", CONFIG_INT, "60", 0, 86400,
+        request_timeout,
+        "seconds a connection has to deliver a whole request, head and body, counted as "
+        "--header-timeout; not restarted by each byte (0: no deadline; not below "
+        "--header-timeout)"),
     OPT("--max-objects", "ROOMSTATE_MAX_OBJECTS", CONFIG_INT, "10000", 1, 10000000, max_objects,
         "most objects in a room document (422 above)"),
     OPT("--max-depth", "ROOMSTATE_MAX_DEPTH", CONFIG_INT, "32", 1, 1000, max_depth,
@@ -178,7 +184,14 @@ static int limit_connections(const struct server_config *cfg, struct server *srv
         srv->max_connections = (unsigned)most;
     }
     srv->max_connections_per_ip = (unsigned)cfg->max_connections_per_ip;
+    if (cfg->request_timeout && cfg->request_timeout < cfg->header_timeout) {
+        log_error("--request-timeout (%lld s) is below --header-timeout (%lld s): the whole "
+                  "request cannot arrive before its head",
+                  cfg->request_timeout, cfg->header_timeout);
+        return -1;
+    }
     srv->header_timeout_ms = (unsigned)cfg->header_timeout * 1000u;
+    srv->request_timeout_ms = (unsigned)cfg->request_timeout * 1000u;
     srv->max_discard_bytes = (size_t)cfg->max_discard;
     return 0;
 }
@@ -277,10 +290,10 @@ int main(int argc, char **argv)
         snprintf(dbname, sizeof dbname, "%s", cfg.db);
     log_info("roomstate-server listening on %s (%u threads, db %s, history %lld, max body %lld)",
              cfg.listen, srv.threads, dbname, cfg.history, cfg.max_body);
-    log_info("connections: at most %u, %u per IP%s, request head within %lld s%s",
-             srv.max_connections, srv.max_connections_per_ip,
-             srv.max_connections_per_ip ? "" : " (no per-IP limit)", cfg.header_timeout,
-             cfg.header_timeout ? "" : " (no deadline)");
+    log_info("connections: at most %u, %u per IP (0: no limit); request head within %lld s, "
+             "whole request within %lld s (0: no deadline)",
+             srv.max_connections, srv.max_connections_per_ip, cfg.header_timeout,
+             cfg.request_timeout);
     if (sigwait(&sigs, &sig) != 0)
         sig = SIGTERM;
     log_info("signal %d: finishing requests in flight, then stopping", sig);

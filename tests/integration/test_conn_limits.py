@@ -2,8 +2,8 @@
 one address, idle ones and ones that trickle a request head one byte at a time, while a
 normal client on another loopback address saves, reads and asks /healthz.  Checks the limit
 per client address and in all (excess connections closed at accept), the request-head
-deadline that a trickle cannot push back (libmicrohttpd's own idle timeout restarts on
-every byte), the counters in /metrics, and the open-files limit the server raises at start.
+deadline and the whole-request deadline that a trickle cannot push back (libmicrohttpd's
+own idle timeout restarts on every byte), the counters in /metrics, and the open-files limit the server raises at start.
 Every wait is bounded.  Wire rules: RFC 9112 §2.2 and §5 (a message's head), RFC 9110
 §9.3.1 (GET)."""
 import errno
@@ -177,6 +177,7 @@ def metrics_or_none(port, src=NORMAL):
 REFUSED_IP = 'roomstate_http_connections_refused_total{limit="per_ip"}'
 REFUSED_TOTAL = 'roomstate_http_connections_refused_total{limit="total"}'
 HEAD_TIMEOUT = 'roomstate_http_connections_closed_total{reason="header_timeout"}'
+BODY_TIMEOUT = 'roomstate_http_connections_closed_total{reason="body_timeout"}'
 OPEN = "roomstate_http_connections_open"
 
 
@@ -318,6 +319,8 @@ class TestConnectionLimits(unittest.TestCase):
         c.settimeout(0.3)
         closed_at = None
         for b in Attack.HEAD[:200]:
+            if time.monotonic() - t0 > head_s + 10:
+                break
             try:
                 c.send(bytes([b]))
                 if c.recv(65536) == b"":
@@ -348,6 +351,52 @@ class TestConnectionLimits(unittest.TestCase):
         idle = wait_closed(c2, head_s + 15)
         self.assertGreaterEqual(idle, head_s - 0.5)
         self.assertLess(idle, head_s + 5)
+
+    def test_trickled_body_cut_at_the_request_deadline(self):
+        head_s, request_s = 2, 4
+        s = Server(self, args=["--header-timeout", str(head_s),
+                               "--request-timeout", str(request_s)])
+        tok = harness.token(key=SESSION_KEY)
+        body = json.dumps(room_doc(20)).encode()
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        self.addCleanup(c.close)
+        t0 = time.monotonic()
+        c.sendall((f"POST /rooms/slow/save HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tok}"
+                   f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+                   f"\r\n\r\n").encode())
+        # the head is in at once; the body comes one byte every 0.3 s, which would keep
+        # libmicrohttpd's idle timeout (60 s) from ever firing
+        c.settimeout(0.3)
+        closed_at = None
+        for b in body:
+            if time.monotonic() - t0 > request_s + 10:
+                break
+            try:
+                c.send(bytes([b]))
+                if c.recv(65536) == b"":
+                    closed_at = time.monotonic() - t0
+                    break
+            except socket.timeout:
+                continue
+            except OSError:
+                closed_at = time.monotonic() - t0
+                break
+        self.assertIsNotNone(closed_at, "a trickled body held the connection")
+        self.assertGreaterEqual(closed_at, request_s - 0.5)
+        self.assertLess(closed_at, request_s + 5)
+        m = metrics(s.port)
+        self.assertEqual(m[BODY_TIMEOUT], 1)
+        self.assertEqual(m[HEAD_TIMEOUT], 0)
+        # nothing was saved; a save sent at a normal pace is
+        self.assertEqual(s.request("GET", "/rooms/slow/state", token=tok)[0], 404)
+        self.assertEqual(s.request("POST", "/rooms/slow/save", body=body, token=tok)[0], 201)
+
+    def test_request_timeout_below_header_timeout_refused_at_start(self):
+        s = Server(self, args=["--header-timeout", "10", "--request-timeout", "5"], start=False)
+        p = s.start(wait=False)
+        harness.wait_until(lambda: not p.alive(), timeout=15, what="the server to exit")
+        self.assertNotEqual(p.p.returncode, 0)
+        self.assertIn("--request-timeout (5 s) is below --header-timeout (10 s)", p.output())
 
     def test_open_files_limit_raised_and_connections_capped(self):
         if shutil.which("prlimit") is None:
