@@ -254,7 +254,7 @@ static void on_started(struct connlimit *cl, struct MHD_Connection *conn, void *
     }
     struct conn_rec *rec = calloc(1, sizeof *rec);
     if (!rec) {
-        log_error("out of memory tracking a connection: it has no head deadline");
+        log_error("out of memory tracking a connection: it is neither counted nor timed");
         release_key(cl, &k);
         return;
     }
