@@ -168,7 +168,10 @@ static int check_database(const char *db)
 static int limit_connections(const struct server_config *cfg, struct server *srv)
 {
     uint64_t nofile = connlimit_raise_nofile();
-    uint64_t reserve = 64 + 4 * (uint64_t)srv->threads + (uint64_t)cfg->db_pool;
+    /* each HTTP thread and save worker holds its own SQLite handle (database, WAL, shared
+     * memory files); PostgreSQL: one socket per pooled connection */
+    uint64_t reserve =
+        64 + 4 * ((uint64_t)srv->threads + srv->save_workers) + (uint64_t)cfg->db_pool;
     uint64_t most = nofile > reserve ? nofile - reserve : 0;
     srv->max_connections = (unsigned)cfg->max_connections;
     if (nofile && srv->max_connections > most) {
