@@ -196,6 +196,24 @@ def wait_closed(sock, timeout):
     raise AssertionError(f"the server kept the connection open for {timeout} s")
 
 
+def trickle(sock, data, t0, bound):
+    """Sends data one byte every 0.3 s until the server closes sock: the seconds since t0
+    when it did, or None when it had not after bound seconds."""
+    sock.settimeout(0.3)
+    for b in data:
+        if time.monotonic() - t0 > bound:
+            return None
+        try:
+            sock.send(bytes([b]))
+            if sock.recv(65536) == b"":
+                return time.monotonic() - t0
+        except socket.timeout:
+            continue  # the pace: nothing came back within 0.3 s
+        except OSError:
+            return time.monotonic() - t0
+    return None
+
+
 class TestConnectionLimits(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -316,21 +334,7 @@ class TestConnectionLimits(unittest.TestCase):
         c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
         self.addCleanup(c.close)
         t0 = time.monotonic()
-        c.settimeout(0.3)
-        closed_at = None
-        for b in Attack.HEAD[:200]:
-            if time.monotonic() - t0 > head_s + 10:
-                break
-            try:
-                c.send(bytes([b]))
-                if c.recv(65536) == b"":
-                    closed_at = time.monotonic() - t0
-                    break
-            except socket.timeout:
-                continue
-            except OSError:
-                closed_at = time.monotonic() - t0
-                break
+        closed_at = trickle(c, Attack.HEAD, t0, head_s + 10)
         self.assertIsNotNone(closed_at, "a trickled head held the connection for 60 s")
         self.assertGreaterEqual(closed_at, head_s - 0.5)
         self.assertLess(closed_at, head_s + 5)
@@ -366,21 +370,7 @@ class TestConnectionLimits(unittest.TestCase):
                    f"\r\n\r\n").encode())
         # the head is in at once; the body comes one byte every 0.3 s, which would keep
         # libmicrohttpd's idle timeout (60 s) from ever firing
-        c.settimeout(0.3)
-        closed_at = None
-        for b in body:
-            if time.monotonic() - t0 > request_s + 10:
-                break
-            try:
-                c.send(bytes([b]))
-                if c.recv(65536) == b"":
-                    closed_at = time.monotonic() - t0
-                    break
-            except socket.timeout:
-                continue
-            except OSError:
-                closed_at = time.monotonic() - t0
-                break
+        closed_at = trickle(c, body, t0, request_s + 10)
         self.assertIsNotNone(closed_at, "a trickled body held the connection")
         self.assertGreaterEqual(closed_at, request_s - 0.5)
         self.assertLess(closed_at, request_s + 5)
