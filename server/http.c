@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/roomscan.h"
 #include "server/authcache.h"
+#include "server/connlimit.h"
 #include "server/h_fleet.h"
 #include "server/h_livekit.h"
 #include "server/h_ops.h"
@@ -196,6 +197,16 @@ static enum MHD_Result reply_unauthorized(struct http_req *r, enum auth_result a
     return reply_problem(r, REPLY_UNAUTHORIZED, auth_result_message(ar), extra, hdrs);
 }
 
+/* 413 (RFC 9110 §15.5.14), closing the connection: the rest of an announced body is not
+ * read, and after a streamed one the client is better off on a fresh connection. */
+static enum MHD_Result reply_too_large(struct http_req *r)
+{
+    char detail[96];
+    const char *hdrs[] = {MHD_HTTP_HEADER_CONNECTION, "close", NULL};
+    snprintf(detail, sizeof detail, "the body is over the limit of %zu bytes", r->body_max);
+    return reply_problem(r, REPLY_PAYLOAD_TOO_LARGE, detail, NULL, hdrs);
+}
+
 /* The first call: headers are in.  Queues an error, or runs a body-less handler, or
  * prepares to receive the body. */
 static enum MHD_Result on_headers(struct http_req *r, const char *url, const char *method)
@@ -252,10 +263,8 @@ static enum MHD_Result on_headers(struct http_req *r, const char *url, const cha
         char *end;
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
-        if (errno || end == cl || n > r->body_max) {
-            snprintf(detail, sizeof detail, "the body is over the limit of %zu bytes", r->body_max);
-            return reply_problem(r, REPLY_PAYLOAD_TOO_LARGE, detail, NULL, NULL);
-        }
+        if (errno || end == cl || n > r->body_max)
+            return reply_too_large(r);
         r->body_cap = (size_t)n + 1;
     }
     return MHD_YES;
@@ -266,9 +275,19 @@ static enum MHD_Result on_upload(struct http_req *r, const char *data, size_t si
 {
     size_t max = r->wants_body ? r->body_max : r->srv->max_body_bytes;
     if (!r->wants_body || r->body_too_large) {
+        /* The library lets a response be queued only before the body or after all of it,
+         * so an unwanted or oversized body is read and dropped, and answered once it has
+         * ended.  An endless one is not read for ever: past max_discard_bytes the
+         * connection is closed without an answer. */
         r->discarded += size;
-        /* An endless body is not read for ever: close the connection. */
-        return r->discarded > max * 2 + (1u << 20) ? MHD_NO : MHD_YES;
+        if (r->discarded > r->srv->max_discard_bytes) {
+            metrics_connection_body_cut();
+            log_info("%s: closing the connection after %zu bytes of a body that is not read "
+                     "(--max-discard %zu)",
+                     r->log_path, r->discarded, r->srv->max_discard_bytes);
+            return MHD_NO;
+        }
+        return MHD_YES;
     }
     if (size > max - r->body_len) {
         r->body_too_large = true;
@@ -302,10 +321,8 @@ static enum MHD_Result on_complete(struct http_req *r)
     char detail[320];
     if (r->handler_state) /* resumed after a suspension: the handler finishes */
         return r->handler(r);
-    if (r->body_too_large) {
-        snprintf(detail, sizeof detail, "the body is over the limit of %zu bytes", r->body_max);
-        return reply_problem(r, REPLY_PAYLOAD_TOO_LARGE, detail, NULL, NULL);
-    }
+    if (r->body_too_large)
+        return reply_too_large(r);
     if (r->scan_body) {
         /* valid room documents are checked and stored from their bytes; anything else
          * (every error included) goes the reference way below */
@@ -355,6 +372,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         const char *path = gate_check(r, url, method, version); /* framing: gate.c */
         if (!path)
             return r->queued ? MHD_YES : MHD_NO;
+        connlimit_head_received(conn);
         enum MHD_Result ret = on_headers(r, path, method);
         if (ret != MHD_YES || r->queued)
             return ret;
@@ -371,6 +389,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *upload_data_size = 0;
         return ret;
     }
+    connlimit_request_received(conn);
     return on_complete(r);
 }
 
@@ -402,6 +421,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     struct server *srv = cls;
     struct http_req *r = *con_cls;
+    connlimit_request_done(conn);
     if (!r)
         return;
     *con_cls = NULL;
@@ -447,6 +467,16 @@ int http_start(struct server *srv, const char *host, int port)
         log_error("cannot resolve listen address %s: %s", host, gai_strerror(gai));
         goto out;
     }
+    struct connlimit_config clc = {.max_connections = srv->max_connections,
+                                   .max_per_ip = srv->max_connections_per_ip,
+                                   .header_timeout_ms = srv->header_timeout_ms,
+                                   .request_timeout_ms = srv->request_timeout_ms};
+    if (!(srv->connlimit = connlimit_new(&clc))) {
+        log_error("cannot set up the connection limits (out of memory?)");
+        goto out;
+    }
+    unsigned threads = srv->threads > 1 ? srv->threads : 1;
+    unsigned mhd_limit = (srv->max_connections + 1) * threads;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
                      MHD_ALLOW_SUSPEND_RESUME;
     flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
@@ -459,6 +489,10 @@ int http_start(struct server *srv, const char *host, int port)
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, srv},
         {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY_BYTES, NULL},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)connlimit_notify, srv->connlimit},
+        /* connlimit decides; the library's own limit (per worker thread: this divided by
+         * the threads) stays out of the way, or it would stop accepting at ~1,020 */
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)mhd_limit, NULL},
         {srv->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)srv->threads,
          NULL},
         {MHD_OPTION_END, 0, NULL},
@@ -467,11 +501,13 @@ int http_start(struct server *srv, const char *host, int port)
         log_warn("no save workers: saves run on the HTTP threads");
     MHD_set_panic_func(on_mhd_panic, NULL);
     gate_init();
-    srv->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_access, srv,
-                                   MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+    srv->daemon = MHD_start_daemon(flags, (uint16_t)port, connlimit_accept, srv->connlimit,
+                                   on_access, srv, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
     if (!srv->daemon) {
         saveq_free(srv->saveq);
         srv->saveq = NULL;
+        connlimit_free(srv->connlimit);
+        srv->connlimit = NULL;
         log_error("cannot listen on %s:%d (address in use, or not a local address?)", host, port);
         goto out;
     }
@@ -523,6 +559,8 @@ void http_stop(struct server *srv, int wait_ms)
     srv->saveq = NULL;
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
+    connlimit_free(srv->connlimit);
+    srv->connlimit = NULL;
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
 }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 struct cache;
+struct connlimit;
 struct saveq;
 
 /* Settings of the running server; read-only once http_start has been called (except the
@@ -37,6 +38,14 @@ struct server {
     struct saveq *saveq;           /* started by http_start when save_workers > 0 */
     size_t checkpoint_max_bytes;   /* PUT /rooms/{id}/checkpoint body limit (h_fleet.c) */
     int64_t checkpoint_ttl_s;      /* a checkpoint's lifetime after its write */
+    /* connection limits and the request-head deadline (server/connlimit.h) */
+    unsigned max_connections;
+    unsigned max_connections_per_ip; /* 0: none */
+    unsigned header_timeout_ms;      /* 0: none */
+    unsigned request_timeout_ms;     /* the whole request, body included; 0: none */
+    size_t max_discard_bytes;        /* an oversized body is read and dropped up to this many
+                                      * bytes, then answered 413; past it the connection closes */
+    struct connlimit *connlimit;     /* started by http_start */
     struct MHD_Daemon *daemon;
     atomic_bool stopping;  /* SIGTERM seen: responses carry Connection: close */
     atomic_long in_flight; /* requests begun and not yet completed */
@@ -87,7 +96,7 @@ struct http_req {
 };
 
 /* Starts the daemon on host:port with srv->threads worker threads (epoll when the library
- * has it).  Returns 0, or -1 (logged). */
+ * has it) and the connection limits of srv.  Returns 0, or -1 (logged). */
 int http_start(struct server *srv, const char *host, int port);
 
 /* Graceful stop: stops accepting, waits (at most wait_ms) for requests in flight, then

@@ -5,6 +5,7 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "server/cache.h"
+#include "server/connlimit.h"
 #include "server/dbpool.h"
 #include "server/http.h"
 #include "store/dbfile.h"
@@ -37,6 +38,11 @@ struct server_config {
     long long save_workers;
     long long db_pool;
     long long db_lock_wait_ms;
+    long long max_connections;
+    long long max_connections_per_ip;
+    long long header_timeout;
+    long long request_timeout;
+    long long max_discard;
     const char *log_level;
     const char *livekit_key;
     const char *livekit_secret_file;
@@ -71,6 +77,28 @@ static const struct config_opt opts[] = {
         "refuse to start without a configured Nakama key (production)"),
     OPT("--max-body", "ROOMSTATE_MAX_BODY", CONFIG_INT, "8388608", 1024, 1073741824LL, max_body,
         "largest request body in bytes (413 above)"),
+    OPT("--max-discard", "ROOMSTATE_MAX_DISCARD", CONFIG_INT, "268435456", 0, 1LL << 40,
+        max_discard,
+        "bytes of an oversized body read and dropped so that its sender gets the 413 (a "
+        "chunked body's size is known only at its end); past this the connection is closed "
+        "without an answer (0: at once)"),
+    OPT("--max-connections", "ROOMSTATE_MAX_CONNECTIONS", CONFIG_INT, "4096", 1, 262144,
+        max_connections,
+        "most open HTTP connections; more are closed at accept (at most the open-files limit "
+        "less a reserve)"),
+    OPT("--max-connections-per-ip", "ROOMSTATE_MAX_CONNECTIONS_PER_IP", CONFIG_INT, "256", 0,
+        262144, max_connections_per_ip,
+        "most open HTTP connections from one client address (IPv6: one /64); more are closed "
+        "at accept (0: no such limit; behind a proxy every client has the proxy's address)"),
+    OPT("--header-timeout", "ROOMSTATE_HEADER_TIMEOUT", CONFIG_INT, "10", 0, 3600, header_timeout,
+        "seconds a connection has to deliver a whole request head, from its accept or from "
+        "the previous response (a kept-alive connection idle this long is closed); not "
+        "restarted by each byte (0: no deadline)"),
+    OPT("--request-timeout", "ROOMSTATE_REQUEST_TIMEOUT", CONFIG_INT, "60", 0, 86400,
+        request_timeout,
+        "seconds a connection has to deliver a whole request, head and body, counted as "
+        "--header-timeout; not restarted by each byte (0: no deadline; not below "
+        "--header-timeout)"),
     OPT("--max-objects", "ROOMSTATE_MAX_OBJECTS", CONFIG_INT, "10000", 1, 10000000, max_objects,
         "most objects in a room document (422 above)"),
     OPT("--max-depth", "ROOMSTATE_MAX_DEPTH", CONFIG_INT, "32", 1, 1000, max_depth,
@@ -143,6 +171,43 @@ static int check_database(const char *db)
     else /* not a missing schema: say what is wrong, not "migrate it" */
         log_error("cannot use database %s: %s", db, err[0] ? err : store_status_name(st));
     return -1;
+}
+
+/* Connection limits: the open-files limit is raised to its hard limit, and must leave room
+ * for --max-connections beside the descriptors the server needs anyway (database files,
+ * pools, the daemon's own), or accept() would fail and the library stop accepting. */
+static int limit_connections(const struct server_config *cfg, struct server *srv)
+{
+    uint64_t nofile = connlimit_raise_nofile();
+    /* each HTTP thread and save worker holds its own SQLite handle (database, WAL, shared
+     * memory files); PostgreSQL: one socket per pooled connection */
+    uint64_t reserve =
+        64 + 4 * ((uint64_t)srv->threads + srv->save_workers) + (uint64_t)cfg->db_pool;
+    uint64_t most = nofile > reserve ? nofile - reserve : 0;
+    srv->max_connections = (unsigned)cfg->max_connections;
+    if (nofile && srv->max_connections > most) {
+        if (most < 16) {
+            log_error("the open-files limit (%llu) leaves no room for connections: raise it "
+                      "(ulimit -n, LimitNOFILE=)",
+                      (unsigned long long)nofile);
+            return -1;
+        }
+        log_warn("--max-connections %u lowered to %llu: the open-files limit is %llu (raise it "
+                 "with ulimit -n or LimitNOFILE=)",
+                 srv->max_connections, (unsigned long long)most, (unsigned long long)nofile);
+        srv->max_connections = (unsigned)most;
+    }
+    srv->max_connections_per_ip = (unsigned)cfg->max_connections_per_ip;
+    if (cfg->request_timeout && cfg->request_timeout < cfg->header_timeout) {
+        log_error("--request-timeout (%lld s) is below --header-timeout (%lld s): the whole "
+                  "request cannot arrive before its head",
+                  cfg->request_timeout, cfg->header_timeout);
+        return -1;
+    }
+    srv->header_timeout_ms = (unsigned)cfg->header_timeout * 1000u;
+    srv->request_timeout_ms = (unsigned)cfg->request_timeout * 1000u;
+    srv->max_discard_bytes = (size_t)cfg->max_discard;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -226,6 +291,8 @@ int main(int argc, char **argv)
         srv.threads = (unsigned)cfg.db_pool;
     srv.save_workers = (unsigned)cfg.save_workers;
     srv.db_lock_wait_ms = (int)cfg.db_lock_wait_ms;
+    if (limit_connections(&cfg, &srv) != 0)
+        goto out;
     srv.cache = cache_new((size_t)cfg.cache_mb * 1024 * 1024);
     srv.livekit.api_key = cfg.livekit_key;
     srv.livekit.api_secret = livekit_secret;
@@ -254,6 +321,10 @@ int main(int argc, char **argv)
         snprintf(dbname, sizeof dbname, "%s", cfg.db);
     log_info("roomstate-server listening on %s (%u threads, db %s, history %lld, max body %lld)",
              cfg.listen, srv.threads, dbname, cfg.history, cfg.max_body);
+    log_info("connections: at most %u, %u per IP (0: no limit); request head within %lld s, "
+             "whole request within %lld s (0: no deadline)",
+             srv.max_connections, srv.max_connections_per_ip, cfg.header_timeout,
+             cfg.request_timeout);
     if (sigwait(&sigs, &sig) != 0)
         sig = SIGTERM;
     log_info("signal %d: finishing requests in flight, then stopping", sig);

@@ -35,6 +35,9 @@ static atomic_ullong dur_sum_ns[METRICS_ROUTE_COUNT];
 static atomic_ullong saves_created, saves_updated, bytes_stored;
 static atomic_ullong auth_failures[AUTH_RESULT_COUNT];
 static atomic_ullong cache_hits, cache_misses;
+static atomic_llong conns_open;
+static atomic_ullong conns_refused_ip, conns_refused_total, conns_head_timeout, conns_body_timeout,
+    conns_body_cut;
 
 const char *metrics_route_label(enum metrics_route r)
 {
@@ -79,6 +82,33 @@ void metrics_auth_failure(enum auth_result reason)
 void metrics_cache(bool hit)
 {
     atomic_fetch_add_explicit(hit ? &cache_hits : &cache_misses, 1, memory_order_relaxed);
+}
+
+void metrics_connection_opened(void)
+{
+    atomic_fetch_add_explicit(&conns_open, 1, memory_order_relaxed);
+}
+
+void metrics_connection_closed(void)
+{
+    atomic_fetch_sub_explicit(&conns_open, 1, memory_order_relaxed);
+}
+
+void metrics_connection_refused(bool by_ip)
+{
+    atomic_fetch_add_explicit(by_ip ? &conns_refused_ip : &conns_refused_total, 1,
+                              memory_order_relaxed);
+}
+
+void metrics_connection_timeout(bool in_body)
+{
+    atomic_fetch_add_explicit(in_body ? &conns_body_timeout : &conns_head_timeout, 1,
+                              memory_order_relaxed);
+}
+
+void metrics_connection_body_cut(void)
+{
+    atomic_fetch_add_explicit(&conns_body_cut, 1, memory_order_relaxed);
 }
 
 static unsigned long long ld(atomic_ullong *a)
@@ -152,6 +182,26 @@ char *metrics_render(long in_flight, size_t *len)
             "roomstate_state_cache_total{result=\"hit\"} %llu\n"
             "roomstate_state_cache_total{result=\"miss\"} %llu\n",
             ld(&cache_hits), ld(&cache_misses));
+    fprintf(f,
+            "# HELP roomstate_http_connections_open HTTP connections open now.\n"
+            "# TYPE roomstate_http_connections_open gauge\n"
+            "roomstate_http_connections_open %lld\n"
+            "# HELP roomstate_http_connections_refused_total Connections closed at accept by "
+            "a limit (per_ip: --max-connections-per-ip; total: --max-connections).\n"
+            "# TYPE roomstate_http_connections_refused_total counter\n"
+            "roomstate_http_connections_refused_total{limit=\"per_ip\"} %llu\n"
+            "roomstate_http_connections_refused_total{limit=\"total\"} %llu\n"
+            "# HELP roomstate_http_connections_closed_total Connections the server closed early "
+            "(header_timeout: no complete request head within --header-timeout; body_timeout: no "
+            "complete request within --request-timeout; body_cut: an "
+            "oversized body went on past --max-discard).\n"
+            "# TYPE roomstate_http_connections_closed_total counter\n"
+            "roomstate_http_connections_closed_total{reason=\"header_timeout\"} %llu\n"
+            "roomstate_http_connections_closed_total{reason=\"body_timeout\"} %llu\n"
+            "roomstate_http_connections_closed_total{reason=\"body_cut\"} %llu\n",
+            (long long)atomic_load_explicit(&conns_open, memory_order_relaxed),
+            ld(&conns_refused_ip), ld(&conns_refused_total), ld(&conns_head_timeout),
+            ld(&conns_body_timeout), ld(&conns_body_cut));
     if (fclose(f) != 0) {
         free(buf);
         return NULL;

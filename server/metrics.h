@@ -32,6 +32,16 @@ void metrics_save(bool created, size_t bytes_stored);
 void metrics_auth_failure(enum auth_result reason);
 void metrics_cache(bool hit);
 
+/* Connections (server/connlimit.c, server/http.c): opened and closed (the open gauge),
+ * refused at accept (by_ip: the per-IP limit, else the total one), shut down at
+ * the request-head or the request (body) deadline, and cut because an oversized body went past the
+ * discard bound. */
+void metrics_connection_opened(void);
+void metrics_connection_closed(void);
+void metrics_connection_refused(bool by_ip);
+void metrics_connection_timeout(bool in_body);
+void metrics_connection_body_cut(void);
+
 /* The whole exposition (text format 0.0.4); malloc'd, *len set; NULL when out of memory.
  * in_flight: requests begun and not completed (the scrape asking counts itself). */
 char *metrics_render(long in_flight, size_t *len);

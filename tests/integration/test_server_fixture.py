@@ -289,6 +289,22 @@ def _read_response(f, method):
     return status, headers, body
 
 
+def write_body(sock, body, chunked, step=65536):
+    """Writes a request body, chunked (RFC 9112 §7.1, step-sized chunks) or as is.  A
+    connection the server closed (or the reader shut down) ends the writing: the answer may
+    already be waiting to be read."""
+    try:
+        if chunked:
+            for i in range(0, len(body), step):
+                piece = body[i:i + step]
+                sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            sock.sendall(b"0\r\n\r\n")
+        else:
+            sock.sendall(body)
+    except OSError:
+        pass
+
+
 def raw_request(port, method, path, headers=None, body=b"", timeout=30, chunked=False):
     """One request on a fresh connection, written by hand.  A body is announced with
     Expect: 100-continue, so a server that answers from the headers alone (401, 413, ...)
@@ -313,17 +329,7 @@ def raw_request(port, method, path, headers=None, body=b"", timeout=30, chunked=
             status, rh, rb = _read_response(f, method)
             if status != 100:
                 return status, rh, rb
-            try:
-                if chunked:
-                    step = 65536
-                    for i in range(0, len(body), step):
-                        piece = body[i:i + step]
-                        s.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
-                    s.sendall(b"0\r\n\r\n")
-                else:
-                    s.sendall(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
+            write_body(s, body, chunked)
         return _read_response(f, method)
 
 
