@@ -684,12 +684,8 @@ static void on_tick(lws_sorted_usec_list_t *sul);
  * than a tick behind starts a new grid instead of running a burst of ticks. */
 static void schedule_tick(struct ws_server *s)
 {
-    int64_t now = clock_mono_ns() / 1000;
-    s->tick_due_us += s->tick_us;
-    if (s->tick_due_us < now - s->tick_us)
-        s->tick_due_us = now;
-    lws_sul_schedule(s->ctx, 0, &s->tick_sul, on_tick,
-                     s->tick_due_us > now ? s->tick_due_us - now : 0);
+    int64_t wait = clock_grid_next(&s->tick_due_us, s->tick_us, clock_mono_ns() / 1000);
+    lws_sul_schedule(s->ctx, 0, &s->tick_sul, on_tick, wait);
 }
 
 static void on_tick(lws_sorted_usec_list_t *sul)
