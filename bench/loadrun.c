@@ -73,7 +73,8 @@ int loadrun_setup(struct loadrun *r)
     }
     r->cl = calloc((size_t)r->n, sizeof *r->cl);
     r->room_joined = calloc((size_t)r->o.rooms, sizeof *r->room_joined);
-    if (!r->cl || !r->room_joined)
+    r->room_synced = calloc((size_t)r->o.rooms, sizeof *r->room_synced);
+    if (!r->cl || !r->room_joined || !r->room_synced)
         return -1;
     for (int i = 0; i < r->n; i++) {
         struct loadrun_client *c = &r->cl[i];
@@ -85,6 +86,7 @@ int loadrun_setup(struct loadrun *r)
         c->px = (double)(seat % 5) * 0.9;
         c->pz = (double)(seat / 5 % 5) * 0.9;
         c->last_seq = calloc((size_t)r->o.players, sizeof *c->last_seq);
+        c->last_obj_seq = calloc((size_t)r->o.players, sizeof *c->last_obj_seq);
         if (!r->o.raw) {
             snprintf(uid, sizeof uid, "%s%012x", r->uuid_prefix, (unsigned)i);
             snprintf(user, sizeof user, "load-%d", i);
@@ -100,7 +102,7 @@ int loadrun_setup(struct loadrun *r)
             snprintf(c->path, pl, "%s/rooms/%s%d%s%s", r->base, prefix, c->room,
                      tok ? "?token=" : "", tok ? tok : "");
         free(tok);
-        if (!c->path || !c->last_seq)
+        if (!c->path || !c->last_seq || !c->last_obj_seq)
             return -1;
     }
     return 0;
@@ -112,9 +114,11 @@ void loadrun_free(struct loadrun *r)
         free(r->cl[i].path);
         free(r->cl[i].rx);
         free(r->cl[i].last_seq);
+        free(r->cl[i].last_obj_seq);
     }
     free(r->cl);
     free(r->room_joined);
+    free(r->room_synced);
     hist_clear(&r->lat);
     hist_clear(&r->lag);
     hist_clear(&r->lat_obj);
@@ -193,6 +197,12 @@ void loadrun_print_result(const struct loadrun *r)
         put_num(o, "obj_max_ms", r->lat_obj.max_ms, lo);
         put_int(o, "obj_expected_deliveries", (long long)r->obj_expected);
         put_int(o, "obj_delivered", (long long)r->obj_delivered);
+        put_num(o, "obj_delivered_pct",
+                r->obj_expected ? 100.0 * (double)r->obj_delivered / (double)r->obj_expected : 0,
+                r->obj_expected > 0);
+        put_int(o, "obj_seq_gaps", (long long)r->obj_seq_gaps);
+        put_int(o, "obj_stale", (long long)r->obj_stale);
+        put_int(o, "obj_last_missing", (long long)r->obj_last_missing);
     }
     put_num(o, "msgs_per_frame",
             r->rx_frames ? (double)(r->delivered + r->obj_delivered) / (double)r->rx_frames : 0,

@@ -22,6 +22,8 @@
 #define LOADRUN_OP_MANIFEST_REGISTER 25
 #define LOADRUN_OP_REP_TRANSFORM 30
 #define LOADRUN_OP_REP_OBJECT 31
+#define LOADRUN_OP_SNAPSHOT_REQUEST 40
+#define LOADRUN_OP_SNAPSHOT_DONE 42
 #define LOADRUN_TX_MAX 512
 #define LOADRUN_RX_MAX_BYTES (1024 * 1024) /* one reassembled frame at most */
 #define LOADRUN_MAX_CLIENTS 20000
@@ -50,6 +52,21 @@ enum loadrun_phase {
     LOADRUN_P_DONE
 };
 
+/* --objects: a client's way from WELCOME to holding its object.  It asks for the room's
+ * snapshot first, as every joining client must: the relay sends live object-plane messages
+ * (REP_OBJECT ...) to a client that joined a room with objects or manifests only after its
+ * SNAPSHOT_REQUEST (docs/relay-protocol.md, "Late join"). */
+enum loadrun_obj_setup {
+    LOADRUN_S_NONE = 0,
+    LOADRUN_S_SNAPSHOT, /* write SNAPSHOT_REQUEST */
+    LOADRUN_S_SYNCING,  /* awaiting SNAPSHOT_DONE */
+    LOADRUN_S_MANIFEST, /* write MANIFEST_REGISTER */
+    LOADRUN_S_SPAWN,    /* write OBJECT_SPAWN */
+    LOADRUN_S_REQUEST,  /* write OWNERSHIP_REQUEST */
+    LOADRUN_S_GRANT,    /* awaiting OWNERSHIP_GRANTED */
+    LOADRUN_S_HOLDING   /* ready */
+};
+
 struct loadrun;
 
 struct loadrun_client {
@@ -59,14 +76,16 @@ struct loadrun_client {
     int idx, room;
     enum loadrun_client_state state;
     bool want_send, want_close, want_obj;
-    bool ready;     /* joined (and, with --objects, holding its object): may send */
-    int setup_step; /* --objects: 1 manifest, 2 spawn, 3 request, 4 awaiting the grant */
+    bool ready;                   /* joined (and, with --objects, holding its object): may send */
+    bool synced;                  /* --objects: got SNAPSHOT_DONE (receives REP_OBJECT) */
+    enum loadrun_obj_setup setup; /* --objects */
     uint32_t obj_seq;
     long long epoch; /* of the held object, from OWNERSHIP_GRANTED */
     uint32_t seq;
     int64_t due_ns;
     double px, pz;
-    uint32_t *last_seq; /* per peer of the room: last seq received from it */
+    uint32_t *last_seq;     /* per peer of the room: last seq received from it */
+    uint32_t *last_obj_seq; /* per peer of the room: last REP_OBJECT seq received from it */
     char *path;
     char *rx;
     size_t rx_len, rx_cap;
@@ -89,6 +108,7 @@ struct loadrun {
     struct lws_context *ctx;
     struct loadrun_client *cl;
     int *room_joined;
+    int *room_synced; /* --objects: clients of the room that have had their snapshot */
     enum loadrun_phase phase;
     int next_connect, inflight, joined, closed, failed;
     int64_t t0_ns, connect_deadline_ns, phase_end_ns, send_start_ns, win_start_ns, win_end_ns;
@@ -102,6 +122,7 @@ struct loadrun {
     uint64_t sent, sent_win, sent_bytes, expected, delivered, delivered_win, seq_gaps, stale;
     uint64_t echoes, foreign, bad_msgs, op_errors, closed_early, connect_errors, timer_late;
     uint64_t rx_frames, obj_sent, obj_sent_win, obj_expected, obj_delivered, obj_delivered_win;
+    uint64_t obj_seq_gaps, obj_stale, obj_last_missing;
     char first_op_error[128];
     struct hist lat, lag, lat_obj;
     double relay_rss_mib, relay_hwm_mib;

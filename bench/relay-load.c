@@ -117,15 +117,24 @@ static int write_text(struct loadrun_client *c, int n)
     return lws_write(c->wsi, c->tx + LWS_PRE, (size_t)n, LWS_WRITE_TEXT) < n ? -1 : 0;
 }
 
-/* --objects: register a manifest, spawn an object, ask to hold it (one message per call). */
+/* --objects: ask for the snapshot; once it is done register a manifest, spawn an object, ask
+ * to hold it (one message per call). */
+static bool setup_writes(const struct loadrun_client *c)
+{
+    return c->setup == LOADRUN_S_SNAPSHOT ||
+           (c->setup >= LOADRUN_S_MANIFEST && c->setup <= LOADRUN_S_REQUEST);
+}
+
 static int write_setup(struct loadrun_client *c)
 {
     char *b = (char *)c->tx + LWS_PRE;
     int n = 0;
-    if (c->setup_step == 1)
+    if (c->setup == LOADRUN_S_SNAPSHOT)
+        n = snprintf(b, LOADRUN_TX_MAX, "{\"op\":%d}", LOADRUN_OP_SNAPSHOT_REQUEST);
+    else if (c->setup == LOADRUN_S_MANIFEST)
         n = snprintf(b, LOADRUN_TX_MAX, "{\"op\":25,\"manifest_id\":\"lm-%d\",\"properties\":{}}",
                      c->idx);
-    else if (c->setup_step == 2)
+    else if (c->setup == LOADRUN_S_SPAWN)
         n = snprintf(b, LOADRUN_TX_MAX,
                      "{\"op\":20,\"object_id\":\"lo-%d\",\"manifest_id\":\"lm-%d\","
                      "\"persist_mode\":\"transient_held\",\"transform\":{\"position\":[%.3f,1.0,"
@@ -133,8 +142,8 @@ static int write_setup(struct loadrun_client *c)
                      c->idx, c->idx, c->px, c->pz);
     else
         n = snprintf(b, LOADRUN_TX_MAX, "{\"op\":10,\"object_id\":\"lo-%d\"}", c->idx);
-    c->setup_step++;
-    if (c->setup_step < 4)
+    c->setup++;
+    if (setup_writes(c))
         lws_callback_on_writable(c->wsi);
     return write_text(c, n);
 }
@@ -154,7 +163,10 @@ static int write_object(struct loadrun_client *c, int64_t now)
         return -1;
     r->obj_sent++;
     r->sent_bytes += (uint64_t)n;
-    r->obj_expected += (uint64_t)(r->room_joined[c->room] - 1);
+    /* the room's other clients that had their snapshot: the only ones the relay sends live
+     * object messages to (docs/relay-protocol.md, "Late join") */
+    if (r->room_synced[c->room] > 1)
+        r->obj_expected += (uint64_t)(r->room_synced[c->room] - 1);
     if (now >= r->win_start_ns && now < r->win_end_ns) {
         r->obj_sent_win++;
         c->bytes_out_win += (uint64_t)n;
@@ -169,7 +181,7 @@ static int on_writable(struct loadrun_client *c)
         lws_close_reason(c->wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"done", 4);
         return -1;
     }
-    if (c->setup_step >= 1 && c->setup_step <= 3)
+    if (setup_writes(c))
         return write_setup(c);
     int64_t now = clock_mono_ns();
     if (!c->want_send)
@@ -238,23 +250,30 @@ static void on_message(struct loadrun_client *c, const struct jscan_msg *m, doub
     if (op == LOADRUN_OP_WELCOME && c->state == LOADRUN_C_OPEN) {
         c->state = LOADRUN_C_JOINED;
         r->room_joined[c->room]++;
-        if (r->o.objects) { /* ready once it holds its object */
-            c->setup_step = 1;
+        if (r->o.objects) { /* ready once it has the snapshot and holds its object */
+            c->setup = LOADRUN_S_SNAPSHOT;
             lws_callback_on_writable(c->wsi);
         } else {
             mark_ready(c);
         }
         return;
     }
+    if (op == LOADRUN_OP_SNAPSHOT_DONE && c->setup == LOADRUN_S_SYNCING) {
+        c->synced = true;
+        r->room_synced[c->room]++;
+        c->setup = LOADRUN_S_MANIFEST;
+        lws_callback_on_writable(c->wsi);
+        return;
+    }
     if ((op == LOADRUN_OP_OWNERSHIP_GRANTED || op == LOADRUN_OP_OWNERSHIP_DENIED) &&
-        c->setup_step == 4 && is_my_object(c, m)) {
+        c->setup == LOADRUN_S_GRANT && is_my_object(c, m)) {
         if (op == LOADRUN_OP_OWNERSHIP_DENIED) {
             if (r->op_errors++ == 0)
                 snprintf(r->first_op_error, sizeof r->first_op_error, "ownership denied");
             return;
         }
         c->epoch = m->has_epoch ? m->epoch : 0;
-        c->setup_step = 5;
+        c->setup = LOADRUN_S_HOLDING;
         mark_ready(c);
         return;
     }
@@ -284,6 +303,13 @@ static void on_message(struct loadrun_client *c, const struct jscan_msg *m, doub
     bool in_win = m->t >= ws && m->t < we;
     if (op == LOADRUN_OP_REP_OBJECT) {
         r->obj_delivered++;
+        uint32_t *lo = &c->last_obj_seq[s % r->o.players];
+        if (m->seq <= (long long)*lo) {
+            r->obj_stale++;
+        } else {
+            r->obj_seq_gaps += (uint64_t)(m->seq - (long long)*lo - 1);
+            *lo = (uint32_t)m->seq;
+        }
         if (in_win) {
             r->obj_delivered_win++;
             hist_add(&r->lat_obj, now_ms - m->t);
@@ -374,6 +400,9 @@ static void client_gone(struct loadrun_client *c, const char *why)
             snprintf(r->first_close, sizeof r->first_close, "connect: %s", why ? why : "?");
     } else if (c->state == LOADRUN_C_JOINED) {
         r->room_joined[c->room]--;
+        if (c->synced)
+            r->room_synced[c->room]--;
+        c->synced = false;
         if (!c->ready) { /* closed while setting up its object */
             r->inflight--;
             r->connect_errors++;
@@ -516,6 +545,23 @@ static void start_sending(struct loadrun *r, int64_t now)
     }
 }
 
+/* --objects, at the end of the drain: the (recipient, sender) pairs of synced clients where
+ * the recipient has not got the sender's last REP_OBJECT.  The relay may coalesce (latest
+ * wins) but must deliver the latest value of every stream: this must be 0. */
+static void count_last_missing(struct loadrun *r)
+{
+    for (int i = 0; r->o.objects && i < r->n; i++) {
+        const struct loadrun_client *c = &r->cl[i];
+        int first = c->room * (int)r->o.players;
+        for (int k = 0; c->synced && c->state == LOADRUN_C_JOINED && k < (int)r->o.players; k++) {
+            const struct loadrun_client *s = &r->cl[first + k];
+            if (s != c && s->synced && s->state == LOADRUN_C_JOINED && s->obj_seq > 0 &&
+                c->last_obj_seq[k] != s->obj_seq)
+                r->obj_last_missing++;
+        }
+    }
+}
+
 static void tick(lws_sorted_usec_list_t *sul)
 {
     struct loadrun *r = lws_container_of(sul, struct loadrun, tick);
@@ -562,8 +608,10 @@ static void tick(lws_sorted_usec_list_t *sul)
         }
         break;
     case LOADRUN_P_DRAIN:
-        if (now >= r->phase_end_ns)
+        if (now >= r->phase_end_ns) {
+            count_last_missing(r);
             begin_close(r);
+        }
         break;
     case LOADRUN_P_CLOSING: {
         int live = 0;

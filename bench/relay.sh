@@ -8,7 +8,10 @@
 #           p99 < P99_LIMIT_MS, no error/close/connect failure/foreign or bad message,
 #           sends >= 95% of target and deliveries >= 95% of expected (the relay coalesces
 #           what arrives faster than its tick, so a few superseded transforms are not lost
-#           data).  The sweep stops after STOP_AFTER consecutive runs that do not hold.
+#           data); with --objects also every REP_OBJECT stream's last value delivered and
+#           none out of order (obj_last_missing = obj_stale = 0: the contract's latest-wins;
+#           obj_delivered_pct is reported, values superseded within a tick are allowed).
+#           The sweep stops after STOP_AFTER consecutive runs that do not hold.
 # Prints each run's `RESULT {json}` (with "suite" and "holds" added) and a last line
 # "# largest R ...".
 #
@@ -118,7 +121,8 @@ ok = (alive and not r.get("error") and r.get("p99_ms") is not None and r["p99_ms
       and not r.get("closed_early") and not r.get("connect_errors") and not r.get("foreign")
       and not r.get("bad_msgs") and not r.get("echoes")
       and r.get("sends_per_s", 0) >= 0.95 * r.get("target_sends_per_s", 1)
-      and exp > 0 and r.get("delivered", 0) >= 0.95 * exp)
+      and exp > 0 and r.get("delivered", 0) >= 0.95 * exp
+      and not r.get("obj_last_missing") and not r.get("obj_stale"))
 r["holds"] = ok
 print(json.dumps(r, separators=(",", ":")))
 EOF

@@ -19,6 +19,14 @@ int64_t clock_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int64_t clock_grid_next(int64_t *due, int64_t period, int64_t now)
+{
+    *due += period;
+    if (*due < now - period)
+        *due = now;
+    return *due > now ? *due - now : 0;
+}
+
 void clock_rfc3339(int64_t wall_ms, char out[CLOCK_RFC3339_LEN])
 {
     time_t secs = (time_t)(wall_ms / 1000);

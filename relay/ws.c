@@ -37,6 +37,7 @@ struct ws_server {
     struct fleet *fleet;    /* NULL: no leases or checkpoints */
     lws_sorted_usec_list_t tick_sul;
     lws_usec_t tick_us;
+    int64_t tick_due_us;              /* the next tick on the fixed grid (CLOCK_MONOTONIC, us) */
     lws_sorted_usec_list_t flush_sul; /* leading-edge flush, right after the current pass */
     bool flush_scheduled;
     int64_t last_flush_ns;
@@ -695,6 +696,19 @@ static void close_failed(struct ws_server *s)
     lws_end_foreach_dll(d);
 }
 
+static void on_tick(lws_sorted_usec_list_t *sul);
+
+/* The next tick on a fixed grid of tick_us, so that the relay ticks at tick_hz (what WELCOME
+ * announces) however long a tick and the timer's wake-up take: a delay after each tick would
+ * make the tick slower than tick_hz, and a sender at tick_hz would see two of its REP_OBJECTs
+ * in one tick window (one superseded) every 1 / (tick_hz - real rate) seconds.  A relay more
+ * than a tick behind starts a new grid instead of running a burst of ticks. */
+static void schedule_tick(struct ws_server *s)
+{
+    int64_t wait = clock_grid_next(&s->tick_due_us, s->tick_us, clock_mono_ns() / 1000);
+    lws_sul_schedule(s->ctx, 0, &s->tick_sul, on_tick, wait);
+}
+
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
     struct ws_server *s = lws_container_of(sul, struct ws_server, tick_sul);
@@ -704,7 +718,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
         fleet_tick(s->fleet, s->hub, now_ms());
     s->metrics.ticks_total++;
     after_event(s);
-    lws_sul_schedule(s->ctx, 0, &s->tick_sul, on_tick, s->tick_us);
+    schedule_tick(s);
     check_stop(s);
 }
 
@@ -789,7 +803,8 @@ struct ws_server *ws_server_new(const struct ws_config *cfg)
     }
     if (cfg->metrics_port > 0 && !metrics_vhost(s, &info))
         goto fail;
-    lws_sul_schedule(s->ctx, 0, &s->tick_sul, on_tick, s->tick_us);
+    s->tick_due_us = clock_mono_ns() / 1000;
+    schedule_tick(s);
     return s;
 fail:
     ws_server_free(s);
