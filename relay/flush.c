@@ -10,6 +10,8 @@
  * again and a newer one in the same window is not counted as coalesced. */
 #include "relay/room_int.h"
 
+#include "common/grow.h"
+
 #include <stdlib.h>
 
 #define FLUSH_BURST 2.0
@@ -58,17 +60,7 @@ void flush_tick_room(struct relay_room *room, int64_t now_ms)
 /* Grows hub->scratch to hold at least n messages. */
 static int scratch_reserve(struct relay_hub *hub, size_t n)
 {
-    if (n <= hub->scratch_cap)
-        return 0;
-    size_t cap = hub->scratch_cap ? hub->scratch_cap : 64;
-    while (cap < n)
-        cap *= 2;
-    struct relay_msg **s = realloc(hub->scratch, cap * sizeof *s);
-    if (!s)
-        return -1;
-    hub->scratch = s;
-    hub->scratch_cap = cap;
-    return 0;
+    return grow_array(&hub->scratch, &hub->scratch_cap, n, sizeof *hub->scratch, 64, RELAY_VEC_MAX);
 }
 
 static void flush_room(struct relay_room *room, int64_t now_ms)

@@ -2,6 +2,8 @@
  * net_http.h). */
 #include "relay/net_http.h"
 
+#include "common/grow.h"
+
 #include "relay/fleet.h"
 #include "relay/metrics.h"
 #include "relay/room.h"
@@ -153,6 +155,9 @@ static int readyz(struct net_http_reply *p, struct lws *wsi, bool stopping,
     return http_reply(p, wsi, stopping ? 503 : 200, "application/json", body, strlen(body), NULL);
 }
 
+/* The most text /metrics renders (bytes): far above what the room and client caps give. */
+#define METRICS_MAX_TEXT ((size_t)64 << 20)
+
 /* The rules' and transport's figures, then the fleet's. */
 static char *render_all(const struct metrics *m, const struct metrics_gauges *g,
                         const struct fleet *fleet, size_t *len)
@@ -160,15 +165,12 @@ static char *render_all(const struct metrics *m, const struct metrics_gauges *g,
     char *body = metrics_render(m, g, len);
     size_t flen = 0;
     char *fb = body && fleet ? fleet_metrics_render(fleet, &flen) : NULL;
-    if (fb) {
-        char *nb = realloc(body, *len + flen + 1);
-        if (nb) {
-            memcpy(nb + *len, fb, flen + 1);
-            *len += flen;
-            body = nb;
-        }
-        free(fb);
+    size_t cap = *len + 1; /* the rendered text and its NUL */
+    if (fb && grow_array(&body, &cap, *len + flen + 1, 1, cap, METRICS_MAX_TEXT) == 0) {
+        memcpy(body + *len, fb, flen + 1);
+        *len += flen;
     }
+    free(fb);
     return body;
 }
 

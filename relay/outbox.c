@@ -1,6 +1,8 @@
 /* outbox.c — shared encoded messages, frame joining, per-peer frame queues. */
 #include "relay/outbox.h"
 
+#include "common/grow.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -213,14 +215,8 @@ void msgvec_clear(struct msgvec *v)
 
 int msgvec_push(struct msgvec *v, struct relay_msg *m)
 {
-    if (v->count == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 8;
-        struct relay_msg **items = realloc(v->items, cap * sizeof *items);
-        if (!items)
-            return -1;
-        v->items = items;
-        v->cap = cap;
-    }
+    if (grow_array(&v->items, &v->cap, v->count + 1, sizeof *v->items, 8, RELAY_VEC_MAX) != 0)
+        return -1;
     v->items[v->count++] = relay_msg_ref(m);
     return 0;
 }

@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The most entries a relay array (an outbox, a tick's messages for one recipient, the
+ * candidates of a tick) may grow to (common/grow.h): far above what the room limits allow. */
+#define RELAY_VEC_MAX ((size_t)1 << 22)
+
 /* Freed message buffers are kept by size class and reused, so the per-tick frames of a
  * busy relay do not go back and forth to the allocator (and the kernel).  A class keeps at
  * most as many free buffers as it ever had in use at once (at least MSG_POOL_KEEP_BYTES),

@@ -3,6 +3,7 @@
 
 #include "common/auth.h"
 #include "common/clock.h"
+#include "common/grow.h"
 #include "common/log.h"
 
 #include <curl/curl.h>
@@ -41,33 +42,25 @@ struct persist {
 };
 
 struct body_buf {
-    char *data;
-    size_t len;
+    struct gbuf b; /* at most PERSIST_MAX_RESPONSE_BYTES */
     bool overflow;
 };
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     struct body_buf *b = ud;
-    size_t n = size * nmemb;
-    if (b->len + n > PERSIST_MAX_RESPONSE_BYTES) {
-        b->overflow = true;
+    size_t n = size * nmemb; /* libcurl: size is always 1 */
+    if (gbuf_append(&b->b, ptr, n) != 0) {
+        b->overflow = n > b->b.max || b->b.len > b->b.max - n;
         return 0; /* aborts the transfer */
     }
-    char *d = realloc(b->data, b->len + n + 1);
-    if (!d)
-        return 0;
-    memcpy(d + b->len, ptr, n);
-    b->data = d;
-    b->len += n;
-    b->data[b->len] = '\0';
     return n;
 }
 
 static void run_job(struct persist *p, CURL *curl, struct job *j)
 {
     char url[512], auth[AUTH_MAX_TOKEN_BYTES + 32];
-    struct body_buf body = {0};
+    struct body_buf body = {.b = GBUF_INIT(PERSIST_MAX_RESPONSE_BYTES)};
     struct curl_slist *hdrs = NULL;
     int64_t now = (int64_t)time(NULL);
     char *tok =
@@ -119,14 +112,14 @@ static void run_job(struct persist *p, CURL *curl, struct job *j)
     j->res.elapsed_us = (clock_mono_ns() - t0) / 1000;
     if (cc == CURLE_OK) {
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &j->res.http_status);
-        j->res.body = body.data;
-        j->res.body_len = body.len;
-        body.data = NULL;
+        j->res.body = body.b.data;
+        j->res.body_len = body.b.len;
+        body.b.data = NULL;
     } else {
         snprintf(j->res.error, sizeof j->res.error, "%s",
                  body.overflow ? "response too large" : curl_easy_strerror(cc));
     }
-    free(body.data);
+    gbuf_free(&body.b);
     curl_slist_free_all(hdrs);
 }
 

@@ -5,6 +5,8 @@
  * Each message is encoded once on receipt; batches join the encoded bytes. */
 #include "relay/room_int.h"
 
+#include "common/grow.h"
+
 #include "relay/jspan.h"
 
 #include <math.h>
@@ -461,14 +463,9 @@ void repl_handle(struct relay_peer *p, int op, json_t *msg, int64_t now_ms)
 /* ---- the tick ---- */
 static int scratch_push(struct relay_hub *hub, size_t *n, struct relay_msg *m)
 {
-    if (*n == hub->scratch_cap) {
-        size_t cap = hub->scratch_cap ? hub->scratch_cap * 2 : 64;
-        struct relay_msg **s = realloc(hub->scratch, cap * sizeof *s);
-        if (!s)
-            return -1;
-        hub->scratch = s;
-        hub->scratch_cap = cap;
-    }
+    if (grow_array(&hub->scratch, &hub->scratch_cap, *n + 1, sizeof *hub->scratch, 64,
+                   RELAY_VEC_MAX) != 0)
+        return -1;
     hub->scratch[(*n)++] = m;
     return 0;
 }
@@ -535,14 +532,9 @@ static long collect_candidates(struct relay_room *room, uint64_t oldest)
             fresh = s->tick + div > t || s->tick >= oldest;
         if (!fresh)
             continue;
-        if (n == hub->cand_cap) {
-            size_t cap = hub->cand_cap ? hub->cand_cap * 2 : 64;
-            struct reg_object **c = realloc(hub->cand, cap * sizeof *c);
-            if (!c)
-                return -1;
-            hub->cand = c;
-            hub->cand_cap = cap;
-        }
+        if (grow_array(&hub->cand, &hub->cand_cap, n + 1, sizeof *hub->cand, 64, RELAY_VEC_MAX) !=
+            0)
+            return -1;
         hub->cand[n++] = o;
     }
     return (long)n;

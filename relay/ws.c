@@ -6,6 +6,7 @@
 #include "relay/ws.h"
 
 #include "common/clock.h"
+#include "common/grow.h"
 #include "common/log.h"
 #include "common/roomdoc.h"
 #include "relay/fleet.h"
@@ -216,19 +217,9 @@ static int on_filter(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
 /* Appends len bytes to the reassembly buffer, growing it (bounded by the caller) as needed. */
 static bool rx_append(struct ws_peer *p, const char *in, size_t len, size_t max)
 {
-    size_t need = p->rx_len + len;
-    if (need > p->rx_cap) {
-        size_t cap = p->rx_cap ? p->rx_cap : WS_RX_INITIAL;
-        while (cap < need)
-            cap *= 2;
-        if (cap > max)
-            cap = max;
-        char *nb = realloc(p->rx, cap);
-        if (!nb)
-            return false;
-        p->rx = nb;
-        p->rx_cap = cap;
-    }
+    if (len > SIZE_MAX - p->rx_len ||
+        grow_array(&p->rx, &p->rx_cap, p->rx_len + len, 1, WS_RX_INITIAL, max) != 0)
+        return false;
     memcpy(p->rx + p->rx_len, in, len);
     p->rx_len += len;
     return true;

@@ -3,6 +3,7 @@
 #include "server/http.h"
 
 #include "common/clock.h"
+#include "common/grow.h"
 #include "common/log.h"
 #include "common/roomscan.h"
 #include "server/authcache.h"
@@ -265,7 +266,7 @@ static enum MHD_Result on_headers(struct http_req *r, const char *url, const cha
         unsigned long long n = strtoull(cl, &end, 10);
         if (errno || end == cl || n > r->body_max)
             return reply_too_large(r);
-        r->body_cap = (size_t)n + 1;
+        r->body_first = (size_t)n + 1;
     }
     return MHD_YES;
 }
@@ -297,19 +298,10 @@ static enum MHD_Result on_upload(struct http_req *r, const char *data, size_t si
         r->body_len = 0;
         return MHD_YES;
     }
-    size_t need = r->body_len + size + 1;
-    if (!r->body || need > r->body_cap) {
-        size_t cap = r->body ? r->body_cap : (r->body_cap ? r->body_cap : BODY_INITIAL_CAP);
-        while (cap < need)
-            cap *= 2;
-        if (cap > max + 1)
-            cap = max + 1;
-        char *nb = realloc(r->body, cap);
-        if (!nb)
-            return MHD_NO;
-        r->body = nb;
-        r->body_cap = cap;
-    }
+    /* + 1: a byte stays free for the scanner's sentinel */
+    if (grow_array(&r->body, &r->body_cap, r->body_len + size + 1, 1,
+                   r->body_first ? r->body_first : BODY_INITIAL_CAP, max + 1) != 0)
+        return MHD_NO;
     memcpy(r->body + r->body_len, data, size);
     r->body_len += size;
     return MHD_YES;

@@ -80,10 +80,11 @@ struct http_req {
     struct auth_identity id;
     char *body; /* malloc'd, body_len bytes (+ NUL), at most max_body_bytes */
     size_t body_len, body_cap;
-    size_t discarded; /* bytes of an oversized or unwanted body thrown away */
-    json_t *json;     /* the parsed body (JSON_REJECT_DUPLICATES), for body routes */
-    bool scan_body;   /* a room document: roomscan_filter is tried before json */
-    char *doc;        /* roomscan's stored document (malloc'd) when it decided; json NULL */
+    size_t body_first; /* the first allocation: Content-Length + 1 when given */
+    size_t discarded;  /* bytes of an oversized or unwanted body thrown away */
+    json_t *json;      /* the parsed body (JSON_REJECT_DUPLICATES), for body routes */
+    bool scan_body;    /* a room document: roomscan_filter is tried before json */
+    char *doc;         /* roomscan's stored document (malloc'd) when it decided; json NULL */
     size_t doc_len;
     struct roomdoc_stats doc_stats; /* with doc */
     /* A handler that suspended the connection keeps its state here; the library calls it
