@@ -237,7 +237,7 @@ struct pass {
 struct found {
     json_t *f[ROOMSCHEMA_FIELDS];
     json_t *vec[ROOMSCHEMA_VECTORS_N]; /* the transform's vectors */
-    size_t nvec;                       /* how many of them it has */
+    unsigned present;                  /* bit i: it has roomschema_vectors[i] */
     json_t *manifest, *decls;          /* of a stored object */
     size_t nd;                         /* its non-durable properties */
 };
@@ -262,7 +262,7 @@ static bool member_changes(const struct found *x, enum roomschema_store store, c
     if (store == ROOMSCHEMA_STORE_DURABLE)
         return x->nd > 0;
     return store == ROOMSCHEMA_STORE_VECTORS &&
-           (json_object_size(v) != x->nvec || x->nvec != ROOMSCHEMA_VECTORS_N);
+           !roomschema_vectors_as_sent(json_object_size(v), x->present);
 }
 
 /* The stored form of a valid object of a stored mode, made of the object itself: members
@@ -358,7 +358,7 @@ static void check_transform(struct roomerr *w, json_t *tr, struct found *x, bool
     {
         int i = roomschema_vector_of(k, strlen(k));
         if (i >= 0) {
-            x->nvec += !x->vec[i];
+            x->present |= 1u << i;
             x->vec[i] = v;
         }
     }

@@ -157,3 +157,15 @@ void roomschema_count_dropped(struct roomdoc_stats *st, int mode)
     if (mode >= 0 && mode < ROOMSCHEMA_MODES && !roomschema_modes[mode].stored)
         (*(size_t *)((char *)st + roomschema_modes[mode].dropped))++;
 }
+
+bool roomschema_vectors_as_sent(size_t members, unsigned present)
+{
+    size_t n = 0;
+    for (int i = 0; i < ROOMSCHEMA_VECTORS_N; i++) {
+        if (present & (1u << i))
+            n++;
+        else if (roomschema_vectors[i].value)
+            return false; /* a default is added */
+    }
+    return n == members;
+}

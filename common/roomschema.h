@@ -178,4 +178,9 @@ extern const struct roomschema_vector roomschema_vectors[ROOMSCHEMA_VECTORS_N];
 /* Index in roomschema_vectors of k[kn]; -1 when it is not a vector's name. */
 int roomschema_vector_of(const char *k, size_t kn);
 
+/* Whether the stored form of a transform of members members, among them the vectors whose
+ * bit (1 << index) is set in present, is the transform as sent: nothing to drop, no
+ * default to add. */
+bool roomschema_vectors_as_sent(size_t members, unsigned present);
+
 #endif
