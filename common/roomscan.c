@@ -55,7 +55,6 @@ struct ctx {
     size_t max_depth, max_objects;
     struct roomdoc_stats st;
     struct buf objs;
-    struct obj *obj; /* the object being read (its member lists are large for the stack) */
 };
 
 /* ---- pass 2: the document, known to be valid JSON ---- */
@@ -179,11 +178,6 @@ static void put(struct buf *b, const void *s, size_t n)
     b->n += n;
 }
 
-static void puts_(struct buf *b, const char *s)
-{
-    put(b, s, strlen(s));
-}
-
 /* The members of one output object.  Members copied as sent are gathered into runs of
  * the body's bytes (with the commas between them) and copied once per run. */
 struct obj_out {
@@ -233,11 +227,27 @@ static void put_key(struct obj_out *o, const char *name, size_t len)
     put(o->b, "\":", 2);
 }
 
-/* ,"name":value with value a JSON text */
+/* ,"name":value with value a JSON text (one copy when it fits a short buffer) */
 static void put_value(struct obj_out *o, const char *name, size_t len, const char *value)
 {
-    put_key(o, name, len);
-    puts_(o->b, value);
+    char t[64];
+    size_t vn = strlen(value), n = 0;
+    if (len + vn + 4 > sizeof t) {
+        put_key(o, name, len);
+        put(o->b, value, vn);
+        return;
+    }
+    flush(o);
+    if (!o->first)
+        t[n++] = ',';
+    o->first = false;
+    t[n++] = '"';
+    memcpy(t + n, name, len);
+    n += len;
+    t[n++] = '"';
+    t[n++] = ':';
+    memcpy(t + n, value, vn);
+    put(o->b, t, n + vn);
 }
 
 /* Every manifest valid, its declarations recorded. */
@@ -364,12 +374,14 @@ static bool vec_ok(const struct member *m, size_t n)
 
 /* One element of "objects", as check_object reads it. */
 struct obj {
-    struct member om[ROOMSCAN_MAX_KEYS]; /* its members */
+    struct member om[ROOMSCAN_MAX_KEYS];  /* its members */
+    unsigned char fld[ROOMSCAN_MAX_KEYS]; /* the enum roomschema_field of each */
     size_t n;
     size_t at[ROOMSCHEMA_FIELDS]; /* index in om of each member of the description; SIZE_MAX */
     int mode;
     struct manifest *m;                  /* of a stored object */
     struct member tm[ROOMSCAN_MAX_KEYS]; /* the transform's members */
+    signed char tvec[ROOMSCAN_MAX_KEYS]; /* index in roomschema_vectors of each, or -1 */
     size_t tn;
     unsigned present;                    /* bit i: the transform has roomschema_vectors[i] */
     struct member pm[ROOMSCAN_MAX_KEYS]; /* the properties */
@@ -385,7 +397,8 @@ static bool check_transform(const struct member *tr, struct obj *o, bool stored)
         return false;
     o->tn = members(tr->v, o->tm, &end);
     for (size_t i = 0; i < o->tn; i++) {
-        int k = roomschema_vector_of((const char *)o->tm[i].k, o->tm[i].kn);
+        int k = o->tvec[i] =
+            (signed char)roomschema_vector_of((const char *)o->tm[i].k, o->tm[i].kn);
         if (k >= 0) {
             vec[k] = &o->tm[i];
             o->present |= 1u << k;
@@ -474,8 +487,7 @@ static void put_stored(struct buf *b, const struct obj *x)
     put(b, "{", 1);
     for (size_t i = 0; i < x->n; i++) {
         const struct member *om = &x->om[i];
-        const struct roomschema_member *d =
-            &roomschema_members[roomschema_field_of((const char *)om->k, om->kn)];
+        const struct roomschema_member *d = &roomschema_members[x->fld[i]];
         if (d->store == ROOMSCHEMA_STORE_SET) {
             put_value(&o, d->name, d->len, d->value);
         } else if (d->store == ROOMSCHEMA_STORE_VECTORS) {
@@ -487,7 +499,7 @@ static void put_stored(struct buf *b, const struct obj *x)
             put_key(&o, d->name, d->len);
             put(b, "{", 1);
             for (size_t j = 0; j < x->tn; j++)
-                if (roomschema_vector_of((const char *)x->tm[j].k, x->tm[j].kn) >= 0)
+                if (x->tvec[j] >= 0)
                     put_member(&t, &x->tm[j]);
             for (int k = 0; k < ROOMSCHEMA_VECTORS_N; k++)
                 if (!(x->present & (1u << k)) && roomschema_vectors[k].value)
@@ -529,8 +541,10 @@ static bool check_object(struct ctx *c, struct obj *x, cur o, cur *end)
     x->present = 0;
     for (int f = 0; f < ROOMSCHEMA_FIELDS; f++)
         x->at[f] = SIZE_MAX;
-    for (size_t i = 0; i < x->n; i++)
-        x->at[roomschema_field_of((const char *)x->om[i].k, x->om[i].kn)] = i;
+    for (size_t i = 0; i < x->n; i++) {
+        x->fld[i] = (unsigned char)roomschema_field_of((const char *)x->om[i].k, x->om[i].kn);
+        x->at[x->fld[i]] = i;
+    }
     for (int f = ROOMSCHEMA_OBJECT_ID; f < ROOMSCHEMA_FIELDS; f++) {
         const struct roomschema_member *d = &roomschema_members[f];
         bool stored = x->mode >= 0 && roomschema_modes[x->mode].stored;
@@ -559,6 +573,7 @@ static bool check_object(struct ctx *c, struct obj *x, cur o, cur *end)
 static enum roomscan_result walk(struct ctx *c, cur body, char **doc, size_t *doc_len)
 {
     const struct jsyntax_member *mans = NULL, *objs = NULL;
+    struct obj obj; /* the object being read */
     cur p = ws2(body);
     if (*p != '{')
         return ROOMSCAN_FALLBACK;
@@ -575,7 +590,7 @@ static enum roomscan_result walk(struct ctx *c, cur body, char **doc, size_t *do
     if (*p != ']')
         for (;;) {
             cur end;
-            if (++count > c->max_objects || !check_object(c, c->obj, p, &end))
+            if (++count > c->max_objects || !check_object(c, &obj, p, &end))
                 return ROOMSCAN_FALLBACK;
             p = ws2(end);
             if (*p != ',')
@@ -617,10 +632,8 @@ enum roomscan_result roomscan_filter(const char *body, size_t len,
     *doc = NULL;
     *doc_len = 0;
     struct ctx *c = calloc(1, sizeof *c);
-    if (!c || !(c->obj = malloc(sizeof *c->obj))) {
-        free(c);
+    if (!c)
         return ROOMSCAN_NOMEM;
-    }
     struct roomdoc_limits lim = roomschema_limits(limits);
     c->max_objects = lim.max_objects;
     c->max_depth = lim.max_value_depth;
@@ -633,7 +646,6 @@ out:
     free(c->objs.p);
     free(c->props);
     free(c->ids);
-    free(c->obj);
     free(c);
     return rc;
 }

@@ -104,7 +104,8 @@ enum roomschema_field roomschema_field_of(const char *k, size_t kn)
 int roomschema_vector_of(const char *k, size_t kn)
 {
     for (int i = 0; i < ROOMSCHEMA_VECTORS_N; i++)
-        if (kn == roomschema_vectors[i].len && memcmp(k, roomschema_vectors[i].name, kn) == 0)
+        if (kn == roomschema_vectors[i].len && k[0] == roomschema_vectors[i].name[0] &&
+            memcmp(k, roomschema_vectors[i].name, kn) == 0)
             return i;
     return -1;
 }
