@@ -594,31 +594,36 @@ START_TEST(test_limits)
 }
 END_TEST
 
+/* The names as messages list them ("a, b or c") are want. */
+static void check_list(const char *const *names, int n, const char *want)
+{
+    char list[256];
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", names[i],
+                                i + 2 < n   ? ", "
+                                : i + 1 < n ? " or "
+                                            : "");
+    ck_assert_str_eq(list, want);
+}
+
 /* The tables are consistent with themselves and with the look-ups. */
 START_TEST(test_description)
 {
-    char list[256];
-    size_t n = 0;
+    const char *names[ROOMSCHEMA_MODES > ROOMSCHEMA_TIERS ? ROOMSCHEMA_MODES : ROOMSCHEMA_TIERS];
     for (int m = 0; m < ROOMSCHEMA_MODES; m++) {
         ck_assert_uint_eq(roomschema_modes[m].len, strlen(roomschema_modes[m].name));
         ck_assert_int_eq(roomschema_mode_of(roomschema_modes[m].name, roomschema_modes[m].len), m);
         ck_assert_int_eq(roomdoc_persist_parse(roomdoc_persist_name((enum roomdoc_persist)m)), m);
-        n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", roomschema_modes[m].name,
-                              m + 2 < ROOMSCHEMA_MODES   ? ", "
-                              : m + 1 < ROOMSCHEMA_MODES ? " or "
-                                                         : "");
+        names[m] = roomschema_modes[m].name;
     }
-    ck_assert_str_eq(list, ROOMSCHEMA_MODE_LIST);
-    n = 0;
+    check_list(names, ROOMSCHEMA_MODES, ROOMSCHEMA_MODE_LIST);
     for (int t = 0; t < ROOMSCHEMA_TIERS; t++) {
         ck_assert_uint_eq(roomschema_tiers[t].len, strlen(roomschema_tiers[t].name));
         ck_assert_int_eq(roomdoc_tier_parse(roomdoc_tier_name((enum roomdoc_tier)t)), t);
-        n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", roomschema_tiers[t].name,
-                              t + 2 < ROOMSCHEMA_TIERS   ? ", "
-                              : t + 1 < ROOMSCHEMA_TIERS ? " or "
-                                                         : "");
+        names[t] = roomschema_tiers[t].name;
     }
-    ck_assert_str_eq(list, ROOMSCHEMA_TIER_LIST);
+    check_list(names, ROOMSCHEMA_TIERS, ROOMSCHEMA_TIER_LIST);
     ck_assert_int_eq(roomdoc_persist_parse("floating"), -1);
     ck_assert_int_eq(roomdoc_persist_parse(NULL), -1);
     ck_assert_str_eq(roomdoc_tier_name((enum roomdoc_tier)ROOMSCHEMA_TIERS), "unknown");
