@@ -17,6 +17,7 @@
  * must not modify the body while the stored document is in use. */
 #include "common/roomdoc.h"
 
+#include "common/hash.h"
 #include "common/roomerr.h"
 
 #include <math.h>
@@ -33,16 +34,6 @@ struct idset {
     size_t *index;        /* objects[] index of each slot (id sets only) */
     size_t mask;
 };
-
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 static bool idset_init(struct idset *s, size_t n, bool with_index)
 {
@@ -66,7 +57,7 @@ static bool idset_add(struct idset *s, const json_t *id, size_t at, size_t *firs
 {
     const char *k = json_string_value(id);
     size_t n = json_string_length(id);
-    size_t i = (size_t)hash_bytes(k, n) & s->mask;
+    size_t i = (size_t)hash_seeded(k, n) & s->mask; /* ids are the client's */
     while (s->slots[i]) {
         const json_t *o = s->slots[i];
         if (json_string_length(o) == n && memcmp(json_string_value(o), k, n) == 0) {

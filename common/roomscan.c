@@ -6,6 +6,7 @@
  * met: ROOMSCAN_FALLBACK (the reference path reports it). */
 #include "common/roomscan.h"
 
+#include "common/hash.h"
 #include "common/jsyntax.h"
 
 #include <stdbool.h>
@@ -314,14 +315,6 @@ static bool read_manifests(struct ctx *c, cur v)
     return true;
 }
 
-static uint64_t hash_bytes(cur s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ s[i]) * 1099511628211ULL;
-    return h;
-}
-
 /* Adds an object id; false when already there (or out of memory). */
 static bool id_add(struct ctx *c, cur s, size_t n)
 {
@@ -333,7 +326,7 @@ static bool id_add(struct ctx *c, cur s, size_t n)
         for (size_t i = 0; i < c->ids_cap; i++) {
             if (!c->ids[i].p)
                 continue;
-            size_t j = hash_bytes(c->ids[i].p, c->ids[i].n) & (cap - 1);
+            size_t j = hash_seeded(c->ids[i].p, c->ids[i].n) & (cap - 1);
             while (t[j].p)
                 j = (j + 1) & (cap - 1);
             t[j] = c->ids[i];
@@ -342,7 +335,7 @@ static bool id_add(struct ctx *c, cur s, size_t n)
         c->ids = t;
         c->ids_cap = cap;
     }
-    size_t j = hash_bytes(s, n) & (c->ids_cap - 1);
+    size_t j = hash_seeded(s, n) & (c->ids_cap - 1); /* ids are the client's */
     for (; c->ids[j].p; j = (j + 1) & (c->ids_cap - 1))
         if (c->ids[j].n == n && memcmp(c->ids[j].p, s, n) == 0)
             return false;
