@@ -152,7 +152,9 @@ static bool decl_is_durable(json_t *decl)
 {
     json_t *tier, *dur;
     decl_members(decl, &tier, &dur);
-    int t = json_is_string(tier) ? roomdoc_tier_parse(json_string_value(tier)) : 0;
+    int t = json_is_string(tier)
+                ? roomschema_tier_of(json_string_value(tier), json_string_length(tier))
+                : 0;
     int flag = json_is_boolean(dur) ? json_is_true(dur) : -1;
     return roomdoc_is_durable(t < 0 ? ROOMDOC_HIGH_RATE_UNRELIABLE : (enum roomdoc_tier)t, flag);
 }
@@ -233,12 +235,16 @@ struct found {
     size_t nd;                         /* its non-durable properties */
 };
 
-/* A new reference to the JSON value of text (a stored value of the description). */
+/* A new reference to the JSON value of text (a stored value of the description): parsed
+ * once per call; a scalar is shared, an array or object copied (each stored object owns
+ * its containers). */
 static json_t *value_of(json_t **slot, const char *text)
 {
     if (!*slot)
         *slot = json_loads(text, JSON_DECODE_ANY, NULL);
-    return *slot ? json_deep_copy(*slot) : NULL;
+    if (json_is_array(*slot) || json_is_object(*slot))
+        return json_deep_copy(*slot);
+    return json_incref(*slot);
 }
 
 static int set_nocheck(json_t *o, const char *k, json_t *v)
@@ -343,14 +349,11 @@ static bool type_ok(enum roomschema_kind kind, const json_t *v)
 
 static void check_transform(struct roomerr *w, json_t *tr, struct found *x, bool stored)
 {
-    const char *k;
-    json_t *v;
-    json_object_foreach(tr, k, v)
-    {
-        int i = roomschema_vector_of(k, strlen(k));
+    for (void *it = json_object_iter(tr); it; it = json_object_iter_next(tr, it)) {
+        int i = roomschema_vector_of(json_object_iter_key(it), json_object_iter_key_len(it));
         if (i >= 0) {
             x->present |= 1u << i;
-            x->vec[i] = v;
+            x->vec[i] = json_object_iter_value(it);
         }
     }
     roomerr_push(w, roomschema_members[ROOMSCHEMA_TRANSFORM].name, 0);
@@ -439,9 +442,10 @@ static void check_object(struct pass *p, json_t *o, size_t index)
         return;
     }
     struct found x = {0};
-    const char *k;
     json_t *v;
-    json_object_foreach(o, k, v) x.f[roomschema_field_of(k, strlen(k))] = v;
+    for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it))
+        x.f[roomschema_field_of(json_object_iter_key(it), json_object_iter_key_len(it))] =
+            json_object_iter_value(it);
 
     int mode = -1;
     for (int f = ROOMSCHEMA_OBJECT_ID; f < ROOMSCHEMA_FIELDS; f++) {
