@@ -1,4 +1,4 @@
-/* hash.c — seeded FNV-1a (see hash.h). */
+/* hash.c — the seed of the seeded FNV-1a (see hash.h). */
 #include "common/hash.h"
 
 #include <errno.h>
@@ -28,26 +28,4 @@ uint64_t hash_seed(void)
 {
     pthread_once(&seed_once, seed_init);
     return seed;
-}
-
-uint64_t hash_fnv1a_from(uint64_t basis, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    uint64_t h = basis;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ s[i]) * HASH_FNV_PRIME;
-    return h;
-}
-
-uint64_t hash_seeded(const void *p, size_t n)
-{
-    return hash_fnv1a_from(HASH_FNV_OFFSET ^ hash_seed(), p, n);
-}
-
-uint64_t hash_seeded_str(const char *s)
-{
-    uint64_t h = HASH_FNV_OFFSET ^ hash_seed();
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        h = (h ^ *p) * HASH_FNV_PRIME;
-    return h;
 }
