@@ -60,7 +60,7 @@ LIBSERVER := $(BUILD)/libserver.a
 LIBRELAY := $(BUILD)/librelay.a
 LIBMIGRATE := $(BUILD)/libmigrate.a
 
-BINS := $(BUILD)/roomstate-server $(BUILD)/roomstate-migrate $(BUILD)/roomstate-token
+BINS := $(BUILD)/roomstate-server $(BUILD)/roomstate-migrate $(BUILD)/roomstate-token $(BUILD)/save-bench
 ifneq ($(wildcard relay/main.c),)
 BINS += $(BUILD)/roomstate-relay
 endif
@@ -124,8 +124,11 @@ $(BUILD)/roomstate-migrate: $(call obj,migrate/main.c) $(LIBMIGRATE) $(LIBSTORE)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(BUILD)/roomstate-token: $(call obj,tools/token.c) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
-BENCH_LIB_SRC := $(filter-out bench/relay-load.c,$(sort $(wildcard bench/*.c)))
+BENCH_LIB_SRC := $(filter-out bench/relay-load.c bench/savebench.c,$(sort $(wildcard bench/*.c)))
 $(BUILD)/relay-load: $(call obj,bench/relay-load.c $(BENCH_LIB_SRC)) $(LIBCOMMON)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+# The micro-benchmark of the two save parse paths (BENCHMARKS.md, "Save parse paths").
+$(BUILD)/save-bench: $(call obj,bench/savebench.c) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(LIBSERVER) $(LIBRELAY) $(LIBMIGRATE) $(LIBSTORE) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)

@@ -1,6 +1,6 @@
-/* roomdoc.c — the room document rules (docs/http-api.md "The room document", "Validation",
- * "What is stored"): one pass that validates a parsed save body, records every problem with
- * a JSON path, and builds the stored document.
+/* roomdoc.c — the room document rules over a parsed body (the jansson tree): one pass that
+ * applies the description of roomschema.h, records every problem with its JSON path
+ * (roomerr.h) and builds the stored document.
  *
  * Choices where the contract leaves room (also written into openapi.yaml):
  *  - objects that are not placed_saved have their optional fields checked for type only:
@@ -17,221 +17,15 @@
  * must not modify the body while the stored document is in use. */
 #include "common/roomdoc.h"
 
+#include "common/hash.h"
+#include "common/roomerr.h"
+
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define OBJECT_ID_MAX_BYTES 128
-#define QUOTE_MAX_BYTES 64 /* user strings quoted in messages are cut to this */
-
-static const char *const persist_names[] = {"transient_held", "placed_room", "placed_saved"};
-static const char *const tier_names[] = {"high_rate_unreliable", "reliable_on_change",
-                                         "snapshot_only"};
-
-int roomdoc_persist_parse(const char *name)
-{
-    for (int i = 0; name && i < 3; i++)
-        if (strcmp(name, persist_names[i]) == 0)
-            return i;
-    return -1;
-}
-
-const char *roomdoc_persist_name(enum roomdoc_persist p)
-{
-    return (unsigned)p < 3 ? persist_names[p] : "unknown";
-}
-
-int roomdoc_tier_parse(const char *name)
-{
-    for (int i = 0; name && i < 3; i++)
-        if (strcmp(name, tier_names[i]) == 0)
-            return i;
-    return -1;
-}
-
-const char *roomdoc_tier_name(enum roomdoc_tier t)
-{
-    return (unsigned)t < 3 ? tier_names[t] : "unknown";
-}
-
-bool roomdoc_is_durable(enum roomdoc_tier tier, int durable_flag)
-{
-    if (durable_flag >= 0)
-        return durable_flag != 0;
-    return tier == ROOMDOC_RELIABLE_ON_CHANGE || tier == ROOMDOC_SNAPSHOT_ONLY;
-}
-
-static bool id_char(unsigned char c, bool first)
-{
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
-        return true;
-    return !first && (c == '.' || c == '_' || c == ':' || c == '-');
-}
-
-bool roomdoc_room_id_valid(const char *id, size_t len)
-{
-    if (!id || len == 0 || len > 128)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!id_char((unsigned char)id[i], i == 0))
-            return false;
-    return true;
-}
-
-/* ---- error recording: the path is a stack of segments, rendered only on error ---- */
-
-#define MAX_SEGS 8
-
-struct seg {
-    const char *key; /* NULL: an array index */
-    size_t index;
-};
-
-/* The walk's state: where we are, the errors, the limits. */
-struct walk {
-    struct roomdoc_errors *errors;
-    size_t max_depth;
-    struct seg segs[MAX_SEGS];
-    size_t nseg; /* may exceed MAX_SEGS: deeper segments are not rendered */
-};
-
-/* Enters member key, or array element index when key is NULL. */
-static void push(struct walk *w, const char *key, size_t index)
-{
-    if (w->nseg < MAX_SEGS)
-        w->segs[w->nseg] = (struct seg){.key = key, .index = index};
-    w->nseg++;
-}
-
-static void pop(struct walk *w)
-{
-    w->nseg--;
-}
-
-/* Cuts a NUL-terminated UTF-8 string back so that it does not end inside a sequence. */
-static void utf8_trim_tail(char *s)
-{
-    size_t n = strlen(s);
-    size_t i = n;
-    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
-        i--; /* continuation bytes */
-    if (i == 0)
-        return;
-    unsigned char lead = (unsigned char)s[i - 1];
-    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-    if (lead >= 0x80 && n - (i - 1) < need)
-        s[i - 1] = '\0';
-}
-
-/* A bounded text buffer: appends past the end are dropped. */
-struct text {
-    char *p;
-    size_t cap, len;
-};
-
-static void text_add(struct text *t, const char *s, size_t n)
-{
-    size_t room = t->len + 1 < t->cap ? t->cap - 1 - t->len : 0;
-    size_t k = n < room ? n : room;
-    memcpy(t->p + t->len, s, k);
-    t->len += k;
-    t->p[t->len] = '\0';
-}
-
-static bool is_ident(const char *k)
-{
-    if (!((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z') || *k == '_'))
-        return false;
-    for (k++; *k; k++)
-        if (!((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') ||
-              *k == '_'))
-            return false;
-    return true;
-}
-
-/* .name for identifiers (no dot first), ["any key"] (JSON-escaped) otherwise, [i]. */
-static void render_seg(struct text *t, const struct seg *s)
-{
-    char b[32];
-    if (!s->key) {
-        int n = snprintf(b, sizeof b, "[%zu]", s->index);
-        text_add(t, b, (size_t)n);
-    } else if (is_ident(s->key)) {
-        if (t->len)
-            text_add(t, ".", 1);
-        text_add(t, s->key, strlen(s->key));
-    } else {
-        text_add(t, "[\"", 2);
-        for (const char *p = s->key; *p; p++) {
-            unsigned char c = (unsigned char)*p;
-            if (c == '"' || c == '\\') {
-                b[0] = '\\';
-                b[1] = (char)c;
-                text_add(t, b, 2);
-            } else if (c < 0x20) {
-                int n = snprintf(b, sizeof b, "\\u%04x", c);
-                text_add(t, b, (size_t)n);
-            } else {
-                text_add(t, p, 1);
-            }
-        }
-        text_add(t, "\"]", 2);
-    }
-}
-
-/* Records an error at the current path (plus the member suffix, when not NULL). */
-__attribute__((format(printf, 3, 4))) static void fail(struct walk *w, const char *suffix,
-                                                       const char *fmt, ...)
-{
-    struct roomdoc_errors *e = w->errors;
-    e->total++;
-    if (e->count >= ROOMDOC_MAX_ERRORS)
-        return;
-    struct roomdoc_error *it = &e->items[e->count++];
-    struct text t = {.p = it->path, .cap = sizeof it->path};
-    it->path[0] = '\0';
-    size_t n = w->nseg < MAX_SEGS ? w->nseg : MAX_SEGS;
-    for (size_t i = 0; i < n; i++)
-        render_seg(&t, &w->segs[i]);
-    if (suffix) {
-        struct seg s = {.key = suffix};
-        render_seg(&t, &s);
-    }
-    utf8_trim_tail(it->path);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(it->message, sizeof it->message, fmt, ap);
-    va_end(ap);
-    utf8_trim_tail(it->message);
-}
-
-/* A user string made safe to quote in a message: cut to QUOTE_MAX_BYTES on a UTF-8
- * boundary, with "..." when cut. */
-static const char *quote(const char *s, char out[QUOTE_MAX_BYTES + 4])
-{
-    size_t n = strlen(s);
-    if (n <= QUOTE_MAX_BYTES)
-        return s;
-    memcpy(out, s, QUOTE_MAX_BYTES);
-    out[QUOTE_MAX_BYTES] = '\0';
-    utf8_trim_tail(out);
-    size_t m = strlen(out);
-    memcpy(out + m, "...", 4);
-    return out;
-}
-
-static const char *type_name(const json_t *v)
-{
-    static const char *const names[] = {
-        [JSON_OBJECT] = "an object",   [JSON_ARRAY] = "an array", [JSON_STRING] = "a string",
-        [JSON_INTEGER] = "an integer", [JSON_REAL] = "a number",  [JSON_TRUE] = "a boolean",
-        [JSON_FALSE] = "a boolean",    [JSON_NULL] = "null"};
-    return (unsigned)json_typeof(v) < sizeof names / sizeof *names ? names[json_typeof(v)]
-                                                                   : "unknown";
-}
+#define QUOTE_BYTES (ROOMERR_QUOTE_BYTES + 4)
 
 /* ---- hash sets: object ids by (string, length), manifests by pointer ---- */
 
@@ -240,16 +34,6 @@ struct idset {
     size_t *index;        /* objects[] index of each slot (id sets only) */
     size_t mask;
 };
-
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 static bool idset_init(struct idset *s, size_t n, bool with_index)
 {
@@ -273,7 +57,7 @@ static bool idset_add(struct idset *s, const json_t *id, size_t at, size_t *firs
 {
     const char *k = json_string_value(id);
     size_t n = json_string_length(id);
-    size_t i = (size_t)hash_bytes(k, n) & s->mask;
+    size_t i = (size_t)hash_seeded(k, n) & s->mask; /* ids are the client's */
     while (s->slots[i]) {
         const json_t *o = s->slots[i];
         if (json_string_length(o) == n && memcmp(json_string_value(o), k, n) == 0) {
@@ -336,15 +120,16 @@ static bool vec_ok(const json_t *v, size_t n)
     return true;
 }
 
-static void check_vec(struct walk *w, json_t *v, const char *name, size_t n, bool required)
+static void check_vec(struct roomerr *w, const json_t *v, const struct roomschema_vector *d,
+                      bool stored)
 {
     if (!v) {
-        if (required)
-            fail(w, name, "required: an array of %zu numbers", n);
+        if (stored && d->required)
+            roomerr_fail(w, d->name, "required: an array of %zu numbers", d->n);
         return;
     }
-    if (!vec_ok(v, n))
-        fail(w, name, "must be an array of exactly %zu finite numbers", n);
+    if (!vec_ok(v, d->n))
+        roomerr_fail(w, d->name, "must be an array of exactly %zu finite numbers", d->n);
 }
 
 /* A declaration's members, read in one pass over its (few) keys. */
@@ -355,9 +140,9 @@ static void decl_members(json_t *decl, json_t **tier, json_t **durable)
     *tier = *durable = NULL;
     json_object_foreach(decl, k, v)
     {
-        if (strcmp(k, "tier") == 0)
+        if (strcmp(k, ROOMSCHEMA_DECL_TIER) == 0)
             *tier = v;
-        else if (strcmp(k, "durable") == 0)
+        else if (strcmp(k, ROOMSCHEMA_DECL_DURABLE) == 0)
             *durable = v;
     }
 }
@@ -367,147 +152,169 @@ static bool decl_is_durable(json_t *decl)
 {
     json_t *tier, *dur;
     decl_members(decl, &tier, &dur);
-    int t = json_is_string(tier) ? roomdoc_tier_parse(json_string_value(tier)) : 0;
+    int t = json_is_string(tier)
+                ? roomschema_tier_of(json_string_value(tier), json_string_length(tier))
+                : 0;
     int flag = json_is_boolean(dur) ? json_is_true(dur) : -1;
     return roomdoc_is_durable(t < 0 ? ROOMDOC_HIGH_RATE_UNRELIABLE : (enum roomdoc_tier)t, flag);
 }
 
+static void check_decl(struct roomerr *w, json_t *decl)
+{
+    json_t *tier = NULL, *dur = NULL;
+    char q[QUOTE_BYTES];
+    if (json_is_object(decl))
+        decl_members(decl, &tier, &dur);
+    if (!json_is_object(decl))
+        roomerr_fail(w, NULL, "a property declaration must be an object with \"tier\"");
+    else if (!tier)
+        roomerr_fail(w, ROOMSCHEMA_DECL_TIER, "required: " ROOMSCHEMA_TIER_LIST);
+    else if (!json_is_string(tier))
+        roomerr_fail(w, ROOMSCHEMA_DECL_TIER, "must be a string, not %s", roomerr_type_name(tier));
+    else if (roomdoc_tier_parse(json_string_value(tier)) < 0)
+        roomerr_fail(w, ROOMSCHEMA_DECL_TIER, "unknown tier '%s': expected " ROOMSCHEMA_TIER_LIST,
+                     roomerr_quote(json_string_value(tier), q));
+    if (dur && !json_is_boolean(dur))
+        roomerr_fail(w, ROOMSCHEMA_DECL_DURABLE, "must be a boolean, not %s",
+                     roomerr_type_name(dur));
+}
+
 /* Every manifest: properties object; each entry a valid tier, durable boolean if present. */
-static void check_manifests(struct walk *w, json_t *manifests)
+static void check_manifests(struct roomerr *w, json_t *manifests)
 {
     const char *mid;
     json_t *m;
     json_object_foreach(manifests, mid, m)
     {
-        push(w, mid, 0);
-        json_t *props = json_is_object(m) ? json_object_get(m, "properties") : NULL;
+        roomerr_push(w, mid, 0);
+        json_t *props = json_is_object(m) ? json_object_get(m, ROOMSCHEMA_DECLS) : NULL;
         if (!json_is_object(m)) {
-            fail(w, NULL, "a manifest must be an object with \"properties\"");
+            roomerr_fail(w, NULL, "a manifest must be an object with \"properties\"");
         } else if (!props) {
-            fail(w, "properties", "required: an object of property name to {\"tier\"}");
+            roomerr_fail(w, ROOMSCHEMA_DECLS, "required: an object of property name to {\"tier\"}");
         } else if (!json_is_object(props)) {
-            fail(w, "properties", "must be an object, not %s", type_name(props));
+            roomerr_fail(w, ROOMSCHEMA_DECLS, "must be an object, not %s",
+                         roomerr_type_name(props));
         } else {
-            push(w, "properties", 0);
+            roomerr_push(w, ROOMSCHEMA_DECLS, 0);
             const char *pname;
             json_t *decl;
             json_object_foreach(props, pname, decl)
             {
-                push(w, pname, 0);
-                json_t *tier = NULL, *dur = NULL;
-                char q[QUOTE_MAX_BYTES + 4];
-                if (json_is_object(decl))
-                    decl_members(decl, &tier, &dur);
-                if (!json_is_object(decl))
-                    fail(w, NULL, "a property declaration must be an object with \"tier\"");
-                else if (!tier)
-                    fail(w, "tier",
-                         "required: high_rate_unreliable, reliable_on_change or snapshot_only");
-                else if (!json_is_string(tier))
-                    fail(w, "tier", "must be a string, not %s", type_name(tier));
-                else if (roomdoc_tier_parse(json_string_value(tier)) < 0)
-                    fail(w, "tier",
-                         "unknown tier '%s': expected high_rate_unreliable, reliable_on_change "
-                         "or snapshot_only",
-                         quote(json_string_value(tier), q));
-                if (dur && !json_is_boolean(dur))
-                    fail(w, "durable", "must be a boolean, not %s", type_name(dur));
-                pop(w);
+                roomerr_push(w, pname, 0);
+                check_decl(w, decl);
+                roomerr_pop(w);
             }
-            pop(w);
+            roomerr_pop(w);
         }
-        pop(w);
+        roomerr_pop(w);
     }
-}
-
-/* The members of an object the contract knows, found in one pass over its keys. */
-/* clang-format off */
-enum field { F_OTHER = 0, F_OBJECT_ID, F_PERSIST_MODE, F_SEQ, F_OWNER_ID, F_HELD_BY, F_PLACED,
-             F_MANIFEST_ID, F_TRANSFORM, F_PROPERTIES, F_COUNT };
-
-static const char *const field_names[F_COUNT] = {
-    [F_OBJECT_ID] = "object_id", [F_PERSIST_MODE] = "persist_mode", [F_SEQ] = "seq",
-    [F_OWNER_ID] = "owner_id", [F_HELD_BY] = "held_by", [F_PLACED] = "placed",
-    [F_MANIFEST_ID] = "manifest_id", [F_TRANSFORM] = "transform", [F_PROPERTIES] = "properties"};
-/* clang-format on */
-
-static enum field field_of(const char *k)
-{
-    for (int f = F_OBJECT_ID; f < F_COUNT; f++)
-        if (k[0] == field_names[f][0] && strcmp(k, field_names[f]) == 0)
-            return (enum field)f;
-    return F_OTHER;
 }
 
 /* The filter's state across objects. */
 struct pass {
-    struct walk w;
+    struct roomerr w;
+    size_t max_depth;
     json_t *manifests; /* NULL when invalid */
     struct idset ids;
     struct idset used; /* manifests of stored objects */
     json_t *kept;      /* stored objects; NULL once an error is found */
     bool in_place;     /* stored objects are the body's own, changed in place */
     struct roomdoc_stats st;
+    /* the description's stored values, parsed once per call when first needed */
+    json_t *values[ROOMSCHEMA_FIELDS];
+    json_t *vec_values[ROOMSCHEMA_VECTORS_N];
 };
+
+/* One object's members, as found by check_object. */
+struct found {
+    json_t *f[ROOMSCHEMA_FIELDS];
+    json_t *vec[ROOMSCHEMA_VECTORS_N]; /* the transform's vectors */
+    unsigned present;                  /* bit i: it has roomschema_vectors[i] */
+    json_t *manifest, *decls;          /* of a stored object */
+    size_t nd;                         /* its non-durable properties */
+};
+
+/* A new reference to the JSON value of text (a stored value of the description): parsed
+ * once per call; a scalar is shared, an array or object copied (each stored object owns
+ * its containers). */
+static json_t *value_of(json_t **slot, const char *text)
+{
+    if (!*slot)
+        *slot = json_loads(text, JSON_DECODE_ANY, NULL);
+    if (json_is_array(*slot) || json_is_object(*slot))
+        return json_deep_copy(*slot);
+    return json_incref(*slot);
+}
 
 static int set_nocheck(json_t *o, const char *k, json_t *v)
 {
     return v ? json_object_set_new_nocheck(o, k, v) : -1;
 }
 
-/* The stored form of a valid placed_saved object made of the object itself: members the
- * contract drops are deleted, those it sets are set.  nd: its non-durable properties. */
-static json_t *stored_in_place(json_t *o, json_t *f[F_COUNT], json_t *scale, json_t *decls,
-                               size_t nd)
+/* Whether the stored form of member (of store action ROOMSCHEMA_STORE_VECTORS / DURABLE) differs
+ * from the member as sent. */
+static bool member_changes(const struct found *x, enum roomschema_store store, const json_t *v)
+{
+    if (store == ROOMSCHEMA_STORE_DURABLE)
+        return x->nd > 0;
+    return store == ROOMSCHEMA_STORE_VECTORS &&
+           !roomschema_vectors_as_sent(json_object_size(v), x->present);
+}
+
+/* The stored form of a valid object of a stored mode, made of the object itself: members
+ * the description drops are deleted, those it sets are set. */
+static json_t *stored_in_place(struct pass *p, json_t *o, const struct found *x)
 {
     const char *k;
-    json_t *v;
+    json_t *v, *m;
     void *tmp;
-    json_t *props = f[F_PROPERTIES], *tr = f[F_TRANSFORM];
-    if (nd)
-        json_object_foreach_safe(props, tmp, k, v)
-        {
-            if (!decl_is_durable(json_object_get(decls, k)))
-                json_object_del(props, k);
-        }
-    if (json_object_size(tr) != (scale ? 3u : 2u))
-        json_object_foreach_safe(tr, tmp, k, v)
-        {
-            if (strcmp(k, "position") != 0 && strcmp(k, "rotation") != 0 && strcmp(k, "scale") != 0)
-                json_object_del(tr, k);
-        }
-    if (!scale) {
-        json_t *one = json_array();
-        for (int i = 0; one && i < 3; i++)
-            if (json_array_append_new(one, json_integer(1))) {
-                json_decref(one);
-                one = NULL;
+    for (int f = ROOMSCHEMA_OBJECT_ID; f < ROOMSCHEMA_FIELDS; f++) {
+        enum roomschema_store store = roomschema_members[f].store;
+        if (!(m = x->f[f]) || !member_changes(x, store, m))
+            continue;
+        if (store == ROOMSCHEMA_STORE_DURABLE) {
+            json_object_foreach_safe(m, tmp, k, v)
+            {
+                if (!decl_is_durable(json_object_get(x->decls, k)))
+                    json_object_del(m, k);
             }
-        if (set_nocheck(tr, "scale", one))
+            continue;
+        }
+        json_object_foreach_safe(m, tmp, k, v)
+        {
+            if (roomschema_vector_of(k, strlen(k)) < 0)
+                json_object_del(m, k);
+        }
+        for (int i = 0; i < ROOMSCHEMA_VECTORS_N; i++)
+            if (!x->vec[i] && roomschema_vectors[i].value &&
+                set_nocheck(m, roomschema_vectors[i].name,
+                            value_of(&p->vec_values[i], roomschema_vectors[i].value)))
+                return NULL;
+    }
+    for (int i = 0; i < ROOMSCHEMA_ADDED; i++) {
+        enum roomschema_field f = roomschema_added[i];
+        const struct roomschema_member *d = &roomschema_members[f];
+        if ((d->store == ROOMSCHEMA_STORE_SET || !x->f[f]) &&
+            set_nocheck(o, d->name, value_of(&p->values[f], d->value)))
             return NULL;
     }
-    if (set_nocheck(o, "owner_id", json_null()) || set_nocheck(o, "held_by", json_null()) ||
-        set_nocheck(o, "placed", json_true()) ||
-        (!f[F_SEQ] && set_nocheck(o, "seq", json_integer(0))) ||
-        (!props && set_nocheck(o, "properties", json_object())))
-        return NULL;
     return json_incref(o);
 }
 
-/* The same, made of shallow copies of what changes: the object, and its transform and
- * properties when they lose members; the body is not modified. */
-static json_t *stored_copy(json_t *o, json_t *f[F_COUNT], json_t *scale, json_t *decls, size_t nd)
+/* The same, made of shallow copies of what changes: the object, and its members that lose
+ * or gain members; the body is not modified. */
+static json_t *stored_copy(struct pass *p, json_t *o, const struct found *x)
 {
-    json_t *c = json_copy(o), *g[F_COUNT], *so = NULL;
-    memcpy(g, f, sizeof g);
+    json_t *c = json_copy(o), *so = NULL;
+    struct found g = *x;
     if (!c)
         return NULL;
-    if (json_object_size(f[F_TRANSFORM]) != 3 || !scale)
-        if (set_nocheck(c, "transform", g[F_TRANSFORM] = json_copy(f[F_TRANSFORM])))
+    for (int f = ROOMSCHEMA_OBJECT_ID; f < ROOMSCHEMA_FIELDS; f++)
+        if (x->f[f] && member_changes(x, roomschema_members[f].store, x->f[f]) &&
+            set_nocheck(c, roomschema_members[f].name, g.f[f] = json_copy(x->f[f])))
             goto out;
-    if (nd && set_nocheck(c, "properties", g[F_PROPERTIES] = json_copy(f[F_PROPERTIES])))
-        goto out;
-    so = stored_in_place(c, g, scale, decls, nd);
+    so = stored_in_place(p, c, &g);
 out:
     json_decref(c);
     return so;
@@ -519,139 +326,162 @@ static void stop_building(struct pass *p)
     p->kept = NULL;
 }
 
+/* Whether v has the JSON type of kind (a count: a non-negative integer). */
+static bool type_ok(enum roomschema_kind kind, const json_t *v)
+{
+    switch (kind) {
+    case ROOMSCHEMA_KIND_ID:
+    case ROOMSCHEMA_KIND_MODE:
+    case ROOMSCHEMA_KIND_MANIFEST:
+        return json_is_string(v);
+    case ROOMSCHEMA_KIND_COUNT:
+        return json_is_integer(v) && json_integer_value(v) >= 0;
+    case ROOMSCHEMA_KIND_STRING_OR_NULL:
+        return json_is_string(v) || json_is_null(v);
+    case ROOMSCHEMA_KIND_BOOLEAN:
+        return json_is_boolean(v);
+    case ROOMSCHEMA_KIND_TRANSFORM:
+    case ROOMSCHEMA_KIND_PROPERTIES:
+        return json_is_object(v);
+    }
+    return false;
+}
+
+static void check_transform(struct roomerr *w, json_t *tr, struct found *x, bool stored)
+{
+    for (void *it = json_object_iter(tr); it; it = json_object_iter_next(tr, it)) {
+        int i = roomschema_vector_of(json_object_iter_key(it), json_object_iter_key_len(it));
+        if (i >= 0) {
+            x->present |= 1u << i;
+            x->vec[i] = json_object_iter_value(it);
+        }
+    }
+    roomerr_push(w, roomschema_members[ROOMSCHEMA_TRANSFORM].name, 0);
+    for (int i = 0; i < ROOMSCHEMA_VECTORS_N; i++)
+        check_vec(w, x->vec[i], &roomschema_vectors[i], stored);
+    roomerr_pop(w);
+}
+
+/* The properties: declared by the manifest (of a stored object), not too deep; counts the
+ * non-durable ones of an object that is being built. */
+static void check_properties(struct pass *p, json_t *props, struct found *x, bool build)
+{
+    struct roomerr *w = &p->w;
+    char q[QUOTE_BYTES], q2[QUOTE_BYTES];
+    const char *k;
+    json_t *v;
+    roomerr_push(w, roomschema_members[ROOMSCHEMA_PROPERTIES].name, 0);
+    json_object_foreach(props, k, v)
+    {
+        json_t *decl = x->decls ? json_object_get(x->decls, k) : NULL;
+        if (x->decls && !decl)
+            roomerr_fail(w, k, "property '%s' is not declared by manifest '%s'",
+                         roomerr_quote(k, q),
+                         roomerr_quote(json_string_value(x->f[ROOMSCHEMA_MANIFEST_ID]), q2));
+        if (value_depth(v, p->max_depth) > p->max_depth)
+            roomerr_fail(w, k, "value nested deeper than the limit of %zu", p->max_depth);
+        if (build && decl && !decl_is_durable(decl))
+            x->nd++;
+    }
+    roomerr_pop(w);
+}
+
+/* One member of an object, of a valid JSON type: the rest of its kind's rule. */
+static void check_member(struct pass *p, enum roomschema_field f, json_t *v, size_t index,
+                         int *mode, struct found *x)
+{
+    struct roomerr *w = &p->w;
+    const char *name = roomschema_members[f].name;
+    char q[QUOTE_BYTES];
+    size_t first = 0, n = json_string_length(v);
+    bool stored = *mode >= 0 && roomschema_modes[*mode].stored;
+    switch (roomschema_members[f].kind) {
+    case ROOMSCHEMA_KIND_ID:
+        if (n == 0 || n > ROOMSCHEMA_OBJECT_ID_MAX_BYTES)
+            roomerr_fail(w, name, "must be 1 to %d bytes long (got %zu)",
+                         ROOMSCHEMA_OBJECT_ID_MAX_BYTES, n);
+        else if (!idset_add(&p->ids, v, index, &first))
+            roomerr_fail(w, name, "duplicate object_id '%s' (first used by objects[%zu])",
+                         roomerr_quote(json_string_value(v), q), first);
+        break;
+    case ROOMSCHEMA_KIND_MODE:
+        if ((*mode = roomschema_mode_of(json_string_value(v), n)) < 0)
+            roomerr_fail(w, name, "unknown persist_mode '%s': expected " ROOMSCHEMA_MODE_LIST,
+                         roomerr_quote(json_string_value(v), q));
+        break;
+    case ROOMSCHEMA_KIND_MANIFEST:
+        if (stored && p->manifests &&
+            !(x->manifest = json_object_get(p->manifests, json_string_value(v))))
+            roomerr_fail(w, name, "unknown manifest '%s'", roomerr_quote(json_string_value(v), q));
+        /* undeclared properties are looked for only when the manifest itself is usable */
+        x->decls =
+            json_is_object(x->manifest) ? json_object_get(x->manifest, ROOMSCHEMA_DECLS) : NULL;
+        if (!json_is_object(x->decls))
+            x->decls = NULL;
+        break;
+    case ROOMSCHEMA_KIND_TRANSFORM:
+        check_transform(w, v, x, stored);
+        break;
+    case ROOMSCHEMA_KIND_PROPERTIES:
+        /* a stored object is built while the document is valid so far */
+        check_properties(p, v, x, stored && p->kept && w->errors->total == 0);
+        break;
+    default:
+        break;
+    }
+}
+
 /* Checks one object and, while the document is still valid, appends its stored form. */
 static void check_object(struct pass *p, json_t *o, size_t index)
 {
-    struct walk *w = &p->w;
-    char q[QUOTE_MAX_BYTES + 4], q2[QUOTE_MAX_BYTES + 4];
+    struct roomerr *w = &p->w;
     size_t errors_before = w->errors->total;
     if (!json_is_object(o)) {
-        fail(w, NULL, "an object must be a JSON object, not %s", type_name(o));
+        roomerr_fail(w, NULL, "an object must be a JSON object, not %s", roomerr_type_name(o));
         stop_building(p);
         return;
     }
-    json_t *f[F_COUNT] = {0};
-    const char *k;
+    struct found x = {0};
     json_t *v;
-    json_object_foreach(o, k, v) f[field_of(k)] = v;
-
-    json_t *id = f[F_OBJECT_ID];
-    if (!id) {
-        fail(w, "object_id", "required: a string of 1 to 128 bytes");
-    } else if (!json_is_string(id)) {
-        fail(w, "object_id", "must be a string, not %s", type_name(id));
-    } else if (json_string_length(id) == 0 || json_string_length(id) > OBJECT_ID_MAX_BYTES) {
-        fail(w, "object_id", "must be 1 to 128 bytes long (got %zu)", json_string_length(id));
-    } else {
-        size_t first = 0;
-        if (!idset_add(&p->ids, id, index, &first))
-            fail(w, "object_id", "duplicate object_id '%s' (first used by objects[%zu])",
-                 quote(json_string_value(id), q), first);
-    }
+    for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it))
+        x.f[roomschema_field_of(json_object_iter_key(it), json_object_iter_key_len(it))] =
+            json_object_iter_value(it);
 
     int mode = -1;
-    json_t *pm = f[F_PERSIST_MODE];
-    if (!pm)
-        fail(w, "persist_mode", "required: transient_held, placed_room or placed_saved");
-    else if (!json_is_string(pm))
-        fail(w, "persist_mode", "must be a string, not %s", type_name(pm));
-    else if ((mode = roomdoc_persist_parse(json_string_value(pm))) < 0)
-        fail(w, "persist_mode",
-             "unknown persist_mode '%s': expected transient_held, placed_room or placed_saved",
-             quote(json_string_value(pm), q));
-
-    if (f[F_SEQ] && (!json_is_integer(f[F_SEQ]) || json_integer_value(f[F_SEQ]) < 0))
-        fail(w, "seq", "must be a non-negative integer");
-    if (f[F_OWNER_ID] && !json_is_string(f[F_OWNER_ID]) && !json_is_null(f[F_OWNER_ID]))
-        fail(w, "owner_id", "must be a string or null, not %s", type_name(f[F_OWNER_ID]));
-    if (f[F_HELD_BY] && !json_is_string(f[F_HELD_BY]) && !json_is_null(f[F_HELD_BY]))
-        fail(w, "held_by", "must be a string or null, not %s", type_name(f[F_HELD_BY]));
-    if (f[F_PLACED] && !json_is_boolean(f[F_PLACED]))
-        fail(w, "placed", "must be a boolean, not %s", type_name(f[F_PLACED]));
-
-    bool saved = mode == ROOMDOC_PLACED_SAVED;
-    json_t *mid = f[F_MANIFEST_ID];
-    json_t *m = NULL;
-    if (!mid) {
-        if (saved)
-            fail(w, "manifest_id", "required for a placed_saved object: a manifest's id");
-    } else if (!json_is_string(mid)) {
-        fail(w, "manifest_id", "must be a string, not %s", type_name(mid));
-    } else if (saved && p->manifests &&
-               !(m = json_object_get(p->manifests, json_string_value(mid)))) {
-        fail(w, "manifest_id", "unknown manifest '%s'", quote(json_string_value(mid), q));
-    }
-    /* undeclared properties are looked for only when the manifest itself is usable */
-    json_t *decls = json_is_object(m) ? json_object_get(m, "properties") : NULL;
-    if (!json_is_object(decls))
-        decls = NULL;
-
-    json_t *tr = f[F_TRANSFORM], *pos = NULL, *rot = NULL, *scale = NULL;
-    if (!tr) {
-        if (saved)
-            fail(w, "transform", "required for a placed_saved object: position and rotation");
-    } else if (!json_is_object(tr)) {
-        fail(w, "transform", "must be an object, not %s", type_name(tr));
-    } else {
-        json_object_foreach(tr, k, v)
-        {
-            if (strcmp(k, "position") == 0)
-                pos = v;
-            else if (strcmp(k, "rotation") == 0)
-                rot = v;
-            else if (strcmp(k, "scale") == 0)
-                scale = v;
+    for (int f = ROOMSCHEMA_OBJECT_ID; f < ROOMSCHEMA_FIELDS; f++) {
+        const struct roomschema_member *d = &roomschema_members[f];
+        bool stored = mode >= 0 && roomschema_modes[mode].stored;
+        if (!(v = x.f[f])) {
+            if (d->need == ROOMSCHEMA_REQUIRED || (d->need == ROOMSCHEMA_REQUIRED_STORED && stored))
+                roomerr_fail(w, d->name, "%s", d->required);
+        } else if (!type_ok(d->kind, v)) {
+            if (d->kind == ROOMSCHEMA_KIND_COUNT) /* -1 is an integer, yet not a count */
+                roomerr_fail(w, d->name, "must be %s", d->what);
+            else
+                roomerr_fail(w, d->name, "must be %s, not %s", d->what, roomerr_type_name(v));
+        } else {
+            check_member(p, (enum roomschema_field)f, v, index, &mode, &x);
         }
-        push(w, "transform", 0);
-        check_vec(w, pos, "position", 3, saved);
-        check_vec(w, rot, "rotation", 4, saved);
-        check_vec(w, scale, "scale", 3, false);
-        pop(w);
-    }
-
-    /* a stored object is built while the document is valid so far */
-    bool build = saved && p->kept && w->errors->total == 0;
-    size_t nd = 0; /* non-durable properties of this object */
-    json_t *props = f[F_PROPERTIES];
-    if (props && !json_is_object(props)) {
-        fail(w, "properties", "must be an object, not %s", type_name(props));
-    } else if (props) {
-        push(w, "properties", 0);
-        json_object_foreach(props, k, v)
-        {
-            json_t *decl = decls ? json_object_get(decls, k) : NULL;
-            if (decls && !decl)
-                fail(w, k, "property '%s' is not declared by manifest '%s'", quote(k, q),
-                     quote(json_string_value(mid), q2));
-            if (value_depth(v, w->max_depth) > w->max_depth)
-                fail(w, k, "value nested deeper than the limit of %zu", w->max_depth);
-            if (!build || !decl)
-                continue;
-            if (!decl_is_durable(decl))
-                nd++;
-        }
-        pop(w);
     }
 
     if (w->errors->total != errors_before) {
         stop_building(p);
         return;
     }
-    if (mode == ROOMDOC_TRANSIENT_HELD)
-        p->st.dropped_transient_held++;
-    else if (mode == ROOMDOC_PLACED_ROOM)
-        p->st.dropped_placed_room++;
-    if (!saved || !p->kept)
+    if (!roomschema_modes[mode].stored) {
+        roomschema_count_dropped(&p->st, mode);
         return;
-    p->st.non_durable_properties += nd;
-    json_t *so =
-        p->in_place ? stored_in_place(o, f, scale, decls, nd) : stored_copy(o, f, scale, decls, nd);
+    }
+    if (!p->kept)
+        return;
+    p->st.non_durable_properties += x.nd;
+    json_t *so = p->in_place ? stored_in_place(p, o, &x) : stored_copy(p, o, &x);
     if (!so || json_array_append_new(p->kept, so)) {
         stop_building(p);
         p->st.objects_saved = SIZE_MAX; /* marks an allocation failure */
         return;
     }
-    ptrset_find(&p->used, m, true);
+    ptrset_find(&p->used, x.manifest, true);
     p->st.objects_saved++;
 }
 
@@ -673,8 +503,8 @@ static json_t *assemble(struct pass *p)
         }
     }
     json_t *doc = json_object();
-    if (!doc || set_nocheck(doc, "manifests", ms) ||
-        set_nocheck(doc, "objects", json_incref(p->kept))) {
+    if (!doc || set_nocheck(doc, ROOMSCHEMA_MANIFESTS, ms) ||
+        set_nocheck(doc, ROOMSCHEMA_OBJECTS, json_incref(p->kept))) {
         json_decref(doc);
         return NULL;
     }
@@ -688,42 +518,45 @@ static enum roomdoc_result filter(json_t *body, const struct roomdoc_limits *lim
     enum roomdoc_result rc = ROOMDOC_INVALID;
     struct roomdoc_errors scratch;
     struct pass p = {.w.errors = errors ? errors : &scratch, .in_place = in_place};
-    struct walk *w = &p.w;
-    size_t max_objects = limits && limits->max_objects ? limits->max_objects : 10000;
-    w->max_depth = limits && limits->max_value_depth ? limits->max_value_depth : 32;
+    struct roomerr *w = &p.w;
+    struct roomdoc_limits lim = roomschema_limits(limits);
+    size_t max_objects = lim.max_objects;
+    p.max_depth = lim.max_value_depth;
     w->errors->count = w->errors->total = 0;
     *stored = NULL;
     if (stats)
         memset(stats, 0, sizeof *stats);
 
     if (!json_is_object(body)) {
-        fail(w, NULL, "the room document must be a JSON object, not %s",
-             body ? type_name(body) : "nothing");
+        roomerr_fail(w, NULL, "the room document must be a JSON object, not %s",
+                     body ? roomerr_type_name(body) : "nothing");
         goto out;
     }
-    json_t *manifests = json_object_get(body, "manifests");
-    json_t *objects = json_object_get(body, "objects");
+    json_t *manifests = json_object_get(body, ROOMSCHEMA_MANIFESTS);
+    json_t *objects = json_object_get(body, ROOMSCHEMA_OBJECTS);
     if (!manifests) {
-        fail(w, "manifests", "required: an object of manifest id to manifest");
+        roomerr_fail(w, ROOMSCHEMA_MANIFESTS, "required: an object of manifest id to manifest");
     } else if (!json_is_object(manifests)) {
-        fail(w, "manifests", "must be an object, not %s", type_name(manifests));
+        roomerr_fail(w, ROOMSCHEMA_MANIFESTS, "must be an object, not %s",
+                     roomerr_type_name(manifests));
     } else {
-        push(w, "manifests", 0);
+        roomerr_push(w, ROOMSCHEMA_MANIFESTS, 0);
         check_manifests(w, manifests);
-        pop(w);
+        roomerr_pop(w);
         p.manifests = manifests;
     }
     if (!objects) {
-        fail(w, "objects", "required: an array of objects");
+        roomerr_fail(w, ROOMSCHEMA_OBJECTS, "required: an array of objects");
         goto out;
     }
     if (!json_is_array(objects)) {
-        fail(w, "objects", "must be an array, not %s", type_name(objects));
+        roomerr_fail(w, ROOMSCHEMA_OBJECTS, "must be an array, not %s", roomerr_type_name(objects));
         goto out;
     }
     size_t n = json_array_size(objects);
     if (n > max_objects) {
-        fail(w, "objects", "too many objects: %zu (the limit is %zu)", n, max_objects);
+        roomerr_fail(w, ROOMSCHEMA_OBJECTS, "too many objects: %zu (the limit is %zu)", n,
+                     max_objects);
         goto out;
     }
     p.kept = w->errors->total == 0 ? json_array() : NULL;
@@ -733,13 +566,13 @@ static enum roomdoc_result filter(json_t *body, const struct roomdoc_limits *lim
         rc = ROOMDOC_NOMEM;
         goto out;
     }
-    push(w, "objects", 0);
+    roomerr_push(w, ROOMSCHEMA_OBJECTS, 0);
     for (size_t i = 0; i < n; i++) {
-        push(w, NULL, i);
+        roomerr_push(w, NULL, i);
         check_object(&p, json_array_get(objects, i), i);
-        pop(w);
+        roomerr_pop(w);
     }
-    pop(w);
+    roomerr_pop(w);
     if (w->errors->total == 0) {
         rc = ROOMDOC_NOMEM;
         if (!p.kept || p.st.objects_saved == SIZE_MAX || !(*stored = assemble(&p)))
@@ -751,6 +584,10 @@ out:
     json_decref(p.kept);
     idset_clear(&p.ids);
     idset_clear(&p.used);
+    for (int i = 0; i < ROOMSCHEMA_FIELDS; i++)
+        json_decref(p.values[i]);
+    for (int i = 0; i < ROOMSCHEMA_VECTORS_N; i++)
+        json_decref(p.vec_values[i]);
     if (rc == ROOMDOC_OK && stats)
         *stats = p.st;
     return rc;

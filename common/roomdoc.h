@@ -1,36 +1,17 @@
 /* roomdoc.h — the room document rules of docs/http-api.md ("The room document",
  * "Validation", "What is stored"): validates a parsed save body and builds the document
  * that is stored.  Plain C over jansson, no HTTP: the server and the relay both use it
- * (the relay for manifests, tiers and durability, and to build what it saves). */
+ * (the relay for manifests, tiers and durability, and to build what it saves).  The rules
+ * themselves (members, modes, tiers, limits, the stored form) are the tables of
+ * roomschema.h, which the fast path (roomscan.h) follows too. */
 #ifndef ROOMSTATE_ROOMDOC_H
 #define ROOMSTATE_ROOMDOC_H
+
+#include "common/roomschema.h"
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
-
-enum roomdoc_persist { ROOMDOC_TRANSIENT_HELD = 0, ROOMDOC_PLACED_ROOM, ROOMDOC_PLACED_SAVED };
-enum roomdoc_tier {
-    ROOMDOC_HIGH_RATE_UNRELIABLE = 0,
-    ROOMDOC_RELIABLE_ON_CHANGE,
-    ROOMDOC_SNAPSHOT_ONLY
-};
-
-/* "transient_held" … → enum; -1 when the name is not one of the three. */
-int roomdoc_persist_parse(const char *name);
-const char *roomdoc_persist_name(enum roomdoc_persist p);
-int roomdoc_tier_parse(const char *name);
-const char *roomdoc_tier_name(enum roomdoc_tier t);
-/* The contract's durability rule: durable_flag (-1 absent, 0 false, 1 true), else
- * reliable_on_change and snapshot_only are durable, high_rate_unreliable is not. */
-bool roomdoc_is_durable(enum roomdoc_tier tier, int durable_flag);
-/* Room ids: ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$ */
-bool roomdoc_room_id_valid(const char *id, size_t len);
-
-struct roomdoc_limits {
-    size_t max_objects;     /* default 10000 */
-    size_t max_value_depth; /* JSON nesting depth of a property value, default 32 */
-};
 
 #define ROOMDOC_MAX_ERRORS 64
 
@@ -43,13 +24,6 @@ struct roomdoc_errors {
     struct roomdoc_error items[ROOMDOC_MAX_ERRORS];
     size_t count; /* recorded (<= ROOMDOC_MAX_ERRORS) */
     size_t total; /* found, may exceed count */
-};
-
-struct roomdoc_stats {
-    size_t objects_saved;
-    size_t dropped_transient_held;
-    size_t dropped_placed_room;
-    size_t non_durable_properties; /* of stored objects */
 };
 
 enum roomdoc_result {

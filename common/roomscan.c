@@ -1,11 +1,12 @@
 /* roomscan.c — the save fast path (see roomscan.h).  Pass 1 (jsyntax.c) checks the JSON
  * syntax the way jansson accepts it (strict grammar, UTF-8, escapes, duplicate keys,
  * number ranges) and gives up on anything unusual; pass 2 (here) walks the document, now known to
- * be valid JSON, applies the rules of roomdoc.c to the valid case and writes the stored document
- * from byte ranges of the body.  Any rule not met: ROOMSCAN_FALLBACK (the reference path
- * reports it). */
+ * be valid JSON, applies the description of roomschema.h (the rules roomdoc.c applies too) to
+ * the valid case and writes the stored document from byte ranges of the body.  Any rule not
+ * met: ROOMSCAN_FALLBACK (the reference path reports it). */
 #include "common/roomscan.h"
 
+#include "common/hash.h"
 #include "common/jsyntax.h"
 
 #include <stdbool.h>
@@ -14,8 +15,6 @@
 #include <string.h>
 
 typedef const unsigned char *cur;
-
-#define OBJECT_ID_MAX_BYTES 128
 
 struct prop {
     cur k;
@@ -160,18 +159,6 @@ static bool plain_str(cur v, cur ve, cur *s, size_t *n)
     return true;
 }
 
-static int name_index(cur s, size_t n, const char *const *names)
-{
-    for (int i = 0; i < 3; i++)
-        if (keq(s, n, names[i]))
-            return i;
-    return -1;
-}
-
-static const char *const persist_names[] = {"transient_held", "placed_room", "placed_saved"};
-static const char *const tier_names[] = {"high_rate_unreliable", "reliable_on_change",
-                                         "snapshot_only"};
-
 static void put(struct buf *b, const void *s, size_t n)
 {
     if (b->oom || n == 0)
@@ -190,11 +177,6 @@ static void put(struct buf *b, const void *s, size_t n)
     }
     memcpy(b->p + b->n, s, n);
     b->n += n;
-}
-
-static void puts_(struct buf *b, const char *s)
-{
-    put(b, s, strlen(s));
 }
 
 /* The members of one output object.  Members copied as sent are gathered into runs of
@@ -234,13 +216,39 @@ static void put_member(struct obj_out *o, const struct member *m)
     put(o->b, m->v, (size_t)(m->ve - m->v));
 }
 
-static void put_named(struct obj_out *o, const char *text)
+/* ,"name": (the comma unless first) */
+static void put_key(struct obj_out *o, const char *name, size_t len)
 {
     flush(o);
     if (!o->first)
         put(o->b, ",", 1);
     o->first = false;
-    puts_(o->b, text);
+    put(o->b, "\"", 1);
+    put(o->b, name, len);
+    put(o->b, "\":", 2);
+}
+
+/* ,"name":value with value a JSON text (one copy when it fits a short buffer) */
+static void put_value(struct obj_out *o, const char *name, size_t len, const char *value)
+{
+    char t[64];
+    size_t vn = strlen(value), n = 0;
+    if (len + vn + 4 > sizeof t) {
+        put_key(o, name, len);
+        put(o->b, value, vn);
+        return;
+    }
+    flush(o);
+    if (!o->first)
+        t[n++] = ',';
+    o->first = false;
+    t[n++] = '"';
+    memcpy(t + n, name, len);
+    n += len;
+    t[n++] = '"';
+    t[n++] = ':';
+    memcpy(t + n, value, vn);
+    put(o->b, t, n + vn);
 }
 
 /* Every manifest valid, its declarations recorded. */
@@ -262,7 +270,7 @@ static bool read_manifests(struct ctx *c, cur v)
             return false;
         size_t n = members(m->v, ps, &end), at = SIZE_MAX;
         for (size_t j = 0; j < n; j++)
-            if (keq(ps[j].k, ps[j].kn, "properties"))
+            if (keq(ps[j].k, ps[j].kn, ROOMSCHEMA_DECLS))
                 at = j;
         if (at == SIZE_MAX || *ps[at].v != '{')
             return false;
@@ -286,11 +294,11 @@ static bool read_manifests(struct ctx *c, cur v)
                 return false;
             size_t nf = members(ds[j].v, fs, &end);
             for (size_t f = 0; f < nf; f++) {
-                if (keq(fs[f].k, fs[f].kn, "tier")) {
+                if (keq(fs[f].k, fs[f].kn, ROOMSCHEMA_DECL_TIER)) {
                     if (!plain_str(fs[f].v, fs[f].ve, &s, &sn) ||
-                        (tier = name_index(s, sn, tier_names)) < 0)
+                        (tier = roomschema_tier_of((const char *)s, sn)) < 0)
                         return false;
-                } else if (keq(fs[f].k, fs[f].kn, "durable")) {
+                } else if (keq(fs[f].k, fs[f].kn, ROOMSCHEMA_DECL_DURABLE)) {
                     if (*fs[f].v != 't' && *fs[f].v != 'f')
                         return false;
                     durable = *fs[f].v == 't';
@@ -307,14 +315,6 @@ static bool read_manifests(struct ctx *c, cur v)
     return true;
 }
 
-static uint64_t hash_bytes(cur s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ s[i]) * 1099511628211ULL;
-    return h;
-}
-
 /* Adds an object id; false when already there (or out of memory). */
 static bool id_add(struct ctx *c, cur s, size_t n)
 {
@@ -326,7 +326,7 @@ static bool id_add(struct ctx *c, cur s, size_t n)
         for (size_t i = 0; i < c->ids_cap; i++) {
             if (!c->ids[i].p)
                 continue;
-            size_t j = hash_bytes(c->ids[i].p, c->ids[i].n) & (cap - 1);
+            size_t j = hash_seeded(c->ids[i].p, c->ids[i].n) & (cap - 1);
             while (t[j].p)
                 j = (j + 1) & (cap - 1);
             t[j] = c->ids[i];
@@ -335,7 +335,7 @@ static bool id_add(struct ctx *c, cur s, size_t n)
         c->ids = t;
         c->ids_cap = cap;
     }
-    size_t j = hash_bytes(s, n) & (c->ids_cap - 1);
+    size_t j = hash_seeded(s, n) & (c->ids_cap - 1); /* ids are the client's */
     for (; c->ids[j].p; j = (j + 1) & (c->ids_cap - 1))
         if (c->ids[j].n == n && memcmp(c->ids[j].p, s, n) == 0)
             return false;
@@ -349,8 +349,8 @@ static bool id_add(struct ctx *c, cur s, size_t n)
 static bool vec_ok(const struct member *m, size_t n)
 {
     size_t k = 0, d;
-    if (!m || *m->v != '[')
-        return !m;
+    if (*m->v != '[')
+        return false;
     cur p = ws2(m->v + 1);
     if (*p == ']')
         return n == 0;
@@ -365,205 +365,235 @@ static bool vec_ok(const struct member *m, size_t n)
     }
 }
 
-/* clang-format off */
-enum field { F_OTHER = 0, F_OBJECT_ID, F_PERSIST_MODE, F_SEQ, F_OWNER_ID, F_HELD_BY, F_PLACED,
-             F_MANIFEST_ID, F_TRANSFORM, F_PROPERTIES, F_COUNT };
-static const char *const field_names[F_COUNT] = {
-    [F_OBJECT_ID] = "object_id", [F_PERSIST_MODE] = "persist_mode", [F_SEQ] = "seq",
-    [F_OWNER_ID] = "owner_id", [F_HELD_BY] = "held_by", [F_PLACED] = "placed",
-    [F_MANIFEST_ID] = "manifest_id", [F_TRANSFORM] = "transform", [F_PROPERTIES] = "properties"};
-/* clang-format on */
+/* One element of "objects", as check_object reads it. */
+struct obj {
+    struct member om[ROOMSCAN_MAX_KEYS];  /* its members */
+    unsigned char fld[ROOMSCAN_MAX_KEYS]; /* the enum roomschema_field of each */
+    size_t n;
+    size_t at[ROOMSCHEMA_FIELDS]; /* index in om of each member of the description; SIZE_MAX */
+    int mode;
+    struct manifest *m;                  /* of a stored object */
+    struct member tm[ROOMSCAN_MAX_KEYS]; /* the transform's members */
+    signed char tvec[ROOMSCAN_MAX_KEYS]; /* index in roomschema_vectors of each, or -1 */
+    size_t tn;
+    unsigned present;                    /* bit i: the transform has roomschema_vectors[i] */
+    struct member pm[ROOMSCAN_MAX_KEYS]; /* the properties */
+    bool keep[ROOMSCAN_MAX_KEYS];        /* durable: stored */
+    size_t pn, nd;                       /* nd: properties not kept */
+};
 
-static const unsigned char field_len[F_COUNT] = {0, 9, 12, 3, 8, 7, 6, 11, 9, 10};
-
-static enum field field_of(cur k, size_t kn)
+static bool check_transform(const struct member *tr, struct obj *o, bool stored)
 {
-    for (int f = F_OBJECT_ID; f < F_COUNT; f++)
-        if (kn == field_len[f] && k[0] == (unsigned char)field_names[f][0] &&
-            memcmp(k, field_names[f], kn) == 0)
-            return (enum field)f;
-    return F_OTHER;
+    const struct member *vec[ROOMSCHEMA_VECTORS_N] = {0};
+    cur end;
+    if (*tr->v != '{')
+        return false;
+    o->tn = members(tr->v, o->tm, &end);
+    for (size_t i = 0; i < o->tn; i++) {
+        int k = o->tvec[i] =
+            (signed char)roomschema_vector_of((const char *)o->tm[i].k, o->tm[i].kn);
+        if (k >= 0) {
+            vec[k] = &o->tm[i];
+            o->present |= 1u << k;
+        }
+    }
+    for (int k = 0; k < ROOMSCHEMA_VECTORS_N; k++)
+        if (vec[k] ? !vec_ok(vec[k], roomschema_vectors[k].n)
+                   : stored && roomschema_vectors[k].required)
+            return false;
+    return true;
 }
 
-/* The stored form of a valid placed_saved object (as roomdoc.c's stored_in_place). */
-static void put_stored(struct buf *b, const struct member *om, size_t n, const size_t at[F_COUNT],
-                       const struct member *tm, size_t tn, const struct member *pm,
-                       const bool *keep, size_t pn, size_t nd)
+static bool check_properties(struct ctx *c, const struct member *props, struct obj *o, bool stored)
+{
+    cur end;
+    if (*props->v != '{' || (stored && !o->m))
+        return false;
+    o->pn = members(props->v, o->pm, &end);
+    for (size_t i = 0; i < o->pn; i++) {
+        if (o->pm[i].depth > c->max_depth)
+            return false;
+        o->keep[i] = false;
+        if (!stored)
+            continue;
+        const struct prop *d = NULL;
+        for (size_t j = o->m->first; j < o->m->first + o->m->n && !d; j++)
+            if (c->props[j].kn == o->pm[i].kn &&
+                memcmp(c->props[j].k, o->pm[i].k, o->pm[i].kn) == 0)
+                d = &c->props[j];
+        if (!d)
+            return false; /* undeclared */
+        o->keep[i] = d->durable;
+        o->nd += !d->durable;
+    }
+    return true;
+}
+
+static bool count_ok(const struct member *v)
+{
+    for (cur p = v->v; p < v->ve; p++)
+        if (*p < '0' || *p > '9')
+            return false; /* a negative, a real (or not a number) */
+    return true;
+}
+
+/* In a stored object, the manifest named must be one of the document's. */
+static bool manifest_ok(struct ctx *c, const struct member *v, struct obj *o, bool stored)
+{
+    cur s;
+    size_t sn;
+    if (*v->v != '"')
+        return false;
+    if (!stored)
+        return true;
+    if (!plain_str(v->v, v->ve, &s, &sn))
+        return false;
+    for (size_t i = 0; i < c->nman && !o->m; i++)
+        if (c->man[i].kn == sn && memcmp(c->man[i].k, s, sn) == 0)
+            o->m = &c->man[i];
+    return o->m != NULL;
+}
+
+_Static_assert(ROOMSCHEMA_KIND_ID < ROOMSCHEMA_KIND_STRING_OR_NULL &&
+                   ROOMSCHEMA_KIND_MODE < ROOMSCHEMA_KIND_STRING_OR_NULL &&
+                   ROOMSCHEMA_KIND_COUNT < ROOMSCHEMA_KIND_STRING_OR_NULL &&
+                   ROOMSCHEMA_KIND_STRING_OR_NULL < ROOMSCHEMA_KIND_MANIFEST &&
+                   ROOMSCHEMA_KIND_BOOLEAN < ROOMSCHEMA_KIND_MANIFEST &&
+                   ROOMSCHEMA_KIND_TRANSFORM > ROOMSCHEMA_KIND_MANIFEST &&
+                   ROOMSCHEMA_KIND_PROPERTIES > ROOMSCHEMA_KIND_MANIFEST,
+               "check_member's tree of compares groups the kinds by these ranges");
+
+/* A member present in the object, against its kind: false when the reference might refuse
+ * it (the caller falls back).  A tree of compares rather than a switch: a switch's jump
+ * table is one indirect branch taken for every member of every object, whose mispredictions
+ * cost ~6 % of a 500-object save (bench/savebench.c); each branch here is predicted alone. */
+static bool check_member(struct ctx *c, enum roomschema_field f, const struct member *v,
+                         struct obj *o)
+{
+    cur s;
+    size_t sn;
+    bool stored = o->mode >= 0 && roomschema_modes[o->mode].stored;
+    enum roomschema_kind kind = roomschema_members[f].kind;
+    if (kind < ROOMSCHEMA_KIND_STRING_OR_NULL) {
+        if (kind == ROOMSCHEMA_KIND_ID)
+            return plain_str(v->v, v->ve, &s, &sn) && sn > 0 &&
+                   sn <= ROOMSCHEMA_OBJECT_ID_MAX_BYTES && id_add(c, s, sn);
+        if (kind == ROOMSCHEMA_KIND_MODE)
+            return plain_str(v->v, v->ve, &s, &sn) &&
+                   (o->mode = roomschema_mode_of((const char *)s, sn)) >= 0;
+        return count_ok(v);
+    }
+    if (kind < ROOMSCHEMA_KIND_MANIFEST)
+        return kind == ROOMSCHEMA_KIND_BOOLEAN ? *v->v == 't' || *v->v == 'f'
+                                               : *v->v == '"' || *v->v == 'n';
+    if (kind == ROOMSCHEMA_KIND_MANIFEST)
+        return manifest_ok(c, v, o, stored);
+    return kind == ROOMSCHEMA_KIND_TRANSFORM ? check_transform(v, o, stored)
+                                             : check_properties(c, v, o, stored);
+}
+
+/* The stored form of a valid object of a stored mode (what roomschema_members says of each
+ * member, as roomdoc.c's stored_in_place builds it). */
+static void put_stored(struct buf *b, const struct obj *x)
 {
     struct obj_out o = {.b = b, .first = true};
     put(b, "{", 1);
-    for (size_t i = 0; i < n; i++) {
-        enum field f = field_of(om[i].k, om[i].kn);
-        if (f == F_OWNER_ID) {
-            put_named(&o, "\"owner_id\":null");
-        } else if (f == F_HELD_BY) {
-            put_named(&o, "\"held_by\":null");
-        } else if (f == F_PLACED) {
-            put_named(&o, "\"placed\":true");
-        } else if (f == F_TRANSFORM) {
-            struct obj_out t = {.b = b, .first = true};
-            size_t kept = 0;
-            bool has_scale = false;
-            for (size_t j = 0; j < tn; j++) {
-                bool sc = keq(tm[j].k, tm[j].kn, "scale");
-                has_scale |= sc;
-                kept +=
-                    sc || keq(tm[j].k, tm[j].kn, "position") || keq(tm[j].k, tm[j].kn, "rotation");
-            }
-            if (has_scale && kept == tn) { /* as sent */
-                put_member(&o, &om[i]);
+    for (size_t i = 0; i < x->n; i++) {
+        const struct member *om = &x->om[i];
+        const struct roomschema_member *d = &roomschema_members[x->fld[i]];
+        if (d->store == ROOMSCHEMA_STORE_SET) {
+            put_value(&o, d->name, d->len, d->value);
+        } else if (d->store == ROOMSCHEMA_STORE_VECTORS) {
+            if (roomschema_vectors_as_sent(x->tn, x->present)) {
+                put_member(&o, om);
                 continue;
             }
-            put_named(&o, "\"transform\":{");
-            for (size_t j = 0; j < tn; j++)
-                if (keq(tm[j].k, tm[j].kn, "position") || keq(tm[j].k, tm[j].kn, "rotation") ||
-                    keq(tm[j].k, tm[j].kn, "scale"))
-                    put_member(&t, &tm[j]);
-            if (!has_scale)
-                put_named(&t, "\"scale\":[1,1,1]");
+            struct obj_out t = {.b = b, .first = true};
+            put_key(&o, d->name, d->len);
+            put(b, "{", 1);
+            for (size_t j = 0; j < x->tn; j++)
+                if (x->tvec[j] >= 0)
+                    put_member(&t, &x->tm[j]);
+            for (int k = 0; k < ROOMSCHEMA_VECTORS_N; k++)
+                if (!(x->present & (1u << k)) && roomschema_vectors[k].value)
+                    put_value(&t, roomschema_vectors[k].name, roomschema_vectors[k].len,
+                              roomschema_vectors[k].value);
             flush(&t);
             put(b, "}", 1);
-        } else if (f == F_PROPERTIES) {
-            if (nd == 0) { /* every property durable: as sent */
-                put_member(&o, &om[i]);
-                continue;
-            }
+        } else if (d->store == ROOMSCHEMA_STORE_DURABLE && x->nd > 0) {
             struct obj_out p = {.b = b, .first = true};
-            put_named(&o, "\"properties\":{");
-            for (size_t j = 0; j < pn; j++)
-                if (keep[j])
-                    put_member(&p, &pm[j]);
+            put_key(&o, d->name, d->len);
+            put(b, "{", 1);
+            for (size_t j = 0; j < x->pn; j++)
+                if (x->keep[j])
+                    put_member(&p, &x->pm[j]);
             flush(&p);
             put(b, "}", 1);
-        } else {
-            put_member(&o, &om[i]);
+        } else { /* as sent */
+            put_member(&o, om);
         }
     }
-    if (at[F_OWNER_ID] == SIZE_MAX)
-        put_named(&o, "\"owner_id\":null");
-    if (at[F_HELD_BY] == SIZE_MAX)
-        put_named(&o, "\"held_by\":null");
-    if (at[F_PLACED] == SIZE_MAX)
-        put_named(&o, "\"placed\":true");
-    if (at[F_SEQ] == SIZE_MAX)
-        put_named(&o, "\"seq\":0");
-    if (at[F_PROPERTIES] == SIZE_MAX)
-        put_named(&o, "\"properties\":{}");
+    for (int i = 0; i < ROOMSCHEMA_ADDED; i++) {
+        const struct roomschema_member *d = &roomschema_members[roomschema_added[i]];
+        if (x->at[roomschema_added[i]] == SIZE_MAX)
+            put_value(&o, d->name, d->len, d->value);
+    }
     flush(&o);
     put(b, "}", 1);
 }
 
 /* One element of "objects": true when valid (its stored form appended when kept). */
-static bool check_object(struct ctx *c, cur o, cur *end)
+static bool check_object(struct ctx *c, struct obj *x, cur o, cur *end)
 {
-    struct member om[ROOMSCAN_MAX_KEYS], tm[ROOMSCAN_MAX_KEYS], pm[ROOMSCAN_MAX_KEYS];
-    bool keep[ROOMSCAN_MAX_KEYS];
-    size_t at[F_COUNT], tn = 0, pn = 0, nd = 0, sn;
-    cur s, tend;
     if (*o != '{')
         return false;
-    size_t n = members(o, om, end);
-    for (int f = 0; f < F_COUNT; f++)
-        at[f] = SIZE_MAX;
-    for (size_t i = 0; i < n; i++)
-        at[field_of(om[i].k, om[i].kn)] = i;
-#define FIELD(f) (at[f] == SIZE_MAX ? NULL : &om[at[f]])
-    const struct member *id = FIELD(F_OBJECT_ID), *pmode = FIELD(F_PERSIST_MODE),
-                        *seq = FIELD(F_SEQ), *owner = FIELD(F_OWNER_ID), *held = FIELD(F_HELD_BY),
-                        *placed = FIELD(F_PLACED), *mid = FIELD(F_MANIFEST_ID),
-                        *tr = FIELD(F_TRANSFORM), *props = FIELD(F_PROPERTIES);
-#undef FIELD
-    if (!id || !plain_str(id->v, id->ve, &s, &sn) || sn == 0 || sn > OBJECT_ID_MAX_BYTES ||
-        !id_add(c, s, sn))
-        return false;
-    int mode;
-    if (!pmode || !plain_str(pmode->v, pmode->ve, &s, &sn) ||
-        (mode = name_index(s, sn, persist_names)) < 0)
-        return false;
-    if (seq)
-        for (cur p = seq->v; p < seq->ve; p++)
-            if (*p < '0' || *p > '9')
-                return false; /* a negative, a real (or not a number) */
-    if ((owner && *owner->v != '"' && *owner->v != 'n') ||
-        (held && *held->v != '"' && *held->v != 'n') ||
-        (placed && *placed->v != 't' && *placed->v != 'f'))
-        return false;
-    bool saved = mode == ROOMDOC_PLACED_SAVED;
-    struct manifest *m = NULL;
-    if (mid && *mid->v != '"')
-        return false;
-    if (saved) {
-        if (!mid || !plain_str(mid->v, mid->ve, &s, &sn))
-            return false;
-        for (size_t i = 0; i < c->nman && !m; i++)
-            if (c->man[i].kn == sn && memcmp(c->man[i].k, s, sn) == 0)
-                m = &c->man[i];
-        if (!m)
-            return false;
+    x->n = members(o, x->om, end);
+    x->mode = -1;
+    x->m = NULL;
+    x->tn = x->pn = x->nd = 0;
+    x->present = 0;
+    for (int f = 0; f < ROOMSCHEMA_FIELDS; f++)
+        x->at[f] = SIZE_MAX;
+    for (size_t i = 0; i < x->n; i++) {
+        x->fld[i] = (unsigned char)roomschema_field_of((const char *)x->om[i].k, x->om[i].kn);
+        x->at[x->fld[i]] = i;
     }
-    if (saved && !tr)
-        return false;
-    if (tr) {
-        const struct member *pos = NULL, *rot = NULL, *scale = NULL;
-        if (*tr->v != '{')
-            return false;
-        tn = members(tr->v, tm, &tend);
-        for (size_t i = 0; i < tn; i++) {
-            if (keq(tm[i].k, tm[i].kn, "position"))
-                pos = &tm[i];
-            else if (keq(tm[i].k, tm[i].kn, "rotation"))
-                rot = &tm[i];
-            else if (keq(tm[i].k, tm[i].kn, "scale"))
-                scale = &tm[i];
-        }
-        if ((saved && (!pos || !rot)) || !vec_ok(pos, 3) || !vec_ok(rot, 4) || !vec_ok(scale, 3))
-            return false;
-    }
-    if (props) {
-        if (*props->v != '{')
-            return false;
-        pn = members(props->v, pm, &tend);
-        for (size_t i = 0; i < pn; i++) {
-            if (pm[i].depth > c->max_depth)
+    for (int f = ROOMSCHEMA_OBJECT_ID; f < ROOMSCHEMA_FIELDS; f++) {
+        const struct roomschema_member *d = &roomschema_members[f];
+        bool stored = x->mode >= 0 && roomschema_modes[x->mode].stored;
+        if (x->at[f] == SIZE_MAX) {
+            if (d->need == ROOMSCHEMA_REQUIRED || (d->need == ROOMSCHEMA_REQUIRED_STORED && stored))
                 return false;
-            keep[i] = false;
-            if (!saved)
-                continue;
-            const struct prop *d = NULL;
-            for (size_t j = m->first; j < m->first + m->n && !d; j++)
-                if (c->props[j].kn == pm[i].kn && memcmp(c->props[j].k, pm[i].k, pm[i].kn) == 0)
-                    d = &c->props[j];
-            if (!d)
-                return false; /* undeclared */
-            keep[i] = d->durable;
-            nd += !d->durable;
+        } else if (!check_member(c, (enum roomschema_field)f, &x->om[x->at[f]], x)) {
+            return false;
         }
     }
-    if (mode == ROOMDOC_TRANSIENT_HELD)
-        c->st.dropped_transient_held++;
-    else if (mode == ROOMDOC_PLACED_ROOM)
-        c->st.dropped_placed_room++;
-    if (!saved)
+    if (x->mode < 0) /* persist_mode not required (cannot happen with roomschema_members) */
+        return false;
+    if (!roomschema_modes[x->mode].stored) {
+        roomschema_count_dropped(&c->st, x->mode);
         return true;
+    }
     if (c->objs.n)
         put(&c->objs, ",", 1);
-    put_stored(&c->objs, om, n, at, tm, tn, pm, keep, pn, nd);
-    m->used = true;
+    put_stored(&c->objs, x);
+    x->m->used = true;
     c->st.objects_saved++;
-    c->st.non_durable_properties += nd;
+    c->st.non_durable_properties += x->nd;
     return true;
 }
 
 static enum roomscan_result walk(struct ctx *c, cur body, char **doc, size_t *doc_len)
 {
     const struct jsyntax_member *mans = NULL, *objs = NULL;
+    struct obj obj; /* the object being read */
     cur p = ws2(body);
     if (*p != '{')
         return ROOMSCAN_FALLBACK;
     for (size_t i = 0; i < c->syn.ntop; i++) {
-        if (keq(c->syn.top[i].k, c->syn.top[i].kn, "manifests"))
+        if (keq(c->syn.top[i].k, c->syn.top[i].kn, ROOMSCHEMA_MANIFESTS))
             mans = &c->syn.top[i];
-        else if (keq(c->syn.top[i].k, c->syn.top[i].kn, "objects"))
+        else if (keq(c->syn.top[i].k, c->syn.top[i].kn, ROOMSCHEMA_OBJECTS))
             objs = &c->syn.top[i];
     }
     if (!mans || !objs || !read_manifests(c, mans->v) || *objs->v != '[')
@@ -573,7 +603,7 @@ static enum roomscan_result walk(struct ctx *c, cur body, char **doc, size_t *do
     if (*p != ']')
         for (;;) {
             cur end;
-            if (++count > c->max_objects || !check_object(c, p, &end))
+            if (++count > c->max_objects || !check_object(c, &obj, p, &end))
                 return ROOMSCAN_FALLBACK;
             p = ws2(end);
             if (*p != ',')
@@ -582,7 +612,10 @@ static enum roomscan_result walk(struct ctx *c, cur body, char **doc, size_t *do
         }
     struct buf out = {0};
     struct obj_out mo = {.b = &out, .first = true};
-    puts_(&out, "{\"manifests\":{");
+    struct obj_out top = {.b = &out, .first = true};
+    put(&out, "{", 1);
+    put_key(&top, ROOMSCHEMA_MANIFESTS, strlen(ROOMSCHEMA_MANIFESTS));
+    put(&out, "{", 1);
     for (size_t i = 0; i < c->nman; i++)
         if (c->man[i].used) {
             struct member mm = {
@@ -590,7 +623,9 @@ static enum roomscan_result walk(struct ctx *c, cur body, char **doc, size_t *do
             put_member(&mo, &mm);
         }
     flush(&mo);
-    puts_(&out, "},\"objects\":[");
+    put(&out, "}", 1);
+    put_key(&top, ROOMSCHEMA_OBJECTS, strlen(ROOMSCHEMA_OBJECTS));
+    put(&out, "[", 1);
     put(&out, c->objs.p, c->objs.n);
     put(&out, "]}", 3); /* with the NUL */
     if (out.oom || c->objs.oom) {
@@ -612,8 +647,9 @@ enum roomscan_result roomscan_filter(const char *body, size_t len,
     struct ctx *c = calloc(1, sizeof *c);
     if (!c)
         return ROOMSCAN_NOMEM;
-    c->max_objects = limits && limits->max_objects ? limits->max_objects : 10000;
-    c->max_depth = limits && limits->max_value_depth ? limits->max_value_depth : 32;
+    struct roomdoc_limits lim = roomschema_limits(limits);
+    c->max_objects = lim.max_objects;
+    c->max_depth = lim.max_value_depth;
     if (!jsyntax_check(&c->syn, body, len))
         goto out;
     rc = walk(c, (cur)body, doc, doc_len);

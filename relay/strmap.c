@@ -1,5 +1,8 @@
-/* strmap.c — string-keyed hash map (FNV-1a, chained buckets, doubling). */
+/* strmap.c — string-keyed hash map (seeded FNV-1a: the keys are the clients' ids; chained
+ * buckets, doubling). */
 #include "relay/strmap.h"
+
+#include "common/hash.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,16 +14,6 @@ struct strmap_entry {
     void *value;
     char key[];
 };
-
-static uint64_t hash_key(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 void strmap_init(struct strmap *m)
 {
@@ -55,7 +48,7 @@ static struct strmap_entry **find_slot(const struct strmap *m, const char *key, 
 
 void *strmap_get(const struct strmap *m, const char *key)
 {
-    struct strmap_entry **pp = find_slot(m, key, hash_key(key));
+    struct strmap_entry **pp = find_slot(m, key, hash_seeded_str(key));
     return pp && *pp ? (*pp)->value : NULL;
 }
 
@@ -82,7 +75,7 @@ static int grow(struct strmap *m)
 
 int strmap_put(struct strmap *m, const char *key, void *value)
 {
-    uint64_t h = hash_key(key);
+    uint64_t h = hash_seeded_str(key);
     struct strmap_entry **pp = find_slot(m, key, h);
     if (pp && *pp) {
         (*pp)->value = value;
@@ -108,7 +101,7 @@ int strmap_put(struct strmap *m, const char *key, void *value)
 
 void *strmap_del(struct strmap *m, const char *key)
 {
-    struct strmap_entry **pp = find_slot(m, key, hash_key(key));
+    struct strmap_entry **pp = find_slot(m, key, hash_seeded_str(key));
     if (!pp || !*pp)
         return NULL;
     struct strmap_entry *e = *pp;

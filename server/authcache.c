@@ -1,9 +1,9 @@
 /* authcache.c — per-thread cache of verified bearer tokens (see authcache.h). */
 #include "server/authcache.h"
 
+#include "common/hash.h"
+
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
@@ -17,21 +17,11 @@ struct entry {
 };
 
 static _Thread_local struct entry slots[AUTHCACHE_SLOTS];
-static uint64_t seed;
-static pthread_once_t seed_once = PTHREAD_ONCE_INIT;
 static atomic_ulong n_hits, n_misses;
-
-static void seed_init(void)
-{
-    if (RAND_bytes((unsigned char *)&seed, sizeof seed) != 1)
-        seed = 0x9e3779b97f4a7c15ULL; /* slot choice only; the compare is on the whole token */
-}
 
 static size_t slot_of(const char *t, size_t len)
 {
-    uint64_t h = 1469598103934665603ULL ^ seed; /* FNV-1a, seeded per process */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)t[i]) * 1099511628211ULL;
+    uint64_t h = hash_seeded(t, len); /* slot choice only: the compare is on the whole token */
     return (size_t)((h ^ (h >> 29)) % AUTHCACHE_SLOTS);
 }
 
@@ -64,7 +54,6 @@ enum auth_result authcache_verify_bearer(const struct auth_keys *keys, const cha
     size_t len = 0;
     if (!token_of(header, &t, &len))
         return auth_verify_bearer(keys, header, now_s, out);
-    pthread_once(&seed_once, seed_init);
     struct entry *e = &slots[slot_of(t, len)];
     if (e->keys == keys && e->len == len && CRYPTO_memcmp(e->token, t, len) == 0) {
         if (e->id.exp > now_s - keys->leeway_s) {

@@ -3,6 +3,8 @@
 
 #include "server/http.h"
 
+#include "common/hash.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -26,10 +28,7 @@ struct cache {
 
 static size_t slot_of(const char *room_id)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)room_id; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-    return (size_t)(h % CACHE_SLOTS);
+    return (size_t)(hash_seeded_str(room_id) % CACHE_SLOTS); /* room ids are the client's */
 }
 
 struct cache *cache_new(size_t max_bytes)

@@ -51,7 +51,7 @@ struct server {
     atomic_long in_flight; /* requests begun and not yet completed */
 };
 
-#define HTTP_ROOM_ID_MAX 128
+#define HTTP_ROOM_ID_MAX ROOMSCHEMA_ROOM_ID_MAX_BYTES
 #define HTTP_LOG_PATH_MAX 200
 
 struct route;

@@ -56,9 +56,12 @@ class TestOperations(ServerTest):
         self.save("m-room")
         self.s.request("GET", "/rooms/m-room/state", token=self.tok["expired"])
         # requests are counted when libmicrohttpd reports them completed, which can be just
-        # after the client has its response: wait (bounded) until both are counted
+        # after the client has its response: wait (bounded) until both are counted and
+        # nothing but the scrape is in flight (an earlier scrape of this loop may not be
+        # completed yet when the next one begins)
         want = ('roomstate_http_requests_total{route="/rooms/{room_id}/save",status="201"} 1',
-                'roomstate_http_requests_total{route="/rooms/{room_id}/state",status="401"} 1')
+                'roomstate_http_requests_total{route="/rooms/{room_id}/state",status="401"} 1',
+                "roomstate_http_requests_in_flight 1\n")
 
         def scrape():
             st, h, b = self.s.request("GET", "/metrics")
