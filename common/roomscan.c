@@ -6,6 +6,7 @@
  * met: ROOMSCAN_FALLBACK (the reference path reports it). */
 #include "common/roomscan.h"
 
+#include "common/grow.h"
 #include "common/hash.h"
 #include "common/jsyntax.h"
 
@@ -33,6 +34,11 @@ struct idslot {
     cur p; /* NULL: free */
     size_t n;
 };
+
+/* The caps of the scanner's growing arrays (common/grow.h): a stored document below the
+ * store's 2 GiB, the declared properties of every manifest of one document. */
+#define ROOMSCAN_OUT_MAX ((size_t)1 << 31)
+#define ROOMSCAN_PROPS_MAX ((size_t)1 << 24)
 
 struct buf {
     unsigned char *p;
@@ -163,17 +169,9 @@ static void put(struct buf *b, const void *s, size_t n)
 {
     if (b->oom || n == 0)
         return;
-    if (n > b->cap - b->n) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (n > cap - b->n)
-            cap *= 2;
-        unsigned char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
+    if (n > b->cap - b->n && grow_array(&b->p, &b->cap, b->n + n, 1, 4096, ROOMSCAN_OUT_MAX) != 0) {
+        b->oom = true; /* out of memory, or an output past its cap: the caller falls back */
+        return;
     }
     memcpy(b->p + b->n, s, n);
     b->n += n;
@@ -275,16 +273,9 @@ static bool read_manifests(struct ctx *c, cur v)
         if (at == SIZE_MAX || *ps[at].v != '{')
             return false;
         m->n = members(ps[at].v, ds, &end);
-        if (c->nprops + m->n > c->props_cap) {
-            size_t cap = c->props_cap ? c->props_cap * 2 : 64;
-            while (cap < c->nprops + m->n)
-                cap *= 2;
-            struct prop *np = realloc(c->props, cap * sizeof *np);
-            if (!np)
-                return false;
-            c->props = np;
-            c->props_cap = cap;
-        }
+        if (grow_array(&c->props, &c->props_cap, c->nprops + m->n, sizeof *c->props, 64,
+                       ROOMSCAN_PROPS_MAX) != 0)
+            return false;
         for (size_t j = 0; j < m->n; j++) {
             struct member fs[ROOMSCAN_MAX_KEYS];
             int tier = -1, durable = -1;
