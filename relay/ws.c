@@ -1,5 +1,5 @@
-/* ws.c — the relay's libwebsockets transport: the WebSocket handshake (route, token, room
- * id), message reassembly with a bound, binary frames refused, the write path
+/* ws.c — the relay's libwebsockets transport: the WebSocket handshake (its checks in
+ * ws_handshake.c), message reassembly with a bound, binary frames refused, the write path
  * (SERVER_WRITEABLE only), the tick timer and graceful shutdown.  The room rules (floods and
  * bad input included) live in relay/room.c; /healthz and /metrics in relay/net_http.c;
  * persistence glue in relay/net_persist.c. */
@@ -15,6 +15,7 @@
 #include "relay/net_persist.h"
 #include "relay/persist.h"
 #include "relay/room.h"
+#include "relay/ws_handshake.h"
 #include "relay/ws_token.h"
 
 #include <jansson.h>
@@ -24,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ROOM_PREFIX "/rooms/"
 #define WS_RX_INITIAL 4096 /* first reassembly buffer; doubles up to max_frame_bytes */
 #define WS_RX_KEEP 16384   /* a larger buffer is freed after its message */
 
@@ -138,78 +138,6 @@ static void peer_send_error(struct ws_peer *p, const char *code, const char *mes
         lws_callback_on_writable(p->wsi);
     }
     free(s);
-}
-
-/* ---------- the WebSocket handshake ---------- */
-
-/* Returns 0 to accept the upgrade; otherwise the refusal was written. */
-static int on_filter(struct ws_server *s, struct ws_peer *p, struct lws *wsi)
-{
-    char uri[512];
-    int n = lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
-    if (n <= 0 || strncmp(uri, ROOM_PREFIX, strlen(ROOM_PREFIX)) != 0 ||
-        strchr(uri + strlen(ROOM_PREFIX), '/')) {
-        metrics_reject(&s->metrics, "not_found");
-        net_http_refuse(wsi, 404, "not_found", "rooms are at /rooms/{room_id}", NULL);
-        return 1;
-    }
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_EXTENSIONS) >= WS_TOKEN_EXT_MAX) {
-        /* lws 4.1.6 fails such a handshake without an answer; we negotiate no extension */
-        metrics_reject(&s->metrics, "bad_request");
-        net_http_refuse(wsi, 400, "extensions_too_long",
-                        "Sec-WebSocket-Extensions is limited to 254 bytes; this relay negotiates "
-                        "no extension, send none",
-                        NULL);
-        return 1;
-    }
-    const char *room = uri + strlen(ROOM_PREFIX);
-    struct auth_identity id;
-    memset(&id, 0, sizeof id);
-    enum auth_result r = ws_check_token(wsi, &s->cfg.keys, &id);
-    if (r == AUTH_OK && id.is_service)
-        r = AUTH_BAD_CLAIMS;
-    if (r == AUTH_REPEATED) { /* RFC 6750 §3.1: invalid_request, 400 */
-        metrics_reject(&s->metrics, "bad_request");
-        net_http_refuse(wsi, 400, "repeated_credentials", auth_result_message(r),
-                        "Bearer realm=\"roomstate\", error=\"invalid_request\"");
-        return 1;
-    }
-    if (r == WS_TOKEN_CUT) { /* RFC 6585 §5 */
-        metrics_reject(&s->metrics, "headers_too_large");
-        net_http_refuse(wsi, 431, "headers_too_large",
-                        "the credential is longer than the relay reads (16 KiB)", NULL);
-        return 1;
-    }
-    if (r != AUTH_OK) {
-        char hdr[256];
-        if (r == AUTH_MISSING)
-            snprintf(hdr, sizeof hdr, "Bearer realm=\"roomstate\"");
-        else
-            snprintf(hdr, sizeof hdr,
-                     "Bearer realm=\"roomstate\", error=\"invalid_token\", "
-                     "error_description=\"%s\"",
-                     auth_result_message(r));
-        log_info("relay: handshake refused: token %s", auth_result_code(r));
-        metrics_reject(&s->metrics, "unauthorized");
-        net_http_refuse(
-            wsi, 401, "unauthorized",
-            r == AUTH_MISSING ? "a Nakama session token is required" : auth_result_message(r), hdr);
-        return 1;
-    }
-    if (!roomdoc_room_id_valid(room, strlen(room))) {
-        metrics_reject(&s->metrics, "bad_room_id");
-        net_http_refuse(wsi, 400, "bad_room_id",
-                        "room ids match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", NULL);
-        return 1;
-    }
-    if (s->stopping) {
-        metrics_reject(&s->metrics, "shutting_down");
-        net_http_refuse(wsi, 503, "shutting_down", "the relay is shutting down", NULL);
-        return 1;
-    }
-    snprintf(p->room_id, sizeof p->room_id, "%s", room);
-    p->ident = id;
-    return 0;
 }
 
 /* ---------- WebSocket messages ---------- */
@@ -457,7 +385,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         p->srv = s;
         p->wsi = wsi;
-        return on_filter(s, p, wsi);
+        if (ws_admit(wsi, &s->cfg.keys, &s->metrics, s->stopping, p->room_id, &p->ident))
+            return 1; /* refused: the answer was written */
+        return 0;
     case LWS_CALLBACK_ESTABLISHED:
         on_established(s, p, wsi);
         break;
@@ -766,7 +696,7 @@ struct ws_server *ws_server_new(const struct ws_config *cfg)
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     /* Every header (the request target's arguments too) is cut by lws at its token limit
      * instead of overflowing the header buffer, which would drop the connection without an
-     * answer; on_filter answers 431 for a cut credential.  The buffer holds a few of them. */
+     * answer; ws_admit answers 431 for a cut credential.  The buffer holds a few of them. */
     static struct lws_token_limits limits;
     for (size_t i = 0; i < sizeof limits.token_limit / sizeof limits.token_limit[0]; i++)
         limits.token_limit[i] = WS_TOKEN_HDR_LIMIT;
