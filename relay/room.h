@@ -28,15 +28,17 @@
 #ifndef ROOMSTATE_RELAY_ROOM_H
 #define ROOMSTATE_RELAY_ROOM_H
 
+#include "common/roomschema.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define RELAY_MAX_USER_ID 64           /* bytes, Nakama user ids are 36 */
-#define RELAY_MAX_USERNAME 128         /* bytes */
-#define RELAY_MAX_ROOM_ID 128          /* bytes, roomdoc_room_id_valid */
-#define RELAY_MAX_OBJECT_ID 128        /* bytes, as in the room document */
+#define RELAY_MAX_USER_ID 64                               /* bytes, Nakama user ids are 36 */
+#define RELAY_MAX_USERNAME 128                             /* bytes */
+#define RELAY_MAX_ROOM_ID ROOMSCHEMA_ROOM_ID_MAX_BYTES     /* roomdoc_room_id_valid */
+#define RELAY_MAX_OBJECT_ID ROOMSCHEMA_OBJECT_ID_MAX_BYTES /* as in the room document */
 #define RELAY_SNAPSHOT_FRAME_MAX 16384 /* every SNAPSHOT_CHUNK frame is at most this */
 
 struct relay_config {
