@@ -27,8 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void on_mhd_panic(void *cls, const char *file, unsigned int line, const char *reason);
-
 struct route_method {
     const char *method;
     http_handler fn;
@@ -445,6 +443,18 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("microhttpd: %s", buf);
 }
 
+/* The accept policy: no new connection once stopping (the daemon is not quiesced: in
+ * libmicrohttpd 0.9.75 MHD_quiesce_daemon races with its own epoll workers over the listen
+ * socket, which aborted or crashed the server about once in thirty shutdowns); otherwise the
+ * connection limits decide (connlimit.c). */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct server *srv = cls;
+    if (atomic_load(&srv->stopping))
+        return MHD_NO;
+    return connlimit_accept(srv->connlimit, addr, addrlen);
+}
+
 int http_start(struct server *srv, const char *host, int port)
 {
     struct addrinfo hints = {0}, *ai = NULL;
@@ -491,10 +501,9 @@ int http_start(struct server *srv, const char *host, int port)
     };
     if (srv->save_workers > 0 && !(srv->saveq = saveq_new(srv->save_workers)))
         log_warn("no save workers: saves run on the HTTP threads");
-    MHD_set_panic_func(on_mhd_panic, NULL);
     gate_init();
-    srv->daemon = MHD_start_daemon(flags, (uint16_t)port, connlimit_accept, srv->connlimit,
-                                   on_access, srv, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+    srv->daemon = MHD_start_daemon(flags, (uint16_t)port, on_accept, srv, on_access, srv,
+                                   MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
     if (!srv->daemon) {
         saveq_free(srv->saveq);
         srv->saveq = NULL;
@@ -510,34 +519,11 @@ out:
     return rc;
 }
 
-/* libmicrohttpd 0.9.75 races with itself when a thread-pool epoll daemon is quiesced:
- * MHD_quiesce_daemon and each worker both take the listen socket out of the worker's epoll
- * set, and the loser's EPOLL_CTL_DEL fails and "panics" (abort).  The socket is out of the
- * set either way, so during our own shutdown that one report is logged and ignored (MHD
- * goes on after a panic callback that returns); any other panic aborts as MHD's default. */
-static atomic_bool mhd_quiescing;
-
-static void on_mhd_panic(void *cls, const char *file, unsigned int line, const char *reason)
-{
-    (void)cls;
-    if (atomic_load(&mhd_quiescing) && reason &&
-        strstr(reason, "Failed to remove listen FD from epoll set")) {
-        log_warn("libmicrohttpd %s:%u: %s (quiesce race, harmless at shutdown)", file ? file : "?",
-                 line, reason);
-        return;
-    }
-    fprintf(stderr, "Fatal error in GNU libmicrohttpd %s:%u: %s\n", file ? file : "?", line,
-            reason ? reason : "");
-    abort();
-}
-
 void http_stop(struct server *srv, int wait_ms)
 {
     if (!srv->daemon)
         return;
-    atomic_store(&srv->stopping, true);
-    atomic_store(&mhd_quiescing, true);
-    MHD_socket ls = MHD_quiesce_daemon(srv->daemon);
+    atomic_store(&srv->stopping, true); /* on_accept refuses new connections from here */
     for (int waited = 0; waited < wait_ms && atomic_load(&srv->in_flight) > 0; waited += 10) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -553,6 +539,4 @@ void http_stop(struct server *srv, int wait_ms)
     srv->daemon = NULL;
     connlimit_free(srv->connlimit);
     srv->connlimit = NULL;
-    if (ls != MHD_INVALID_SOCKET)
-        close(ls);
 }

@@ -508,6 +508,15 @@ class TestLifecycle(unittest.TestCase):
             # so), so the request really is in flight while the server stops
             harness.wait_until(lambda: "finishing requests in flight" in s.proc.output(),
                                timeout=10, what="the server's SIGTERM log line")
+            # while it drains it takes no new connection: one opened now is closed unanswered
+            # (or refused, once the listening socket is gone), whatever it asks
+            try:
+                with socket.create_connection(("127.0.0.1", s.port), timeout=10) as late:
+                    late.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    self.assertEqual(late.recv(65536), b"", "a connection opened after SIGTERM "
+                                                             "was served")
+            except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError):
+                pass
             c.sendall(body[100:])
             resp = b""
             while True:
