@@ -281,7 +281,9 @@ class TestConnectionLimits(unittest.TestCase):
                            what="the hostile connections to be gone")
 
     def test_total_limit_refuses_at_accept_and_the_deadline_frees_slots(self):
-        total, head_s = 200, 2
+        # head_s leaves time to open the 199 connections and scrape before the first of them
+        # reaches its deadline, also on a loaded machine under ASan
+        total, head_s = 200, 8
         s = Server(self, args=["--max-connections", str(total), "--max-connections-per-ip", "0",
                                "--header-timeout", str(head_s)])
         held = []
