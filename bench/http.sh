@@ -144,8 +144,11 @@ for pid in $SERVER_PIDS; do
   [ -n "${HAPROXY_PID:-}" ] && [ "$pid" = "$HAPROXY_PID" ] && continue
   hwm=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status" 2> /dev/null || echo null)
   rss=$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status" 2> /dev/null || echo null)
+  # RssAnon: the process's own memory; VmRSS/VmHWM also count the pages of the SQLite file
+  # it maps (PRAGMA mmap_size), which are the kernel's shared page cache
+  anon=$(awk '/^RssAnon:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status" 2> /dev/null || echo null)
   alive=true; kill -0 "$pid" 2> /dev/null || alive=false
-  line="{\"test\":\"server_memory\",\"target\":\"c-asset-server\",\"peak_rss_mib\":${hwm:-null},\"rss_mib\":${rss:-null},\"alive_after_run\":$alive,\"db_bytes\":$db_bytes}"
+  line="{\"test\":\"server_memory\",\"target\":\"c-asset-server\",\"peak_rss_mib\":${hwm:-null},\"rss_mib\":${rss:-null},\"rss_anon_mib\":${anon:-null},\"alive_after_run\":$alive,\"db_bytes\":$db_bytes}"
   echo "RESULT $line"
   [ -n "$OUT" ] && echo "$line" >> "$OUT"
 done
