@@ -76,24 +76,49 @@ const struct cache_body *cache_get(struct cache *c, const char *room_id, int64_t
     return found ? &found->pub : NULL;
 }
 
-const struct cache_body *cache_put(struct cache *c, const char *room_id, int64_t version,
-                                   const char *bytes, size_t len)
+const struct cache_body *cache_get_any(struct cache *c, const char *room_id, int64_t *version)
 {
-    size_t rl = strlen(room_id);
-    if (rl > HTTP_ROOM_ID_MAX)
+    struct body *found = NULL;
+    *version = 0;
+    if (!c)
         return NULL;
-    struct body *b = malloc(sizeof *b + len + 1);
+    size_t i = slot_of(room_id);
+    pthread_mutex_lock(&c->lock);
+    struct body *b = c->slots[i];
+    if (b && !strcmp(b->room_id, room_id)) {
+        atomic_fetch_add(&b->refs, 1);
+        found = b;
+        *version = b->version;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return found ? &found->pub : NULL;
+}
+
+struct cache_body *cache_body_new(size_t len, char **data)
+{
+    struct body *b = len < SIZE_MAX - sizeof *b ? malloc(sizeof *b + len + 1) : NULL;
+    *data = NULL;
     if (!b)
         return NULL;
-    memcpy(b->data, bytes, len);
     b->data[len] = '\0';
     b->pub.bytes = b->data;
     b->pub.len = len;
+    b->room_id[0] = '\0';
+    b->version = 0;
+    atomic_init(&b->refs, 1);
+    *data = b->data;
+    return &b->pub;
+}
+
+const struct cache_body *cache_insert(struct cache *c, const char *room_id, int64_t version,
+                                      struct cache_body *body)
+{
+    struct body *b = (struct body *)body; /* pub is its first member */
+    size_t rl = strlen(room_id), len = b->pub.len;
+    if (rl > HTTP_ROOM_ID_MAX || !c)
+        return &b->pub; /* served, not kept */
     memcpy(b->room_id, room_id, rl + 1);
     b->version = version;
-    atomic_init(&b->refs, 1);
-    if (!c)
-        return &b->pub;
     size_t i = slot_of(room_id);
     pthread_mutex_lock(&c->lock);
     struct body *old = c->slots[i];

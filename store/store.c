@@ -107,7 +107,18 @@ enum store_status store_room_get(struct store *s, const char *room_id, int64_t v
         log_bug("store_room_get: invalid request");
         return STORE_ERROR;
     }
-    return s->ops->room_get(s, room_id, version, out);
+    return s->ops->room_get(s, room_id, version, 0, out);
+}
+
+enum store_status store_room_get_current(struct store *s, const char *room_id,
+                                         int64_t unless_version, struct store_state *out)
+{
+    if (!room_id || unless_version < 0) {
+        memset(out, 0, sizeof *out);
+        log_bug("store_room_get_current: invalid request");
+        return STORE_ERROR;
+    }
+    return s->ops->room_get(s, room_id, 0, unless_version, out);
 }
 
 void store_state_clear(struct store_state *st)

@@ -90,6 +90,13 @@ enum store_status store_room_save(struct store *s, const struct store_save_req *
 /* The current state (version 0) or a retained earlier version. */
 enum store_status store_room_get(struct store *s, const char *room_id, int64_t version,
                                  struct store_state *out) __attribute__((warn_unused_result));
+
+/* The current state, in one read, like store_room_get(s, room_id, 0, out); but when the
+ * current version is unless_version (> 0: a version the caller already holds the document
+ * of, e.g. in its cache) the document is not read: out->doc stays NULL, the rest is set. */
+enum store_status store_room_get_current(struct store *s, const char *room_id,
+                                         int64_t unless_version, struct store_state *out)
+    __attribute__((warn_unused_result));
 void store_state_clear(struct store_state *st);
 
 /* The current version only (cheap: for If-None-Match / If-Match), or STORE_NOT_FOUND. */
@@ -183,8 +190,9 @@ struct store_ops {
     bool (*ready)(struct store *s);
     enum store_status (*room_save)(struct store *s, const struct store_save_req *req,
                                    struct store_save_result *res);
+    /* unless_version > 0 (only with version 0): store_room_get_current's */
     enum store_status (*room_get)(struct store *s, const char *room_id, int64_t version,
-                                  struct store_state *out);
+                                  int64_t unless_version, struct store_state *out);
     enum store_status (*room_version)(struct store *s, const char *room_id, int64_t *version);
     enum store_status (*room_versions)(struct store *s, const char *room_id,
                                        struct store_version_info **out, size_t *n);
