@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CACHE_SLOTS 1024
+/* Slots: one per CACHE_SLOT_BYTES of the budget (a 98 KB body per ~24 KB: few rooms share a
+ * slot while the bytes last), a power of two, at least CACHE_SLOTS_MIN. */
+#define CACHE_SLOTS_MIN 1024
+#define CACHE_SLOT_BYTES (24 * 1024)
 
 struct body {
     struct cache_body pub; /* first: a cache_body * is a struct body * */
@@ -23,23 +26,28 @@ struct body {
 struct cache {
     pthread_mutex_t lock;
     size_t max_bytes, bytes;
-    struct body *slots[CACHE_SLOTS];
+    size_t nslots; /* a power of two */
+    struct body *slots[];
 };
 
-static size_t slot_of(const char *room_id)
+static size_t slot_of(const struct cache *c, const char *room_id)
 {
-    return (size_t)(hash_seeded_str(room_id) % CACHE_SLOTS); /* room ids are the client's */
+    return (size_t)(hash_seeded_str(room_id) & (c->nslots - 1)); /* room ids are the client's */
 }
 
 struct cache *cache_new(size_t max_bytes)
 {
     if (!max_bytes)
         return NULL;
-    struct cache *c = calloc(1, sizeof *c);
+    size_t n = CACHE_SLOTS_MIN;
+    while (n < max_bytes / CACHE_SLOT_BYTES && n < SIZE_MAX / 2 / sizeof(struct body *))
+        n *= 2;
+    struct cache *c = calloc(1, sizeof *c + n * sizeof(struct body *));
     if (!c)
         return NULL;
     pthread_mutex_init(&c->lock, NULL);
     c->max_bytes = max_bytes;
+    c->nslots = n;
     return c;
 }
 
@@ -54,7 +62,7 @@ void cache_free(struct cache *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < CACHE_SLOTS; i++)
+    for (size_t i = 0; i < c->nslots; i++)
         cache_body_release(c->slots[i]);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -65,7 +73,7 @@ const struct cache_body *cache_get(struct cache *c, const char *room_id, int64_t
     struct body *found = NULL;
     if (!c)
         return NULL;
-    size_t i = slot_of(room_id);
+    size_t i = slot_of(c, room_id);
     pthread_mutex_lock(&c->lock);
     struct body *b = c->slots[i];
     if (b && b->version == version && !strcmp(b->room_id, room_id)) {
@@ -82,7 +90,7 @@ const struct cache_body *cache_get_any(struct cache *c, const char *room_id, int
     *version = 0;
     if (!c)
         return NULL;
-    size_t i = slot_of(room_id);
+    size_t i = slot_of(c, room_id);
     pthread_mutex_lock(&c->lock);
     struct body *b = c->slots[i];
     if (b && !strcmp(b->room_id, room_id)) {
@@ -119,7 +127,7 @@ const struct cache_body *cache_insert(struct cache *c, const char *room_id, int6
         return &b->pub; /* served, not kept */
     memcpy(b->room_id, room_id, rl + 1);
     b->version = version;
-    size_t i = slot_of(room_id);
+    size_t i = slot_of(c, room_id);
     pthread_mutex_lock(&c->lock);
     struct body *old = c->slots[i];
     size_t after = c->bytes - (old ? old->pub.len : 0) + len;
