@@ -9,7 +9,9 @@
 # then ROUNDS times: for each build, a fresh server pinned to SERVER_CPUS on the same file,
 # WARMUP s of wrk then DURATION s measured (the anchors' lua/asset.lua, wrk on LOAD_CPUS);
 # then nginx (the anchors' nginx.conf, 1 worker on SERVER_CPUS) serving the same bytes.
-# Output: one "AB round=N target=... rps=... p50_ms=... p99_ms=..." line per run, then
+# Output: one "AB round=N target=... rps=... p50_ms=... p99_ms=... cpu_us_per_req=..." line per run
+# (the last: the server's utime+stime per request over the window, less sensitive to other
+# load than req/s), then
 # the median req/s per target and its ratio to nginx's median.
 # Env: ROUNDS=3 DURATION=8 WARMUP=2 ROOMS=1000 CONNS=32 THREADS=2 SERVER_CPUS=0 LOAD_CPUS=1
 #      PORT=18591 NGINX_PORT=18599 CEILING=1 SERVER_ARGS= (extra server options)
@@ -73,8 +75,11 @@ sed -e "s|@PREFIX@|$NGX|g" -e "s|@ROOT@|$NGX/www|g" -e "s|@PORT@|$NGINX_PORT|g" 
 echo "# body $(stat -c %s "$NGX/www/state.json") bytes, loadavg $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 
 field() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<< "$1"; }
-emit() { # round target json
-  echo "AB round=$1 target=$2 rps=$(field "$3" rps) p50_ms=$(field "$3" p50_ms) p99_ms=$(field "$3" p99_ms) load=$(cut -d' ' -f1 /proc/loadavg)"
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # utime + stime, clock ticks
+emit() { # round target json [cpu ticks]: cpu_us_per_req = the server's CPU time per request
+  local us=""
+  [ -n "${4:-}" ] && us=" cpu_us_per_req=$(awk -v t="$4" -v hz="$(getconf CLK_TCK)" -v n="$(field "$3" requests)" 'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }')"
+  echo "AB round=$1 target=$2 rps=$(field "$3" rps) p50_ms=$(field "$3" p50_ms) p99_ms=$(field "$3" p99_ms)$us load=$(cut -d' ' -f1 /proc/loadavg)"
   echo "$2 $(field "$3" rps)" >> "$WORK/rps"
 }
 n=0
@@ -88,9 +93,11 @@ for round in $(seq "$ROUNDS"); do
       perf record -q -F 999 -g -p "$PID" -o "$PERF/$n-$(basename "$b").data" > /dev/null 2>&1 &
       PERF_PID=$!
     fi
+    t0=$(cpu_ticks "$PID")
     json=$(wrk_run "$b" "http://127.0.0.1:$PORT" "$DURATION")
+    t1=$(cpu_ticks "$PID")
     if [ -n "$PERF_PID" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID" 2> /dev/null || true; fi
-    emit "$round" "$b" "$json"
+    emit "$round" "$b" "$json" "$((t1 - t0))"
     echo "#   memory: $(grep -E '^(VmHWM|RssAnon|RssFile):' "/proc/$PID/status" | tr -s ' \n' ' ')"
     stop
   done

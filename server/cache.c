@@ -20,6 +20,7 @@ struct body {
     atomic_int refs;
     char room_id[HTTP_ROOM_ID_MAX + 1];
     int64_t version;
+    void *owned; /* cache_body_adopt's allocation, freed with the body */
     char data[];
 };
 
@@ -54,8 +55,10 @@ struct cache *cache_new(size_t max_bytes)
 void cache_body_release(void *p)
 {
     struct body *b = p;
-    if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+    if (b && atomic_fetch_sub(&b->refs, 1) == 1) {
+        free(b->owned);
         free(b);
+    }
 }
 
 void cache_free(struct cache *c)
@@ -113,9 +116,25 @@ struct cache_body *cache_body_new(size_t len, char **data)
     b->pub.len = len;
     b->room_id[0] = '\0';
     b->version = 0;
+    b->owned = NULL;
     atomic_init(&b->refs, 1);
     *data = b->data;
     return &b->pub;
+}
+
+struct cache_body *cache_body_adopt(void *alloc, const char *bytes, size_t len)
+{
+    char *unused;
+    struct cache_body *pub = cache_body_new(0, &unused);
+    if (!pub) {
+        free(alloc);
+        return NULL;
+    }
+    struct body *b = (struct body *)pub;
+    b->owned = alloc;
+    pub->bytes = bytes;
+    pub->len = len;
+    return pub;
 }
 
 const struct cache_body *cache_insert(struct cache *c, const char *room_id, int64_t version,

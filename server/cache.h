@@ -30,8 +30,12 @@ const struct cache_body *cache_get_any(struct cache *c, const char *room_id, int
  * NULL (and *data NULL) when out of memory. */
 struct cache_body *cache_body_new(size_t len, char **data);
 
-/* Stores a body from cache_body_new under (room, version) when it fits (it then holds a
- * reference of its own).  Returns body: the caller's reference, for cache_body_release. */
+/* A body of the len bytes at bytes, inside alloc (malloc'd), which it takes over: freed with
+ * the body, or at once when out of memory (then NULL). */
+struct cache_body *cache_body_adopt(void *alloc, const char *bytes, size_t len);
+
+/* Stores a body from cache_body_new or cache_body_adopt under (room, version) when it fits (it then
+ * holds a reference of its own).  Returns body: the caller's reference, for cache_body_release. */
 const struct cache_body *cache_insert(struct cache *c, const char *room_id, int64_t version,
                                       struct cache_body *body);
 

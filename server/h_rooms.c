@@ -279,8 +279,9 @@ out:
 
 /* The GET body: the envelope's members, then the stored document's members, without
  * re-encoding the document: {"room_id":..,"saved_by":{..}, + "manifests":..,"objects":[..]}.
- * Built in place as a cache body (one copy of the document). */
-static struct cache_body *state_body(const char *room_id, const struct store_state *st)
+ * Built around the document in its allocation (the store leaves STORE_DOC_HEADROOM bytes in
+ * front of it), so the document is not copied; a copy only if the envelope does not fit. */
+static struct cache_body *state_body(const char *room_id, struct store_state *st)
 {
     char saved_at[CLOCK_RFC3339_LEN];
     char *env = NULL, *out = NULL;
@@ -309,7 +310,16 @@ static struct cache_body *state_body(const char *room_id, const struct store_sta
     while (k < inner_len && (inner[k] == ' ' || inner[k] == '\n' || inner[k] == '\t'))
         k++;
     bool empty = k < inner_len && inner[k] == '}';
-    b = cache_body_new(el + !empty + inner_len, &out);
+    size_t head = el + !empty;
+    if ((size_t)(inner - st->doc) + STORE_DOC_HEADROOM >= head) {
+        char *start = (char *)inner - head;
+        memcpy(start, env, el);
+        if (!empty)
+            start[el] = ',';
+        b = cache_body_adopt(store_state_take_doc(st), start, head + inner_len);
+        goto out;
+    }
+    b = cache_body_new(head + inner_len, &out);
     if (!b)
         goto out;
     memcpy(out, env, el);
@@ -323,7 +333,7 @@ out:
 }
 
 /* 200 with the state st (kept in the body cache when current). */
-static enum MHD_Result state_reply(struct http_req *r, const struct store_state *st, bool current,
+static enum MHD_Result state_reply(struct http_req *r, struct store_state *st, bool current,
                                    const char **hdrs)
 {
     struct cache_body *b = state_body(r->room_id, st);

@@ -99,6 +99,15 @@ enum store_status store_room_get_current(struct store *s, const char *room_id,
     __attribute__((warn_unused_result));
 void store_state_clear(struct store_state *st);
 
+/* The document of a store_state read by store_room_get* sits STORE_DOC_HEADROOM bytes into
+ * its allocation, so that a caller can write a response's first bytes in front of it and
+ * send the lot without copying the document.  store_state_take_doc hands that allocation
+ * over (the caller frees it; st->doc becomes NULL); store_state_doc_alloc is the backends'
+ * allocator (sets st->doc, st->doc_len and the final NUL; NULL when out of memory). */
+#define STORE_DOC_HEADROOM 2048
+char *store_state_take_doc(struct store_state *st);
+char *store_state_doc_alloc(struct store_state *st, size_t len);
+
 /* The current version only (cheap: for If-None-Match / If-Match), or STORE_NOT_FOUND. */
 enum store_status store_room_version(struct store *s, const char *room_id, int64_t *version)
     __attribute__((warn_unused_result));

@@ -504,16 +504,13 @@ static enum store_status pg_room_get(struct store *base, const char *room_id, in
         return STORE_OK;
     }
     size_t len = (size_t)PQgetlength(res, 0, 6);
-    out->doc = malloc(len + 1);
-    if (!out->doc) {
+    if (!store_state_doc_alloc(out, len)) {
         log_error("store: out of memory reading %zu bytes", len);
         PQclear(res);
         store_state_clear(out);
         return STORE_ERROR;
     }
     memcpy(out->doc, PQgetvalue(res, 0, 6), len);
-    out->doc[len] = '\0';
-    out->doc_len = len;
     PQclear(res);
     return STORE_OK;
 }

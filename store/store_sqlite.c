@@ -461,15 +461,12 @@ static enum store_status sq_room_get(struct store *base, const char *room_id, in
     }
     const void *blob = sqlite3_column_blob(st, 6);
     int len = sqlite3_column_bytes(st, 6);
-    out->doc = malloc((size_t)len + 1);
-    if (!out->doc) {
+    if (len < 0 || !store_state_doc_alloc(out, (size_t)len)) {
         log_error("store: out of memory reading %d bytes", len);
         goto out;
     }
     if (len > 0)
         memcpy(out->doc, blob, (size_t)len);
-    out->doc[len] = '\0';
-    out->doc_len = (size_t)len;
     rc = STORE_OK;
 out:
     done(st);
