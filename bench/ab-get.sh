@@ -16,6 +16,7 @@
 # Env: ROUNDS=3 DURATION=8 WARMUP=2 ROOMS=1000 CONNS=32 THREADS=2 SERVER_CPUS=0 LOAD_CPUS=1
 #      PORT=18591 NGINX_PORT=18599 CEILING=1 SERVER_ARGS= (extra server options)
 #      PERF=<dir>: perf record -g each server's measured window into <dir>/<n>.data
+# Needs wrk, node (the anchors' payload.js and mint-token.js) and nginx (nginx-light).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ANCHORS=$ROOT/../shared/anchors
