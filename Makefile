@@ -37,7 +37,8 @@ ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 DEB_PKGS := gcc libc6-dev make pkg-config libmicrohttpd-dev libjansson-dev libjwt-dev libsqlite3-dev \
             libwebsockets-dev libwebsockets-evlib-ev libcurl4-openssl-dev libssl-dev check libsubunit-dev \
             python3 python3-websockets python3-yaml python3-jsonschema curl sqlite3 wrk nodejs $(if $(shell command -v npm),,npm) \
-            clang clang-format procps lua5.4 lua-cjson openssl postgresql libpq-dev haproxy util-linux
+            clang clang-format procps lua5.4 lua-cjson openssl postgresql libpq-dev haproxy util-linux \
+            nginx-light
 
 # ---- sources: every folder's main.c is its program, the rest is its library ----
 COMMON_SRC := $(sort $(wildcard common/*.c))

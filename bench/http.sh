@@ -9,7 +9,8 @@
 # Output: the harness's `RESULT {json}` lines, plus one for the server's memory.
 #
 # Env: BUILD=build  ANCHORS=../shared/anchors  HTTP_PORT=18481  SERVER_CPUS=0 (empty: no
-#      pinning)  SERVER_THREADS= (server default)  HTTP_DURATION=10  HTTP_WARMUP=2
+#      pinning)  SERVER_THREADS= (server default)  CACHE_MB= (server default: --cache-mb)
+#      HTTP_DURATION=10  HTTP_WARMUP=2
 #      ROOMS=1000  CONNS=32  THREADS=2  LOAD_CPUS=1  OUT=<jsonl to append to>
 #      PERF=1: record the server with `perf record -g` during the harness and print its top
 #      symbols as "# perf ..." lines (TESTS="save" or "state" to profile one path only)
@@ -69,6 +70,7 @@ pin=(); [ -n "$SERVER_CPUS" ] && pin=(taskset -c "$SERVER_CPUS")
 start_server() {
   local port=$1 args=(--listen "127.0.0.1:$1" --db "$DB_ARG" --log-level warn) up=0 pid
   [ -n "$SERVER_THREADS" ] && args+=(--threads "$SERVER_THREADS")
+  [ -n "${CACHE_MB:-}" ] && args+=(--cache-mb "$CACHE_MB")
   # The server uses Nakama's development key, as the anchors' mint-token.js does.
   env -u NAKAMA_SESSION_KEY -u NAKAMA_SESSION_KEY_FILE "${pin[@]}" "$BUILD/roomstate-server" \
     "${args[@]}" > "$WORK/server-$port.log" 2>&1 &
@@ -144,8 +146,11 @@ for pid in $SERVER_PIDS; do
   [ -n "${HAPROXY_PID:-}" ] && [ "$pid" = "$HAPROXY_PID" ] && continue
   hwm=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status" 2> /dev/null || echo null)
   rss=$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status" 2> /dev/null || echo null)
+  # RssAnon: the process's own memory; VmRSS/VmHWM also count the pages of the SQLite file
+  # it maps (PRAGMA mmap_size), which are the kernel's shared page cache
+  anon=$(awk '/^RssAnon:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status" 2> /dev/null || echo null)
   alive=true; kill -0 "$pid" 2> /dev/null || alive=false
-  line="{\"test\":\"server_memory\",\"target\":\"c-asset-server\",\"peak_rss_mib\":${hwm:-null},\"rss_mib\":${rss:-null},\"alive_after_run\":$alive,\"db_bytes\":$db_bytes}"
+  line="{\"test\":\"server_memory\",\"target\":\"c-asset-server\",\"peak_rss_mib\":${hwm:-null},\"rss_mib\":${rss:-null},\"rss_anon_mib\":${anon:-null},\"alive_after_run\":$alive,\"db_bytes\":$db_bytes}"
   echo "RESULT $line"
   [ -n "$OUT" ] && echo "$line" >> "$OUT"
 done

@@ -10,51 +10,62 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CACHE_SLOTS 1024
+/* Slots: one per CACHE_SLOT_BYTES of the budget (a 98 KB body per ~24 KB: few rooms share a
+ * slot while the bytes last), a power of two, at least CACHE_SLOTS_MIN. */
+#define CACHE_SLOTS_MIN 1024
+#define CACHE_SLOT_BYTES (24 * 1024)
 
 struct body {
     struct cache_body pub; /* first: a cache_body * is a struct body * */
     atomic_int refs;
     char room_id[HTTP_ROOM_ID_MAX + 1];
     int64_t version;
+    void *owned; /* cache_body_adopt's allocation, freed with the body */
     char data[];
 };
 
 struct cache {
     pthread_mutex_t lock;
     size_t max_bytes, bytes;
-    struct body *slots[CACHE_SLOTS];
+    size_t nslots; /* a power of two */
+    struct body *slots[];
 };
 
-static size_t slot_of(const char *room_id)
+static size_t slot_of(const struct cache *c, const char *room_id)
 {
-    return (size_t)(hash_seeded_str(room_id) % CACHE_SLOTS); /* room ids are the client's */
+    return (size_t)(hash_seeded_str(room_id) & (c->nslots - 1)); /* room ids are the client's */
 }
 
 struct cache *cache_new(size_t max_bytes)
 {
     if (!max_bytes)
         return NULL;
-    struct cache *c = calloc(1, sizeof *c);
+    size_t n = CACHE_SLOTS_MIN;
+    while (n < max_bytes / CACHE_SLOT_BYTES && n < SIZE_MAX / 2 / sizeof(struct body *))
+        n *= 2;
+    struct cache *c = calloc(1, sizeof *c + n * sizeof(struct body *));
     if (!c)
         return NULL;
     pthread_mutex_init(&c->lock, NULL);
     c->max_bytes = max_bytes;
+    c->nslots = n;
     return c;
 }
 
 void cache_body_release(void *p)
 {
     struct body *b = p;
-    if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+    if (b && atomic_fetch_sub(&b->refs, 1) == 1) {
+        free(b->owned);
         free(b);
+    }
 }
 
 void cache_free(struct cache *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < CACHE_SLOTS; i++)
+    for (size_t i = 0; i < c->nslots; i++)
         cache_body_release(c->slots[i]);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -65,7 +76,7 @@ const struct cache_body *cache_get(struct cache *c, const char *room_id, int64_t
     struct body *found = NULL;
     if (!c)
         return NULL;
-    size_t i = slot_of(room_id);
+    size_t i = slot_of(c, room_id);
     pthread_mutex_lock(&c->lock);
     struct body *b = c->slots[i];
     if (b && b->version == version && !strcmp(b->room_id, room_id)) {
@@ -76,25 +87,66 @@ const struct cache_body *cache_get(struct cache *c, const char *room_id, int64_t
     return found ? &found->pub : NULL;
 }
 
-const struct cache_body *cache_put(struct cache *c, const char *room_id, int64_t version,
-                                   const char *bytes, size_t len)
+const struct cache_body *cache_get_any(struct cache *c, const char *room_id, int64_t *version)
 {
-    size_t rl = strlen(room_id);
-    if (rl > HTTP_ROOM_ID_MAX)
+    struct body *found = NULL;
+    *version = 0;
+    if (!c)
         return NULL;
-    struct body *b = malloc(sizeof *b + len + 1);
+    size_t i = slot_of(c, room_id);
+    pthread_mutex_lock(&c->lock);
+    struct body *b = c->slots[i];
+    if (b && !strcmp(b->room_id, room_id)) {
+        atomic_fetch_add(&b->refs, 1);
+        found = b;
+        *version = b->version;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return found ? &found->pub : NULL;
+}
+
+struct cache_body *cache_body_new(size_t len, char **data)
+{
+    struct body *b = len < SIZE_MAX - sizeof *b ? malloc(sizeof *b + len + 1) : NULL;
+    *data = NULL;
     if (!b)
         return NULL;
-    memcpy(b->data, bytes, len);
     b->data[len] = '\0';
     b->pub.bytes = b->data;
     b->pub.len = len;
+    b->room_id[0] = '\0';
+    b->version = 0;
+    b->owned = NULL;
+    atomic_init(&b->refs, 1);
+    *data = b->data;
+    return &b->pub;
+}
+
+struct cache_body *cache_body_adopt(void *alloc, const char *bytes, size_t len)
+{
+    char *unused;
+    struct cache_body *pub = cache_body_new(0, &unused);
+    if (!pub) {
+        free(alloc);
+        return NULL;
+    }
+    struct body *b = (struct body *)pub;
+    b->owned = alloc;
+    pub->bytes = bytes;
+    pub->len = len;
+    return pub;
+}
+
+const struct cache_body *cache_insert(struct cache *c, const char *room_id, int64_t version,
+                                      struct cache_body *body)
+{
+    struct body *b = (struct body *)body; /* pub is its first member */
+    size_t rl = strlen(room_id), len = b->pub.len;
+    if (rl > HTTP_ROOM_ID_MAX || !c)
+        return &b->pub; /* served, not kept */
     memcpy(b->room_id, room_id, rl + 1);
     b->version = version;
-    atomic_init(&b->refs, 1);
-    if (!c)
-        return &b->pub;
-    size_t i = slot_of(room_id);
+    size_t i = slot_of(c, room_id);
     pthread_mutex_lock(&c->lock);
     struct body *old = c->slots[i];
     size_t after = c->bytes - (old ? old->pub.len : 0) + len;

@@ -22,10 +22,22 @@ void cache_free(struct cache *c);
 /* A new reference to the body of (room, version), or NULL. */
 const struct cache_body *cache_get(struct cache *c, const char *room_id, int64_t version);
 
-/* Makes a reference-counted body from bytes (copied) and, when it fits, stores it under
- * (room, version).  Returns a reference for the caller, or NULL when out of memory. */
-const struct cache_body *cache_put(struct cache *c, const char *room_id, int64_t version,
-                                   const char *bytes, size_t len);
+/* A new reference to whatever body the cache holds for the room and its version (*version),
+ * or NULL: for store_room_get_current(…, *version, …), which then says whether it is current. */
+const struct cache_body *cache_get_any(struct cache *c, const char *room_id, int64_t *version);
+
+/* A reference-counted body of len bytes (+ a NUL) for the caller to fill through *data;
+ * NULL (and *data NULL) when out of memory. */
+struct cache_body *cache_body_new(size_t len, char **data);
+
+/* A body of the len bytes at bytes, inside alloc (malloc'd), which it takes over: freed with
+ * the body, or at once when out of memory (then NULL). */
+struct cache_body *cache_body_adopt(void *alloc, const char *bytes, size_t len);
+
+/* Stores a body from cache_body_new or cache_body_adopt under (room, version) when it fits (it then
+ * holds a reference of its own).  Returns body: the caller's reference, for cache_body_release. */
+const struct cache_body *cache_insert(struct cache *c, const char *room_id, int64_t version,
+                                      struct cache_body *body);
 
 /* Drops a reference (the signature fits reply_shared's release). */
 void cache_body_release(void *body);

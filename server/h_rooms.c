@@ -278,11 +278,14 @@ out:
 }
 
 /* The GET body: the envelope's members, then the stored document's members, without
- * re-encoding the document: {"room_id":..,"saved_by":{..}, + "manifests":..,"objects":[..]}. */
-static char *state_body(const char *room_id, const struct store_state *st, size_t *len)
+ * re-encoding the document: {"room_id":..,"saved_by":{..}, + "manifests":..,"objects":[..]}.
+ * Built around the document in its allocation (the store leaves STORE_DOC_HEADROOM bytes in
+ * front of it), so the document is not copied; a copy only if the envelope does not fit. */
+static struct cache_body *state_body(const char *room_id, struct store_state *st)
 {
     char saved_at[CLOCK_RFC3339_LEN];
     char *env = NULL, *out = NULL;
+    struct cache_body *b = NULL;
     clock_rfc3339(st->saved_at_ms, saved_at);
     json_t *e =
         json_pack("{s:s, s:I, s:s, s:o}", "room_id", room_id, "version", (json_int_t)st->version,
@@ -307,20 +310,40 @@ static char *state_body(const char *room_id, const struct store_state *st, size_
     while (k < inner_len && (inner[k] == ' ' || inner[k] == '\n' || inner[k] == '\t'))
         k++;
     bool empty = k < inner_len && inner[k] == '}';
-    out = malloc(el + 1 + inner_len + 1);
-    if (!out)
+    size_t head = el + !empty;
+    if ((size_t)(inner - st->doc) + STORE_DOC_HEADROOM >= head) {
+        char *start = (char *)inner - head;
+        memcpy(start, env, el);
+        if (!empty)
+            start[el] = ',';
+        b = cache_body_adopt(store_state_take_doc(st), start, head + inner_len);
+        goto out;
+    }
+    b = cache_body_new(head + inner_len, &out);
+    if (!b)
         goto out;
     memcpy(out, env, el);
     size_t n = el;
     if (!empty)
         out[n++] = ',';
     memcpy(out + n, inner, inner_len);
-    n += inner_len;
-    out[n] = '\0';
-    *len = n;
 out:
     free(env);
-    return out;
+    return b;
+}
+
+/* 200 with the state st (kept in the body cache when current). */
+static enum MHD_Result state_reply(struct http_req *r, struct store_state *st, bool current,
+                                   const char **hdrs)
+{
+    struct cache_body *b = state_body(r->room_id, st);
+    if (!b)
+        return reply_problem(r, REPLY_INTERNAL, "could not build the state", NULL, NULL);
+    const struct cache_body *cb = b;
+    if (current)
+        cb = cache_insert(r->srv->cache, r->room_id, st->version, b);
+    return reply_shared(r, MHD_HTTP_OK, "application/json", cb->bytes, cb->len, cache_body_release,
+                        (void *)cb, hdrs);
 }
 
 /* ?version=N: 0 when absent, -1 when not a positive integer. */
@@ -354,6 +377,30 @@ static enum MHD_Result state_get(struct http_req *r, struct store *s, int64_t wa
     enum MHD_Result ret = MHD_NO;
 
     precond_parse(http_header(r, MHD_HTTP_HEADER_IF_NONE_MATCH), true, &inm);
+    if (want == 0 && inm.kind == PRECOND_NONE) {
+        /* One read of the store: the current version, and its document unless the cache
+         * holds that version's body (then the document is not read). */
+        int64_t known = 0;
+        cb = cache_get_any(r->srv->cache, r->room_id, &known);
+        ss = store_room_get_current(s, r->room_id, cb ? known : 0, &st);
+        bool hit = ss == STORE_OK && cb && st.version == known;
+        if (ss == STORE_OK)
+            metrics_cache(hit);
+        if (!hit) {
+            cache_body_release((void *)cb);
+            cb = NULL;
+        }
+        if (ss != STORE_OK)
+            return reply_store_error(r, ss);
+        precond_etag(st.version, etag, sizeof etag);
+        const char *hdrs[] = {MHD_HTTP_HEADER_ETAG, etag, NULL};
+        if (hit)
+            return reply_shared(r, MHD_HTTP_OK, "application/json", cb->bytes, cb->len,
+                                cache_body_release, (void *)cb, hdrs);
+        ret = state_reply(r, &st, true, hdrs);
+        store_state_clear(&st);
+        return ret;
+    }
     if (want == 0) {
         ss = store_room_version(s, r->room_id, &cur);
         if (ss != STORE_OK)
@@ -379,21 +426,7 @@ static enum MHD_Result state_get(struct http_req *r, struct store *s, int64_t wa
         ret = reply_empty(r, MHD_HTTP_NOT_MODIFIED, hdrs);
         goto out;
     }
-    size_t len = 0;
-    char *body = state_body(r->room_id, &st, &len);
-    if (!body) {
-        ret = reply_problem(r, REPLY_INTERNAL, "could not build the state", NULL, NULL);
-        goto out;
-    }
-    if (want == 0)
-        cb = cache_put(r->srv->cache, r->room_id, st.version, body, len);
-    if (cb) {
-        free(body);
-        ret = reply_shared(r, MHD_HTTP_OK, "application/json", cb->bytes, cb->len,
-                           cache_body_release, (void *)cb, hdrs);
-    } else {
-        ret = reply_take(r, MHD_HTTP_OK, "application/json", body, len, hdrs);
-    }
+    ret = state_reply(r, &st, want == 0, hdrs);
 out:
     store_state_clear(&st);
     return ret;

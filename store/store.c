@@ -107,15 +107,46 @@ enum store_status store_room_get(struct store *s, const char *room_id, int64_t v
         log_bug("store_room_get: invalid request");
         return STORE_ERROR;
     }
-    return s->ops->room_get(s, room_id, version, out);
+    return s->ops->room_get(s, room_id, version, 0, out);
+}
+
+enum store_status store_room_get_current(struct store *s, const char *room_id,
+                                         int64_t unless_version, struct store_state *out)
+{
+    if (!room_id || unless_version < 0) {
+        memset(out, 0, sizeof *out);
+        log_bug("store_room_get_current: invalid request");
+        return STORE_ERROR;
+    }
+    return s->ops->room_get(s, room_id, 0, unless_version, out);
 }
 
 void store_state_clear(struct store_state *st)
 {
     if (!st)
         return;
-    free(st->doc);
+    if (st->doc)
+        free(st->doc - STORE_DOC_HEADROOM);
     memset(st, 0, sizeof *st);
+}
+
+char *store_state_take_doc(struct store_state *st)
+{
+    char *alloc = st->doc ? st->doc - STORE_DOC_HEADROOM : NULL;
+    st->doc = NULL;
+    st->doc_len = 0;
+    return alloc;
+}
+
+char *store_state_doc_alloc(struct store_state *st, size_t len)
+{
+    char *alloc = len < SIZE_MAX - STORE_DOC_HEADROOM ? malloc(STORE_DOC_HEADROOM + len + 1) : NULL;
+    if (!alloc)
+        return NULL;
+    st->doc = alloc + STORE_DOC_HEADROOM;
+    st->doc[len] = '\0';
+    st->doc_len = len;
+    return st->doc;
 }
 
 enum store_status store_room_version(struct store *s, const char *room_id, int64_t *version)

@@ -90,7 +90,23 @@ enum store_status store_room_save(struct store *s, const struct store_save_req *
 /* The current state (version 0) or a retained earlier version. */
 enum store_status store_room_get(struct store *s, const char *room_id, int64_t version,
                                  struct store_state *out) __attribute__((warn_unused_result));
+
+/* The current state, in one read, like store_room_get(s, room_id, 0, out); but when the
+ * current version is unless_version (> 0: a version the caller already holds the document
+ * of, e.g. in its cache) the document is not read: out->doc stays NULL, the rest is set. */
+enum store_status store_room_get_current(struct store *s, const char *room_id,
+                                         int64_t unless_version, struct store_state *out)
+    __attribute__((warn_unused_result));
 void store_state_clear(struct store_state *st);
+
+/* The document of a store_state read by store_room_get* sits STORE_DOC_HEADROOM bytes into
+ * its allocation, so that a caller can write a response's first bytes in front of it and
+ * send the lot without copying the document.  store_state_take_doc hands that allocation
+ * over (the caller frees it; st->doc becomes NULL); store_state_doc_alloc is the backends'
+ * allocator (sets st->doc, st->doc_len and the final NUL; NULL when out of memory). */
+#define STORE_DOC_HEADROOM 2048
+char *store_state_take_doc(struct store_state *st);
+char *store_state_doc_alloc(struct store_state *st, size_t len);
 
 /* The current version only (cheap: for If-None-Match / If-Match), or STORE_NOT_FOUND. */
 enum store_status store_room_version(struct store *s, const char *room_id, int64_t *version)
@@ -183,8 +199,9 @@ struct store_ops {
     bool (*ready)(struct store *s);
     enum store_status (*room_save)(struct store *s, const struct store_save_req *req,
                                    struct store_save_result *res);
+    /* unless_version > 0 (only with version 0): store_room_get_current's */
     enum store_status (*room_get)(struct store *s, const char *room_id, int64_t version,
-                                  struct store_state *out);
+                                  int64_t unless_version, struct store_state *out);
     enum store_status (*room_version)(struct store *s, const char *room_id, int64_t *version);
     enum store_status (*room_versions)(struct store *s, const char *room_id,
                                        struct store_version_info **out, size_t *n);

@@ -305,9 +305,10 @@ static enum store_status gs_save(struct store *s, const struct store_save_req *r
 }
 
 static enum store_status gs_get(struct store *s, const char *room_id, int64_t version,
-                                struct store_state *out)
+                                int64_t unless_version, struct store_state *out)
 {
-    return store_room_get(gs(s)->inner, room_id, version, out);
+    struct store *in = gs(s)->inner; /* arguments checked by store.c */
+    return in->ops->room_get(in, room_id, version, unless_version, out);
 }
 
 static enum store_status gs_version(struct store *s, const char *room_id, int64_t *version)

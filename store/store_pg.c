@@ -465,21 +465,22 @@ static enum store_status pg_room_delete(struct store *base, const char *room_id,
 /* ---- reads (each one statement: one consistent snapshot) ------------------------------- */
 
 static enum store_status pg_room_get(struct store *base, const char *room_id, int64_t version,
-                                     struct store_state *out)
+                                     int64_t unless_version, struct store_state *out)
 {
     struct pg_store *s = impl(base);
     char vb[24];
     PGresult *res = NULL;
     memset(out, 0, sizeof *out);
     enum store_status rc;
-    const char *v[] = {room_id, I64(vb, version)};
+    const char *v[] = {room_id, I64(vb, version ? version : unless_version)};
     if (version == 0)
         rc = select_rows(s, "reading the state",
                          "SELECT v.version, v.saved_at_ms, v.user_id, v.username, v.service, "
-                         "v.objects_saved, v.doc FROM rooms r JOIN room_versions v "
+                         "v.objects_saved, CASE WHEN v.version = $2::bigint THEN NULL "
+                         "ELSE v.doc END FROM rooms r JOIN room_versions v "
                          "ON v.room_id = r.room_id AND v.version = r.current_version "
                          "WHERE r.room_id = $1",
-                         1, v, &res);
+                         2, v, &res);
     else
         rc = select_rows(
             s, "reading the state",
@@ -498,17 +499,18 @@ static enum store_status pg_room_get(struct store *base, const char *room_id, in
     col_str(res, 0, 3, out->saved_by.username, sizeof out->saved_by.username);
     col_str(res, 0, 4, out->saved_by.service, sizeof out->saved_by.service);
     out->objects_saved = col_i64(res, 0, 5);
+    if (!version && unless_version && out->version == unless_version) {
+        PQclear(res); /* the caller has this document */
+        return STORE_OK;
+    }
     size_t len = (size_t)PQgetlength(res, 0, 6);
-    out->doc = malloc(len + 1);
-    if (!out->doc) {
+    if (!store_state_doc_alloc(out, len)) {
         log_error("store: out of memory reading %zu bytes", len);
         PQclear(res);
         store_state_clear(out);
         return STORE_ERROR;
     }
     memcpy(out->doc, PQgetvalue(res, 0, 6), len);
-    out->doc[len] = '\0';
-    out->doc_len = len;
     PQclear(res);
     return STORE_OK;
 }

@@ -11,6 +11,8 @@
 #include <stddef.h>
 
 #define STORE_SQLITE_BUSY_TIMEOUT_MS 5000 /* store_sqlite_connect's; a store uses lock_wait_ms */
+#define STORE_SQLITE_MMAP_BYTES                                                                    \
+    "1073741824" /* PRAGMA mmap_size of a store (1 GiB of address space) */
 
 extern const struct store_ops store_sqlite_ops;
 

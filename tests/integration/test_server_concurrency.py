@@ -20,6 +20,28 @@ class TestConcurrency(unittest.TestCase):
         self.s = Server(self, args=["--threads", "4", "--history", "1000"])
         self.t = harness.token(key=SESSION_KEY)
 
+    def test_two_servers_one_file_read_after_write(self):
+        # A second server on the same database file (SQLite) or database (PostgreSQL): a GET
+        # on B whose cache holds version k-1 returns k right after A acknowledged k (each GET
+        # reads the current version with the document, docs/http-api.md "GET state").
+        b = Server(self, db=self.s.db, migrate_db=False, env=self.s.env,
+                   args=["--cache-mb", "16"])
+        for k in range(1, 21):
+            if k > 1:  # B's cache now holds version k-1
+                st, h, _ = b.request("GET", "/rooms/two/state", token=self.t)
+                self.assertEqual((st, h["etag"]), (200, f'"{k - 1}"'))
+            st, _, body = self.s.request("POST", "/rooms/two/save",
+                                         body=room_doc(2, 0, 0, tag=f"t{k}"), token=self.t)
+            self.assertIn(st, (200, 201))
+            self.assertEqual(json.loads(body)["version"], k)
+            st, h, body = b.request("GET", "/rooms/two/state", token=self.t)
+            self.assertEqual((st, h["etag"]), (200, f'"{k}"'))
+            self.assertEqual(json.loads(body)["version"], k)
+            self.assertEqual(json.loads(body)["objects"][0]["properties"]["label"], f"t{k}")
+        st, _, _ = self.s.request("DELETE", "/rooms/two/state", token=self.t)
+        self.assertEqual(st, 204)
+        self.assertEqual(b.request("GET", "/rooms/two/state", token=self.t)[0], 404)
+
     def test_many_writers_one_room(self):
         got = []
         lock = threading.Lock()

@@ -25,8 +25,7 @@ START_TEST(test_open_missing)
     ck_assert_ptr_nonnull(strstr(tsu_err, "roomstate-migrate --db"));
     ck_assert_ptr_nonnull(strstr(tsu_err, "up`"));
     /* a URI is the PostgreSQL backend's (nothing listens on port 1), never an SQLite path */
-    ck_assert_int_ne(store_open("postgres://127.0.0.1:1/y", &o, tsu_err, sizeof tsu_err),
-                     STORE_OK);
+    ck_assert_int_ne(store_open("postgres://127.0.0.1:1/y", &o, tsu_err, sizeof tsu_err), STORE_OK);
     ck_assert_ptr_nonnull(strstr(tsu_err, "PostgreSQL at host 127.0.0.1 port 1, database y"));
     ck_assert_int_eq(store_open("", &o, tsu_err, sizeof tsu_err), STORE_ERROR);
     ck_assert(store_ready(tsu_s));
@@ -437,6 +436,49 @@ START_TEST(test_reopen_durable)
 }
 END_TEST
 
+START_TEST(test_get_current_unless)
+{
+    /* store_room_get_current: the current version always, its document unless the caller
+     * holds that version; the document sits STORE_DOC_HEADROOM into a buffer the caller can
+     * take over (GET /state writes its envelope there) */
+    struct store_save_result res;
+    struct store_state st;
+    ck_assert_int_eq(tsu_save(tsu_s, "cur", "{\"a\":1}", -1, 10, &res), STORE_OK);
+    ck_assert_int_eq(tsu_save(tsu_s, "cur", "{\"a\":2}", -1, 10, &res), STORE_OK);
+    ck_assert_int_eq(res.version, 2);
+
+    ck_assert_int_eq(store_room_get_current(tsu_s, "cur", 0, &st), STORE_OK);
+    ck_assert_int_eq(st.version, 2);
+    ck_assert_str_eq(st.doc, "{\"a\":2}");
+    store_state_clear(&st);
+
+    ck_assert_int_eq(store_room_get_current(tsu_s, "cur", 2, &st), STORE_OK); /* held */
+    ck_assert_int_eq(st.version, 2);
+    ck_assert_ptr_null(st.doc);
+    ck_assert_uint_eq(st.doc_len, 0);
+    ck_assert_str_eq(st.saved_by.username, "alice");
+    ck_assert_int_eq(st.objects_saved, 3);
+    store_state_clear(&st);
+
+    ck_assert_int_eq(store_room_get_current(tsu_s, "cur", 1, &st), STORE_OK); /* stale */
+    ck_assert_int_eq(st.version, 2);
+    ck_assert_str_eq(st.doc, "{\"a\":2}");
+    char *alloc = store_state_take_doc(&st);
+    ck_assert_ptr_null(st.doc);
+    ck_assert_ptr_nonnull(alloc);
+    ck_assert_str_eq(alloc + STORE_DOC_HEADROOM, "{\"a\":2}");
+    memset(alloc, 'x', STORE_DOC_HEADROOM); /* the headroom is the caller's */
+    free(alloc);
+    store_state_clear(&st);
+
+    ck_assert_int_eq(store_room_get_current(tsu_s, "nope", 0, &st), STORE_NOT_FOUND);
+    ck_assert_ptr_null(st.doc);
+    ck_assert_int_eq(store_room_delete(tsu_s, "cur", -1), STORE_OK);
+    ck_assert_int_eq(store_room_get_current(tsu_s, "cur", 2, &st), STORE_NOT_FOUND);
+    ck_assert_int_eq(store_room_get_current(tsu_s, "cur", -1, &st), STORE_ERROR);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *su = suite_create("store");
@@ -445,6 +487,7 @@ static Suite *store_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_open_missing);
     tcase_add_test(tc, test_save_get);
+    tcase_add_test(tc, test_get_current_unless);
     tcase_add_test(tc, test_large_doc);
     tcase_add_test(tc, test_not_found);
     tcase_add_test(tc, test_if_match);
