@@ -13,23 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const retry_after[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
-
-static enum MHD_Result reply_store(struct http_req *r, enum store_status st)
-{
-    switch (st) {
-    case STORE_SCHEMA_NOT_CURRENT:
-        return reply_problem(r, REPLY_NOT_READY, "the database schema is not current", NULL,
-                             retry_after);
-    case STORE_BUSY:
-        return reply_problem(r, REPLY_SERVICE_UNAVAILABLE,
-                             "the database is busy or unavailable, retry", NULL, retry_after);
-    default:
-        log_error("fleet store error for room %s: %s", r->room_id, store_status_name(st));
-        return reply_problem(r, REPLY_INTERNAL, "storage error", NULL, NULL);
-    }
-}
-
 static enum MHD_Result reply_lost(struct http_req *r, int64_t fence)
 {
     char detail[320];
@@ -46,20 +29,11 @@ static enum MHD_Result reply_bad(struct http_req *r, const char *path, const cha
     return reply_problem(r, REPLY_BAD_REQUEST, message, errs, NULL);
 }
 
-/* ?fence=N, a positive integer (at most 18 digits, no sign or leading zero); 0 when absent
- * or malformed. */
+/* ?fence=N, a positive integer; 0 when absent or malformed. */
 static int64_t fence_arg(struct http_req *r)
 {
-    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "fence");
-    int64_t n = 0;
-    if (!v || !*v || *v == '0' || strlen(v) > 18)
-        return 0;
-    for (const char *p = v; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return 0;
-        n = n * 10 + (*p - '0');
-    }
-    return n;
+    int64_t n = http_query_positive(r, "fence");
+    return n > 0 ? n : 0;
 }
 
 static bool holder_ok(const char *h, size_t len)
@@ -116,7 +90,7 @@ static enum MHD_Result lease_post(struct http_req *r, struct store *s)
         return bad;
     enum store_status st = store_lease_acquire(s, &req, clock_wall_ms(), &res);
     if (st != STORE_OK)
-        return reply_store(r, st);
+        return reply_store_failure(r, st);
     switch (res.outcome) {
     case STORE_LEASE_OK:
         return reply_json(r, MHD_HTTP_OK,
@@ -146,7 +120,7 @@ static enum MHD_Result lease_get(struct http_req *r, struct store *s)
         return reply_problem(r, REPLY_NOT_FOUND, detail, NULL, NULL);
     }
     if (st != STORE_OK)
-        return reply_store(r, st);
+        return reply_store_failure(r, st);
     return reply_json(r, MHD_HTTP_OK,
                       json_pack("{s:s, s:s, s:I, s:I}", "room_id", r->room_id, "holder", res.holder,
                                 "fence", (json_int_t)res.fence, "expires_in_ms",
@@ -167,7 +141,7 @@ static enum MHD_Result fenced_delete(struct http_req *r, struct store *s,
         return reply_bad(r, "fence", "?fence= must name the lease's fence (a positive integer)");
     enum store_status st = del(s, r->room_id, fence, clock_wall_ms(), &out);
     if (st != STORE_OK)
-        return reply_store(r, st);
+        return reply_store_failure(r, st);
     if (out == STORE_LEASE_OK)
         return reply_empty(r, MHD_HTTP_NO_CONTENT, NULL);
     if (out == STORE_LEASE_LOST)
@@ -200,7 +174,7 @@ static enum MHD_Result ckpt_put(struct http_req *r, struct store *s)
                                  .ttl_ms = r->srv->checkpoint_ttl_s * 1000};
     enum store_status st = store_ckpt_put(s, &req, clock_wall_ms(), &res);
     if (st != STORE_OK)
-        return reply_store(r, st);
+        return reply_store_failure(r, st);
     if (res.outcome != STORE_LEASE_OK)
         return reply_lost(r, fence);
     clock_rfc3339(res.checkpointed_at_ms, at);
@@ -255,7 +229,7 @@ static enum MHD_Result ckpt_get(struct http_req *r, struct store *s)
         return reply_problem(r, REPLY_NOT_FOUND, detail, NULL, NULL);
     }
     if (st != STORE_OK)
-        return reply_store(r, st);
+        return reply_store_failure(r, st);
     char *body = ckpt_body(r->room_id, &c, &len);
     store_ckpt_clear(&c);
     if (!body)
@@ -275,8 +249,7 @@ static enum MHD_Result with_store(struct http_req *r,
 {
     struct store *s = NULL;
     if (dbpool_get(&s) != STORE_OK)
-        return reply_problem(r, REPLY_NOT_READY, "the database is not available", NULL,
-                             retry_after);
+        return reply_no_database(r);
     enum MHD_Result ret = fn(r, s);
     dbpool_put(s);
     return ret;

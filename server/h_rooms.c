@@ -23,8 +23,6 @@
 
 static enum MHD_Result reply_store_error(struct http_req *r, enum store_status st)
 {
-    static const char *const retry[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
-    static const char *const retry_full[] = {MHD_HTTP_HEADER_RETRY_AFTER, "30", NULL};
     char detail[256];
     switch (st) {
     case STORE_NOT_FOUND:
@@ -33,18 +31,8 @@ static enum MHD_Result reply_store_error(struct http_req *r, enum store_status s
     case STORE_PRECONDITION_FAILED:
         return reply_problem(r, REPLY_PRECONDITION_FAILED,
                              "If-Match does not name the room's current version", NULL, NULL);
-    case STORE_SCHEMA_NOT_CURRENT:
-        return reply_problem(r, REPLY_NOT_READY, "the database schema is not current", NULL, retry);
-    case STORE_BUSY:
-        return reply_problem(r, REPLY_SERVICE_UNAVAILABLE,
-                             "the database is busy or unavailable, retry", NULL, retry);
-    case STORE_FULL: /* RFC 4918 section 11.5; temporary: nothing was stored, retry later */
-        return reply_problem(r, REPLY_INSUFFICIENT_STORAGE,
-                             "the server's disk is full: nothing was stored, retry later", NULL,
-                             retry_full);
     default:
-        log_error("store error for room %s: %s", r->room_id, store_status_name(st));
-        return reply_problem(r, REPLY_INTERNAL, "storage error", NULL, NULL);
+        return reply_store_failure(r, st);
     }
 }
 
@@ -99,14 +87,12 @@ static json_t *saved_by_json(const struct store_saved_by *sb)
     return o;
 }
 
-static const char *const retry_after[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
-
 static enum MHD_Result get_store_or_reply(struct http_req *r, struct store **s)
 {
     enum store_status st = dbpool_get(s);
     if (st == STORE_OK)
         return MHD_YES;
-    return reply_problem(r, REPLY_NOT_READY, "the database is not available", NULL, retry_after);
+    return reply_no_database(r);
 }
 
 /* A save between its checks (HTTP thread) and its reply (HTTP thread again), run on a
@@ -167,8 +153,7 @@ static enum MHD_Result save_reply(struct http_req *r, struct save_job *j)
 {
     char etag[ETAG_MAX], location[LOCATION_MAX], saved_at[CLOCK_RFC3339_LEN];
     if (j->no_store)
-        return reply_problem(r, REPLY_NOT_READY, "the database is not available", NULL,
-                             retry_after);
+        return reply_no_database(r);
     if (j->precond_failed)
         return j->st ? reply_store_error(r, j->st) : reply_precondition_failed(r);
     if (j->st != STORE_OK)
@@ -346,26 +331,6 @@ static enum MHD_Result state_reply(struct http_req *r, struct store_state *st, b
                         (void *)cb, hdrs);
 }
 
-/* ?version=N: 0 when absent, -1 when not a positive integer. */
-static enum MHD_Result find_version_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                        const char *value)
-{
-    int64_t *v = cls;
-    if (strcmp(key, "version") != 0)
-        return MHD_YES;
-    *v = -1;
-    if (!value || !*value || *value == '0' || strlen(value) > 18)
-        return MHD_NO;
-    int64_t n = 0;
-    for (const char *p = value; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return MHD_NO;
-        n = n * 10 + (*p - '0');
-    }
-    *v = n;
-    return MHD_NO;
-}
-
 static enum MHD_Result state_get(struct http_req *r, struct store *s, int64_t want)
 {
     struct store_state st = {0};
@@ -435,8 +400,7 @@ out:
 enum MHD_Result h_state_get(struct http_req *r)
 {
     struct store *s = NULL;
-    int64_t want = 0;
-    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, find_version_arg, &want);
+    int64_t want = http_query_positive(r, "version");
     if (want < 0)
         return reply_problem(r, REPLY_BAD_REQUEST, "version must be a positive integer", NULL,
                              NULL);

@@ -114,6 +114,24 @@ const char *http_header(struct http_req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+int64_t http_query_positive(struct http_req *r, const char *name)
+{
+    const char *v = NULL;
+    size_t vlen = 0;
+    int64_t n = 0;
+    if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v,
+                                      &vlen) != MHD_YES)
+        return 0; /* absent; "?name" without a value is present and malformed */
+    if (!v || !*v || *v == '0' || strlen(v) > 18)
+        return -1;
+    for (const char *p = v; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        n = n * 10 + (*p - '0');
+    }
+    return n;
+}
+
 /* Matches the decoded path; the room segment (anything without '/') goes to *room. */
 static const struct route *route_match(const char *path, const char **room, size_t *room_len)
 {

@@ -107,4 +107,8 @@ void http_stop(struct server *srv, int wait_ms);
 /* The value of request header name, or NULL. */
 const char *http_header(struct http_req *r, const char *name);
 
+/* Query argument name as a positive integer (1 to 18 digits, no sign, no leading zero, as
+ * versions and fences are written): 0 when absent, -1 when anything else. */
+int64_t http_query_positive(struct http_req *r, const char *name);
+
 #endif

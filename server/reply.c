@@ -119,3 +119,29 @@ enum MHD_Result reply_problem(struct http_req *r, enum reply_error e, const char
     }
     return reply_take(r, status, "application/problem+json", s, strlen(s), headers);
 }
+
+enum MHD_Result reply_store_failure(struct http_req *r, enum store_status st)
+{
+    static const char *const retry[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
+    static const char *const retry_full[] = {MHD_HTTP_HEADER_RETRY_AFTER, "30", NULL};
+    switch (st) {
+    case STORE_SCHEMA_NOT_CURRENT:
+        return reply_problem(r, REPLY_NOT_READY, "the database schema is not current", NULL, retry);
+    case STORE_BUSY:
+        return reply_problem(r, REPLY_SERVICE_UNAVAILABLE,
+                             "the database is busy or unavailable, retry", NULL, retry);
+    case STORE_FULL: /* RFC 4918 section 11.5; temporary: nothing was stored, retry later */
+        return reply_problem(r, REPLY_INSUFFICIENT_STORAGE,
+                             "the server's disk is full: nothing was stored, retry later", NULL,
+                             retry_full);
+    default:
+        log_error("store error for room %s: %s", r->room_id, store_status_name(st));
+        return reply_problem(r, REPLY_INTERNAL, "storage error", NULL, NULL);
+    }
+}
+
+enum MHD_Result reply_no_database(struct http_req *r)
+{
+    static const char *const retry[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
+    return reply_problem(r, REPLY_NOT_READY, "the database is not available", NULL, retry);
+}

@@ -6,6 +6,7 @@
 #define ROOMSTATE_REPLY_H
 
 #include "server/http.h"
+#include "store/store.h"
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -44,6 +45,17 @@ enum MHD_Result reply_take(struct http_req *r, unsigned status, const char *cont
 enum MHD_Result reply_shared(struct http_req *r, unsigned status, const char *content_type,
                              const char *bytes, size_t len, void (*release)(void *cls), void *cls,
                              const char *const *headers);
+
+/* The answer to a store failure every handler shares (a dependency, not the request):
+ * STORE_SCHEMA_NOT_CURRENT 503 not-ready, STORE_BUSY 503 service-unavailable (both
+ * Retry-After: 1), STORE_FULL 507 (Retry-After: 30; nothing was stored), anything else
+ * logged and 500.  Statuses with a handler-specific meaning (not found, precondition
+ * failed, lease lost) are answered by the handler before it calls this. */
+enum MHD_Result reply_store_failure(struct http_req *r, enum store_status st);
+
+/* The answer when no database connection can be had (dbpool_get failed): 503 not-ready,
+ * Retry-After: 1. */
+enum MHD_Result reply_no_database(struct http_req *r);
 
 /* No body (204, 304). */
 enum MHD_Result reply_empty(struct http_req *r, unsigned status, const char *const *headers);
