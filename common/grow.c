@@ -11,7 +11,7 @@ int grow_array(void *items, size_t *cap, size_t need, size_t elem_size, size_t f
     if (need <= *cap)
         return 0;
     if (need > max || elem_size == 0 || max > SIZE_MAX / elem_size)
-        return -1;
+        return GROW_OVER_CAP;
     size_t ncap = *cap ? *cap : (first ? first : 1);
     while (ncap < need)
         ncap = ncap > max / 2 ? max : ncap * 2; /* max * elem_size fits: checked above */
@@ -20,7 +20,7 @@ int grow_array(void *items, size_t *cap, size_t need, size_t elem_size, size_t f
     memcpy(&old, items, sizeof old); /* items is a T **: read and write it as bytes */
     void *nb = realloc(old, ncap * elem_size);
     if (!nb)
-        return -1;
+        return GROW_NO_MEMORY;
     memcpy(items, &nb, sizeof nb);
     *cap = ncap;
     return 0;
@@ -29,21 +29,20 @@ int grow_array(void *items, size_t *cap, size_t need, size_t elem_size, size_t f
 int gbuf_reserve(struct gbuf *b, size_t n)
 {
     if (n > b->max || b->len > b->max - n)
-        return -1;
+        return GROW_OVER_CAP;
     /* + 1 for the NUL; max + 1 cannot overflow: max <= SIZE_MAX - 1 is checked here */
     if (b->max == SIZE_MAX)
-        return -1;
+        return GROW_OVER_CAP;
     size_t need = b->len + n + 1;
     size_t first = GBUF_FIRST < b->max + 1 ? GBUF_FIRST : b->max + 1;
-    if (grow_array(&b->data, &b->cap, need, 1, first, b->max + 1) != 0)
-        return -1;
-    return 0;
+    return grow_array(&b->data, &b->cap, need, 1, first, b->max + 1);
 }
 
 int gbuf_append(struct gbuf *b, const void *src, size_t n)
 {
-    if (gbuf_reserve(b, n) != 0)
-        return -1;
+    int rc = gbuf_reserve(b, n);
+    if (rc != 0)
+        return rc;
     if (n)
         memcpy(b->data + b->len, src, n);
     b->len += n;

@@ -20,8 +20,10 @@
 /* items is the address of an array pointer (T **, holding NULL or a malloc'd block of *cap
  * elements of elem_size bytes).  Makes room for at least need elements: *cap becomes the
  * smallest of first, 2*first, 4*first, ... that holds need, clipped to max.  0 on success
- * (also when there is room already); -1 when need > max, the size overflows, or realloc
- * fails. */
+ * (also when there is room already); GROW_OVER_CAP when need > max or the size overflows;
+ * GROW_NO_MEMORY when realloc fails. */
+#define GROW_OVER_CAP (-1)
+#define GROW_NO_MEMORY (-2)
 int grow_array(void *items, size_t *cap, size_t need, size_t elem_size, size_t first, size_t max)
     __attribute__((warn_unused_result));
 
@@ -39,10 +41,11 @@ struct gbuf {
     }
 #define GBUF_FIRST 4096 /* the first allocation */
 
-/* Appends n bytes; -1 (nothing appended) when len + n would pass max or memory runs out. */
+/* Appends n bytes; nothing appended on failure: GROW_OVER_CAP when len + n would pass max,
+ * GROW_NO_MEMORY when memory runs out. */
 int gbuf_append(struct gbuf *b, const void *src, size_t n) __attribute__((warn_unused_result));
 /* Room for at least n more bytes without appending them (e.g. before a read into
- * data + len); the same -1 cases. */
+ * data + len); the same failures. */
 int gbuf_reserve(struct gbuf *b, size_t n) __attribute__((warn_unused_result));
 /* Empties b, keeping its memory. */
 void gbuf_reset(struct gbuf *b);

@@ -50,8 +50,9 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     struct body_buf *b = ud;
     size_t n = size * nmemb; /* libcurl: size is always 1 */
-    if (gbuf_append(&b->b, ptr, n) != 0) {
-        b->overflow = n > b->b.max || b->b.len > b->b.max - n;
+    int rc = gbuf_append(&b->b, ptr, n);
+    if (rc != 0) {
+        b->overflow = rc == GROW_OVER_CAP;
         return 0; /* aborts the transfer */
     }
     return n;
