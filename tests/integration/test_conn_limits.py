@@ -283,7 +283,7 @@ class TestConnectionLimits(unittest.TestCase):
     def test_total_limit_refuses_at_accept_and_the_deadline_frees_slots(self):
         # head_s leaves time to open the 199 connections and scrape before the first of them
         # reaches its deadline, also on a loaded machine under ASan
-        total, head_s = 200, 8
+        total, head_s = 200, 15
         s = Server(self, args=["--max-connections", str(total), "--max-connections-per-ip", "0",
                                "--header-timeout", str(head_s)])
         held = []
@@ -294,8 +294,25 @@ class TestConnectionLimits(unittest.TestCase):
         # the scrape's own connection is the last free one
         harness.wait_until(lambda: metrics(s.port)[OPEN] >= total, timeout=15,
                            what="the server to hold the connections")
-        held.append(socket.create_connection(("127.0.0.1", s.port), timeout=5,
-                                             source_address=(HOSTILE, 0)))
+        # the last free slot: the scrape's slot is freed a moment after its client closed it,
+        # so a connection opened at once may still be refused (closed unanswered at once);
+        # open until one stays open, so that the server really is full
+        for _ in range(20):
+            last = socket.create_connection(("127.0.0.1", s.port), timeout=5,
+                                            source_address=(HOSTILE, 0))
+            last.settimeout(2.0)
+            try:
+                alive = last.recv(1) != b""  # a held connection is sent nothing
+            except socket.timeout:
+                alive = True
+            except OSError:
+                alive = False
+            if alive:
+                last.settimeout(5)
+                held.append(last)
+                break
+            last.close()
+        self.assertEqual(len(held), total, "the server never took the last connection")
         # full: one more, from any address, is closed at accept before any answer (tried
         # again while the last held connection may still wait in the accept queue)
         refused = False
