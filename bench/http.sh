@@ -138,6 +138,8 @@ if [ -n "$PERF_PID" ]; then
   wait "$PERF_PID" 2> /dev/null || true
   perf report -i "$WORK/perf.data" --no-children --sort dso,symbol --stdio 2> /dev/null |
     grep -E '^ +[0-9.]+%' | head -30 | sed 's/^/# perf /' || true
+  perf report -i "$WORK/perf.data" --no-children --sort dso --stdio 2> /dev/null |
+    grep -E '^ +[0-9.]+%' | head -8 | sed 's/^/# perf-dso /' || true
 fi
 
 db_bytes=null
