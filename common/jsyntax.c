@@ -1,40 +1,93 @@
-/* jsyntax.c — the strict JSON syntax check of the save fast path (see jsyntax.h). */
+/* jsyntax.c — the strict JSON syntax check of the save fast path (see jsyntax.h).
+ *
+ * Every loop stops at the sentinel NUL at body[len] (no JSON token contains a NUL), so the
+ * scanners compare bytes without checking the end first; only the block scanner of strings
+ * (16 or 8 bytes at a time) and the literals check the room left. */
 #include "common/jsyntax.h"
 
-#include <pthread.h>
-#include <stdint.h>
+#include "common/grow.h"
+
+#include <stdlib.h>
 #include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 typedef const unsigned char *cur;
 
-unsigned char jsyntax_plain[256], jsyntax_skim[256];
-
-static void tables_init(void)
+static inline bool plain_byte(unsigned c)
 {
-    unsigned char *plain = jsyntax_plain, *skim = jsyntax_skim;
-    for (int c = 0; c < 256; c++) {
-        plain[c] = c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
-        skim[c] = c != 0 && c != '"' && c != '{' && c != '[' && c != '}' && c != ']';
-    }
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
 }
 
-static cur ws(cur p, cur e)
+/* Portable: 8 bytes at a time (loaded with memcpy: no unaligned access), then byte by byte
+ * from the block that holds a byte that is not plain. */
+static inline cur run_word(cur p, cur e)
 {
-    while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    const uint64_t ones = 0x0101010101010101u, lo7 = 0x7F7F7F7F7F7F7F7Fu, hi = ones << 7;
+    while (e - p >= 8) {
+        uint64_t x, q, s, c;
+        memcpy(&x, p, 8);
+        q = x ^ (ones * '"');
+        s = x ^ (ones * '\\');
+        c = x & (ones * 0xE0);
+        /* high bit of a byte of ((y & lo7) + lo7) | y: that byte of y is not zero */
+        uint64_t nz = (((q & lo7) + lo7) | q) & (((s & lo7) + lo7) | s) & (((c & lo7) + lo7) | c);
+        if ((~nz | x) & hi)
+            break;
+        p += 8;
+    }
+    while (p < e && plain_byte(*p))
         p++;
     return p;
 }
 
-static int hexval(unsigned c)
+static inline cur run_fast(cur p, cur e)
 {
-    if (c >= '0' && c <= '9')
-        return (int)(c - '0');
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? (int)(c - 'a' + 10) : -1;
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                  space = _mm_set1_epi8(0x20);
+    while (e - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        /* signed: bytes >= 0x80 are negative, so below 0x20 too */
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                 _mm_cmplt_epi8(v, space));
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits)
+            return p + __builtin_ctz(bits);
+        p += 16;
+    }
+#endif
+    return run_word(p, e);
 }
 
-/* Length of one strict UTF-8 sequence of 2-4 bytes at p, or 0. */
-static size_t utf8_seq(cur p, cur e)
+cur jsyntax_plain_run(cur p, cur e)
+{
+    return run_fast(p, e);
+}
+
+cur jsyntax_plain_run_word(cur p, cur e)
+{
+    return run_word(p, e);
+}
+
+static inline cur ws(cur p)
+{
+    while (*p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+static inline int hexval(unsigned c)
+{
+    if (c - '0' < 10u)
+        return (int)(c - '0');
+    c |= 0x20;
+    return c - 'a' < 6u ? (int)(c - 'a' + 10) : -1;
+}
+
+size_t jsyntax_utf8_seq(cur p, cur e)
 {
     unsigned c = p[0];
     size_t n;
@@ -70,30 +123,34 @@ static cur str1(cur p, cur e, bool *esc)
 {
     *esc = false;
     for (p++;;) {
-        while (jsyntax_plain[*p])
-            p++;
-        if (p >= e)
-            return NULL;
-        unsigned c = *p;
+        p = run_fast(p, e);
+        unsigned c = *p; /* the sentinel when p == e */
         if (c == '"')
             return p + 1;
         if (c < 0x20)
             return NULL;
         if (c >= 0x80) {
-            size_t n = utf8_seq(p, e);
+            size_t n = jsyntax_utf8_seq(p, e);
             if (!n)
                 return NULL;
             p += n;
             continue;
         }
-        *esc = true;
-        if (++p >= e)
-            return NULL;
-        if (*p == 'u') {
+        *esc = true; /* a backslash */
+        switch (*++p) {
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't':
+            p++;
+            break;
+        case 'u': {
             unsigned v = 0;
-            if (e - p < 5)
-                return NULL;
-            for (int i = 1; i <= 4; i++) {
+            for (int i = 1; i <= 4; i++) { /* stops at the sentinel */
                 int h = hexval(p[i]);
                 if (h < 0)
                     return NULL;
@@ -102,51 +159,53 @@ static cur str1(cur p, cur e, bool *esc)
             if (v == 0 || (v >= 0xD800 && v <= 0xDFFF))
                 return NULL;
             p += 5;
-        } else if (strchr("\"\\/bfnrt", *p) && *p) {
-            p++;
-        } else {
+            break;
+        }
+        default:
             return NULL;
         }
     }
 }
 
-static bool digit(cur p, cur e)
+static inline bool digit(unsigned c)
 {
-    (void)e; /* the sentinel stops every run of digits */
-    return *p >= '0' && *p <= '9';
+    return c - '0' < 10u;
 }
 
 /* A number; NULL also for those jansson could refuse as out of range. */
-static cur num1(cur p, cur e)
+static cur num1(cur p, uint32_t *kind)
 {
     cur s = p;
-    bool real = false;
-    if (p < e && *p == '-')
-        p++;
-    if (!digit(p, e))
-        return NULL;
+    bool neg = *p == '-';
+    p += neg;
     if (*p == '0')
         p++;
-    else
-        while (digit(p, e))
+    else if ((unsigned)(*p - '1') < 9u)
+        do
             p++;
+        while (digit(*p));
+    else
+        return NULL;
     size_t int_len = (size_t)(p - s);
-    if (p < e && *p == '.') {
-        real = true;
+    if (*p != '.' && (*p | 0x20) != 'e') { /* an integer */
+        *kind = neg ? JSYNTAX_NUMBER : JSYNTAX_UINT;
+        return int_len > 18 ? NULL : p;
+    }
+    *kind = JSYNTAX_NUMBER;
+    if (*p == '.') {
         cur d = ++p;
-        while (digit(p, e))
+        while (digit(*p))
             p++;
         if (p == d)
             return NULL;
     }
-    if (p < e && (*p == 'e' || *p == 'E')) {
-        real = true;
+    if ((*p | 0x20) == 'e') {
         p++;
-        if (p < e && (*p == '+' || *p == '-'))
+        if (*p == '+' || *p == '-')
             p++;
         cur d = p;
         long ex = 0;
-        while (digit(p, e)) {
+        while (digit(*p)) {
             if (ex < 100000)
                 ex = ex * 10 + (*p - '0');
             p++;
@@ -154,9 +213,7 @@ static cur num1(cur p, cur e)
         if (p == d || ex > 200)
             return NULL;
     }
-    if (real ? (size_t)(p - s) > 64 : int_len > 18)
-        return NULL;
-    return p;
+    return (size_t)(p - s) > 64 ? NULL : p;
 }
 
 static cur lit1(cur p, cur e, const char *word, size_t n)
@@ -164,111 +221,181 @@ static cur lit1(cur p, cur e, const char *word, size_t n)
     return (size_t)(e - p) >= n && memcmp(p, word, n) == 0 ? p + n : NULL;
 }
 
-static cur val1(struct jsyntax *c, cur p, int depth);
-
-static cur obj1(struct jsyntax *c, cur p, int depth)
+/* A new node (its fields are set when it closes); SIZE_MAX when out of memory. */
+static inline size_t node_open(struct jsyntax *c)
 {
-    cur e = c->end;
-    size_t base = c->nkeys;
-    if (depth > JSYNTAX_MAX_DEPTH)
-        return NULL;
-    p = ws(p + 1, e);
-    if (p < e && *p == '}')
-        return p + 1;
-    for (;;) {
-        bool esc;
-        if (p >= e || *p != '"')
-            return NULL;
-        cur k = p + 1, q = str1(p, e, &esc);
-        if (!q || esc)
-            return NULL;
-        size_t kn = (size_t)(q - 1 - k);
-        for (size_t i = base; i < c->nkeys; i++)
-            if (c->keys[i].n == kn && memcmp(c->keys[i].p, k, kn) == 0)
-                return NULL; /* duplicate key */
-        if (c->nkeys - base >= JSYNTAX_MAX_KEYS || c->nkeys >= JSYNTAX_KEY_STACK)
-            return NULL;
-        c->keys[c->nkeys].p = k;
-        c->keys[c->nkeys++].n = kn;
-        p = ws(q, e);
-        if (p >= e || *p != ':')
-            return NULL;
-        cur v = ws(p + 1, e);
-        if (!(p = val1(c, v, depth)))
-            return NULL;
-        if (depth == 1) { /* the body's members, for pass 2 */
-            struct jsyntax_member *m = &c->top[c->ntop++];
-            m->k = k;
-            m->kn = kn;
-            m->v = v;
-            m->ve = p;
-        }
-        p = ws(p, e);
-        if (p < e && *p == ',') {
-            p = ws(p + 1, e);
-            continue;
-        }
-        if (p < e && *p == '}') {
-            c->nkeys = base;
-            return p + 1;
-        }
-        return NULL;
-    }
+    if (c->nnode == c->node_cap &&
+        grow_array(&c->node, &c->node_cap, c->nnode + 1, sizeof *c->node, 256, UINT32_MAX) != 0)
+        return SIZE_MAX;
+    return c->nnode++;
 }
 
-static cur arr1(struct jsyntax *c, cur p, int depth)
+static inline void node_close(struct jsyntax *c, size_t self, uint8_t kind, uint32_t first,
+                              uint32_t n, unsigned height, bool numbers)
 {
-    cur e = c->end;
-    if (depth > JSYNTAX_MAX_DEPTH)
-        return NULL;
-    p = ws(p + 1, e);
-    if (p < e && *p == ']')
-        return p + 1;
-    for (;;) {
-        if (!(p = val1(c, p, depth)))
-            return NULL;
-        p = ws(p, e);
-        if (p < e && *p == ',') {
-            p = ws(p + 1, e);
-            continue;
-        }
-        return p < e && *p == ']' ? p + 1 : NULL;
-    }
+    struct jsyntax_node *nd = &c->node[self];
+    nd->first = first;
+    nd->n = n;
+    nd->next = (uint32_t)c->nnode;
+    nd->height = (uint16_t)height;
+    nd->kind = kind;
+    nd->numbers = numbers;
 }
 
-static cur val1(struct jsyntax *c, cur p, int depth)
+/* A bit for a key in a 64-bit set of an object's keys: equal keys get the same bit, so a
+ * key whose bit is not set yet is no duplicate (the usual case: no compares). */
+static inline uint64_t key_bit(cur k, size_t kn)
+{
+    unsigned h = kn ? k[0] + 5u * k[kn - 1] + 3u * k[kn / 2] : 0;
+    return (uint64_t)1 << ((h + 13u * (unsigned)kn) & 63);
+}
+
+static cur val1(struct jsyntax *c, cur p, int depth, uint32_t *kind, unsigned *height);
+
+static cur obj1(struct jsyntax *c, cur p, int depth, unsigned *height)
+{
+    cur b = c->b, e = c->end;
+    size_t base = c->nstk, self;
+    uint64_t seen = 0;
+    unsigned h = 0;
+    if (depth > JSYNTAX_MAX_DEPTH || (self = node_open(c)) == SIZE_MAX)
+        return NULL;
+    p = ws(p + 1);
+    if (*p != '}')
+        for (;;) {
+            bool esc;
+            if (*p != '"')
+                return NULL;
+            cur k = p + 1, q = str1(p, e, &esc);
+            if (!q || esc)
+                return NULL;
+            size_t kn = (size_t)(q - 1 - k);
+            uint64_t bit = key_bit(k, kn);
+            if (seen & bit)
+                for (size_t i = base; i < c->nstk; i++)
+                    if (c->stk[i].kn == kn && memcmp(b + c->stk[i].k, k, kn) == 0)
+                        return NULL; /* duplicate key */
+            seen |= bit;
+            if (c->nstk - base >= JSYNTAX_MAX_KEYS || c->nstk >= JSYNTAX_KEY_STACK)
+                return NULL;
+            struct jsyntax_member *m = &c->stk[c->nstk++];
+            m->k = (uint32_t)(k - b);
+            m->kn = (uint32_t)kn;
+            p = ws(q);
+            if (*p != ':')
+                return NULL;
+            p = ws(p + 1);
+            m->v = (uint32_t)(p - b);
+            m->node = (uint32_t)c->nnode;
+            unsigned vh;
+            if (!(p = val1(c, p, depth, &m->kind, &vh)))
+                return NULL;
+            m->ve = (uint32_t)(p - b);
+            if (vh > h)
+                h = vh;
+            p = ws(p);
+            if (*p == ',') {
+                p = ws(p + 1);
+                continue;
+            }
+            if (*p != '}')
+                return NULL;
+            break;
+        }
+    size_t n = c->nstk - base;
+    if (n > c->mem_cap - c->nmem &&
+        grow_array(&c->mem, &c->mem_cap, c->nmem + n, sizeof *c->mem, 1024, UINT32_MAX) != 0)
+        return NULL;
+    if (n)
+        memcpy(c->mem + c->nmem, c->stk + base, n * sizeof *c->mem);
+    node_close(c, self, JSYNTAX_OBJECT, (uint32_t)c->nmem, (uint32_t)n, h + 1, false);
+    c->nmem += n;
+    c->nstk = base;
+    *height = h + 1;
+    return p + 1;
+}
+
+static cur arr1(struct jsyntax *c, cur p, int depth, unsigned *height)
+{
+    size_t self, n = 0;
+    unsigned h = 0;
+    bool numbers = true;
+    if (depth > JSYNTAX_MAX_DEPTH || (self = node_open(c)) == SIZE_MAX)
+        return NULL;
+    p = ws(p + 1);
+    if (*p != ']')
+        for (;;) {
+            uint32_t kind;
+            unsigned vh;
+            if (!(p = val1(c, p, depth, &kind, &vh)))
+                return NULL;
+            n++;
+            numbers = numbers && (kind == JSYNTAX_UINT || kind == JSYNTAX_NUMBER);
+            if (vh > h)
+                h = vh;
+            p = ws(p);
+            if (*p == ',') {
+                p = ws(p + 1);
+                continue;
+            }
+            if (*p != ']')
+                return NULL;
+            break;
+        }
+    node_close(c, self, JSYNTAX_ARRAY, 0, (uint32_t)n, h + 1, numbers);
+    *height = h + 1;
+    return p + 1;
+}
+
+static cur val1(struct jsyntax *c, cur p, int depth, uint32_t *kind, unsigned *height)
 {
     cur e = c->end;
     bool esc;
-    if (p >= e)
-        return NULL;
+    *height = 0;
     switch (*p) {
     case '{':
-        return obj1(c, p, depth + 1);
+        *kind = JSYNTAX_OBJECT;
+        return obj1(c, p, depth + 1, height);
     case '[':
-        return arr1(c, p, depth + 1);
+        *kind = JSYNTAX_ARRAY;
+        return arr1(c, p, depth + 1, height);
     case '"':
-        return str1(p, e, &esc);
+        p = str1(p, e, &esc);
+        *kind = esc ? JSYNTAX_STRING_ESC : JSYNTAX_STRING;
+        return p;
     case 't':
+        *kind = JSYNTAX_TRUE;
         return lit1(p, e, "true", 4);
     case 'f':
+        *kind = JSYNTAX_FALSE;
         return lit1(p, e, "false", 5);
     case 'n':
+        *kind = JSYNTAX_NULL;
         return lit1(p, e, "null", 4);
     default:
-        return num1(p, e);
+        return num1(p, kind);
     }
 }
 
 bool jsyntax_check(struct jsyntax *c, const char *body, size_t len)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, tables_init);
-    c->ntop = c->nkeys = 0;
-    if (!body || len == 0 || body[len] != '\0')
+    c->nmem = c->nnode = c->nstk = 0;
+    if (!body || len == 0 || len >= JSYNTAX_MAX_LEN || body[len] != '\0')
         return false;
     cur b = (cur)body, e = b + len;
+    c->b = b;
     c->end = e;
-    cur p = val1(c, ws(b, e), 0);
-    return p && ws(p, e) == e;
+    uint32_t kind;
+    unsigned h;
+    cur p = val1(c, ws(b), 0, &kind, &h);
+    return p && ws(p) == e;
+}
+
+void jsyntax_free(struct jsyntax *c)
+{
+    free(c->mem);
+    free(c->node);
+    c->mem = NULL;
+    c->node = NULL;
+    c->nmem = c->mem_cap = c->nnode = c->node_cap = 0;
 }

@@ -23,8 +23,11 @@ struct prop {
     bool durable;
 };
 
+typedef struct jsyntax_member member;
+
 struct manifest {
-    cur k, v, ve; /* id (without quotes), value range */
+    const member *m; /* its member of "manifests" */
+    cur k;           /* id (without quotes) */
     size_t kn;
     size_t first, n; /* its declarations in ctx.props */
     bool used;
@@ -46,13 +49,9 @@ struct buf {
     bool oom;
 };
 
-struct member {
-    cur k, v, ve; /* key without quotes; value range */
-    size_t kn, depth;
-};
-
 struct ctx {
-    struct jsyntax syn; /* pass 1, with the body's own members */
+    struct jsyntax syn; /* pass 1: the body and its tape */
+    cur b;              /* the body */
     struct manifest man[ROOMSCAN_MAX_KEYS];
     size_t nman;
     struct prop *props;
@@ -64,89 +63,22 @@ struct ctx {
     struct buf objs;
 };
 
-/* ---- pass 2: the document, known to be valid JSON ---- */
+/* ---- pass 2: the document, known to be valid JSON, read from pass 1's tape ---- */
 
-static cur ws2(cur p)
+/* The members of the object that is m's value (false when that is no object). */
+static bool members(const struct ctx *c, const member *m, const member **ms, size_t *n)
 {
-    while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
-        p++;
-    return p;
+    if (m->kind != JSYNTAX_OBJECT)
+        return false;
+    const struct jsyntax_node *nd = &c->syn.node[m->node];
+    *ms = c->syn.mem + nd->first;
+    *n = nd->n;
+    return true;
 }
 
-static cur str_skip(cur p)
+static inline cur key_of(const struct ctx *c, const member *m)
 {
-    for (p++;;) {
-        while (jsyntax_plain[*p] || *p >= 0x80)
-            p++;
-        if (*p == '"')
-            return p + 1;
-        p += 2; /* an escape (valid JSON: nothing else stops the run) */
-    }
-}
-
-/* Past the value at p; *depth: its nesting (0 for a scalar, 1 for [] or {}). */
-static cur skip(cur p, size_t *depth)
-{
-    size_t d = 0, best = 0;
-    *depth = 0;
-    if (*p == '"')
-        return str_skip(p);
-    if (*p != '{' && *p != '[') {
-        while (*p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n' && *p != '\r' &&
-               *p != '\t')
-            p++;
-        return p;
-    }
-    do {
-        while (jsyntax_skim[*p])
-            p++;
-        switch (*p) {
-        case '"':
-            p = str_skip(p);
-            continue;
-        case '{':
-        case '[':
-            if (++d > best)
-                best = d;
-            break;
-        case '}':
-        case ']':
-            d--;
-            break;
-        default:
-            break;
-        }
-        p++;
-    } while (d > 0);
-    *depth = best;
-    return p;
-}
-
-/* The members of the object at p (pass 1 bounded their number); *end: past it. */
-static size_t members(cur p, struct member *m, cur *end)
-{
-    size_t n = 0;
-    p = ws2(p + 1);
-    if (*p == '}') {
-        *end = p + 1;
-        return 0;
-    }
-    for (;;) {
-        cur q = str_skip(p);
-        m[n].k = p + 1;
-        m[n].kn = (size_t)(q - 1 - m[n].k);
-        p = ws2(ws2(q) + 1);
-        m[n].v = p;
-        p = skip(p, &m[n].depth);
-        m[n].ve = p;
-        n++;
-        p = ws2(p);
-        if (*p != ',') {
-            *end = p + 1;
-            return n;
-        }
-        p = ws2(p + 1);
-    }
+    return c->b + m->k;
 }
 
 static bool keq(cur k, size_t kn, const char *s)
@@ -155,13 +87,18 @@ static bool keq(cur k, size_t kn, const char *s)
     return kn == n && memcmp(k, s, n) == 0;
 }
 
-/* A string value without escapes: its bytes (between the quotes) in *s, *n. */
-static bool plain_str(cur v, cur ve, cur *s, size_t *n)
+static bool key_is(const struct ctx *c, const member *m, const char *s)
 {
-    if (*v != '"' || memchr(v + 1, '\\', (size_t)(ve - v - 2)))
+    return keq(key_of(c, m), m->kn, s);
+}
+
+/* A string value without escapes: its bytes (between the quotes) in *s, *n. */
+static bool plain_str(const struct ctx *c, const member *m, cur *s, size_t *n)
+{
+    if (m->kind != JSYNTAX_STRING)
         return false;
-    *s = v + 1;
-    *n = (size_t)(ve - v - 2);
+    *s = c->b + m->v + 1;
+    *n = m->ve - m->v - 2;
     return true;
 }
 
@@ -181,6 +118,7 @@ static void put(struct buf *b, const void *s, size_t n)
  * the body's bytes (with the commas between them) and copied once per run. */
 struct obj_out {
     struct buf *b;
+    cur base;   /* the body */
     cur rs, re; /* pending run; rs NULL: none */
     bool first;
 };
@@ -193,11 +131,11 @@ static void flush(struct obj_out *o)
 }
 
 /* ,"key":value as sent (the comma unless first) */
-static void put_member(struct obj_out *o, const struct member *m)
+static void put_member(struct obj_out *o, const member *m)
 {
-    cur ks = m->k - 1;
+    cur ks = o->base + m->k - 1, v = o->base + m->v, ve = o->base + m->ve;
     if (o->rs && ks == o->re + 1 && *o->re == ',') {
-        o->re = m->ve; /* follows the run: only a comma between */
+        o->re = ve; /* follows the run: only a comma between */
         return;
     }
     flush(o);
@@ -206,12 +144,12 @@ static void put_member(struct obj_out *o, const struct member *m)
     o->first = false;
     if (m->v == m->k + m->kn + 2) { /* "key":value without spaces */
         o->rs = ks;
-        o->re = m->ve;
+        o->re = ve;
         return;
     }
     put(o->b, ks, m->kn + 2);
     put(o->b, ":", 1);
-    put(o->b, m->v, (size_t)(m->ve - m->v));
+    put(o->b, v, (size_t)(ve - v));
 }
 
 /* ,"name": (the comma unless first) */
@@ -250,55 +188,51 @@ static void put_value(struct obj_out *o, const char *name, size_t len, const cha
 }
 
 /* Every manifest valid, its declarations recorded. */
-static bool read_manifests(struct ctx *c, cur v)
+static bool read_manifests(struct ctx *c, const member *mans)
 {
-    struct member ms[ROOMSCAN_MAX_KEYS], ps[ROOMSCAN_MAX_KEYS], ds[ROOMSCAN_MAX_KEYS];
-    if (*v != '{')
+    const member *ms, *ps, *ds, *fs;
+    size_t n, nd, nf;
+    if (!members(c, mans, &ms, &c->nman))
         return false;
-    cur end;
-    c->nman = members(v, ms, &end);
     for (size_t i = 0; i < c->nman; i++) {
         struct manifest *m = &c->man[i];
-        m->k = ms[i].k;
+        m->m = &ms[i];
+        m->k = key_of(c, &ms[i]);
         m->kn = ms[i].kn;
-        m->v = ms[i].v;
-        m->ve = ms[i].ve;
         m->first = c->nprops;
-        if (*m->v != '{')
+        const member *decls = NULL;
+        if (!members(c, &ms[i], &ps, &n))
             return false;
-        size_t n = members(m->v, ps, &end), at = SIZE_MAX;
         for (size_t j = 0; j < n; j++)
-            if (keq(ps[j].k, ps[j].kn, ROOMSCHEMA_DECLS))
-                at = j;
-        if (at == SIZE_MAX || *ps[at].v != '{')
+            if (key_is(c, &ps[j], ROOMSCHEMA_DECLS))
+                decls = &ps[j];
+        if (!decls || !members(c, decls, &ds, &nd))
             return false;
-        m->n = members(ps[at].v, ds, &end);
-        if (grow_array(&c->props, &c->props_cap, c->nprops + m->n, sizeof *c->props, 64,
+        m->n = nd;
+        if (grow_array(&c->props, &c->props_cap, c->nprops + nd, sizeof *c->props, 64,
                        ROOMSCAN_PROPS_MAX) != 0)
             return false;
-        for (size_t j = 0; j < m->n; j++) {
-            struct member fs[ROOMSCAN_MAX_KEYS];
+        for (size_t j = 0; j < nd; j++) {
             int tier = -1, durable = -1;
             cur s;
             size_t sn;
-            if (*ds[j].v != '{')
+            if (!members(c, &ds[j], &fs, &nf))
                 return false;
-            size_t nf = members(ds[j].v, fs, &end);
             for (size_t f = 0; f < nf; f++) {
-                if (keq(fs[f].k, fs[f].kn, ROOMSCHEMA_DECL_TIER)) {
-                    if (!plain_str(fs[f].v, fs[f].ve, &s, &sn) ||
+                if (key_is(c, &fs[f], ROOMSCHEMA_DECL_TIER)) {
+                    if (!plain_str(c, &fs[f], &s, &sn) ||
                         (tier = roomschema_tier_of((const char *)s, sn)) < 0)
                         return false;
-                } else if (keq(fs[f].k, fs[f].kn, ROOMSCHEMA_DECL_DURABLE)) {
-                    if (*fs[f].v != 't' && *fs[f].v != 'f')
+                } else if (key_is(c, &fs[f], ROOMSCHEMA_DECL_DURABLE)) {
+                    if (fs[f].kind != JSYNTAX_TRUE && fs[f].kind != JSYNTAX_FALSE)
                         return false;
-                    durable = *fs[f].v == 't';
+                    durable = fs[f].kind == JSYNTAX_TRUE;
                 }
             }
             if (tier < 0)
                 return false;
             struct prop *pr = &c->props[c->nprops++];
-            pr->k = ds[j].k;
+            pr->k = key_of(c, &ds[j]);
             pr->kn = ds[j].kn;
             pr->durable = roomdoc_is_durable((enum roomdoc_tier)tier, durable);
         }
@@ -337,80 +271,71 @@ static bool id_add(struct ctx *c, cur s, size_t n)
 }
 
 /* An array of exactly n numbers. */
-static bool vec_ok(const struct member *m, size_t n)
+static bool vec_ok(const struct ctx *c, const member *m, size_t n)
 {
-    size_t k = 0, d;
-    if (*m->v != '[')
+    if (m->kind != JSYNTAX_ARRAY)
         return false;
-    cur p = ws2(m->v + 1);
-    if (*p == ']')
-        return n == 0;
-    for (;;) {
-        if (*p != '-' && !(*p >= '0' && *p <= '9'))
-            return false;
-        p = ws2(skip(p, &d));
-        k++;
-        if (*p != ',')
-            return k == n;
-        p = ws2(p + 1);
-    }
+    const struct jsyntax_node *nd = &c->syn.node[m->node];
+    return nd->n == n && nd->numbers;
 }
 
 /* One element of "objects", as check_object reads it. */
 struct obj {
-    struct member om[ROOMSCAN_MAX_KEYS];  /* its members */
+    const member *om;                     /* its members */
     unsigned char fld[ROOMSCAN_MAX_KEYS]; /* the enum roomschema_field of each */
     size_t n;
     size_t at[ROOMSCHEMA_FIELDS]; /* index in om of each member of the description; SIZE_MAX */
     int mode;
     struct manifest *m;                  /* of a stored object */
-    struct member tm[ROOMSCAN_MAX_KEYS]; /* the transform's members */
+    const member *tm;                    /* the transform's members */
     signed char tvec[ROOMSCAN_MAX_KEYS]; /* index in roomschema_vectors of each, or -1 */
     size_t tn;
-    unsigned present;                    /* bit i: the transform has roomschema_vectors[i] */
-    struct member pm[ROOMSCAN_MAX_KEYS]; /* the properties */
-    bool keep[ROOMSCAN_MAX_KEYS];        /* durable: stored */
-    size_t pn, nd;                       /* nd: properties not kept */
+    unsigned present;             /* bit i: the transform has roomschema_vectors[i] */
+    const member *pm;             /* the properties */
+    bool keep[ROOMSCAN_MAX_KEYS]; /* durable: stored */
+    size_t pn, nd;                /* nd: properties not kept */
 };
 
-static bool check_transform(const struct member *tr, struct obj *o, bool stored)
+static bool check_transform(const struct ctx *c, const member *tr, struct obj *o, bool stored)
 {
-    const struct member *vec[ROOMSCHEMA_VECTORS_N] = {0};
-    cur end;
-    if (*tr->v != '{')
+    const member *vec[ROOMSCHEMA_VECTORS_N] = {0};
+    if (!members(c, tr, &o->tm, &o->tn))
         return false;
-    o->tn = members(tr->v, o->tm, &end);
     for (size_t i = 0; i < o->tn; i++) {
         int k = o->tvec[i] =
-            (signed char)roomschema_vector_of((const char *)o->tm[i].k, o->tm[i].kn);
+            (signed char)roomschema_vector_of((const char *)key_of(c, &o->tm[i]), o->tm[i].kn);
         if (k >= 0) {
             vec[k] = &o->tm[i];
             o->present |= 1u << k;
         }
     }
     for (int k = 0; k < ROOMSCHEMA_VECTORS_N; k++)
-        if (vec[k] ? !vec_ok(vec[k], roomschema_vectors[k].n)
+        if (vec[k] ? !vec_ok(c, vec[k], roomschema_vectors[k].n)
                    : stored && roomschema_vectors[k].required)
             return false;
     return true;
 }
 
-static bool check_properties(struct ctx *c, const struct member *props, struct obj *o, bool stored)
+/* The nesting of a value: 0 for a scalar, 1 for [] or {}. */
+static size_t depth_of(const struct ctx *c, const member *m)
 {
-    cur end;
-    if (*props->v != '{' || (stored && !o->m))
+    return m->kind == JSYNTAX_OBJECT || m->kind == JSYNTAX_ARRAY ? c->syn.node[m->node].height : 0;
+}
+
+static bool check_properties(struct ctx *c, const member *props, struct obj *o, bool stored)
+{
+    if ((stored && !o->m) || !members(c, props, &o->pm, &o->pn))
         return false;
-    o->pn = members(props->v, o->pm, &end);
     for (size_t i = 0; i < o->pn; i++) {
-        if (o->pm[i].depth > c->max_depth)
+        if (depth_of(c, &o->pm[i]) > c->max_depth)
             return false;
         o->keep[i] = false;
         if (!stored)
             continue;
         const struct prop *d = NULL;
+        cur k = key_of(c, &o->pm[i]);
         for (size_t j = o->m->first; j < o->m->first + o->m->n && !d; j++)
-            if (c->props[j].kn == o->pm[i].kn &&
-                memcmp(c->props[j].k, o->pm[i].k, o->pm[i].kn) == 0)
+            if (c->props[j].kn == o->pm[i].kn && memcmp(c->props[j].k, k, o->pm[i].kn) == 0)
                 d = &c->props[j];
         if (!d)
             return false; /* undeclared */
@@ -420,24 +345,16 @@ static bool check_properties(struct ctx *c, const struct member *props, struct o
     return true;
 }
 
-static bool count_ok(const struct member *v)
-{
-    for (cur p = v->v; p < v->ve; p++)
-        if (*p < '0' || *p > '9')
-            return false; /* a negative, a real (or not a number) */
-    return true;
-}
-
 /* In a stored object, the manifest named must be one of the document's. */
-static bool manifest_ok(struct ctx *c, const struct member *v, struct obj *o, bool stored)
+static bool manifest_ok(struct ctx *c, const member *v, struct obj *o, bool stored)
 {
     cur s;
     size_t sn;
-    if (*v->v != '"')
+    if (v->kind != JSYNTAX_STRING && v->kind != JSYNTAX_STRING_ESC)
         return false;
     if (!stored)
         return true;
-    if (!plain_str(v->v, v->ve, &s, &sn))
+    if (!plain_str(c, v, &s, &sn))
         return false;
     for (size_t i = 0; i < c->nman && !o->m; i++)
         if (c->man[i].kn == sn && memcmp(c->man[i].k, s, sn) == 0)
@@ -458,8 +375,7 @@ _Static_assert(ROOMSCHEMA_KIND_ID < ROOMSCHEMA_KIND_STRING_OR_NULL &&
  * it (the caller falls back).  A tree of compares rather than a switch: a switch's jump
  * table is one indirect branch taken for every member of every object, whose mispredictions
  * cost ~6 % of a 500-object save (bench/savebench.c); each branch here is predicted alone. */
-static bool check_member(struct ctx *c, enum roomschema_field f, const struct member *v,
-                         struct obj *o)
+static bool check_member(struct ctx *c, enum roomschema_field f, const member *v, struct obj *o)
 {
     cur s;
     size_t sn;
@@ -467,30 +383,32 @@ static bool check_member(struct ctx *c, enum roomschema_field f, const struct me
     enum roomschema_kind kind = roomschema_members[f].kind;
     if (kind < ROOMSCHEMA_KIND_STRING_OR_NULL) {
         if (kind == ROOMSCHEMA_KIND_ID)
-            return plain_str(v->v, v->ve, &s, &sn) && sn > 0 &&
-                   sn <= ROOMSCHEMA_OBJECT_ID_MAX_BYTES && id_add(c, s, sn);
+            return plain_str(c, v, &s, &sn) && sn > 0 && sn <= ROOMSCHEMA_OBJECT_ID_MAX_BYTES &&
+                   id_add(c, s, sn);
         if (kind == ROOMSCHEMA_KIND_MODE)
-            return plain_str(v->v, v->ve, &s, &sn) &&
+            return plain_str(c, v, &s, &sn) &&
                    (o->mode = roomschema_mode_of((const char *)s, sn)) >= 0;
-        return count_ok(v);
+        return v->kind == JSYNTAX_UINT; /* not a negative, a real (or not a number) */
     }
     if (kind < ROOMSCHEMA_KIND_MANIFEST)
-        return kind == ROOMSCHEMA_KIND_BOOLEAN ? *v->v == 't' || *v->v == 'f'
-                                               : *v->v == '"' || *v->v == 'n';
+        return kind == ROOMSCHEMA_KIND_BOOLEAN
+                   ? v->kind == JSYNTAX_TRUE || v->kind == JSYNTAX_FALSE
+                   : v->kind == JSYNTAX_STRING || v->kind == JSYNTAX_STRING_ESC ||
+                         v->kind == JSYNTAX_NULL;
     if (kind == ROOMSCHEMA_KIND_MANIFEST)
         return manifest_ok(c, v, o, stored);
-    return kind == ROOMSCHEMA_KIND_TRANSFORM ? check_transform(v, o, stored)
+    return kind == ROOMSCHEMA_KIND_TRANSFORM ? check_transform(c, v, o, stored)
                                              : check_properties(c, v, o, stored);
 }
 
 /* The stored form of a valid object of a stored mode (what roomschema_members says of each
  * member, as roomdoc.c's stored_in_place builds it). */
-static void put_stored(struct buf *b, const struct obj *x)
+static void put_stored(const struct ctx *c, struct buf *b, const struct obj *x)
 {
-    struct obj_out o = {.b = b, .first = true};
+    struct obj_out o = {.b = b, .base = c->b, .first = true};
     put(b, "{", 1);
     for (size_t i = 0; i < x->n; i++) {
-        const struct member *om = &x->om[i];
+        const member *om = &x->om[i];
         const struct roomschema_member *d = &roomschema_members[x->fld[i]];
         if (d->store == ROOMSCHEMA_STORE_SET) {
             put_value(&o, d->name, d->len, d->value);
@@ -499,7 +417,7 @@ static void put_stored(struct buf *b, const struct obj *x)
                 put_member(&o, om);
                 continue;
             }
-            struct obj_out t = {.b = b, .first = true};
+            struct obj_out t = {.b = b, .base = c->b, .first = true};
             put_key(&o, d->name, d->len);
             put(b, "{", 1);
             for (size_t j = 0; j < x->tn; j++)
@@ -512,7 +430,7 @@ static void put_stored(struct buf *b, const struct obj *x)
             flush(&t);
             put(b, "}", 1);
         } else if (d->store == ROOMSCHEMA_STORE_DURABLE && x->nd > 0) {
-            struct obj_out p = {.b = b, .first = true};
+            struct obj_out p = {.b = b, .base = c->b, .first = true};
             put_key(&o, d->name, d->len);
             put(b, "{", 1);
             for (size_t j = 0; j < x->pn; j++)
@@ -533,20 +451,24 @@ static void put_stored(struct buf *b, const struct obj *x)
     put(b, "}", 1);
 }
 
-/* One element of "objects": true when valid (its stored form appended when kept). */
-static bool check_object(struct ctx *c, struct obj *x, cur o, cur *end)
+/* One element of "objects" (node nd): true when valid (its stored form appended when kept). */
+static bool check_object(struct ctx *c, struct obj *x, size_t nd)
 {
-    if (*o != '{')
+    const struct jsyntax_node *node = &c->syn.node[nd];
+    if (node->kind != JSYNTAX_OBJECT)
         return false;
-    x->n = members(o, x->om, end);
+    x->om = c->syn.mem + node->first;
+    x->n = node->n;
     x->mode = -1;
     x->m = NULL;
     x->tn = x->pn = x->nd = 0;
+    x->tm = x->pm = NULL;
     x->present = 0;
     for (int f = 0; f < ROOMSCHEMA_FIELDS; f++)
         x->at[f] = SIZE_MAX;
     for (size_t i = 0; i < x->n; i++) {
-        x->fld[i] = (unsigned char)roomschema_field_of((const char *)x->om[i].k, x->om[i].kn);
+        x->fld[i] =
+            (unsigned char)roomschema_field_of((const char *)key_of(c, &x->om[i]), x->om[i].kn);
         x->at[x->fld[i]] = i;
     }
     for (int f = ROOMSCHEMA_OBJECT_ID; f < ROOMSCHEMA_FIELDS; f++) {
@@ -567,55 +489,50 @@ static bool check_object(struct ctx *c, struct obj *x, cur o, cur *end)
     }
     if (c->objs.n)
         put(&c->objs, ",", 1);
-    put_stored(&c->objs, x);
+    put_stored(c, &c->objs, x);
     x->m->used = true;
     c->st.objects_saved++;
     c->st.non_durable_properties += x->nd;
     return true;
 }
 
-static enum roomscan_result walk(struct ctx *c, cur body, char **doc, size_t *doc_len)
+static enum roomscan_result walk(struct ctx *c, char **doc, size_t *doc_len)
 {
-    const struct jsyntax_member *mans = NULL, *objs = NULL;
+    const member *mans = NULL, *objs = NULL, *top;
+    size_t ntop;
     struct obj obj; /* the object being read */
-    cur p = ws2(body);
-    if (*p != '{')
+    if (c->syn.nnode == 0 || c->syn.node[0].kind != JSYNTAX_OBJECT)
         return ROOMSCAN_FALLBACK;
-    for (size_t i = 0; i < c->syn.ntop; i++) {
-        if (keq(c->syn.top[i].k, c->syn.top[i].kn, ROOMSCHEMA_MANIFESTS))
-            mans = &c->syn.top[i];
-        else if (keq(c->syn.top[i].k, c->syn.top[i].kn, ROOMSCHEMA_OBJECTS))
-            objs = &c->syn.top[i];
+    top = c->syn.mem + c->syn.node[0].first;
+    ntop = c->syn.node[0].n;
+    for (size_t i = 0; i < ntop; i++) {
+        if (key_is(c, &top[i], ROOMSCHEMA_MANIFESTS))
+            mans = &top[i];
+        else if (key_is(c, &top[i], ROOMSCHEMA_OBJECTS))
+            objs = &top[i];
     }
-    if (!mans || !objs || !read_manifests(c, mans->v) || *objs->v != '[')
+    if (!mans || !objs || !read_manifests(c, mans) || objs->kind != JSYNTAX_ARRAY)
         return ROOMSCAN_FALLBACK;
-    size_t count = 0;
-    p = ws2(objs->v + 1);
-    if (*p != ']')
-        for (;;) {
-            cur end;
-            if (++count > c->max_objects || !check_object(c, &obj, p, &end))
-                return ROOMSCAN_FALLBACK;
-            p = ws2(end);
-            if (*p != ',')
-                break;
-            p = ws2(p + 1);
-        }
+    /* the elements, each an object: the array's direct children, as many as its elements */
+    const struct jsyntax_node *arr = &c->syn.node[objs->node];
+    size_t child = objs->node + 1;
+    for (size_t i = 0; i < arr->n; i++) {
+        if (i + 1 > c->max_objects || child >= arr->next || !check_object(c, &obj, child))
+            return ROOMSCAN_FALLBACK;
+        child = c->syn.node[child].next;
+    }
     struct buf out = {0};
-    struct obj_out mo = {.b = &out, .first = true};
-    struct obj_out top = {.b = &out, .first = true};
+    struct obj_out mo = {.b = &out, .base = c->b, .first = true};
+    struct obj_out top_out = {.b = &out, .base = c->b, .first = true};
     put(&out, "{", 1);
-    put_key(&top, ROOMSCHEMA_MANIFESTS, strlen(ROOMSCHEMA_MANIFESTS));
+    put_key(&top_out, ROOMSCHEMA_MANIFESTS, strlen(ROOMSCHEMA_MANIFESTS));
     put(&out, "{", 1);
     for (size_t i = 0; i < c->nman; i++)
-        if (c->man[i].used) {
-            struct member mm = {
-                .k = c->man[i].k, .kn = c->man[i].kn, .v = c->man[i].v, .ve = c->man[i].ve};
-            put_member(&mo, &mm);
-        }
+        if (c->man[i].used)
+            put_member(&mo, c->man[i].m);
     flush(&mo);
     put(&out, "}", 1);
-    put_key(&top, ROOMSCHEMA_OBJECTS, strlen(ROOMSCHEMA_OBJECTS));
+    put_key(&top_out, ROOMSCHEMA_OBJECTS, strlen(ROOMSCHEMA_OBJECTS));
     put(&out, "[", 1);
     put(&out, c->objs.p, c->objs.n);
     put(&out, "]}", 3); /* with the NUL */
@@ -643,10 +560,12 @@ enum roomscan_result roomscan_filter(const char *body, size_t len,
     c->max_depth = lim.max_value_depth;
     if (!jsyntax_check(&c->syn, body, len))
         goto out;
-    rc = walk(c, (cur)body, doc, doc_len);
+    c->b = (cur)body;
+    rc = walk(c, doc, doc_len);
     if (rc == ROOMSCAN_OK && stats)
         *stats = c->st;
 out:
+    jsyntax_free(&c->syn);
     free(c->objs.p);
     free(c->props);
     free(c->ids);
