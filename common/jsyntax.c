@@ -119,7 +119,7 @@ size_t jsyntax_utf8_seq(cur p, cur e)
 
 /* A string from its opening quote: past the closing quote, or NULL.  \u0000 and escaped
  * surrogates are left to the reference. */
-static cur str1(cur p, cur e, bool *esc)
+static inline __attribute__((always_inline)) cur str1(cur p, cur e, bool *esc)
 {
     *esc = false;
     for (p++;;) {
@@ -172,8 +172,17 @@ static inline bool digit(unsigned c)
     return c - '0' < 10u;
 }
 
+/* Past the run of digits at p (the sentinel ends it).  Byte by byte: the numbers of a room
+ * are short, and an 8-byte word test cost more instructions than it saved there. */
+static inline cur digits(cur p)
+{
+    while (digit(*p))
+        p++;
+    return p;
+}
+
 /* A number; NULL also for those jansson could refuse as out of range. */
-static cur num1(cur p, uint32_t *kind)
+static inline __attribute__((always_inline)) cur num1(cur p, uint32_t *kind)
 {
     cur s = p;
     bool neg = *p == '-';
@@ -181,9 +190,7 @@ static cur num1(cur p, uint32_t *kind)
     if (*p == '0')
         p++;
     else if ((unsigned)(*p - '1') < 9u)
-        do
-            p++;
-        while (digit(*p));
+        p = digits(p + 1);
     else
         return NULL;
     size_t int_len = (size_t)(p - s);
@@ -194,8 +201,7 @@ static cur num1(cur p, uint32_t *kind)
     *kind = JSYNTAX_NUMBER;
     if (*p == '.') {
         cur d = ++p;
-        while (digit(*p))
-            p++;
+        p = digits(p);
         if (p == d)
             return NULL;
     }
@@ -224,8 +230,8 @@ static cur lit1(cur p, cur e, const char *word, size_t n)
 /* A new node (its fields are set when it closes); SIZE_MAX when out of memory. */
 static inline size_t node_open(struct jsyntax *c)
 {
-    if (c->nnode == c->node_cap &&
-        grow_array(&c->node, &c->node_cap, c->nnode + 1, sizeof *c->node, 256, UINT32_MAX) != 0)
+    if (c->nnode == c->node_cap && grow_array(&c->node, &c->node_cap, c->nnode + 1, sizeof *c->node,
+                                              c->first_nodes, UINT32_MAX) != 0)
         return SIZE_MAX;
     return c->nnode++;
 }
@@ -242,17 +248,18 @@ static inline void node_close(struct jsyntax *c, size_t self, uint8_t kind, uint
     nd->numbers = numbers;
 }
 
-/* A bit for a key in a 64-bit set of an object's keys: equal keys get the same bit, so a
- * key whose bit is not set yet is no duplicate (the usual case: no compares). */
-static inline uint64_t key_bit(cur k, size_t kn)
+/* A bit for a key k[kn] (q: past its closing quote) in a 64-bit set of an object's keys:
+ * equal keys get the same bit, so a key whose bit is not set yet is no duplicate (the usual
+ * case: no compares).  Its first and last bytes and its length (for "", the two quotes). */
+static inline uint64_t key_bit(cur k, cur q, size_t kn)
 {
-    unsigned h = kn ? k[0] + 5u * k[kn - 1] + 3u * k[kn / 2] : 0;
-    return (uint64_t)1 << ((h + 13u * (unsigned)kn) & 63);
+    return (uint64_t)1 << ((k[0] + 3u * q[-2] + 5u * (unsigned)kn) & 63);
 }
 
-static cur val1(struct jsyntax *c, cur p, int depth, uint32_t *kind, unsigned *height);
+static inline __attribute__((always_inline)) cur val1(struct jsyntax *c, cur p, int depth,
+                                                      uint32_t *kind, unsigned *height);
 
-static cur obj1(struct jsyntax *c, cur p, int depth, unsigned *height)
+static __attribute__((noinline)) cur obj1(struct jsyntax *c, cur p, int depth, unsigned *height)
 {
     cur b = c->b, e = c->end;
     size_t base = c->nstk, self;
@@ -270,7 +277,7 @@ static cur obj1(struct jsyntax *c, cur p, int depth, unsigned *height)
             if (!q || esc)
                 return NULL;
             size_t kn = (size_t)(q - 1 - k);
-            uint64_t bit = key_bit(k, kn);
+            uint64_t bit = key_bit(k, q, kn);
             if (seen & bit)
                 for (size_t i = base; i < c->nstk; i++)
                     if (c->stk[i].kn == kn && memcmp(b + c->stk[i].k, k, kn) == 0)
@@ -303,11 +310,11 @@ static cur obj1(struct jsyntax *c, cur p, int depth, unsigned *height)
             break;
         }
     size_t n = c->nstk - base;
-    if (n > c->mem_cap - c->nmem &&
-        grow_array(&c->mem, &c->mem_cap, c->nmem + n, sizeof *c->mem, 1024, UINT32_MAX) != 0)
+    if (n > c->mem_cap - c->nmem && grow_array(&c->mem, &c->mem_cap, c->nmem + n, sizeof *c->mem,
+                                               c->first_mem, UINT32_MAX) != 0)
         return NULL;
-    if (n)
-        memcpy(c->mem + c->nmem, c->stk + base, n * sizeof *c->mem);
+    for (size_t i = 0; i < n; i++) /* a few members: no call */
+        c->mem[c->nmem + i] = c->stk[base + i];
     node_close(c, self, JSYNTAX_OBJECT, (uint32_t)c->nmem, (uint32_t)n, h + 1, false);
     c->nmem += n;
     c->nstk = base;
@@ -315,7 +322,7 @@ static cur obj1(struct jsyntax *c, cur p, int depth, unsigned *height)
     return p + 1;
 }
 
-static cur arr1(struct jsyntax *c, cur p, int depth, unsigned *height)
+static __attribute__((noinline)) cur arr1(struct jsyntax *c, cur p, int depth, unsigned *height)
 {
     size_t self, n = 0;
     unsigned h = 0;
@@ -347,7 +354,8 @@ static cur arr1(struct jsyntax *c, cur p, int depth, unsigned *height)
     return p + 1;
 }
 
-static cur val1(struct jsyntax *c, cur p, int depth, uint32_t *kind, unsigned *height)
+static inline __attribute__((always_inline)) cur val1(struct jsyntax *c, cur p, int depth,
+                                                      uint32_t *kind, unsigned *height)
 {
     cur e = c->end;
     bool esc;
@@ -385,6 +393,10 @@ bool jsyntax_check(struct jsyntax *c, const char *body, size_t len)
     cur b = (cur)body, e = b + len;
     c->b = b;
     c->end = e;
+    /* first sizes of the tape from the body's: a room document has about one member per 22
+     * bytes and a container per 56 (compact), so most bodies need one allocation each */
+    c->first_mem = len / 20 + 64;
+    c->first_nodes = len / 48 + 16;
     uint32_t kind;
     unsigned h;
     cur p = val1(c, ws(b), 0, &kind, &h);

@@ -328,6 +328,33 @@ START_TEST(test_numbers)
 }
 END_TEST
 
+/* Every byte after numbers of each shape and length: the verdict is jansson's. */
+START_TEST(test_number_ends)
+{
+    static const char *const heads[] = {"", "-", "0.", "-1.", "12e", "3.5E-"};
+    char num[40], text[64];
+    for (size_t h = 0; h < sizeof heads / sizeof heads[0]; h++)
+        for (int nd = 1; nd <= 12; nd++) {
+            snprintf(num, sizeof num, "%s%.*s", heads[h], nd, "123456789012");
+            for (int c = 0; c < 256; c++) {
+                if (c == '"' || c == '[' || c == '{' || c == 't' || c == 'f' || c == 'n')
+                    continue; /* would start a value: invalid for both, tested elsewhere */
+                size_t n = (size_t)snprintf(text, sizeof text, "[%s", num);
+                text[n++] = (char)c;
+                text[n++] = ']';
+                /* the fast path may refuse more than jansson (a NUL: jansson reads "[1\\0]" as
+                 * [1]), never accept more */
+                bool ok = check_text(text, n), ref = jansson_accepts(text, n);
+                ck_assert_msg(!ok || ref, "%s then 0x%02x: accepted", num, c);
+                /* exponents over 200 are left to jansson (range) */
+                if (c != 0 && !strpbrk(num, "eE"))
+                    ck_assert_msg(ok == ref, "%s then 0x%02x", num, c);
+            }
+        }
+    jsyntax_free(&syn);
+}
+END_TEST
+
 /* An object of n keys k0..k{n-1}; with dup, key dup_at repeats key 0. */
 static bool keys_object(int n, int dup_at)
 {
@@ -367,6 +394,7 @@ static Suite *jsyntax_suite(void)
     tcase_add_test(tc, test_string_at_buffer_end);
     tcase_add_test(tc, test_tape);
     tcase_add_test(tc, test_numbers);
+    tcase_add_test(tc, test_number_ends);
     tcase_add_test(tc, test_duplicate_keys);
     suite_add_tcase(s, tc);
     return s;
