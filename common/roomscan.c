@@ -10,6 +10,7 @@
 #include "common/hash.h"
 #include "common/jsyntax.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -185,6 +186,57 @@ static void put_value(struct obj_out *o, const char *name, size_t len, const cha
     t[n++] = ':';
     memcpy(t + n, value, vn);
     put(o->b, t, n + vn);
+}
+
+/* The members the stored form writes itself, as JSON text written once per process:
+ * ,"name":value for a value it sets or adds, ,"name":{ for an object it rebuilds. */
+struct text {
+    char s[96];
+    size_t n; /* 0: too long for s (put_value writes it) */
+};
+static struct text field_text[ROOMSCHEMA_FIELDS], field_open[ROOMSCHEMA_FIELDS],
+    vector_text[ROOMSCHEMA_VECTORS_N];
+
+static void text_set(struct text *t, const char *name, size_t len, const char *value)
+{
+    size_t vn = strlen(value);
+    t->n = 0;
+    if (len + vn + 4 > sizeof t->s)
+        return;
+    t->s[0] = ',';
+    t->s[1] = '"';
+    memcpy(t->s + 2, name, len);
+    t->s[len + 2] = '"';
+    t->s[len + 3] = ':';
+    memcpy(t->s + len + 4, value, vn);
+    t->n = len + vn + 4;
+}
+
+static void texts_init(void)
+{
+    for (int f = 0; f < ROOMSCHEMA_FIELDS; f++) {
+        const struct roomschema_member *d = &roomschema_members[f];
+        if (d->value)
+            text_set(&field_text[f], d->name, d->len, d->value);
+        text_set(&field_open[f], d->name, d->len, "{");
+    }
+    for (int k = 0; k < ROOMSCHEMA_VECTORS_N; k++)
+        if (roomschema_vectors[k].value)
+            text_set(&vector_text[k], roomschema_vectors[k].name, roomschema_vectors[k].len,
+                     roomschema_vectors[k].value);
+}
+
+/* ,"name":value from its text t (the comma unless first) */
+static void put_text(struct obj_out *o, const struct text *t, const char *name, size_t len,
+                     const char *value)
+{
+    if (!t->n) {
+        put_value(o, name, len, value);
+        return;
+    }
+    flush(o);
+    put(o->b, t->s + o->first, t->n - o->first);
+    o->first = false;
 }
 
 /* Every manifest valid, its declarations recorded. */
@@ -411,28 +463,26 @@ static void put_stored(const struct ctx *c, struct buf *b, const struct obj *x)
         const member *om = &x->om[i];
         const struct roomschema_member *d = &roomschema_members[x->fld[i]];
         if (d->store == ROOMSCHEMA_STORE_SET) {
-            put_value(&o, d->name, d->len, d->value);
+            put_text(&o, &field_text[x->fld[i]], d->name, d->len, d->value);
         } else if (d->store == ROOMSCHEMA_STORE_VECTORS) {
             if (roomschema_vectors_as_sent(x->tn, x->present)) {
                 put_member(&o, om);
                 continue;
             }
             struct obj_out t = {.b = b, .base = c->b, .first = true};
-            put_key(&o, d->name, d->len);
-            put(b, "{", 1);
+            put_text(&o, &field_open[x->fld[i]], d->name, d->len, "{");
             for (size_t j = 0; j < x->tn; j++)
                 if (x->tvec[j] >= 0)
                     put_member(&t, &x->tm[j]);
             for (int k = 0; k < ROOMSCHEMA_VECTORS_N; k++)
                 if (!(x->present & (1u << k)) && roomschema_vectors[k].value)
-                    put_value(&t, roomschema_vectors[k].name, roomschema_vectors[k].len,
-                              roomschema_vectors[k].value);
+                    put_text(&t, &vector_text[k], roomschema_vectors[k].name,
+                             roomschema_vectors[k].len, roomschema_vectors[k].value);
             flush(&t);
             put(b, "}", 1);
         } else if (d->store == ROOMSCHEMA_STORE_DURABLE && x->nd > 0) {
             struct obj_out p = {.b = b, .base = c->b, .first = true};
-            put_key(&o, d->name, d->len);
-            put(b, "{", 1);
+            put_text(&o, &field_open[x->fld[i]], d->name, d->len, "{");
             for (size_t j = 0; j < x->pn; j++)
                 if (x->keep[j])
                     put_member(&p, &x->pm[j]);
@@ -445,7 +495,7 @@ static void put_stored(const struct ctx *c, struct buf *b, const struct obj *x)
     for (int i = 0; i < ROOMSCHEMA_ADDED; i++) {
         const struct roomschema_member *d = &roomschema_members[roomschema_added[i]];
         if (x->at[roomschema_added[i]] == SIZE_MAX)
-            put_value(&o, d->name, d->len, d->value);
+            put_text(&o, &field_text[roomschema_added[i]], d->name, d->len, d->value);
     }
     flush(&o);
     put(b, "}", 1);
@@ -549,7 +599,9 @@ enum roomscan_result roomscan_filter(const char *body, size_t len,
                                      const struct roomdoc_limits *limits, char **doc,
                                      size_t *doc_len, struct roomdoc_stats *stats)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     enum roomscan_result rc = ROOMSCAN_FALLBACK;
+    pthread_once(&once, texts_init);
     *doc = NULL;
     *doc_len = 0;
     struct ctx *c = calloc(1, sizeof *c);
