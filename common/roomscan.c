@@ -62,6 +62,8 @@ struct ctx {
     size_t max_depth, max_objects;
     struct roomdoc_stats st;
     struct buf objs;
+    unsigned char field_guess[ROOMSCAN_MAX_KEYS]; /* field_of: per position in an object */
+    signed char vector_guess[ROOMSCAN_MAX_KEYS];  /* vector_of: per position in a transform */
 };
 
 /* ---- pass 2: the document, known to be valid JSON, read from pass 1's tape ---- */
@@ -91,6 +93,54 @@ static bool keq(cur k, size_t kn, const char *s)
 static bool key_is(const struct ctx *c, const member *m, const char *s)
 {
     return keq(key_of(c, m), m->kn, s);
+}
+
+/* a[n] == b[n], for the short names of the description: two overlapping loads of 8 or 4
+ * bytes (memcpy: no unaligned access), nothing read outside either. */
+static inline bool name_eq(const unsigned char *a, const char *b, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t x0, x1, y0, y1;
+        memcpy(&x0, a, 8);
+        memcpy(&y0, b, 8);
+        memcpy(&x1, a + n - 8, 8);
+        memcpy(&y1, b + n - 8, 8);
+        return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t x0, x1, y0, y1;
+        memcpy(&x0, a, 4);
+        memcpy(&y0, b, 4);
+        memcpy(&x1, a + n - 4, 4);
+        memcpy(&y1, b + n - 4, 4);
+        return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
+/* The member of the description a key names.  Objects of one document mostly list the same
+ * members in the same order, so the field at the same position of the previous object
+ * (*guess) is tried first: one compare instead of a search. */
+static inline enum roomschema_field field_of(const struct ctx *c, const member *m,
+                                             unsigned char *guess)
+{
+    const struct roomschema_member *d = &roomschema_members[*guess];
+    cur k = key_of(c, m);
+    if (*guess != ROOMSCHEMA_OTHER && m->kn == d->len && name_eq(k, d->name, d->len))
+        return (enum roomschema_field) * guess;
+    enum roomschema_field f = roomschema_field_of((const char *)k, m->kn);
+    *guess = (unsigned char)f;
+    return f;
+}
+
+/* The same for the transform's vectors: the index in roomschema_vectors, or -1. */
+static inline int vector_of(const struct ctx *c, const member *m, signed char *guess)
+{
+    cur k = key_of(c, m);
+    if (*guess >= 0 && m->kn == roomschema_vectors[*guess].len &&
+        name_eq(k, roomschema_vectors[*guess].name, m->kn))
+        return *guess;
+    return *guess = (signed char)roomschema_vector_of((const char *)k, m->kn);
 }
 
 /* A string value without escapes: its bytes (between the quotes) in *s, *n. */
@@ -348,14 +398,13 @@ struct obj {
     size_t pn, nd;                /* nd: properties not kept */
 };
 
-static bool check_transform(const struct ctx *c, const member *tr, struct obj *o, bool stored)
+static bool check_transform(struct ctx *c, const member *tr, struct obj *o, bool stored)
 {
     const member *vec[ROOMSCHEMA_VECTORS_N] = {0};
     if (!members(c, tr, &o->tm, &o->tn))
         return false;
     for (size_t i = 0; i < o->tn; i++) {
-        int k = o->tvec[i] =
-            (signed char)roomschema_vector_of((const char *)key_of(c, &o->tm[i]), o->tm[i].kn);
+        int k = o->tvec[i] = (signed char)vector_of(c, &o->tm[i], &c->vector_guess[i]);
         if (k >= 0) {
             vec[k] = &o->tm[i];
             o->present |= 1u << k;
@@ -517,8 +566,7 @@ static bool check_object(struct ctx *c, struct obj *x, size_t nd)
     for (int f = 0; f < ROOMSCHEMA_FIELDS; f++)
         x->at[f] = SIZE_MAX;
     for (size_t i = 0; i < x->n; i++) {
-        x->fld[i] =
-            (unsigned char)roomschema_field_of((const char *)key_of(c, &x->om[i]), x->om[i].kn);
+        x->fld[i] = (unsigned char)field_of(c, &x->om[i], &c->field_guess[i]);
         x->at[x->fld[i]] = i;
     }
     for (int f = ROOMSCHEMA_OBJECT_ID; f < ROOMSCHEMA_FIELDS; f++) {
@@ -610,6 +658,7 @@ enum roomscan_result roomscan_filter(const char *body, size_t len,
     struct roomdoc_limits lim = roomschema_limits(limits);
     c->max_objects = lim.max_objects;
     c->max_depth = lim.max_value_depth;
+    memset(c->vector_guess, -1, sizeof c->vector_guess);
     if (!jsyntax_check(&c->syn, body, len))
         goto out;
     c->b = (cur)body;

@@ -455,6 +455,70 @@ START_TEST(test_edge_texts)
 }
 END_TEST
 
+/* The fast path tries, for each key, the member named at the same position of the previous
+ * object (and of the previous transform) before searching: near misses of those names (one
+ * byte off at the start, the middle or the end, other lengths) and reordered members must be
+ * read as the reference reads them. */
+START_TEST(test_key_guesses)
+{
+    static const char *const obj =
+        "{\"object_id\":\"%s\",\"persist_mode\":\"placed_saved\",\"manifest_id\":\"m\","
+        "\"owner_id\":null,\"held_by\":null,\"seq\":1,\"placed\":false,\"transform\":{"
+        "\"position\":[1,2,3],\"rotation\":[0,0,0,1],\"scale\":[2,2,2]},\"properties\":{\"p\":1}}";
+    static const char *const misses[][2] = {
+        {"", ""}, /* the same members */
+        {"\"seq\"", "\"seQ\""},
+        {"\"seq\"", "\"Seq\""},
+        {"\"seq\"", "\"s_q\""},
+        {"\"seq\"", "\"seqq\""},
+        {"\"placed\"", "\"placeD\""},
+        {"\"placed\"", "\"pLaced\""},
+        {"\"held_by\"", "\"held_bY\""},
+        {"\"held_by\"", "\"hel_dby\""},
+        {"\"owner_id\"", "\"owner_iD\""},
+        {"\"owner_id\"", "\"ownEr_id\""},
+        {"\"object_id\"", "\"object_iD\""},
+        {"\"object_id\"", "\"Object_id\""},
+        {"\"persist_mode\"", "\"persiSt_mode\""},
+        {"\"persist_mode\"", "\"persist_modE\""},
+        {"\"manifest_id\"", "\"manifesT_id\""},
+        {"\"properties\"", "\"propertieS\""},
+        {"\"transform\"", "\"transforM\""},
+        {"\"position\"", "\"positioN\""},
+        {"\"position\"", "\"pOsition\""},
+        {"\"rotation\"", "\"rotatioN\""},
+        {"\"scale\"", "\"scalE\""},
+        {"\"scale\"", "\"sca1e\""},
+        /* reordered */
+        {"\"object_id\":\"b\",\"persist_mode\":\"placed_saved\",",
+         "\"persist_mode\":\"placed_saved\",\"object_id\":\"b\","},
+        {"\"position\":[1,2,3],\"rotation\":[0,0,0,1]",
+         "\"rotation\":[0,0,0,1],\"position\":[1,2,3]"},
+        {"\"seq\":1,\"placed\":false", "\"placed\":false,\"seq\":1"},
+    };
+    struct tally t = {0};
+    char a[512], b[512], c[512], doc[2048];
+    snprintf(a, sizeof a, obj, "a");
+    snprintf(c, sizeof c, obj, "c");
+    for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++) {
+        char base[512];
+        snprintf(base, sizeof base, obj, "b");
+        const char *at = misses[i][0][0] ? strstr(base, misses[i][0]) : base;
+        ck_assert_ptr_nonnull(at);
+        size_t pre = (size_t)(at - base), from = strlen(misses[i][0]);
+        snprintf(b, sizeof b, "%.*s%s%s", (int)pre, base, misses[i][1], at + from);
+        snprintf(doc, sizeof doc,
+                 "{\"manifests\":{\"m\":{\"properties\":{\"p\":{\"tier\":\"snapshot_only\"}}}},"
+                 "\"objects\":[%s,%s,%s]}",
+                 a, b, c);
+        compare(doc, strlen(doc), NULL, &t);
+    }
+    /* those that keep the required members valid are decided here */
+    ck_assert_uint_ge(t.fast, 15);
+    ck_assert_uint_eq(t.ok_fallback, 0);
+}
+END_TEST
+
 static void compare_file(const char *path, bool want_fast)
 {
     FILE *f = fopen(path, "rb");
@@ -495,6 +559,7 @@ static Suite *roomscan_suite(void)
     tcase_add_test(tc, test_generated_invalid);
     tcase_add_test(tc, test_byte_mutations);
     tcase_add_test(tc, test_files);
+    tcase_add_test(tc, test_key_guesses);
     suite_add_tcase(s, tc);
     return s;
 }
