@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,8 +52,7 @@ struct buf {
 };
 
 struct ctx {
-    struct jsyntax syn; /* pass 1: the body and its tape */
-    cur b;              /* the body */
+    cur b; /* the body */
     struct manifest man[ROOMSCAN_MAX_KEYS];
     size_t nman;
     struct prop *props;
@@ -64,6 +64,8 @@ struct ctx {
     struct buf objs;
     unsigned char field_guess[ROOMSCAN_MAX_KEYS]; /* field_of: per position in an object */
     signed char vector_guess[ROOMSCAN_MAX_KEYS];  /* vector_of: per position in a transform */
+    int mode_guess;                               /* the last persist mode read */
+    struct jsyntax syn; /* pass 1: the body and its tape (last: its stack needs no zeroing) */
 };
 
 /* ---- pass 2: the document, known to be valid JSON, read from pass 1's tape ---- */
@@ -141,6 +143,18 @@ static inline int vector_of(const struct ctx *c, const member *m, signed char *g
         name_eq(k, roomschema_vectors[*guess].name, m->kn))
         return *guess;
     return *guess = (signed char)roomschema_vector_of((const char *)k, m->kn);
+}
+
+/* The persist mode named s[n] (the last one read tried first), or -1. */
+static inline int mode_of(struct ctx *c, cur s, size_t n)
+{
+    const struct roomschema_mode *g = &roomschema_modes[c->mode_guess];
+    if (n == g->len && name_eq(s, g->name, n))
+        return c->mode_guess;
+    int m = roomschema_mode_of((const char *)s, n);
+    if (m >= 0)
+        c->mode_guess = m;
+    return m;
 }
 
 /* A string value without escapes: its bytes (between the quotes) in *s, *n. */
@@ -436,7 +450,8 @@ static bool check_properties(struct ctx *c, const member *props, struct obj *o, 
         const struct prop *d = NULL;
         cur k = key_of(c, &o->pm[i]);
         for (size_t j = o->m->first; j < o->m->first + o->m->n && !d; j++)
-            if (c->props[j].kn == o->pm[i].kn && memcmp(c->props[j].k, k, o->pm[i].kn) == 0)
+            if (c->props[j].kn == o->pm[i].kn &&
+                name_eq(k, (const char *)c->props[j].k, o->pm[i].kn))
                 d = &c->props[j];
         if (!d)
             return false; /* undeclared */
@@ -458,7 +473,7 @@ static bool manifest_ok(struct ctx *c, const member *v, struct obj *o, bool stor
     if (!plain_str(c, v, &s, &sn))
         return false;
     for (size_t i = 0; i < c->nman && !o->m; i++)
-        if (c->man[i].kn == sn && memcmp(c->man[i].k, s, sn) == 0)
+        if (c->man[i].kn == sn && name_eq(s, (const char *)c->man[i].k, sn))
             o->m = &c->man[i];
     return o->m != NULL;
 }
@@ -487,8 +502,7 @@ static bool check_member(struct ctx *c, enum roomschema_field f, const member *v
             return plain_str(c, v, &s, &sn) && sn > 0 && sn <= ROOMSCHEMA_OBJECT_ID_MAX_BYTES &&
                    id_add(c, s, sn);
         if (kind == ROOMSCHEMA_KIND_MODE)
-            return plain_str(c, v, &s, &sn) &&
-                   (o->mode = roomschema_mode_of((const char *)s, sn)) >= 0;
+            return plain_str(c, v, &s, &sn) && (o->mode = mode_of(c, s, sn)) >= 0;
         return v->kind == JSYNTAX_UINT; /* not a negative, a real (or not a number) */
     }
     if (kind < ROOMSCHEMA_KIND_MANIFEST)
@@ -652,9 +666,11 @@ enum roomscan_result roomscan_filter(const char *body, size_t len,
     pthread_once(&once, texts_init);
     *doc = NULL;
     *doc_len = 0;
-    struct ctx *c = calloc(1, sizeof *c);
+    struct ctx *c = malloc(sizeof *c);
     if (!c)
         return ROOMSCAN_NOMEM;
+    /* all but pass 1's stack of open members, written before it is read */
+    memset(c, 0, offsetof(struct ctx, syn) + offsetof(struct jsyntax, stk));
     struct roomdoc_limits lim = roomschema_limits(limits);
     c->max_objects = lim.max_objects;
     c->max_depth = lim.max_value_depth;
