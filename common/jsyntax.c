@@ -259,6 +259,21 @@ static inline uint64_t key_bit(cur k, cur q, size_t kn)
 static inline __attribute__((always_inline)) cur val1(struct jsyntax *c, cur p, int depth,
                                                       uint32_t *kind, unsigned *height);
 
+/* After a value of height vh in a container closed by close (*h: the highest so far): past
+ * a ',' and whitespace (1: another value follows), at the closing byte (0), or -1. */
+static inline int after_value(cur *pp, unsigned char close, unsigned vh, unsigned *h)
+{
+    cur p = ws(*pp);
+    if (vh > *h)
+        *h = vh;
+    if (*p == ',') {
+        *pp = ws(p + 1);
+        return 1;
+    }
+    *pp = p;
+    return *p == close ? 0 : -1;
+}
+
 static __attribute__((noinline)) cur obj1(struct jsyntax *c, cur p, int depth, unsigned *height)
 {
     cur b = c->b, e = c->end;
@@ -298,16 +313,11 @@ static __attribute__((noinline)) cur obj1(struct jsyntax *c, cur p, int depth, u
             if (!(p = val1(c, p, depth, &m->kind, &vh)))
                 return NULL;
             m->ve = (uint32_t)(p - b);
-            if (vh > h)
-                h = vh;
-            p = ws(p);
-            if (*p == ',') {
-                p = ws(p + 1);
-                continue;
-            }
-            if (*p != '}')
+            int more = after_value(&p, '}', vh, &h);
+            if (more < 0)
                 return NULL;
-            break;
+            if (!more)
+                break;
         }
     size_t n = c->nstk - base;
     if (n > c->mem_cap - c->nmem && grow_array(&c->mem, &c->mem_cap, c->nmem + n, sizeof *c->mem,
@@ -338,16 +348,11 @@ static __attribute__((noinline)) cur arr1(struct jsyntax *c, cur p, int depth, u
                 return NULL;
             n++;
             numbers = numbers && (kind == JSYNTAX_UINT || kind == JSYNTAX_NUMBER);
-            if (vh > h)
-                h = vh;
-            p = ws(p);
-            if (*p == ',') {
-                p = ws(p + 1);
-                continue;
-            }
-            if (*p != ']')
+            int more = after_value(&p, ']', vh, &h);
+            if (more < 0)
                 return NULL;
-            break;
+            if (!more)
+                break;
         }
     node_close(c, self, JSYNTAX_ARRAY, 0, (uint32_t)n, h + 1, numbers);
     *height = h + 1;

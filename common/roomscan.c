@@ -97,26 +97,26 @@ static bool key_is(const struct ctx *c, const member *m, const char *s)
     return keq(key_of(c, m), m->kn, s);
 }
 
-/* a[n] == b[n], for the short names of the description: two overlapping loads of 8 or 4
- * bytes (memcpy: no unaligned access), nothing read outside either. */
+/* a[n] == b[n] for 2 * w >= n >= w: the first and the last w bytes (memcpy: no unaligned
+ * access), nothing read outside either. */
+static inline bool ends_eq(const unsigned char *a, const char *b, size_t n, size_t w)
+{
+    uint64_t x0 = 0, x1 = 0, y0 = 0, y1 = 0;
+    memcpy(&x0, a, w);
+    memcpy(&y0, b, w);
+    memcpy(&x1, a + n - w, w);
+    memcpy(&y1, b + n - w, w);
+    return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+}
+
+/* a[n] == b[n], inline for the short names of the description (two overlapping loads of 8
+ * or 4 bytes each). */
 static inline bool name_eq(const unsigned char *a, const char *b, size_t n)
 {
-    if (n >= 8 && n <= 16) {
-        uint64_t x0, x1, y0, y1;
-        memcpy(&x0, a, 8);
-        memcpy(&y0, b, 8);
-        memcpy(&x1, a + n - 8, 8);
-        memcpy(&y1, b + n - 8, 8);
-        return ((x0 ^ y0) | (x1 ^ y1)) == 0;
-    }
-    if (n >= 4 && n < 8) {
-        uint32_t x0, x1, y0, y1;
-        memcpy(&x0, a, 4);
-        memcpy(&y0, b, 4);
-        memcpy(&x1, a + n - 4, 4);
-        memcpy(&y1, b + n - 4, 4);
-        return ((x0 ^ y0) | (x1 ^ y1)) == 0;
-    }
+    if (n >= 8 && n <= 16)
+        return ends_eq(a, b, n, 8);
+    if (n >= 4 && n < 8)
+        return ends_eq(a, b, n, 4);
     return memcmp(a, b, n) == 0;
 }
 
