@@ -612,7 +612,18 @@ enum store_status store_sqlite_connect(const char *path, bool create, sqlite3 **
         snprintf(err, errsize, "busy_timeout: %s", sqlite3_errmsg(db));
         goto out;
     }
+    /* A new file gets STORE_SQLITE_PAGE_SIZE pages (an existing one keeps its own: the pragma
+     * changes nothing once the file has a page, docs/storage.md). */
+    if (create && (rc = pragma(db, "PRAGMA page_size = " STORE_SQLITE_PAGE_SIZE, NULL, why,
+                               sizeof why))) {
+        snprintf(err, errsize, "database %s: %s", path, why);
+        goto out;
+    }
+    /* secure_delete (Debian's SQLite has it on): FAST zeroes deleted cells in b-tree pages
+     * but not freed overflow pages, so pruning a version no longer writes its ~100 KB of
+     * zeros to the WAL and again at checkpoint (docs/storage.md, "Deleted data") */
     if ((rc = pragma(db, "PRAGMA journal_mode = WAL", "wal", why, sizeof why)) ||
+        (rc = pragma(db, "PRAGMA secure_delete = FAST", NULL, why, sizeof why)) ||
         (rc = pragma(db, "PRAGMA synchronous = FULL", NULL, why, sizeof why)) ||
         (rc = pragma(db, "PRAGMA foreign_keys = ON", NULL, why, sizeof why))) {
         snprintf(err, errsize, "database %s: %s", path, why);

@@ -10,6 +10,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Page size of a database file store_sqlite_connect creates: a ~100 KB document spans 13
+ * pages instead of 25, so a save makes half the system calls (BENCHMARKS.md, "Save") */
+#define STORE_SQLITE_PAGE_SIZE "8192"
 #define STORE_SQLITE_BUSY_TIMEOUT_MS 5000 /* store_sqlite_connect's; a store uses lock_wait_ms */
 #define STORE_SQLITE_MMAP_BYTES                                                                    \
     "1073741824" /* PRAGMA mmap_size of a store (1 GiB of address space) */

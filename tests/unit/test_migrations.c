@@ -92,6 +92,33 @@ START_TEST(test_fresh_embedded)
 }
 END_TEST
 
+/* A file store_sqlite_connect creates gets STORE_SQLITE_PAGE_SIZE pages; every connection has
+ * secure_delete FAST (2); a file made elsewhere with 4 KiB pages keeps them and migrates. */
+START_TEST(test_page_size_and_secure_delete)
+{
+    int n = -1;
+    ck_assert_int_eq(migrations_apply(db, &n, err, sizeof err), MIGRATIONS_OK);
+    ck_assert_int_eq(query_int(db, "PRAGMA page_size"), atoi(STORE_SQLITE_PAGE_SIZE));
+    ck_assert_int_eq(query_int(db, "PRAGMA secure_delete"), 2);
+
+    char old[600];
+    snprintf(old, sizeof old, "%s/old.db", dir);
+    sqlite3 *raw = NULL;
+    ck_assert_int_eq(sqlite3_open(old, &raw), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(raw, "PRAGMA page_size = 4096; CREATE TABLE x (y);", NULL, NULL,
+                                  NULL),
+                     SQLITE_OK);
+    sqlite3_close(raw);
+    sqlite3 *d = NULL;
+    ck_assert_int_eq(store_sqlite_connect(old, true, &d, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(query_int(d, "PRAGMA page_size"), 4096);
+    ck_assert_int_eq(query_int(d, "PRAGMA secure_delete"), 2);
+    ck_assert_int_eq(migrations_apply(d, &n, err, sizeof err), MIGRATIONS_OK);
+    ck_assert_int_eq(query_int(d, "SELECT count(*) FROM schema_migrations"), n);
+    sqlite3_close(d);
+}
+END_TEST
+
 START_TEST(test_idempotent)
 {
     int n = -1;
@@ -322,6 +349,7 @@ static Suite *migrations_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_checksum_vector);
     tcase_add_test(tc, test_fresh_embedded);
+    tcase_add_test(tc, test_page_size_and_secure_delete);
     tcase_add_test(tc, test_idempotent);
     tcase_add_test(tc, test_pending_in_order);
     tcase_add_test(tc, test_failing_rolls_back);
