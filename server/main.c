@@ -5,6 +5,7 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "server/cache.h"
+#include "server/cachesize.h"
 #include "server/connlimit.h"
 #include "server/dbpool.h"
 #include "server/http.h"
@@ -34,7 +35,7 @@ struct server_config {
     long long threads;
     long long leeway;
     long long max_token_lifetime;
-    long long cache_mb;
+    const char *cache_mb;
     long long save_workers;
     long long db_pool;
     long long db_lock_wait_ms;
@@ -113,8 +114,9 @@ static const struct config_opt opts[] = {
     OPT("--max-token-lifetime", "ROOMSTATE_MAX_TOKEN_LIFETIME", CONFIG_INT,
         AUTH_MAX_LIFETIME_DEFAULT, 60, 31536000, max_token_lifetime,
         "longest session token lifetime in seconds (exp - iat, or exp - now without iat)"),
-    OPT("--cache-mb", "ROOMSTATE_CACHE_MB", CONFIG_INT, "4", 0, 65536, cache_mb,
-        "MiB of GET /state bodies kept in memory (0: no cache)"),
+    OPT("--cache-mb", "ROOMSTATE_CACHE_MB", CONFIG_STRING, "auto", 0, 0, cache_mb,
+        "MiB of GET /state bodies kept in memory, 0 to 65536 (0: no cache), or auto: 1/16 of "
+        "the memory available at start (cgroup memory.max counted), 4 to 256"),
     OPT("--save-workers", "ROOMSTATE_SAVE_WORKERS", CONFIG_INT, "16", 0, 1024, save_workers,
         "threads running durable saves, so that concurrent saves share one commit (0: "
         "saves run on the HTTP threads)"),
@@ -230,6 +232,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "--listen: '%s' is not HOST:PORT\n", cfg.listen);
         return 2;
     }
+    long long cache_mib;
+    bool cache_auto;
+    if (!cachesize_parse_option(cfg.cache_mb, &cache_mib, &cache_auto)) {
+        fprintf(stderr, "--cache-mb: '%s' is neither auto nor a whole number from 0 to 65536\n",
+                cfg.cache_mb);
+        return 2;
+    }
     struct keys_source ks = {.session_file = cfg.nakama_key_file,
                              .session_value = getenv("NAKAMA_SESSION_KEY"),
                              .require_session = cfg.require_key,
@@ -293,7 +302,11 @@ int main(int argc, char **argv)
     srv.db_lock_wait_ms = (int)cfg.db_lock_wait_ms;
     if (limit_connections(&cfg, &srv) != 0)
         goto out;
-    srv.cache = cache_new((size_t)cfg.cache_mb * 1024 * 1024);
+    char cache_why[256] = "set by --cache-mb";
+    if (cache_auto)
+        cache_mib = cachesize_auto_here(cache_why, sizeof cache_why);
+    log_info("state cache: %lld MiB (%s)", cache_mib, cache_why);
+    srv.cache = cache_new((size_t)cache_mib * 1024 * 1024);
     srv.livekit.api_key = cfg.livekit_key;
     srv.livekit.api_secret = livekit_secret;
     srv.livekit.url = cfg.livekit_url;

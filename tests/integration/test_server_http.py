@@ -637,5 +637,42 @@ class TestLifecycle(unittest.TestCase):
             self.assertTrue(r.stderr.strip(), args)
 
 
+class StateCacheSize(unittest.TestCase):
+    """--cache-mb (ROOMSTATE_CACHE_MB): auto by default, sized from the memory available at
+    start (1/16, 4 to 256 MiB, server/cachesize.c) and logged; a number sets it; anything
+    else is refused at start with exit status 2."""
+
+    def cache_line(self, srv):
+        harness.wait_until(lambda: "state cache:" in srv.proc.output(), timeout=10,
+                           what="the state cache line in the log")
+        m = re.search(r"state cache: (\d+) MiB \(([^)]*)\)", srv.proc.output())
+        self.assertIsNotNone(m, srv.proc.output()[-2000:])
+        return int(m.group(1)), m.group(2)
+
+    def test_auto_by_default(self):
+        srv = Server(self)
+        mib, why = self.cache_line(srv)
+        self.assertGreaterEqual(mib, 4)
+        self.assertLessEqual(mib, 256)
+        self.assertIn("MemAvailable", why)
+        with open("/proc/meminfo") as f:
+            avail = int(re.search(r"MemAvailable:\s+(\d+) kB", f.read()).group(1)) * 1024
+        self.assertLessEqual(mib, max(4, avail // 16 // (1 << 20)) + 64)  # memory moves a bit
+
+    def test_number_and_environment(self):
+        srv = Server(self, args=["--cache-mb", "7"])
+        self.assertEqual(self.cache_line(srv), (7, "set by --cache-mb"))
+        srv2 = Server(self, env={"ROOMSTATE_CACHE_MB": "0"})
+        self.assertEqual(self.cache_line(srv2)[0], 0)
+
+    def test_bad_values_refused(self):
+        srv = Server(self, start=False)
+        for bad in ("-1", "65537", "12MB", "Auto", "", "1e3"):
+            r = subprocess.run(srv.command() + ["--cache-mb", bad], capture_output=True,
+                               text=True, timeout=10)
+            self.assertEqual(r.returncode, 2, (bad, r.stderr))
+            self.assertIn("--cache-mb", r.stderr, bad)
+
+
 if __name__ == "__main__":
     unittest.main()
