@@ -614,8 +614,8 @@ enum store_status store_sqlite_connect(const char *path, bool create, sqlite3 **
     }
     /* A new file gets STORE_SQLITE_PAGE_SIZE pages (an existing one keeps its own: the pragma
      * changes nothing once the file has a page, docs/storage.md). */
-    if (create && (rc = pragma(db, "PRAGMA page_size = " STORE_SQLITE_PAGE_SIZE, NULL, why,
-                               sizeof why))) {
+    if (create &&
+        (rc = pragma(db, "PRAGMA page_size = " STORE_SQLITE_PAGE_SIZE, NULL, why, sizeof why))) {
         snprintf(err, errsize, "database %s: %s", path, why);
         goto out;
     }

@@ -105,9 +105,9 @@ START_TEST(test_page_size_and_secure_delete)
     snprintf(old, sizeof old, "%s/old.db", dir);
     sqlite3 *raw = NULL;
     ck_assert_int_eq(sqlite3_open(old, &raw), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(raw, "PRAGMA page_size = 4096; CREATE TABLE x (y);", NULL, NULL,
-                                  NULL),
-                     SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(raw, "PRAGMA page_size = 4096; CREATE TABLE x (y);", NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(raw);
     sqlite3 *d = NULL;
     ck_assert_int_eq(store_sqlite_connect(old, true, &d, err, sizeof err), STORE_OK);
