@@ -89,9 +89,10 @@ static const struct config_opt opts[] = {
     {"--event-loop", "ROOMSTATE_RELAY_EVENT_LOOP", CONFIG_STRING, "ev", 0, 0,
      offsetof(struct relay_main_config, event_loop),
      "ev (libev: epoll, the default) or poll (libwebsockets' own poll() loop)"},
-    {"--flush-spacing-ms", "ROOMSTATE_RELAY_FLUSH_SPACING_MS", CONFIG_INT, "0", 0, 50,
+    {"--flush-spacing-ms", "ROOMSTATE_RELAY_FLUSH_SPACING_MS", CONFIG_INT, "10", 0, 50,
      offsetof(struct relay_main_config, flush_spacing_ms),
-     "least time between two leading-edge flushes of transforms (0: after every loop pass)"},
+     "most time between two leading-edge flushes of transforms, reached when the event loop's "
+     "thread is busy (0: a flush after every loop pass, however busy)"},
     {"--far-distance-cm", "ROOMSTATE_RELAY_FAR_DISTANCE_CM", CONFIG_INT, "800", 0, 100000000,
      offsetof(struct relay_main_config, far_distance_cm),
      "objects farther than this from a recipient's head are sent at the idle rate"},

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/roomdoc.h"
 #include "relay/fleet.h"
+#include "relay/loadgauge.h"
 #include "relay/metrics.h"
 #include "relay/net_http.h"
 #include "relay/net_persist.h"
@@ -42,6 +43,7 @@ struct ws_server {
     lws_sorted_usec_list_t flush_sul; /* leading-edge flush, right after the current pass */
     bool flush_scheduled;
     int64_t last_flush_ns;
+    struct loadgauge load;       /* sampled at every tick: the flush spacing follows it */
     struct lws_dll2_owner peers; /* open WebSocket connections */
     bool stopping;
     bool evlib;                  /* libev (epoll) loop: lws_service runs until broken */
@@ -223,10 +225,12 @@ static void after_event(struct ws_server *s)
     if (s->fleet)
         fleet_poll(s->fleet, s->hub, now_ms());
     if (!s->flush_scheduled && relay_hub_flush_wanted(s->hub)) {
-        lws_usec_t delay = 0; /* --flush-spacing-ms: batch more per frame, for a few ms */
-        int64_t next = s->last_flush_ns + (int64_t)s->cfg.flush_spacing_ms * 1000000;
+        /* busy relay: batch more per frame, up to --flush-spacing-ms (loadgauge.h) */
+        lws_usec_t delay = 0;
+        int64_t next =
+            s->last_flush_ns + loadgauge_spacing_us(s->load.busy, s->cfg.flush_spacing_ms) * 1000;
         int64_t now = clock_mono_ns();
-        if (s->cfg.flush_spacing_ms && next > now)
+        if (next > now)
             delay = (lws_usec_t)((next - now) / 1000);
         s->flush_scheduled = true;
         lws_sul_schedule(s->ctx, 0, &s->flush_sul, on_flush, delay);
@@ -633,6 +637,7 @@ static void schedule_tick(struct ws_server *s)
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
     struct ws_server *s = lws_container_of(sul, struct ws_server, tick_sul);
+    loadgauge_sample(&s->load, clock_mono_ns(), loadgauge_thread_cpu_ns());
     close_failed(s);
     relay_hub_tick(s->hub, now_ms());
     if (s->fleet)

@@ -55,7 +55,8 @@ struct ws_config {
                                              here) */
     const struct persist_config *persist; /* NULL: persistence off */
     bool poll_loop;                       /* lws's own poll() loop instead of libev (epoll) */
-    unsigned flush_spacing_ms; /* leading-edge flushes at most this often (0: after every pass) */
+    unsigned
+        flush_spacing_ms; /* leading-edge flushes up to this far apart when busy (loadgauge.h) */
     /* The metrics address (--metrics-listen): /metrics with per-room and per-client series
      * (room ids, user ids) and /healthz; metrics_port 0: none.  The players' port serves
      * /metrics with totals only. */
