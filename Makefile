@@ -69,7 +69,7 @@ ifneq ($(wildcard bench/relay-load.c),)
 BINS += $(BUILD)/relay-load
 endif
 
-.PHONY: all deps run test unit integration integration-postgres replay check-openapi test-suite clean lint protocol bench \
+.PHONY: all deps run test unit integration integration-postgres replay check-openapi test-suite clean lint protocol bench bench-compare \
         container-check test-repeat
 .DEFAULT_GOAL := all
 
@@ -195,6 +195,11 @@ test:
 
 bench: all
 	sh bench/run.sh
+
+# roomstate and the anchors (ANCHORS=DIR, default ../shared/anchors) in one run, then the
+# three ratios against their targets (BENCHMARKS.md)
+bench-compare: all
+	bash bench/compare.sh
 
 # Builds the Dockerfile with podman, runs the image, waits (bounded) for /healthz.
 container-check:

@@ -44,7 +44,7 @@ if [[ " $PARTS " == *" relay-js "* ]]; then
   RS=$ANCHOR_RS "$ANCHORS_COPY/bench-relay.sh" || echo "# bench-relay.sh failed"
 fi
 if [[ " $PARTS " == *" relay-c "* ]]; then
-  NODE_RELAY=$ANCHORS_COPY/node-ws-relay/server.js SUITES=sweep RS=$ANCHOR_RS STOP_AFTER=99 \
+  NODE_RELAY=$ANCHORS_COPY/node-ws-relay/server.js SUITES=sweep RS=$ANCHOR_RS STOP_AFTER=${STOP_AFTER:-99} \
     "$HERE/relay.sh" || echo "# bench/relay.sh (node relay) failed"
 fi
 /usr/bin/python3 "$HERE/summary.py" "$OUT"
