@@ -91,23 +91,31 @@ static void build_transform(struct loadrun_client *c, double t_ms, size_t *len)
     *len = n > 0 && n < LOADRUN_TX_MAX ? (size_t)n : 0;
 }
 
-static void send_timer(lws_sorted_usec_list_t *sul)
+/* The one send timer: every client whose due time has come is marked for a send (or, when
+ * its previous one still waits for the socket, counted as merged), its due time moves one
+ * period on, and the timer is set again for the next client in phase order. */
+static void send_due(lws_sorted_usec_list_t *sul)
 {
-    struct loadrun_client *c = lws_container_of(sul, struct loadrun_client, sul);
-    struct loadrun *r = c->run;
+    struct loadrun *r = lws_container_of(sul, struct loadrun, send_sul);
     int64_t now = clock_mono_ns();
-    if (r->phase != LOADRUN_P_RUN || !c->ready || c->state != LOADRUN_C_JOINED ||
-        now >= r->win_end_ns)
+    if (r->phase != LOADRUN_P_RUN || now >= r->win_end_ns)
         return;
-    if (now - c->due_ns > 0)
-        hist_add(&r->lag, (double)(now - c->due_ns) / 1e6);
-    if (c->want_send)
-        r->timer_late++; /* previous send still waiting for the socket: merged */
-    c->want_send = true;
-    lws_callback_on_writable(c->wsi);
-    c->due_ns += r->period_ns;
-    int64_t delay = c->due_ns - now;
-    lws_sul_schedule(r->ctx, 0, &c->sul, send_timer, delay > 0 ? delay / 1000 : 0);
+    struct loadrun_client *c = &r->cl[r->send_order[r->send_next]];
+    while (c->due_ns <= now) {
+        if (c->ready && c->state == LOADRUN_C_JOINED && c->wsi) {
+            if (now > c->due_ns)
+                hist_add(&r->lag, (double)(now - c->due_ns) / 1e6);
+            if (c->want_send)
+                r->timer_late++; /* previous send still waiting for the socket: merged */
+            c->want_send = true;
+            lws_callback_on_writable(c->wsi);
+        }
+        c->due_ns += r->period_ns;
+        if (++r->send_next == r->n)
+            r->send_next = 0;
+        c = &r->cl[r->send_order[r->send_next]];
+    }
+    lws_sul_schedule(r->ctx, 0, &r->send_sul, send_due, (c->due_ns - now + 999) / 1000);
 }
 
 static int write_text(struct loadrun_client *c, int n)
@@ -417,7 +425,6 @@ static void client_gone(struct loadrun_client *c, const char *why)
         r->closed++;
     }
     c->wsi = NULL;
-    lws_sul_cancel(&c->sul);
 }
 
 static int cb_client(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -500,21 +507,13 @@ static void start_connects(struct loadrun *r)
 }
 
 /* ---------------------------------------------------------------- phases */
-static uint64_t rnd_next(uint64_t *s) /* xorshift64 */
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 static void begin_close(struct loadrun *r)
 {
     r->phase = LOADRUN_P_CLOSING;
     r->phase_end_ns = clock_mono_ns() + 2000000000LL;
+    lws_sul_cancel(&r->send_sul);
     for (int i = 0; i < r->n; i++) {
         struct loadrun_client *c = &r->cl[i];
-        lws_sul_cancel(&c->sul);
         if (c->wsi && (c->state == LOADRUN_C_OPEN || c->state == LOADRUN_C_JOINED)) {
             c->want_close = true;
             lws_callback_on_writable(c->wsi);
@@ -532,17 +531,13 @@ static void fail(struct loadrun *r, const char *msg)
 
 static void start_sending(struct loadrun *r, int64_t now)
 {
-    uint64_t rs = (uint64_t)r->o.seed * 2654435761ULL + 88172645463325252ULL;
     r->phase = LOADRUN_P_RUN;
     r->send_start_ns = now;
     r->win_start_ns = now + r->o.warmup * 1000000000LL;
     r->win_end_ns = r->win_start_ns + r->o.duration * 1000000000LL;
-    for (int i = 0; i < r->n; i++) { /* every client on its own period, at a random phase */
-        struct loadrun_client *c = &r->cl[i];
-        int64_t offset = (int64_t)(rnd_next(&rs) % (uint64_t)r->period_ns);
-        c->due_ns = now + offset;
-        lws_sul_schedule(r->ctx, 0, &c->sul, send_timer, offset / 1000);
-    }
+    loadrun_plan_sends(r, now); /* every client on its own period, at a random phase */
+    int64_t first = r->cl[r->send_order[0]].due_ns;
+    lws_sul_schedule(r->ctx, 0, &r->send_sul, send_due, (first - now + 999) / 1000);
 }
 
 /* --objects, at the end of the drain: the (recipient, sender) pairs of synced clients where
