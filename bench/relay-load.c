@@ -668,8 +668,13 @@ int main(int argc, char **argv)
     }
     if (r->o.seed == 0)
         r->o.seed = (long long)((clock_wall_ms() ^ ((int64_t)getpid() << 16)) & 0x7fffffff);
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
+    /* lws sizes its fd tables by this limit; the soft limit is set to what the clients need
+     * (not to the hard limit: those tables would be needlessly large).  No fd_limit_per_thread
+     * below: under the limit it makes lws find each event's connection by a linear scan. */
+    rlim_t need = (rlim_t)r->n + 256 > 1024 ? (rlim_t)r->n + 256 : 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != need &&
+        (rl.rlim_max == RLIM_INFINITY || need <= rl.rlim_max)) {
+        rl.rlim_cur = need;
         (void)setrlimit(RLIMIT_NOFILE, &rl);
     }
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)r->n + 64) {
@@ -687,7 +692,6 @@ int main(int argc, char **argv)
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = PROTOCOLS;
-    info.fd_limit_per_thread = (unsigned)r->n + 64;
     info.max_http_header_pool = (unsigned short)(r->o.inflight + 16);
     info.timeout_secs = (unsigned)r->o.connect_timeout;
     info.connect_timeout_secs = (unsigned)r->o.connect_timeout;
