@@ -222,13 +222,19 @@ static int sender_index(const struct loadrun *r, const struct loadrun_client *c,
         return m->has_c && m->c >= 0 && m->c < r->n ? (int)m->c : -1;
     if (!m->from || m->from_len != 36 || memcmp(m->from, r->uuid_prefix, 24) != 0)
         return -1;
-    char hex[13];
-    memcpy(hex, m->from + 24, 12);
-    hex[12] = '\0';
-    char *end;
-    unsigned long long v = strtoull(hex, &end, 16);
     (void)c;
-    return *end == '\0' && v < (unsigned long long)r->n ? (int)v : -1;
+    uint64_t v = 0; /* the client index: 12 hex digits (loadrun_setup) */
+    for (int i = 24; i < 36; i++) {
+        char ch = m->from[i];
+        unsigned d = ch >= '0' && ch <= '9'   ? (unsigned)(ch - '0')
+                     : ch >= 'a' && ch <= 'f' ? (unsigned)(ch - 'a' + 10)
+                     : ch >= 'A' && ch <= 'F' ? (unsigned)(ch - 'A' + 10)
+                                              : 16;
+        if (d == 16)
+            return -1;
+        v = v << 4 | d;
+    }
+    return v < (uint64_t)r->n ? (int)v : -1;
 }
 
 static void mark_ready(struct loadrun_client *c)
