@@ -30,6 +30,10 @@ static bool is_scalar_char(char ch)
            ch == '.' || ch == 'E';
 }
 
+/* the bytes skip_value must look at inside a container */
+static const bool STRUCTURAL[256] = {
+    ['"'] = true, ['{'] = true, ['['] = true, ['}'] = true, [']'] = true};
+
 static const char *skip_value(const char *p, const char *e)
 {
     int depth = 0;
@@ -53,8 +57,9 @@ static const char *skip_value(const char *p, const char *e)
             while (p < e && is_scalar_char(*p))
                 p++;
             return p > s ? p : NULL;
-        } else {
-            p++;
+        } else { /* inside a container: run to the next quote or bracket */
+            for (p++; p < e && !STRUCTURAL[(unsigned char)*p]; p++)
+                ;
         }
     } while (depth > 0);
     return p;
