@@ -2,6 +2,7 @@
 #include "bench/jscan.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,10 @@ static bool is_scalar_char(char ch)
            ch == '.' || ch == 'E';
 }
 
+/* the bytes skip_value must look at inside a container */
+static const bool STRUCTURAL[256] = {
+    ['"'] = true, ['{'] = true, ['['] = true, ['}'] = true, [']'] = true};
+
 static const char *skip_value(const char *p, const char *e)
 {
     int depth = 0;
@@ -52,8 +57,9 @@ static const char *skip_value(const char *p, const char *e)
             while (p < e && is_scalar_char(*p))
                 p++;
             return p > s ? p : NULL;
-        } else {
-            p++;
+        } else { /* inside a container: run to the next quote or bracket */
+            for (p++; p < e && !STRUCTURAL[(unsigned char)*p]; p++)
+                ;
         }
     } while (depth > 0);
     return p;
@@ -76,6 +82,36 @@ static const char *scan_number(const char *p, const char *e, double *d)
     if (end != buf + n || errno)
         return NULL;
     return p + n;
+}
+
+/* The common case first: [-]digits[.digits], at most 15 digits, no exponent (the generator's
+ * own seq, t, epoch ...).  Such a value is m / 10^f with m < 2^53 and f <= 15, both exact in
+ * a double, so one division gives the correctly rounded result, the one strtod gives.
+ * Returns NULL for anything else, which then goes to scan_number. */
+static const char *scan_plain_number(const char *p, const char *e, double *d)
+{
+    static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    bool neg = p < e && *p == '-';
+    uint64_t m = 0;
+    int digits = 0, frac = 0;
+    p += neg;
+    for (; p < e && *p >= '0' && *p <= '9'; p++, digits++)
+        m = m * 10 + (uint64_t)(*p - '0');
+    if (digits == 0)
+        return NULL;
+    if (p < e && *p == '.') {
+        for (p++; p < e && *p >= '0' && *p <= '9'; p++, frac++)
+            m = m * 10 + (uint64_t)(*p - '0');
+        if (frac == 0)
+            return NULL;
+    }
+    if (digits + frac > 15 || (p < e && is_scalar_char(*p)))
+        return NULL;
+    *d = (double)m / pow10[frac];
+    if (neg)
+        *d = -*d;
+    return p;
 }
 
 static bool key_is(const char *k, size_t kl, const char *name)
@@ -108,7 +144,8 @@ static const char *scan_object(const char *p, const char *e, struct jscan_msg *m
         bool num = *p == '-' || (*p >= '0' && *p <= '9');
         if (num && (key_is(k, kl, "op") || key_is(k, kl, "seq") || key_is(k, kl, "c") ||
                     key_is(k, kl, "t") || key_is(k, kl, "epoch"))) {
-            if (!(p = scan_number(p, e, &d)))
+            const char *q = scan_plain_number(p, e, &d);
+            if (!(p = q ? q : scan_number(p, e, &d)))
                 return NULL;
             if (*k == 't') {
                 m->t = d, m->has_t = true;

@@ -56,6 +56,34 @@ int loadrun_parse_url(struct loadrun *r)
     return 0;
 }
 
+static uint64_t rnd_next(uint64_t *s) /* xorshift64 */
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static const struct loadrun_client *g_sort_cl; /* qsort has no context argument */
+
+static int by_due(const void *a, const void *b)
+{
+    int64_t da = g_sort_cl[*(const int *)a].due_ns, db = g_sort_cl[*(const int *)b].due_ns;
+    return da < db ? -1 : da > db ? 1 : *(const int *)a - *(const int *)b;
+}
+
+void loadrun_plan_sends(struct loadrun *r, int64_t now)
+{
+    uint64_t rs = (uint64_t)r->o.seed * 2654435761ULL + 88172645463325252ULL;
+    for (int i = 0; i < r->n; i++) {
+        r->cl[i].due_ns = now + (int64_t)(rnd_next(&rs) % (uint64_t)r->period_ns);
+        r->send_order[i] = i;
+    }
+    g_sort_cl = r->cl;
+    qsort(r->send_order, (size_t)r->n, sizeof *r->send_order, by_due);
+    r->send_next = 0;
+}
+
 int loadrun_setup(struct loadrun *r)
 {
     char prefix[96], uid[64], user[32];
@@ -72,9 +100,10 @@ int loadrun_setup(struct loadrun *r)
         return -1;
     }
     r->cl = calloc((size_t)r->n, sizeof *r->cl);
+    r->send_order = calloc((size_t)r->n, sizeof *r->send_order);
     r->room_joined = calloc((size_t)r->o.rooms, sizeof *r->room_joined);
     r->room_synced = calloc((size_t)r->o.rooms, sizeof *r->room_synced);
-    if (!r->cl || !r->room_joined || !r->room_synced)
+    if (!r->cl || !r->send_order || !r->room_joined || !r->room_synced)
         return -1;
     for (int i = 0; i < r->n; i++) {
         struct loadrun_client *c = &r->cl[i];
@@ -117,6 +146,7 @@ void loadrun_free(struct loadrun *r)
         free(r->cl[i].last_obj_seq);
     }
     free(r->cl);
+    free(r->send_order);
     free(r->room_joined);
     free(r->room_synced);
     hist_clear(&r->lat);

@@ -72,7 +72,6 @@ struct loadrun;
 struct loadrun_client {
     struct loadrun *run;
     struct lws *wsi;
-    lws_sorted_usec_list_t sul;
     int idx, room;
     enum loadrun_client_state state;
     bool want_send, want_close, want_obj;
@@ -82,7 +81,7 @@ struct loadrun_client {
     uint32_t obj_seq;
     long long epoch; /* of the held object, from OWNERSHIP_GRANTED */
     uint32_t seq;
-    int64_t due_ns;
+    int64_t due_ns; /* its next send (one period apart, at its own random phase) */
     double px, pz;
     uint32_t *last_seq;     /* per peer of the room: last seq received from it */
     uint32_t *last_obj_seq; /* per peer of the room: last REP_OBJECT seq received from it */
@@ -114,6 +113,12 @@ struct loadrun {
     int64_t t0_ns, connect_deadline_ns, phase_end_ns, send_start_ns, win_start_ns, win_end_ns;
     int64_t period_ns, hard_deadline_ns;
     lws_sorted_usec_list_t tick;
+    /* the send schedule: one timer for all clients.  Every client sends once per period at
+     * its own phase, so their order by due time never changes: send_order is the clients
+     * sorted by phase, send_next the next one due (loadrun_plan_sends). */
+    lws_sorted_usec_list_t send_sul;
+    int *send_order;
+    int send_next;
     struct loadrun_snap s0, s1;
     bool have_s0, have_s1;
     double connect_s;
@@ -136,6 +141,9 @@ int loadrun_parse_url(struct loadrun *r) __attribute__((warn_unused_result));
  * histograms.  Returns 0, or -1 with a message on stderr. */
 int loadrun_setup(struct loadrun *r) __attribute__((warn_unused_result));
 void loadrun_free(struct loadrun *r);
+/* Gives every client a random phase in [now, now + period_ns) (seeded by o.seed) as its first
+ * due_ns and sorts send_order by it; send_next = 0. */
+void loadrun_plan_sends(struct loadrun *r, int64_t now);
 /* Samples the clocks, this process's and the relay's CPU and the per-core counters. */
 void loadrun_snap(const struct loadrun *r, struct loadrun_snap *s);
 /* Prints the one `RESULT {json}` line on stdout. */

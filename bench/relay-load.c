@@ -91,23 +91,31 @@ static void build_transform(struct loadrun_client *c, double t_ms, size_t *len)
     *len = n > 0 && n < LOADRUN_TX_MAX ? (size_t)n : 0;
 }
 
-static void send_timer(lws_sorted_usec_list_t *sul)
+/* The one send timer: every client whose due time has come is marked for a send (or, when
+ * its previous one still waits for the socket, counted as merged), its due time moves one
+ * period on, and the timer is set again for the next client in phase order. */
+static void send_due(lws_sorted_usec_list_t *sul)
 {
-    struct loadrun_client *c = lws_container_of(sul, struct loadrun_client, sul);
-    struct loadrun *r = c->run;
+    struct loadrun *r = lws_container_of(sul, struct loadrun, send_sul);
     int64_t now = clock_mono_ns();
-    if (r->phase != LOADRUN_P_RUN || !c->ready || c->state != LOADRUN_C_JOINED ||
-        now >= r->win_end_ns)
+    if (r->phase != LOADRUN_P_RUN || now >= r->win_end_ns)
         return;
-    if (now - c->due_ns > 0)
-        hist_add(&r->lag, (double)(now - c->due_ns) / 1e6);
-    if (c->want_send)
-        r->timer_late++; /* previous send still waiting for the socket: merged */
-    c->want_send = true;
-    lws_callback_on_writable(c->wsi);
-    c->due_ns += r->period_ns;
-    int64_t delay = c->due_ns - now;
-    lws_sul_schedule(r->ctx, 0, &c->sul, send_timer, delay > 0 ? delay / 1000 : 0);
+    struct loadrun_client *c = &r->cl[r->send_order[r->send_next]];
+    while (c->due_ns <= now) {
+        if (c->ready && c->state == LOADRUN_C_JOINED && c->wsi) {
+            if (now > c->due_ns)
+                hist_add(&r->lag, (double)(now - c->due_ns) / 1e6);
+            if (c->want_send)
+                r->timer_late++; /* previous send still waiting for the socket: merged */
+            c->want_send = true;
+            lws_callback_on_writable(c->wsi);
+        }
+        c->due_ns += r->period_ns;
+        if (++r->send_next == r->n)
+            r->send_next = 0;
+        c = &r->cl[r->send_order[r->send_next]];
+    }
+    lws_sul_schedule(r->ctx, 0, &r->send_sul, send_due, (c->due_ns - now + 999) / 1000);
 }
 
 static int write_text(struct loadrun_client *c, int n)
@@ -214,13 +222,19 @@ static int sender_index(const struct loadrun *r, const struct loadrun_client *c,
         return m->has_c && m->c >= 0 && m->c < r->n ? (int)m->c : -1;
     if (!m->from || m->from_len != 36 || memcmp(m->from, r->uuid_prefix, 24) != 0)
         return -1;
-    char hex[13];
-    memcpy(hex, m->from + 24, 12);
-    hex[12] = '\0';
-    char *end;
-    unsigned long long v = strtoull(hex, &end, 16);
     (void)c;
-    return *end == '\0' && v < (unsigned long long)r->n ? (int)v : -1;
+    uint64_t v = 0; /* the client index: 12 hex digits (loadrun_setup) */
+    for (int i = 24; i < 36; i++) {
+        char ch = m->from[i];
+        unsigned d = ch >= '0' && ch <= '9'   ? (unsigned)(ch - '0')
+                     : ch >= 'a' && ch <= 'f' ? (unsigned)(ch - 'a' + 10)
+                     : ch >= 'A' && ch <= 'F' ? (unsigned)(ch - 'A' + 10)
+                                              : 16;
+        if (d == 16)
+            return -1;
+        v = v << 4 | d;
+    }
+    return v < (uint64_t)r->n ? (int)v : -1;
 }
 
 static void mark_ready(struct loadrun_client *c)
@@ -417,7 +431,6 @@ static void client_gone(struct loadrun_client *c, const char *why)
         r->closed++;
     }
     c->wsi = NULL;
-    lws_sul_cancel(&c->sul);
 }
 
 static int cb_client(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -500,21 +513,13 @@ static void start_connects(struct loadrun *r)
 }
 
 /* ---------------------------------------------------------------- phases */
-static uint64_t rnd_next(uint64_t *s) /* xorshift64 */
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 static void begin_close(struct loadrun *r)
 {
     r->phase = LOADRUN_P_CLOSING;
     r->phase_end_ns = clock_mono_ns() + 2000000000LL;
+    lws_sul_cancel(&r->send_sul);
     for (int i = 0; i < r->n; i++) {
         struct loadrun_client *c = &r->cl[i];
-        lws_sul_cancel(&c->sul);
         if (c->wsi && (c->state == LOADRUN_C_OPEN || c->state == LOADRUN_C_JOINED)) {
             c->want_close = true;
             lws_callback_on_writable(c->wsi);
@@ -532,17 +537,13 @@ static void fail(struct loadrun *r, const char *msg)
 
 static void start_sending(struct loadrun *r, int64_t now)
 {
-    uint64_t rs = (uint64_t)r->o.seed * 2654435761ULL + 88172645463325252ULL;
     r->phase = LOADRUN_P_RUN;
     r->send_start_ns = now;
     r->win_start_ns = now + r->o.warmup * 1000000000LL;
     r->win_end_ns = r->win_start_ns + r->o.duration * 1000000000LL;
-    for (int i = 0; i < r->n; i++) { /* every client on its own period, at a random phase */
-        struct loadrun_client *c = &r->cl[i];
-        int64_t offset = (int64_t)(rnd_next(&rs) % (uint64_t)r->period_ns);
-        c->due_ns = now + offset;
-        lws_sul_schedule(r->ctx, 0, &c->sul, send_timer, offset / 1000);
-    }
+    loadrun_plan_sends(r, now); /* every client on its own period, at a random phase */
+    int64_t first = r->cl[r->send_order[0]].due_ns;
+    lws_sul_schedule(r->ctx, 0, &r->send_sul, send_due, (first - now + 999) / 1000);
 }
 
 /* --objects, at the end of the drain: the (recipient, sender) pairs of synced clients where
@@ -673,8 +674,13 @@ int main(int argc, char **argv)
     }
     if (r->o.seed == 0)
         r->o.seed = (long long)((clock_wall_ms() ^ ((int64_t)getpid() << 16)) & 0x7fffffff);
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
+    /* lws sizes its fd tables by this limit; the soft limit is set to what the clients need
+     * (not to the hard limit: those tables would be needlessly large).  No fd_limit_per_thread
+     * below: under the limit it makes lws find each event's connection by a linear scan. */
+    rlim_t need = (rlim_t)r->n + 256 > 1024 ? (rlim_t)r->n + 256 : 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != need &&
+        (rl.rlim_max == RLIM_INFINITY || need <= rl.rlim_max)) {
+        rl.rlim_cur = need;
         (void)setrlimit(RLIMIT_NOFILE, &rl);
     }
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)r->n + 64) {
@@ -692,7 +698,6 @@ int main(int argc, char **argv)
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = PROTOCOLS;
-    info.fd_limit_per_thread = (unsigned)r->n + 64;
     info.max_http_header_pool = (unsigned short)(r->o.inflight + 16);
     info.timeout_secs = (unsigned)r->o.connect_timeout;
     info.connect_timeout_secs = (unsigned)r->o.connect_timeout;
