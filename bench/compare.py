@@ -12,25 +12,14 @@ and the relay's rooms per core: R / (relay CPU share) at its largest R that hold
 figure to size a fleet by.  Exit status 0 whatever the ratios (it reports, it does not
 judge a machine); 1 when a figure is missing.
 """
-import json
 import os
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from summary import load_results  # noqa: E402
+
 TARGETS = {"save": 5.0, "get": 0.8, "relay": 10.0}
-
-
-def load(path):
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    pass
-    return rows
 
 
 def http_rps(rows, test, target):
@@ -65,7 +54,7 @@ def line(name, ours, theirs, what):
 def main(path):
     here = os.path.dirname(os.path.abspath(__file__))
     subprocess.run(["/usr/bin/python3", os.path.join(here, "summary.py"), path], check=False)
-    rows = load(path)
+    rows = load_results(path, report=False)
     have = True
     have &= line("save", http_rps(rows, "post_save", "c-asset-server"),
                  http_rps(rows, "post_save", "node-asset-server"), "req/s roomstate vs Node asset server")

@@ -16,7 +16,8 @@ def fmt(v, nd=1):
     return f"{v:,}" if isinstance(v, int) else str(v)
 
 
-def main(path):
+def load_results(path, report=True):
+    """The RESULT objects of a .jsonl file; an unreadable line is reported (report) and skipped."""
     rows = []
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -25,7 +26,13 @@ def main(path):
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError:
-                    print(f"FIGURE unreadable result line: {line[:80]}")
+                    if report:
+                        print(f"FIGURE unreadable result line: {line[:80]}")
+    return rows
+
+
+def main(path):
+    rows = load_results(path)
     best = {}  # (target, generator, tick) -> largest R that holds, or None
     for r in rows:
         t = r.get("test")
