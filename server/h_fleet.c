@@ -4,7 +4,6 @@
 
 #include "common/clock.h"
 #include "common/log.h"
-#include "server/dbpool.h"
 #include "server/reply.h"
 #include "store/fleet.h"
 
@@ -244,43 +243,32 @@ static enum MHD_Result ckpt_delete(struct http_req *r, struct store *s)
 
 /* ---- entry points: a connection from the pool around each ------------------------------ */
 
-static enum MHD_Result with_store(struct http_req *r,
-                                  enum MHD_Result (*fn)(struct http_req *r, struct store *s))
-{
-    struct store *s = NULL;
-    if (dbpool_get(&s) != STORE_OK)
-        return reply_no_database(r);
-    enum MHD_Result ret = fn(r, s);
-    dbpool_put(s);
-    return ret;
-}
-
 enum MHD_Result h_lease_post(struct http_req *r)
 {
-    return with_store(r, lease_post);
+    return reply_with_store(r, lease_post);
 }
 
 enum MHD_Result h_lease_get(struct http_req *r)
 {
-    return with_store(r, lease_get);
+    return reply_with_store(r, lease_get);
 }
 
 enum MHD_Result h_lease_delete(struct http_req *r)
 {
-    return with_store(r, lease_delete);
+    return reply_with_store(r, lease_delete);
 }
 
 enum MHD_Result h_checkpoint_put(struct http_req *r)
 {
-    return with_store(r, ckpt_put);
+    return reply_with_store(r, ckpt_put);
 }
 
 enum MHD_Result h_checkpoint_get(struct http_req *r)
 {
-    return with_store(r, ckpt_get);
+    return reply_with_store(r, ckpt_get);
 }
 
 enum MHD_Result h_checkpoint_delete(struct http_req *r)
 {
-    return with_store(r, ckpt_delete);
+    return reply_with_store(r, ckpt_delete);
 }

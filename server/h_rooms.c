@@ -87,14 +87,6 @@ static json_t *saved_by_json(const struct store_saved_by *sb)
     return o;
 }
 
-static enum MHD_Result get_store_or_reply(struct http_req *r, struct store **s)
-{
-    enum store_status st = dbpool_get(s);
-    if (st == STORE_OK)
-        return MHD_YES;
-    return reply_no_database(r);
-}
-
 /* A save between its checks (HTTP thread) and its reply (HTTP thread again), run on a
  * save worker (saveq) while the connection is suspended. */
 struct save_job {
@@ -404,8 +396,8 @@ enum MHD_Result h_state_get(struct http_req *r)
     if (want < 0)
         return reply_problem(r, REPLY_BAD_REQUEST, "version must be a positive integer", NULL,
                              NULL);
-    if (get_store_or_reply(r, &s) != MHD_YES || r->queued)
-        return r->queued ? MHD_YES : MHD_NO;
+    if (dbpool_get(&s) != STORE_OK)
+        return reply_no_database(r);
     enum MHD_Result ret = state_get(r, s, want);
     dbpool_put(s);
     return ret;
@@ -425,24 +417,15 @@ static enum MHD_Result state_delete(struct http_req *r, struct store *s)
 
 enum MHD_Result h_state_delete(struct http_req *r)
 {
-    struct store *s = NULL;
-    if (get_store_or_reply(r, &s) != MHD_YES || r->queued)
-        return r->queued ? MHD_YES : MHD_NO;
-    enum MHD_Result ret = state_delete(r, s);
-    dbpool_put(s);
-    return ret;
+    return reply_with_store(r, state_delete);
 }
 
-enum MHD_Result h_versions_get(struct http_req *r)
+static enum MHD_Result versions_get(struct http_req *r, struct store *s)
 {
-    struct store *s = NULL;
     struct store_version_info *vs = NULL;
     size_t n = 0;
     char saved_at[CLOCK_RFC3339_LEN];
-    if (get_store_or_reply(r, &s) != MHD_YES || r->queued)
-        return r->queued ? MHD_YES : MHD_NO;
     enum store_status st = store_room_versions(s, r->room_id, &vs, &n);
-    dbpool_put(s);
     if (st == STORE_OK && n == 0)
         st = STORE_NOT_FOUND;
     if (st != STORE_OK) {
@@ -461,4 +444,9 @@ enum MHD_Result h_versions_get(struct http_req *r)
     free(vs);
     return reply_json(r, MHD_HTTP_OK,
                       json_pack("{s:s, s:o}", "room_id", r->room_id, "versions", list), NULL);
+}
+
+enum MHD_Result h_versions_get(struct http_req *r)
+{
+    return reply_with_store(r, versions_get);
 }

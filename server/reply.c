@@ -2,6 +2,7 @@
 #include "server/reply.h"
 
 #include "common/log.h"
+#include "server/dbpool.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -144,4 +145,15 @@ enum MHD_Result reply_no_database(struct http_req *r)
 {
     static const char *const retry[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
     return reply_problem(r, REPLY_NOT_READY, "the database is not available", NULL, retry);
+}
+
+enum MHD_Result reply_with_store(struct http_req *r,
+                                 enum MHD_Result (*fn)(struct http_req *r, struct store *s))
+{
+    struct store *s = NULL;
+    if (dbpool_get(&s) != STORE_OK)
+        return reply_no_database(r);
+    enum MHD_Result ret = fn(r, s);
+    dbpool_put(s);
+    return ret;
 }

@@ -57,6 +57,12 @@ enum MHD_Result reply_store_failure(struct http_req *r, enum store_status st);
  * Retry-After: 1. */
 enum MHD_Result reply_no_database(struct http_req *r);
 
+/* Runs fn(r, s) with a connection s from the pool (server/dbpool.h), given back after it;
+ * answers reply_no_database when none can be had.  The entry point of every handler that
+ * reads or writes the store. */
+enum MHD_Result reply_with_store(struct http_req *r,
+                                 enum MHD_Result (*fn)(struct http_req *r, struct store *s));
+
 /* No body (204, 304). */
 enum MHD_Result reply_empty(struct http_req *r, unsigned status, const char *const *headers);
 
