@@ -196,7 +196,7 @@ test:
 bench: all
 	sh bench/run.sh
 
-# roomstate and the anchors (ANCHORS=DIR, default ../shared/anchors) in one run, then the
+# roomstate and the comparison anchors (ANCHORS=DIR, their directory; see bench/README.md) in one run, then the
 # three ratios against their targets (BENCHMARKS.md)
 bench-compare: all
 	bash bench/compare.sh

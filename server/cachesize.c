@@ -44,22 +44,29 @@ static bool parse_u64(const char *p, uint64_t *v, const char **end)
     return true;
 }
 
+/* What follows prefix on the first line of text that starts with it, or NULL. */
+static const char *line_starting(const char *text, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    for (const char *line = text; *line;) {
+        if (strncmp(line, prefix, n) == 0)
+            return line + n;
+        const char *nl = strchr(line, '\n');
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    return NULL;
+}
+
 bool cachesize_parse_meminfo(const char *text, uint64_t *bytes)
 {
-    static const char key[] = "MemAvailable:";
-    for (const char *line = text; line && *line;
-         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-        if (strncmp(line, key, sizeof key - 1) != 0)
-            continue;
-        uint64_t kib;
-        const char *end;
-        if (!parse_u64(line + sizeof key - 1, &kib, &end) || strncmp(end, " kB", 3) != 0 ||
-            kib > UINT64_MAX / 1024)
-            return false;
-        *bytes = kib * 1024;
-        return true;
-    }
-    return false;
+    const char *v = line_starting(text, "MemAvailable:"), *end;
+    uint64_t kib;
+    if (!v || !parse_u64(v, &kib, &end) || strncmp(end, " kB", 3) != 0 || kib > UINT64_MAX / 1024)
+        return false;
+    *bytes = kib * 1024;
+    return true;
 }
 
 bool cachesize_parse_limit(const char *text, uint64_t *bytes)
@@ -93,15 +100,12 @@ static bool own_cgroup(char *dir, size_t size)
     char text[4096];
     if (!read_text("/proc/self/cgroup", text, sizeof text))
         return false;
-    for (char *line = text; line && *line;
-         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-        if (strncmp(line, "0::", 3) != 0)
-            continue;
-        size_t len = strcspn(line + 3, "\n");
-        int n = snprintf(dir, size, "/sys/fs/cgroup%.*s", (int)len, line + 3);
-        return n > 0 && (size_t)n < size;
-    }
-    return false;
+    const char *path = line_starting(text, "0::");
+    if (!path)
+        return false;
+    size_t len = strcspn(path, "\n");
+    int n = snprintf(dir, size, "/sys/fs/cgroup%.*s", (int)len, path);
+    return n > 0 && (size_t)n < size;
 }
 
 long long cachesize_auto_here(char *why, size_t whysize)
