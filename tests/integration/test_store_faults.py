@@ -8,6 +8,7 @@ import concurrent.futures
 import errno
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -161,11 +162,22 @@ class LockedByAnotherProcess(unittest.TestCase):
                                  check_same_thread=False)
         holder.execute("BEGIN IMMEDIATE")
         released = threading.Event()
+        seen_in_flight = threading.Event()
+
+        def in_flight():
+            st, _, b = self.s.request("GET", "/metrics")
+            m = re.search(r"^roomstate_http_requests_in_flight (\d+)$", b.decode(), re.M)
+            return st == 200 and m is not None and int(m.group(1)) >= 2  # the save + this scrape
 
         def release_soon():
-            time.sleep(0.2)  # the save must be waiting when the lock goes
-            holder.execute("ROLLBACK")
-            released.set()
+            # release the lock once the save is in the server (waiting for it), not before
+            try:
+                harness.wait_until(in_flight, timeout=10,
+                                   interval=0.01, what="the save in flight")
+                seen_in_flight.set()
+            finally:
+                holder.execute("ROLLBACK")
+                released.set()
         t = threading.Thread(target=release_soon)
         t.start()
         try:
@@ -174,6 +186,7 @@ class LockedByAnotherProcess(unittest.TestCase):
             t.join(timeout=10)
             holder.close()
         self.assertTrue(released.is_set())
+        self.assertTrue(seen_in_flight.is_set(), "the lock went before the save arrived")
         self.assertEqual(st, 201, b)
 
     def test_flag_and_env_documented(self):
