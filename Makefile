@@ -69,7 +69,7 @@ ifneq ($(wildcard bench/relay-load.c),)
 BINS += $(BUILD)/relay-load
 endif
 
-.PHONY: all deps run test unit integration integration-postgres replay check-openapi test-suite clean lint protocol bench bench-compare \
+.PHONY: all deps run test clang-build unit integration integration-postgres replay check-openapi test-suite clean lint protocol bench bench-compare \
         container-check test-repeat
 .DEFAULT_GOAL := all
 
@@ -183,9 +183,15 @@ check-openapi:
 
 test-suite: unit integration
 
+# Every program and the unit tests built with clang as well (its warnings are errors too);
+# a step of `make test`.
+clang-build:
+	$(MAKE) CC=clang BUILD=build-clang all
+
 test:
 	$(MAKE) deps
 	$(MAKE) lint
+	$(MAKE) clang-build
 	$(MAKE) all protocol
 	$(MAKE) test-suite check-openapi
 	$(MAKE) SAN=1 all

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,8 @@ struct body {
     atomic_int refs;
     char room_id[HTTP_ROOM_ID_MAX + 1];
     int64_t version;
+    bool confirmed; /* version was current at mark (under cache->lock) */
+    struct store_watch_mark mark;
     void *owned; /* cache_body_adopt's allocation, freed with the body */
     char data[];
 };
@@ -105,6 +108,40 @@ const struct cache_body *cache_get_any(struct cache *c, const char *room_id, int
     return found ? &found->pub : NULL;
 }
 
+const struct cache_body *cache_get_fresh(struct cache *c, const char *room_id,
+                                         const struct store_watch_mark *mark, int64_t *version)
+{
+    struct body *found = NULL;
+    if (!c)
+        return NULL;
+    size_t i = slot_of(c, room_id);
+    pthread_mutex_lock(&c->lock);
+    struct body *b = c->slots[i];
+    if (b && b->confirmed && !memcmp(&b->mark, mark, sizeof *mark) &&
+        !strcmp(b->room_id, room_id)) {
+        atomic_fetch_add(&b->refs, 1);
+        found = b;
+        *version = b->version;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return found ? &found->pub : NULL;
+}
+
+void cache_confirm(struct cache *c, const char *room_id, int64_t version,
+                   const struct store_watch_mark *mark)
+{
+    if (!c)
+        return;
+    size_t i = slot_of(c, room_id);
+    pthread_mutex_lock(&c->lock);
+    struct body *b = c->slots[i];
+    if (b && b->version == version && !strcmp(b->room_id, room_id)) {
+        b->mark = *mark;
+        b->confirmed = true;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
 struct cache_body *cache_body_new(size_t len, char **data)
 {
     struct body *b = len < SIZE_MAX - sizeof *b ? malloc(sizeof *b + len + 1) : NULL;
@@ -116,6 +153,7 @@ struct cache_body *cache_body_new(size_t len, char **data)
     b->pub.len = len;
     b->room_id[0] = '\0';
     b->version = 0;
+    b->confirmed = false;
     b->owned = NULL;
     atomic_init(&b->refs, 1);
     *data = b->data;

@@ -1,13 +1,17 @@
 /* cache.h — GET /rooms/{id}/state response bodies keyed by (room id, version).  A version
  * names one document for ever (versions are never reused), so an entry is never stale;
- * callers look it up only after reading the room's current version from the store.
- * Bounded by entries and bytes; thread-safe; bodies are reference-counted so a response
- * being sent keeps its body alive after eviction. */
+ * what may be stale is whether it is the room's current version.  Callers learn that from
+ * the store, or without asking it: an entry may carry the store_watch mark at which its
+ * version was last confirmed current, and an equal mark now means nothing was committed
+ * since.  Bounded by entries and bytes; thread-safe; bodies are reference-counted so a
+ * response being sent keeps its body alive after eviction. */
 #ifndef ROOMSTATE_CACHE_H
 #define ROOMSTATE_CACHE_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "store/store_watch.h"
 
 struct cache;
 struct cache_body {
@@ -21,6 +25,17 @@ void cache_free(struct cache *c);
 
 /* A new reference to the body of (room, version), or NULL. */
 const struct cache_body *cache_get(struct cache *c, const char *room_id, int64_t version);
+
+/* A new reference to the room's body, with its version in *version, when the cache holds one
+ * that cache_confirm last confirmed at a mark equal to *mark (nothing committed since: it is
+ * still the current version); else NULL. */
+const struct cache_body *cache_get_fresh(struct cache *c, const char *room_id,
+                                         const struct store_watch_mark *mark, int64_t *version);
+
+/* Records that the store said (room, version) was current after mark was read (when the
+ * cache holds that entry; a later confirmation replaces an earlier one). */
+void cache_confirm(struct cache *c, const char *room_id, int64_t version,
+                   const struct store_watch_mark *mark);
 
 /* A new reference to whatever body the cache holds for the room and its version (*version),
  * or NULL: for store_room_get_current(…, *version, …), which then says whether it is current. */

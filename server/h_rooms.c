@@ -12,6 +12,7 @@
 #include "server/reply.h"
 #include "server/saveq.h"
 #include "store/store.h"
+#include "store/store_watch.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -309,31 +310,61 @@ out:
     return b;
 }
 
-/* 200 with the state st (kept in the body cache when current). */
+/* 200 with the state st (kept in the body cache when current, confirmed at *mark when
+ * there is one). */
 static enum MHD_Result state_reply(struct http_req *r, struct store_state *st, bool current,
-                                   const char **hdrs)
+                                   const struct store_watch_mark *mark, const char **hdrs)
 {
     struct cache_body *b = state_body(r->room_id, st);
     if (!b)
         return reply_problem(r, REPLY_INTERNAL, "could not build the state", NULL, NULL);
     const struct cache_body *cb = b;
-    if (current)
+    if (current) {
         cb = cache_insert(r->srv->cache, r->room_id, st->version, b);
+        if (mark)
+            cache_confirm(r->srv->cache, r->room_id, st->version, mark);
+    }
     return reply_shared(r, MHD_HTTP_OK, "application/json", cb->bytes, cb->len, cache_body_release,
                         (void *)cb, hdrs);
 }
 
-static enum MHD_Result state_get(struct http_req *r, struct store *s, int64_t want)
+/* The cached body of the current version, or 304 for it, when nothing was committed to the
+ * database since the cache last confirmed that version current (store_watch.h): no
+ * database connection, no query.  False when the store must be asked. */
+static bool state_get_unchanged(struct http_req *r, const struct precond *inm,
+                                const struct store_watch_mark *mark, enum MHD_Result *ret)
+{
+    int64_t version = 0;
+    const struct cache_body *cb = cache_get_fresh(r->srv->cache, r->room_id, mark, &version);
+    if (!cb)
+        return false;
+    metrics_cache_confirmed(false);
+    char etag[ETAG_MAX];
+    precond_etag(version, etag, sizeof etag);
+    const char *hdrs[] = {MHD_HTTP_HEADER_ETAG, etag, NULL};
+    if (inm->kind != PRECOND_NONE && precond_matches(inm, version)) {
+        cache_body_release((void *)cb);
+        *ret = reply_empty(r, MHD_HTTP_NOT_MODIFIED, hdrs);
+    } else {
+        metrics_cache(true);
+        *ret = reply_shared(r, MHD_HTTP_OK, "application/json", cb->bytes, cb->len,
+                            cache_body_release, (void *)cb, hdrs);
+    }
+    return true;
+}
+
+/* mark: the database's, read before any query of this request (NULL: unknown). */
+static enum MHD_Result state_get(struct http_req *r, struct store *s, int64_t want,
+                                 const struct precond *inmp, const struct store_watch_mark *mark)
 {
     struct store_state st = {0};
-    struct precond inm;
+    struct precond inm = *inmp;
     const struct cache_body *cb = NULL;
     char etag[ETAG_MAX];
     int64_t cur = 0;
     enum store_status ss;
     enum MHD_Result ret = MHD_NO;
 
-    precond_parse(http_header(r, MHD_HTTP_HEADER_IF_NONE_MATCH), true, &inm);
     if (want == 0 && inm.kind == PRECOND_NONE) {
         /* One read of the store: the current version, and its document unless the cache
          * holds that version's body (then the document is not read). */
@@ -351,10 +382,14 @@ static enum MHD_Result state_get(struct http_req *r, struct store *s, int64_t wa
             return reply_store_error(r, ss);
         precond_etag(st.version, etag, sizeof etag);
         const char *hdrs[] = {MHD_HTTP_HEADER_ETAG, etag, NULL};
-        if (hit)
+        if (hit) {
+            metrics_cache_confirmed(true);
+            if (mark)
+                cache_confirm(r->srv->cache, r->room_id, st.version, mark);
             return reply_shared(r, MHD_HTTP_OK, "application/json", cb->bytes, cb->len,
                                 cache_body_release, (void *)cb, hdrs);
-        ret = state_reply(r, &st, true, hdrs);
+        }
+        ret = state_reply(r, &st, true, mark, hdrs);
         store_state_clear(&st);
         return ret;
     }
@@ -368,9 +403,13 @@ static enum MHD_Result state_get(struct http_req *r, struct store *s, int64_t wa
             return reply_empty(r, MHD_HTTP_NOT_MODIFIED, hdrs);
         cb = cache_get(r->srv->cache, r->room_id, cur);
         metrics_cache(cb != NULL);
-        if (cb)
+        if (cb) {
+            metrics_cache_confirmed(true);
+            if (mark)
+                cache_confirm(r->srv->cache, r->room_id, cur, mark);
             return reply_shared(r, MHD_HTTP_OK, "application/json", cb->bytes, cb->len,
                                 cache_body_release, (void *)cb, hdrs);
+        }
     }
     ss = store_room_get(s, r->room_id, want, &st);
     if (ss != STORE_OK) {
@@ -383,7 +422,8 @@ static enum MHD_Result state_get(struct http_req *r, struct store *s, int64_t wa
         ret = reply_empty(r, MHD_HTTP_NOT_MODIFIED, hdrs);
         goto out;
     }
-    ret = state_reply(r, &st, want == 0, hdrs);
+    /* a version read by number (want) is not known to be current */
+    ret = state_reply(r, &st, want == 0, want == 0 ? mark : NULL, hdrs);
 out:
     store_state_clear(&st);
     return ret;
@@ -392,13 +432,21 @@ out:
 enum MHD_Result h_state_get(struct http_req *r)
 {
     struct store *s = NULL;
+    struct precond inm;
+    struct store_watch_mark mark;
+    enum MHD_Result ret;
     int64_t want = http_query_positive(r, "version");
     if (want < 0)
         return reply_problem(r, REPLY_BAD_REQUEST, "version must be a positive integer", NULL,
                              NULL);
+    precond_parse(http_header(r, MHD_HTTP_HEADER_IF_NONE_MATCH), true, &inm);
+    /* the mark is read before the store is: a commit after it makes the next mark differ */
+    bool marked = want == 0 && store_watch_mark(r->srv->watch, &mark);
+    if (marked && state_get_unchanged(r, &inm, &mark, &ret))
+        return ret;
     if (dbpool_get(&s) != STORE_OK)
         return reply_no_database(r);
-    enum MHD_Result ret = state_get(r, s, want);
+    ret = state_get(r, s, want, &inm, marked ? &mark : NULL);
     dbpool_put(s);
     return ret;
 }

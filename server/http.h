@@ -24,6 +24,8 @@ struct saveq;
 
 /* Settings of the running server; read-only once http_start has been called (except the
  * atomics). */
+struct store_watch;
+
 struct server {
     const char *db_path;
     struct auth_keys keys;
@@ -33,6 +35,7 @@ struct server {
     unsigned threads;
     struct livekit_config livekit; /* POST /livekit/token; unset: 503 */
     struct cache *cache;           /* GET /state bodies by (room, version); NULL: no cache */
+    struct store_watch *watch;     /* commits to the database since a mark; NULL: unknown */
     unsigned save_workers;         /* threads running durable saves; 0: on the HTTP threads */
     int db_lock_wait_ms;           /* a save's bound from its arrival (then 503 Retry-After) */
     struct saveq *saveq;           /* started by http_start when save_workers > 0 */

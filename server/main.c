@@ -12,6 +12,7 @@
 #include "store/dbfile.h"
 #include "store/store.h"
 #include "store/store_pg.h"
+#include "store/store_watch.h"
 
 #include <malloc.h>
 #include <sched.h>
@@ -317,6 +318,16 @@ int main(int argc, char **argv)
     store_options_default(&sopts);
     sopts.lock_wait_ms = (int)cfg.db_lock_wait_ms;
     dbpool_init(cfg.db, (unsigned)cfg.db_pool, &sopts);
+    if (srv.cache) { /* a cached GET then asks the database only after a commit */
+        char why[512] = "";
+        if (store_watch_open(cfg.db, &srv.watch, why, sizeof why) != STORE_OK || !srv.watch) {
+            srv.watch = NULL;
+            if (store_backend_of(cfg.db) == STORE_BACKEND_SQLITE)
+                log_warn("state cache: every GET reads the current version from the database "
+                         "(no commit watch: %s)",
+                         why);
+        }
+    }
 
     /* Every thread (the daemon's too) inherits this mask; only sigwait below sees them. */
     signal(SIGPIPE, SIG_IGN);
@@ -345,6 +356,7 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     dbpool_close_all();
+    store_watch_close(srv.watch);
     dblock_release(db_lock_fd); /* after every SQLite connection of this process is closed */
     cache_free(srv.cache);
     free(session_key);

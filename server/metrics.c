@@ -34,7 +34,7 @@ static atomic_ullong dur_buckets[METRICS_ROUTE_COUNT][NBUCKETS + 1];
 static atomic_ullong dur_sum_ns[METRICS_ROUTE_COUNT];
 static atomic_ullong saves_created, saves_updated, bytes_stored;
 static atomic_ullong auth_failures[AUTH_RESULT_COUNT];
-static atomic_ullong cache_hits, cache_misses;
+static atomic_ullong cache_hits, cache_misses, confirmed_by_query, confirmed_by_watch;
 static atomic_llong conns_open;
 static atomic_ullong conns_refused_ip, conns_refused_total, conns_head_timeout, conns_body_timeout,
     conns_body_cut;
@@ -82,6 +82,12 @@ void metrics_auth_failure(enum auth_result reason)
 void metrics_cache(bool hit)
 {
     atomic_fetch_add_explicit(hit ? &cache_hits : &cache_misses, 1, memory_order_relaxed);
+}
+
+void metrics_cache_confirmed(bool by_query)
+{
+    atomic_fetch_add_explicit(by_query ? &confirmed_by_query : &confirmed_by_watch, 1,
+                              memory_order_relaxed);
 }
 
 void metrics_connection_opened(void)
@@ -180,8 +186,13 @@ char *metrics_render(long in_flight, size_t *len)
             "# HELP roomstate_state_cache_total GET /state bodies served from the cache.\n"
             "# TYPE roomstate_state_cache_total counter\n"
             "roomstate_state_cache_total{result=\"hit\"} %llu\n"
-            "roomstate_state_cache_total{result=\"miss\"} %llu\n",
-            ld(&cache_hits), ld(&cache_misses));
+            "roomstate_state_cache_total{result=\"miss\"} %llu\n"
+            "# HELP roomstate_state_cache_confirmed_total Cached versions confirmed current "
+            "for a GET: by a query, or by the commit watch without one.\n"
+            "# TYPE roomstate_state_cache_confirmed_total counter\n"
+            "roomstate_state_cache_confirmed_total{by=\"query\"} %llu\n"
+            "roomstate_state_cache_confirmed_total{by=\"watch\"} %llu\n",
+            ld(&cache_hits), ld(&cache_misses), ld(&confirmed_by_query), ld(&confirmed_by_watch));
     fprintf(f,
             "# HELP roomstate_http_connections_open HTTP connections open now.\n"
             "# TYPE roomstate_http_connections_open gauge\n"

@@ -31,6 +31,9 @@ void metrics_request(enum metrics_route route, unsigned status, int64_t duration
 void metrics_save(bool created, size_t bytes_stored);
 void metrics_auth_failure(enum auth_result reason);
 void metrics_cache(bool hit);
+/* A cached version confirmed current for a GET: by a query of the database, or by the
+ * commit watch without one (store_watch.h). */
+void metrics_cache_confirmed(bool by_query);
 
 /* Connections (server/connlimit.c, server/http.c): opened and closed (the open gauge),
  * refused at accept (by_ip: the per-IP limit, else the total one), shut down at

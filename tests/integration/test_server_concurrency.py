@@ -4,15 +4,26 @@ and kill -9 in the middle of a save loop (every acknowledged save survives, inte
 import json
 import os
 import random
+import re
 import threading
 import time
 import unittest
 
 import harness
-from test_server_fixture import SESSION_KEY, Server, integrity_ok, room_doc, run_threads
+from test_server_fixture import (BACKEND, SESSION_KEY, Server, db_exec, integrity_ok, room_doc,
+                                 run_threads)
 
 CLIENTS = 8
 SAVES_EACH = 6
+
+
+def confirmed(server, by):
+    """roomstate_state_cache_confirmed_total{by=...} of the server's /metrics."""
+    st, _, b = server.request("GET", "/metrics")
+    m = re.search(rf'^roomstate_state_cache_confirmed_total{{by="{by}"}} (\d+)$', b.decode(), re.M)
+    if st != 200 or not m:
+        raise AssertionError(f"no roomstate_state_cache_confirmed_total{{by={by}}} in /metrics")
+    return int(m.group(1))
 
 
 class TestConcurrency(unittest.TestCase):
@@ -41,6 +52,40 @@ class TestConcurrency(unittest.TestCase):
         st, _, _ = self.s.request("DELETE", "/rooms/two/state", token=self.t)
         self.assertEqual(st, 204)
         self.assertEqual(b.request("GET", "/rooms/two/state", token=self.t)[0], 404)
+
+    def test_cached_get_sees_every_writer(self):
+        # A GET answered from the cache without a query (SQLite: nothing committed since the
+        # cache last confirmed the version, docs/storage.md "The state cache") still sees a
+        # commit by any writer: another server, and a process that is not roomstate at all
+        # (here Python's sqlite3, or psql).
+        b = Server(self, db=self.s.db, migrate_db=False, env=self.s.env,
+                   args=["--cache-mb", "16"])
+        st, _, _ = self.s.request("POST", "/rooms/w/save", body=room_doc(tag="one"), token=self.t)
+        self.assertEqual(st, 201)
+        for _ in range(3):
+            st, h, _ = b.request("GET", "/rooms/w/state", token=self.t)
+            self.assertEqual((st, h["etag"]), (200, '"1"'))
+        # 304 for the current version from the same confirmation (RFC 9110 section 13.1.2)
+        st, h, _ = b.request("GET", "/rooms/w/state", token=self.t,
+                             headers={"If-None-Match": '"1"'})
+        self.assertEqual((st, h["etag"]), (304, '"1"'))
+        by_watch = confirmed(b, "watch")
+        if BACKEND == "sqlite":  # the first GET read the store; the next ones did not
+            self.assertGreaterEqual(by_watch, 3)
+        else:  # PostgreSQL has no such header: every GET reads the current version
+            self.assertEqual(by_watch, 0)
+        st, _, _ = self.s.request("POST", "/rooms/w/save", body=room_doc(tag="two"), token=self.t)
+        self.assertEqual(st, 200)
+        st, h, body = b.request("GET", "/rooms/w/state", token=self.t)
+        self.assertEqual((st, h["etag"]), (200, '"2"'))
+        self.assertEqual(json.loads(body)["objects"][0]["properties"]["label"], "two")
+        # a writer that is not roomstate: the room is marked deleted behind both servers
+        st, h, _ = b.request("GET", "/rooms/w/state", token=self.t)
+        self.assertEqual((st, h["etag"]), (200, '"2"'))
+        db_exec(self.s.db, "UPDATE rooms SET current_version = NULL WHERE room_id = 'w'")
+        self.assertEqual(b.request("GET", "/rooms/w/state", token=self.t)[0], 404)
+        self.assertEqual(b.request("GET", "/rooms/w/state", token=self.t,
+                                   headers={"If-None-Match": '"2"'})[0], 404)
 
     def test_many_writers_one_room(self):
         got = []
