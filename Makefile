@@ -131,7 +131,7 @@ $(BUILD)/relay-load: $(call obj,bench/relay-load.c $(BENCH_LIB_SRC)) $(LIBCOMMON
 # The micro-benchmark of the two save parse paths (BENCHMARKS.md, "Save parse paths").
 $(BUILD)/save-bench: $(call obj,bench/savebench.c) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
-$(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(LIBSERVER) $(LIBRELAY) $(LIBMIGRATE) $(LIBSTORE) $(LIBCOMMON)
+$(BUILD)/unit-tests: $(call obj,$(UNIT_SRC) bench/jscan.c) $(LIBSERVER) $(LIBRELAY) $(LIBMIGRATE) $(LIBSTORE) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
 
 # ---- installing, running ----
