@@ -355,17 +355,16 @@ static bool state_get_unchanged(struct http_req *r, const struct precond *inm,
 
 /* mark: the database's, read before any query of this request (NULL: unknown). */
 static enum MHD_Result state_get(struct http_req *r, struct store *s, int64_t want,
-                                 const struct precond *inmp, const struct store_watch_mark *mark)
+                                 const struct precond *inm, const struct store_watch_mark *mark)
 {
     struct store_state st = {0};
-    struct precond inm = *inmp;
     const struct cache_body *cb = NULL;
     char etag[ETAG_MAX];
     int64_t cur = 0;
     enum store_status ss;
     enum MHD_Result ret = MHD_NO;
 
-    if (want == 0 && inm.kind == PRECOND_NONE) {
+    if (want == 0 && inm->kind == PRECOND_NONE) {
         /* One read of the store: the current version, and its document unless the cache
          * holds that version's body (then the document is not read). */
         int64_t known = 0;
@@ -399,7 +398,7 @@ static enum MHD_Result state_get(struct http_req *r, struct store *s, int64_t wa
             return reply_store_error(r, ss);
         precond_etag(cur, etag, sizeof etag);
         const char *hdrs[] = {MHD_HTTP_HEADER_ETAG, etag, NULL};
-        if (inm.kind != PRECOND_NONE && precond_matches(&inm, cur))
+        if (inm->kind != PRECOND_NONE && precond_matches(inm, cur))
             return reply_empty(r, MHD_HTTP_NOT_MODIFIED, hdrs);
         cb = cache_get(r->srv->cache, r->room_id, cur);
         metrics_cache(cb != NULL);
@@ -418,7 +417,7 @@ static enum MHD_Result state_get(struct http_req *r, struct store *s, int64_t wa
     }
     precond_etag(st.version, etag, sizeof etag);
     const char *hdrs[] = {MHD_HTTP_HEADER_ETAG, etag, NULL};
-    if (inm.kind != PRECOND_NONE && precond_matches(&inm, st.version)) {
+    if (inm->kind != PRECOND_NONE && precond_matches(inm, st.version)) {
         ret = reply_empty(r, MHD_HTTP_NOT_MODIFIED, hdrs);
         goto out;
     }
