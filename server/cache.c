@@ -74,57 +74,44 @@ void cache_free(struct cache *c)
     free(c);
 }
 
-const struct cache_body *cache_get(struct cache *c, const char *room_id, int64_t version)
+/* A new reference to the room's body when it also is of version (0: any) and, with mark,
+ * was confirmed current at an equal mark; its version in *got.  NULL when there is none. */
+static const struct cache_body *take(struct cache *c, const char *room_id, int64_t version,
+                                     const struct store_watch_mark *mark, int64_t *got)
 {
     struct body *found = NULL;
+    *got = 0;
     if (!c)
         return NULL;
     size_t i = slot_of(c, room_id);
     pthread_mutex_lock(&c->lock);
     struct body *b = c->slots[i];
-    if (b && b->version == version && !strcmp(b->room_id, room_id)) {
+    if (b && (!version || b->version == version) &&
+        (!mark || (b->confirmed && !memcmp(&b->mark, mark, sizeof *mark))) &&
+        !strcmp(b->room_id, room_id)) {
         atomic_fetch_add(&b->refs, 1);
         found = b;
+        *got = b->version;
     }
     pthread_mutex_unlock(&c->lock);
     return found ? &found->pub : NULL;
 }
 
+const struct cache_body *cache_get(struct cache *c, const char *room_id, int64_t version)
+{
+    int64_t got;
+    return version > 0 ? take(c, room_id, version, NULL, &got) : NULL;
+}
+
 const struct cache_body *cache_get_any(struct cache *c, const char *room_id, int64_t *version)
 {
-    struct body *found = NULL;
-    *version = 0;
-    if (!c)
-        return NULL;
-    size_t i = slot_of(c, room_id);
-    pthread_mutex_lock(&c->lock);
-    struct body *b = c->slots[i];
-    if (b && !strcmp(b->room_id, room_id)) {
-        atomic_fetch_add(&b->refs, 1);
-        found = b;
-        *version = b->version;
-    }
-    pthread_mutex_unlock(&c->lock);
-    return found ? &found->pub : NULL;
+    return take(c, room_id, 0, NULL, version);
 }
 
 const struct cache_body *cache_get_fresh(struct cache *c, const char *room_id,
                                          const struct store_watch_mark *mark, int64_t *version)
 {
-    struct body *found = NULL;
-    if (!c)
-        return NULL;
-    size_t i = slot_of(c, room_id);
-    pthread_mutex_lock(&c->lock);
-    struct body *b = c->slots[i];
-    if (b && b->confirmed && !memcmp(&b->mark, mark, sizeof *mark) &&
-        !strcmp(b->room_id, room_id)) {
-        atomic_fetch_add(&b->refs, 1);
-        found = b;
-        *version = b->version;
-    }
-    pthread_mutex_unlock(&c->lock);
-    return found ? &found->pub : NULL;
+    return take(c, room_id, 0, mark, version);
 }
 
 void cache_confirm(struct cache *c, const char *room_id, int64_t version,

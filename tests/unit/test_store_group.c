@@ -28,14 +28,6 @@ static struct store *open_plain(void)
     return p;
 }
 
-static void exec_sql(const char *sql)
-{
-    sqlite3 *db = NULL;
-    ck_assert_int_eq(store_sqlite_connect(tsu_path, false, &db, tsu_err, sizeof tsu_err), STORE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-}
-
 static struct store_save_req batch_req(const char *room, const char *doc, int64_t if_match)
 {
     struct store_save_req r = {.room_id = room,
@@ -52,7 +44,7 @@ static struct store_save_req batch_req(const char *room, const char *doc, int64_
 START_TEST(test_batch_isolates_failures)
 {
     /* an SQL error inside one save (a trigger aborts its statement) */
-    exec_sql("CREATE TRIGGER poison BEFORE INSERT ON room_versions WHEN NEW.room_id = 'poison' "
+    tsu_exec("CREATE TRIGGER poison BEFORE INSERT ON room_versions WHEN NEW.room_id = 'poison' "
              "BEGIN SELECT RAISE(ABORT, 'poisoned'); END;");
     struct store *p = open_plain();
     struct store_save_req r[7] = {
@@ -100,7 +92,7 @@ START_TEST(test_batch_lost_transaction)
 {
     /* RAISE(ROLLBACK) ends the whole transaction: the saves before it in the batch are lost
      * and must report an error; the saves after it go into a new transaction */
-    exec_sql("CREATE TRIGGER wreck BEFORE INSERT ON room_versions WHEN NEW.room_id = 'wreck' "
+    tsu_exec("CREATE TRIGGER wreck BEFORE INSERT ON room_versions WHEN NEW.room_id = 'wreck' "
              "BEGIN SELECT RAISE(ROLLBACK, 'wrecked'); END;");
     struct store *p = open_plain();
     struct store_save_req r[4] = {

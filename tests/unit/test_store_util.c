@@ -51,6 +51,14 @@ enum store_status tsu_save(struct store *st, const char *room, const char *doc, 
     return store_room_save(st, &req, res);
 }
 
+void tsu_exec(const char *sql)
+{
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(store_sqlite_connect(tsu_path, false, &db, tsu_err, sizeof tsu_err), STORE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
 int64_t tsu_current_version(const char *room)
 {
     int64_t v = -1;

@@ -78,14 +78,6 @@ static struct store_watch_mark mark_of(const struct store_watch *w)
     return m;
 }
 
-static void exec_sql(const char *sql)
-{
-    sqlite3 *db = NULL;
-    ck_assert_int_eq(store_sqlite_connect(tsu_path, false, &db, tsu_err, sizeof tsu_err), STORE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-}
-
 #define DOC "{\"manifests\":{},\"objects\":[]}"
 
 START_TEST(test_marks_follow_commits)
@@ -98,7 +90,7 @@ START_TEST(test_marks_follow_commits)
     m1 = mark_of(w);
     ck_assert_mem_eq(&m0, &m1, sizeof m0); /* nothing committed */
     ck_assert_int_eq(store_room_get(tsu_s, "none", 0, &st), STORE_NOT_FOUND);
-    exec_sql("SELECT count(*) FROM rooms");
+    tsu_exec("SELECT count(*) FROM rooms");
     m1 = mark_of(w);
     ck_assert_mem_eq(&m0, &m1, sizeof m0); /* reads commit nothing */
 
@@ -106,13 +98,13 @@ START_TEST(test_marks_follow_commits)
     m1 = mark_of(w);
     ck_assert(memcmp(&m0, &m1, sizeof m0) != 0);
     m0 = m1;
-    exec_sql("UPDATE rooms SET updated_at_ms = updated_at_ms + 1"); /* another connection */
+    tsu_exec("UPDATE rooms SET updated_at_ms = updated_at_ms + 1"); /* another connection */
     m1 = mark_of(w);
     ck_assert(memcmp(&m0, &m1, sizeof m0) != 0);
     m0 = m1;
     /* a checkpoint that restarts the WAL changes the header too (a "maybe": callers ask) */
-    exec_sql("PRAGMA wal_checkpoint(TRUNCATE)");
-    exec_sql("UPDATE rooms SET updated_at_ms = updated_at_ms + 1");
+    tsu_exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    tsu_exec("UPDATE rooms SET updated_at_ms = updated_at_ms + 1");
     m1 = mark_of(w);
     ck_assert(memcmp(&m0, &m1, sizeof m0) != 0);
     store_watch_close(w);
