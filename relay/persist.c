@@ -127,6 +127,7 @@ static void run_job(struct persist *p, CURL *curl, struct job *j)
 static void *worker(void *arg)
 {
     struct persist *p = arg;
+    pthread_setname_np(pthread_self(), "rs-persist");
     CURL *curl = curl_easy_init();
     for (;;) {
         pthread_mutex_lock(&p->mu);

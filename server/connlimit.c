@@ -348,6 +348,7 @@ void connlimit_request_done(struct MHD_Connection *conn)
 static void *sweep(void *arg)
 {
     struct connlimit *cl = arg;
+    pthread_setname_np(pthread_self(), "rs-conn-sweep");
     unsigned shortest = cl->cfg.header_timeout_ms;
     if (!shortest || (cl->cfg.request_timeout_ms && cl->cfg.request_timeout_ms < shortest))
         shortest = cl->cfg.request_timeout_ms;

@@ -18,6 +18,7 @@ struct saveq {
 static void *worker_main(void *arg)
 {
     struct saveq *q = arg;
+    pthread_setname_np(pthread_self(), "rs-save-worker"); /* top -H, perf, gdb */
     pthread_mutex_lock(&q->mu);
     for (;;) {
         while (!q->head && !q->stop)

@@ -46,6 +46,7 @@ static void *writer_main(void *arg)
     const struct store_save_req *reqs[STORE_GROUP_MAX_BATCH];
     struct store_save_result *res[STORE_GROUP_MAX_BATCH];
     enum store_status st[STORE_GROUP_MAX_BATCH];
+    pthread_setname_np(pthread_self(), "rs-group-write"); /* top -H, perf, gdb */
 
     pthread_mutex_lock(&g->mu);
     for (;;) {
