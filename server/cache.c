@@ -163,7 +163,7 @@ struct cache_body *cache_body_adopt(void *alloc, const char *bytes, size_t len)
 }
 
 const struct cache_body *cache_insert(struct cache *c, const char *room_id, int64_t version,
-                                      struct cache_body *body)
+                                      struct cache_body *body, const struct store_watch_mark *mark)
 {
     struct body *b = (struct body *)body; /* pub is its first member */
     size_t rl = strlen(room_id), len = b->pub.len;
@@ -171,6 +171,10 @@ const struct cache_body *cache_insert(struct cache *c, const char *room_id, int6
         return &b->pub; /* served, not kept */
     memcpy(b->room_id, room_id, rl + 1);
     b->version = version;
+    if (mark) { /* still the caller's own body: set before the slot publishes it */
+        b->mark = *mark;
+        b->confirmed = true;
+    }
     size_t i = slot_of(c, room_id);
     pthread_mutex_lock(&c->lock);
     struct body *old = c->slots[i];

@@ -50,9 +50,10 @@ struct cache_body *cache_body_new(size_t len, char **data);
 struct cache_body *cache_body_adopt(void *alloc, const char *bytes, size_t len);
 
 /* Stores a body from cache_body_new or cache_body_adopt under (room, version) when it fits (it then
- * holds a reference of its own).  Returns body: the caller's reference, for cache_body_release. */
+ * holds a reference of its own), confirmed current at *mark when mark is not NULL (as
+ * cache_confirm).  Returns body: the caller's reference, for cache_body_release. */
 const struct cache_body *cache_insert(struct cache *c, const char *room_id, int64_t version,
-                                      struct cache_body *body);
+                                      struct cache_body *body, const struct store_watch_mark *mark);
 
 /* Drops a reference (the signature fits reply_shared's release). */
 void cache_body_release(void *body);

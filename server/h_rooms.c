@@ -319,11 +319,21 @@ static enum MHD_Result state_reply(struct http_req *r, struct store_state *st, b
     if (!b)
         return reply_problem(r, REPLY_INTERNAL, "could not build the state", NULL, NULL);
     const struct cache_body *cb = b;
-    if (current) {
-        cb = cache_insert(r->srv->cache, r->room_id, st->version, b);
-        if (mark)
-            cache_confirm(r->srv->cache, r->room_id, st->version, mark);
-    }
+    if (current)
+        cb = cache_insert(r->srv->cache, r->room_id, st->version, b, mark);
+    return reply_shared(r, MHD_HTTP_OK, "application/json", cb->bytes, cb->len, cache_body_release,
+                        (void *)cb, hdrs);
+}
+
+/* 200 with the cached body cb of version, which the store just said is current (after mark,
+ * when there is one: the cache then knows it without asking until the next commit). */
+static enum MHD_Result reply_confirmed(struct http_req *r, const struct cache_body *cb,
+                                       int64_t version, const struct store_watch_mark *mark,
+                                       const char **hdrs)
+{
+    metrics_cache_confirmed(true);
+    if (mark)
+        cache_confirm(r->srv->cache, r->room_id, version, mark);
     return reply_shared(r, MHD_HTTP_OK, "application/json", cb->bytes, cb->len, cache_body_release,
                         (void *)cb, hdrs);
 }
@@ -381,13 +391,8 @@ static enum MHD_Result state_get(struct http_req *r, struct store *s, int64_t wa
             return reply_store_error(r, ss);
         precond_etag(st.version, etag, sizeof etag);
         const char *hdrs[] = {MHD_HTTP_HEADER_ETAG, etag, NULL};
-        if (hit) {
-            metrics_cache_confirmed(true);
-            if (mark)
-                cache_confirm(r->srv->cache, r->room_id, st.version, mark);
-            return reply_shared(r, MHD_HTTP_OK, "application/json", cb->bytes, cb->len,
-                                cache_body_release, (void *)cb, hdrs);
-        }
+        if (hit)
+            return reply_confirmed(r, cb, st.version, mark, hdrs);
         ret = state_reply(r, &st, true, mark, hdrs);
         store_state_clear(&st);
         return ret;
@@ -402,13 +407,8 @@ static enum MHD_Result state_get(struct http_req *r, struct store *s, int64_t wa
             return reply_empty(r, MHD_HTTP_NOT_MODIFIED, hdrs);
         cb = cache_get(r->srv->cache, r->room_id, cur);
         metrics_cache(cb != NULL);
-        if (cb) {
-            metrics_cache_confirmed(true);
-            if (mark)
-                cache_confirm(r->srv->cache, r->room_id, cur, mark);
-            return reply_shared(r, MHD_HTTP_OK, "application/json", cb->bytes, cb->len,
-                                cache_body_release, (void *)cb, hdrs);
-        }
+        if (cb)
+            return reply_confirmed(r, cb, cur, mark, hdrs);
     }
     ss = store_room_get(s, r->room_id, want, &st);
     if (ss != STORE_OK) {

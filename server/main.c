@@ -321,7 +321,6 @@ int main(int argc, char **argv)
     if (srv.cache) { /* a cached GET then asks the database only after a commit */
         char why[512] = "";
         if (store_watch_open(cfg.db, &srv.watch, why, sizeof why) != STORE_OK || !srv.watch) {
-            srv.watch = NULL;
             if (store_backend_of(cfg.db) == STORE_BACKEND_SQLITE)
                 log_warn("state cache: every GET reads the current version from the database "
                          "(no commit watch: %s)",
