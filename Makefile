@@ -216,6 +216,6 @@ lint:
 	! grep -nE '\b(strcpy|strcat|sprintf|strtok|atoi|gets)\s*\(' common/*.c store/*.c server/*.c relay/*.c migrate/*.c tools/*.c
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-clang
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -13,36 +13,37 @@ figure to size a fleet by.  Exit status 0 whatever the ratios (it reports, it do
 judge a machine); 1 when a figure is missing.
 """
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from summary import load_results  # noqa: E402
+import summary  # noqa: E402
 
 TARGETS = {"save": 5.0, "get": 0.8, "relay": 10.0}
 
 
 def http_rps(rows, test, target):
     for r in rows:
-        if r.get("test") == test and r.get("target") == target and not r.get("error"):
-            bad = sum(r.get(k) or 0 for k in ("non2xx3xx", "connect_err", "read_err", "write_err", "timeouts"))
-            if bad == 0:
-                return r.get("rps")
+        if (r.get("test") == test and r.get("target") == target and not r.get("error")
+                and summary.http_errors(r) == 0):
+            return r.get("rps")
     return None
 
 
-def relay_best(rows, target):
+def relay_best(rows, target, generator="relay-load.c"):
+    """The sweep row with the largest R that holds, of one target and generator (both relays
+    are driven by the same C generator)."""
     best = None
     for r in rows:
         if (r.get("test") == "relay" and r.get("target") == target and r.get("suite") == "sweep"
-                and r.get("clients_per_room") == 20 and r.get("holds")):
+                and r.get("generator") == generator and r.get("clients_per_room") == 20
+                and r.get("holds")):
             if best is None or r["rooms"] > best["rooms"]:
                 best = r
     return best
 
 
 def line(name, ours, theirs, what):
-    if ours is None or theirs is None or not theirs:
+    if ours is None or not theirs:
         print(f"RATIO {name:5} missing: {what}")
         return False
     ratio = ours / theirs
@@ -52,9 +53,9 @@ def line(name, ours, theirs, what):
 
 
 def main(path):
-    here = os.path.dirname(os.path.abspath(__file__))
-    subprocess.run(["/usr/bin/python3", os.path.join(here, "summary.py"), path], check=False)
-    rows = load_results(path, report=False)
+    summary.main(path)
+    sys.stdout.flush()
+    rows = summary.load_results(path, report=False)
     have = True
     have &= line("save", http_rps(rows, "post_save", "c-asset-server"),
                  http_rps(rows, "post_save", "node-asset-server"), "req/s roomstate vs Node asset server")

@@ -31,6 +31,11 @@ def load_results(path, report=True):
     return rows
 
 
+def http_errors(r):
+    """The failed requests of an HTTP RESULT row (non-2xx/3xx answers and socket errors)."""
+    return sum(r.get(k) or 0 for k in ("non2xx3xx", "connect_err", "read_err", "write_err", "timeouts"))
+
+
 def main(path):
     rows = load_results(path)
     best = {}  # (target, generator, tick) -> largest R that holds, or None
@@ -38,7 +43,7 @@ def main(path):
         t = r.get("test")
         err = f" ERROR {r['error']}" if r.get("error") else ""
         if t in ("post_save", "get_state", "get_state_ceiling"):
-            bad = sum(r.get(k) or 0 for k in ("non2xx3xx", "connect_err", "read_err", "write_err", "timeouts"))
+            bad = http_errors(r)
             print(f"FIGURE http {t:17} {r.get('target')}: {fmt(r.get('rps'))} req/s  p50 {fmt(r.get('p50_ms'), 2)} ms"
                   f"  p99 {fmt(r.get('p99_ms'), 2)} ms  errors {bad}{err}")
         elif t == "server_memory":

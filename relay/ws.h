@@ -55,8 +55,8 @@ struct ws_config {
                                              here) */
     const struct persist_config *persist; /* NULL: persistence off */
     bool poll_loop;                       /* lws's own poll() loop instead of libev (epoll) */
-    unsigned
-        flush_spacing_ms; /* leading-edge flushes up to this far apart when busy (loadgauge.h) */
+    /* leading-edge flushes up to this far apart when busy (loadgauge.h) */
+    unsigned flush_spacing_ms;
     /* The metrics address (--metrics-listen): /metrics with per-room and per-client series
      * (room ids, user ids) and /healthz; metrics_port 0: none.  The players' port serves
      * /metrics with totals only. */
