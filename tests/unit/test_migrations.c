@@ -93,7 +93,7 @@ START_TEST(test_fresh_embedded)
 END_TEST
 
 /* A file store_sqlite_connect creates gets STORE_SQLITE_PAGE_SIZE pages; every connection has
- * secure_delete FAST (2); a file made elsewhere with 4 KiB pages keeps them and migrates. */
+ * secure_delete FAST (2) and temp_store MEMORY (2); a file made elsewhere with 4 KiB pages keeps them and migrates. */
 START_TEST(test_page_size_and_secure_delete)
 {
     int n = -1;
@@ -113,6 +113,7 @@ START_TEST(test_page_size_and_secure_delete)
     ck_assert_int_eq(store_sqlite_connect(old, true, &d, err, sizeof err), STORE_OK);
     ck_assert_int_eq(query_int(d, "PRAGMA page_size"), 4096);
     ck_assert_int_eq(query_int(d, "PRAGMA secure_delete"), 2);
+    ck_assert_int_eq(query_int(d, "PRAGMA temp_store"), 2);
     ck_assert_int_eq(migrations_apply(d, &n, err, sizeof err), MIGRATIONS_OK);
     ck_assert_int_eq(query_int(d, "SELECT count(*) FROM schema_migrations"), n);
     sqlite3_close(d);
