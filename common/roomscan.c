@@ -52,7 +52,6 @@ struct buf {
 };
 
 struct ctx {
-    cur b; /* the body */
     struct manifest man[ROOMSCAN_MAX_KEYS];
     size_t nman;
     struct prop *props;
@@ -83,7 +82,7 @@ static bool members(const struct ctx *c, const member *m, const member **ms, siz
 
 static inline cur key_of(const struct ctx *c, const member *m)
 {
-    return c->b + m->k;
+    return c->syn.b + m->k;
 }
 
 static bool keq(cur k, size_t kn, const char *s)
@@ -162,7 +161,7 @@ static bool plain_str(const struct ctx *c, const member *m, cur *s, size_t *n)
 {
     if (m->kind != JSYNTAX_STRING)
         return false;
-    *s = c->b + m->v + 1;
+    *s = c->syn.b + m->v + 1;
     *n = m->ve - m->v - 2;
     return true;
 }
@@ -520,7 +519,7 @@ static bool check_member(struct ctx *c, enum roomschema_field f, const member *v
  * member, as roomdoc.c's stored_in_place builds it). */
 static void put_stored(const struct ctx *c, struct buf *b, const struct obj *x)
 {
-    struct obj_out o = {.b = b, .base = c->b, .first = true};
+    struct obj_out o = {.b = b, .base = c->syn.b, .first = true};
     put(b, "{", 1);
     for (size_t i = 0; i < x->n; i++) {
         const member *om = &x->om[i];
@@ -532,7 +531,7 @@ static void put_stored(const struct ctx *c, struct buf *b, const struct obj *x)
                 put_member(&o, om);
                 continue;
             }
-            struct obj_out t = {.b = b, .base = c->b, .first = true};
+            struct obj_out t = {.b = b, .base = c->syn.b, .first = true};
             put_text(&o, &field_open[x->fld[i]], d->name, d->len, "{");
             for (size_t j = 0; j < x->tn; j++)
                 if (x->tvec[j] >= 0)
@@ -544,7 +543,7 @@ static void put_stored(const struct ctx *c, struct buf *b, const struct obj *x)
             flush(&t);
             put(b, "}", 1);
         } else if (d->store == ROOMSCHEMA_STORE_DURABLE && x->nd > 0) {
-            struct obj_out p = {.b = b, .base = c->b, .first = true};
+            struct obj_out p = {.b = b, .base = c->syn.b, .first = true};
             put_text(&o, &field_open[x->fld[i]], d->name, d->len, "{");
             for (size_t j = 0; j < x->pn; j++)
                 if (x->keep[j])
@@ -634,8 +633,8 @@ static enum roomscan_result walk(struct ctx *c, char **doc, size_t *doc_len)
         child = c->syn.node[child].next;
     }
     struct buf out = {0};
-    struct obj_out mo = {.b = &out, .base = c->b, .first = true};
-    struct obj_out top_out = {.b = &out, .base = c->b, .first = true};
+    struct obj_out mo = {.b = &out, .base = c->syn.b, .first = true};
+    struct obj_out top_out = {.b = &out, .base = c->syn.b, .first = true};
     put(&out, "{", 1);
     put_key(&top_out, ROOMSCHEMA_MANIFESTS, strlen(ROOMSCHEMA_MANIFESTS));
     put(&out, "{", 1);
@@ -677,7 +676,6 @@ enum roomscan_result roomscan_filter(const char *body, size_t len,
     memset(c->vector_guess, -1, sizeof c->vector_guess);
     if (!jsyntax_check(&c->syn, body, len))
         goto out;
-    c->b = (cur)body;
     rc = walk(c, doc, doc_len);
     if (rc == ROOMSCAN_OK && stats)
         *stats = c->st;
