@@ -28,9 +28,7 @@ struct prop {
 typedef struct jsyntax_member member;
 
 struct manifest {
-    const member *m; /* its member of "manifests" */
-    cur k;           /* id (without quotes) */
-    size_t kn;
+    const member *m; /* its member of "manifests": its key is the manifest's id */
     size_t first, n; /* its declarations in ctx.props */
     bool used;
 };
@@ -312,8 +310,6 @@ static bool read_manifests(struct ctx *c, const member *mans)
     for (size_t i = 0; i < c->nman; i++) {
         struct manifest *m = &c->man[i];
         m->m = &ms[i];
-        m->k = key_of(c, &ms[i]);
-        m->kn = ms[i].kn;
         m->first = c->nprops;
         const member *decls = NULL;
         if (!members(c, &ms[i], &ps, &n))
@@ -472,7 +468,7 @@ static bool manifest_ok(struct ctx *c, const member *v, struct obj *o, bool stor
     if (!plain_str(c, v, &s, &sn))
         return false;
     for (size_t i = 0; i < c->nman && !o->m; i++)
-        if (c->man[i].kn == sn && name_eq(s, (const char *)c->man[i].k, sn))
+        if (c->man[i].m->kn == sn && name_eq(s, (const char *)key_of(c, c->man[i].m), sn))
             o->m = &c->man[i];
     return o->m != NULL;
 }
