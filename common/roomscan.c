@@ -226,44 +226,24 @@ static void put_key(struct obj_out *o, const char *name, size_t len)
     put(o->b, "\":", 2);
 }
 
-/* ,"name":value with value a JSON text (one copy when it fits a short buffer) */
-static void put_value(struct obj_out *o, const char *name, size_t len, const char *value)
-{
-    char t[64];
-    size_t vn = strlen(value), n = 0;
-    if (len + vn + 4 > sizeof t) {
-        put_key(o, name, len);
-        put(o->b, value, vn);
-        return;
-    }
-    flush(o);
-    if (!o->first)
-        t[n++] = ',';
-    o->first = false;
-    t[n++] = '"';
-    memcpy(t + n, name, len);
-    n += len;
-    t[n++] = '"';
-    t[n++] = ':';
-    memcpy(t + n, value, vn);
-    put(o->b, t, n + vn);
-}
-
 /* The members the stored form writes itself, as JSON text written once per process:
- * ,"name":value for a value it sets or adds, ,"name":{ for an object it rebuilds. */
+ * ,"name":value for a value it sets or adds, ,"name":{ for an object it rebuilds.  Every
+ * name and value of the description is within roomschema.h's bounds (roomschema.c does not
+ * compile otherwise), so every text fits. */
 struct text {
-    char s[96];
-    size_t n; /* 0: too long for s (put_value writes it) */
+    char s[4 + ROOMSCHEMA_NAME_MAX + ROOMSCHEMA_VALUE_MAX];
+    size_t n;
 };
 static struct text field_text[ROOMSCHEMA_FIELDS], field_open[ROOMSCHEMA_FIELDS],
     vector_text[ROOMSCHEMA_VECTORS_N];
 
+#define OPEN_VALUE "{"
+_Static_assert(sizeof OPEN_VALUE - 1 <= ROOMSCHEMA_VALUE_MAX, "the text of an object it rebuilds");
+
+/* name: len <= ROOMSCHEMA_NAME_MAX bytes, value: at most ROOMSCHEMA_VALUE_MAX */
 static void text_set(struct text *t, const char *name, size_t len, const char *value)
 {
     size_t vn = strlen(value);
-    t->n = 0;
-    if (len + vn + 4 > sizeof t->s)
-        return;
     t->s[0] = ',';
     t->s[1] = '"';
     memcpy(t->s + 2, name, len);
@@ -279,7 +259,7 @@ static void texts_init(void)
         const struct roomschema_member *d = &roomschema_members[f];
         if (d->value)
             text_set(&field_text[f], d->name, d->len, d->value);
-        text_set(&field_open[f], d->name, d->len, "{");
+        text_set(&field_open[f], d->name, d->len, OPEN_VALUE);
     }
     for (int k = 0; k < ROOMSCHEMA_VECTORS_N; k++)
         if (roomschema_vectors[k].value)
@@ -288,13 +268,8 @@ static void texts_init(void)
 }
 
 /* ,"name":value from its text t (the comma unless first) */
-static void put_text(struct obj_out *o, const struct text *t, const char *name, size_t len,
-                     const char *value)
+static void put_text(struct obj_out *o, const struct text *t)
 {
-    if (!t->n) {
-        put_value(o, name, len, value);
-        return;
-    }
     flush(o);
     put(o->b, t->s + o->first, t->n - o->first);
     o->first = false;
@@ -521,26 +496,25 @@ static void put_stored(const struct ctx *c, struct buf *b, const struct obj *x)
         const member *om = &x->om[i];
         const struct roomschema_member *d = &roomschema_members[x->fld[i]];
         if (d->store == ROOMSCHEMA_STORE_SET) {
-            put_text(&o, &field_text[x->fld[i]], d->name, d->len, d->value);
+            put_text(&o, &field_text[x->fld[i]]);
         } else if (d->store == ROOMSCHEMA_STORE_VECTORS) {
             if (roomschema_vectors_as_sent(x->tn, x->present)) {
                 put_member(&o, om);
                 continue;
             }
             struct obj_out t = {.b = b, .base = c->syn.b, .first = true};
-            put_text(&o, &field_open[x->fld[i]], d->name, d->len, "{");
+            put_text(&o, &field_open[x->fld[i]]);
             for (size_t j = 0; j < x->tn; j++)
                 if (x->tvec[j] >= 0)
                     put_member(&t, &x->tm[j]);
             for (int k = 0; k < ROOMSCHEMA_VECTORS_N; k++)
                 if (!(x->present & (1u << k)) && roomschema_vectors[k].value)
-                    put_text(&t, &vector_text[k], roomschema_vectors[k].name,
-                             roomschema_vectors[k].len, roomschema_vectors[k].value);
+                    put_text(&t, &vector_text[k]);
             flush(&t);
             put(b, "}", 1);
         } else if (d->store == ROOMSCHEMA_STORE_DURABLE && x->nd > 0) {
             struct obj_out p = {.b = b, .base = c->syn.b, .first = true};
-            put_text(&o, &field_open[x->fld[i]], d->name, d->len, "{");
+            put_text(&o, &field_open[x->fld[i]]);
             for (size_t j = 0; j < x->pn; j++)
                 if (x->keep[j])
                     put_member(&p, &x->pm[j]);
@@ -550,11 +524,9 @@ static void put_stored(const struct ctx *c, struct buf *b, const struct obj *x)
             put_member(&o, om);
         }
     }
-    for (int i = 0; i < ROOMSCHEMA_ADDED; i++) {
-        const struct roomschema_member *d = &roomschema_members[roomschema_added[i]];
+    for (int i = 0; i < ROOMSCHEMA_ADDED; i++)
         if (x->at[roomschema_added[i]] == SIZE_MAX)
-            put_text(&o, &field_text[roomschema_added[i]], d->name, d->len, d->value);
-    }
+            put_text(&o, &field_text[roomschema_added[i]]);
     flush(&o);
     put(b, "}", 1);
 }
