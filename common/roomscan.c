@@ -592,11 +592,14 @@ static enum roomscan_result walk(struct ctx *c, char **doc, size_t *doc_len)
     }
     if (!mans || !objs || !read_manifests(c, mans) || objs->kind != JSYNTAX_ARRAY)
         return ROOMSCAN_FALLBACK;
-    /* the elements, each an object: the array's direct children, as many as its elements */
+    /* the elements, each an object: the array's direct children, as many as its elements;
+     * over the limit, none is read (the reference reports the limit) */
     const struct jsyntax_node *arr = &c->syn.node[objs->node];
     size_t child = objs->node + 1;
+    if (arr->n > c->max_objects)
+        return ROOMSCAN_FALLBACK;
     for (size_t i = 0; i < arr->n; i++) {
-        if (i + 1 > c->max_objects || child >= arr->next || !check_object(c, &obj, child))
+        if (child >= arr->next || !check_object(c, &obj, child))
             return ROOMSCAN_FALLBACK;
         child = c->syn.node[child].next;
     }

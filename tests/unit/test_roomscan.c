@@ -519,6 +519,62 @@ START_TEST(test_key_guesses)
 }
 END_TEST
 
+/* The object limit (max_objects): the fast path refuses a body over it before it reads an
+ * object, decides one at it, and the reference's answer stays the limit alone at path
+ * "objects" (after a manifest's problem), whichever objects are invalid and where. */
+static void object_limit_case(size_t n, size_t max, size_t bad_at, bool bad_manifest)
+{
+    static const char *const obj =
+        "{\"object_id\":\"o%zu\",\"persist_mode\":\"%s\",\"manifest_id\":\"m\","
+        "\"transform\":{\"position\":[1,2,3],\"rotation\":[0,0,0,1]},\"properties\":{\"p\":1}}";
+    char text[4096], one[256];
+    size_t len =
+        (size_t)snprintf(text, sizeof text,
+                         "{\"manifests\":{\"m\":{\"properties\":{\"p\":{\"tier\":\"%s\"}}}},"
+                         "\"objects\":[",
+                         bad_manifest ? "sometimes" : "snapshot_only");
+    for (size_t i = 0; i < n; i++) {
+        snprintf(one, sizeof one, obj, i, i == bad_at ? "floating" : "placed_saved");
+        len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", i ? "," : "", one);
+    }
+    len += (size_t)snprintf(text + len, sizeof text - len, "]}");
+    ck_assert_uint_lt(len, sizeof text);
+    struct roomdoc_limits lim = {.max_objects = max};
+    struct tally t = {0};
+    compare(text, len, &lim, &t);
+    bool valid = n <= max && bad_at >= n && !bad_manifest;
+    ck_assert_uint_eq(t.fast, valid);
+    ck_assert_uint_eq(t.ref_ok, valid);
+
+    static struct roomdoc_errors errs;
+    json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL), *stored = NULL;
+    ck_assert_ptr_nonnull(body);
+    enum roomdoc_result rr = roomdoc_filter(body, &lim, &stored, NULL, &errs);
+    json_decref(stored);
+    json_decref(body);
+    if (n <= max)
+        return;
+    ck_assert_int_eq(rr, ROOMDOC_INVALID);
+    char want[96];
+    snprintf(want, sizeof want, "too many objects: %zu (the limit is %zu)", n, max);
+    ck_assert_uint_eq(errs.total, 1 + bad_manifest);
+    ck_assert_str_eq(errs.items[bad_manifest].path, "objects");
+    ck_assert_str_eq(errs.items[bad_manifest].message, want);
+    if (bad_manifest)
+        ck_assert_str_eq(errs.items[0].path, "manifests.m.properties.p.tier");
+}
+
+START_TEST(test_object_limit)
+{
+    for (size_t n = 0; n <= 6; n++)
+        for (size_t bad_at = 0; bad_at <= n; bad_at++) /* n: none invalid */
+            for (int manifest = 0; manifest <= 1; manifest++)
+                object_limit_case(n, 3, bad_at, manifest);
+    object_limit_case(1, 1, 1, false); /* the smallest limit */
+    object_limit_case(2, 1, 1, false);
+}
+END_TEST
+
 static void compare_file(const char *path, bool want_fast)
 {
     FILE *f = fopen(path, "rb");
@@ -560,6 +616,7 @@ static Suite *roomscan_suite(void)
     tcase_add_test(tc, test_byte_mutations);
     tcase_add_test(tc, test_files);
     tcase_add_test(tc, test_key_guesses);
+    tcase_add_test(tc, test_object_limit);
     suite_add_tcase(s, tc);
     return s;
 }
