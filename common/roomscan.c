@@ -119,13 +119,14 @@ static inline bool name_eq(const unsigned char *a, const char *b, size_t n)
 
 /* The member of the description a key names.  Objects of one document mostly list the same
  * members in the same order, so the field at the same position of the previous object
- * (*guess) is tried first: one compare instead of a search. */
+ * (*guess) is tried first: one compare instead of a search.  A guess of ROOMSCHEMA_OTHER
+ * (name "", length 0) matches only the key "", which is no other member either. */
 static inline enum roomschema_field field_of(const struct ctx *c, const member *m,
                                              unsigned char *guess)
 {
     const struct roomschema_member *d = &roomschema_members[*guess];
     cur k = key_of(c, m);
-    if (*guess != ROOMSCHEMA_OTHER && m->kn == d->len && name_eq(k, d->name, d->len))
+    if (m->kn == d->len && name_eq(k, d->name, d->len))
         return (enum roomschema_field) * guess;
     enum roomschema_field f = roomschema_field_of((const char *)k, m->kn);
     *guess = (unsigned char)f;

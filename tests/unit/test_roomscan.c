@@ -516,6 +516,26 @@ START_TEST(test_key_guesses)
     /* those that keep the required members valid are decided here */
     ck_assert_uint_ge(t.fast, 15);
     ck_assert_uint_eq(t.ok_fallback, 0);
+
+    /* the empty key (a member of no rule) where the previous object has the empty key too
+     * or another member of no rule (the guess is ROOMSCHEMA_OTHER, whose name is ""), and a
+     * member of no rule where the previous object has the empty key: kept as sent */
+    static const char *const last[] = {"\"\":1", "\"\":2", "\"x\":3", "\"\":4", "\"y\":5"};
+    size_t n = (size_t)snprintf(doc, sizeof doc,
+                                "{\"manifests\":{\"m\":{\"properties\":{\"p\":{\"tier\":\"snapshot_"
+                                "only\"}}}},\"objects\":[");
+    for (size_t i = 0; i < sizeof last / sizeof *last; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "e%zu", i);
+        snprintf(a, sizeof a, obj, id);
+        a[strlen(a) - 1] = '\0'; /* the closing brace */
+        n += (size_t)snprintf(doc + n, sizeof doc - n, "%s%s,%s}", i ? "," : "", a, last[i]);
+    }
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "]}");
+    ck_assert_uint_lt(n, sizeof doc);
+    struct tally e = {0};
+    compare(doc, n, NULL, &e);
+    ck_assert_uint_eq(e.fast, 1);
 }
 END_TEST
 
