@@ -33,7 +33,8 @@ const struct roomschema_tier roomschema_tiers[ROOMSCHEMA_TIERS] = {
 };
 
 /* name, kind, need, what ("must be ..."), message when required and missing, what the
- * stored form has, the stored value (JSON text) */
+ * stored form has, the stored value (JSON text, written TEXT("...") so that its bound is
+ * checked; a value written without TEXT is caught by test_roomschema only) */
 #define MEMBER(name, kind, need, what, required, store, value)                                     \
     {                                                                                              \
         FIELD_NAME(name), ROOMSCHEMA_KIND_##kind, ROOMSCHEMA_##need, what, required,               \
