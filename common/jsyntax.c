@@ -227,11 +227,24 @@ static cur lit1(cur p, cur e, const char *word, size_t n)
     return (size_t)(e - p) >= n && memcmp(p, word, n) == 0 ? p + n : NULL;
 }
 
+/* The tape's first sizes (grow.h's first), from the body's length: a room document has about
+ * one member per 22 bytes and a container per 56 (compact), so most bodies need one
+ * allocation each.  Computed only when the tape grows (once or twice a body). */
+static size_t first_mem(const struct jsyntax *c)
+{
+    return (size_t)(c->end - c->b) / 20 + 64;
+}
+
+static size_t first_nodes(const struct jsyntax *c)
+{
+    return (size_t)(c->end - c->b) / 48 + 16;
+}
+
 /* A new node (its fields are set when it closes); SIZE_MAX when out of memory. */
 static inline size_t node_open(struct jsyntax *c)
 {
     if (c->nnode == c->node_cap && grow_array(&c->node, &c->node_cap, c->nnode + 1, sizeof *c->node,
-                                              c->first_nodes, UINT32_MAX) != 0)
+                                              first_nodes(c), UINT32_MAX) != 0)
         return SIZE_MAX;
     return c->nnode++;
 }
@@ -321,7 +334,7 @@ static __attribute__((noinline)) cur obj1(struct jsyntax *c, cur p, int depth, u
         }
     size_t n = c->nstk - base;
     if (n > c->mem_cap - c->nmem && grow_array(&c->mem, &c->mem_cap, c->nmem + n, sizeof *c->mem,
-                                               c->first_mem, UINT32_MAX) != 0)
+                                               first_mem(c), UINT32_MAX) != 0)
         return NULL;
     for (size_t i = 0; i < n; i++) /* a few members: no call */
         c->mem[c->nmem + i] = c->stk[base + i];
@@ -398,10 +411,6 @@ bool jsyntax_check(struct jsyntax *c, const char *body, size_t len)
     cur b = (cur)body, e = b + len;
     c->b = b;
     c->end = e;
-    /* first sizes of the tape from the body's: a room document has about one member per 22
-     * bytes and a container per 56 (compact), so most bodies need one allocation each */
-    c->first_mem = len / 20 + 64;
-    c->first_nodes = len / 48 + 16;
     uint32_t kind;
     unsigned h;
     cur p = val1(c, ws(b), 0, &kind, &h);

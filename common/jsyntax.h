@@ -61,8 +61,7 @@ struct jsyntax {
     size_t nmem, mem_cap;
     struct jsyntax_node *node;
     size_t nnode, node_cap;
-    size_t first_mem, first_nodes; /* the tape's first sizes (grow.h) */
-    size_t nstk;                   /* members of the objects still open */
+    size_t nstk; /* members of the objects still open */
     struct jsyntax_member stk[JSYNTAX_KEY_STACK];
 };
 

@@ -28,9 +28,7 @@ struct prop {
 typedef struct jsyntax_member member;
 
 struct manifest {
-    const member *m; /* its member of "manifests" */
-    cur k;           /* id (without quotes) */
-    size_t kn;
+    const member *m; /* its member of "manifests": its key is the manifest's id */
     size_t first, n; /* its declarations in ctx.props */
     bool used;
 };
@@ -52,7 +50,6 @@ struct buf {
 };
 
 struct ctx {
-    cur b; /* the body */
     struct manifest man[ROOMSCAN_MAX_KEYS];
     size_t nman;
     struct prop *props;
@@ -83,7 +80,7 @@ static bool members(const struct ctx *c, const member *m, const member **ms, siz
 
 static inline cur key_of(const struct ctx *c, const member *m)
 {
-    return c->b + m->k;
+    return c->syn.b + m->k;
 }
 
 static bool keq(cur k, size_t kn, const char *s)
@@ -122,13 +119,14 @@ static inline bool name_eq(const unsigned char *a, const char *b, size_t n)
 
 /* The member of the description a key names.  Objects of one document mostly list the same
  * members in the same order, so the field at the same position of the previous object
- * (*guess) is tried first: one compare instead of a search. */
+ * (*guess) is tried first: one compare instead of a search.  A guess of ROOMSCHEMA_OTHER
+ * (name "", length 0) matches only the key "", which is no other member either. */
 static inline enum roomschema_field field_of(const struct ctx *c, const member *m,
                                              unsigned char *guess)
 {
     const struct roomschema_member *d = &roomschema_members[*guess];
     cur k = key_of(c, m);
-    if (*guess != ROOMSCHEMA_OTHER && m->kn == d->len && name_eq(k, d->name, d->len))
+    if (m->kn == d->len && name_eq(k, d->name, d->len))
         return (enum roomschema_field) * guess;
     enum roomschema_field f = roomschema_field_of((const char *)k, m->kn);
     *guess = (unsigned char)f;
@@ -162,7 +160,7 @@ static bool plain_str(const struct ctx *c, const member *m, cur *s, size_t *n)
 {
     if (m->kind != JSYNTAX_STRING)
         return false;
-    *s = c->b + m->v + 1;
+    *s = c->syn.b + m->v + 1;
     *n = m->ve - m->v - 2;
     return true;
 }
@@ -229,44 +227,24 @@ static void put_key(struct obj_out *o, const char *name, size_t len)
     put(o->b, "\":", 2);
 }
 
-/* ,"name":value with value a JSON text (one copy when it fits a short buffer) */
-static void put_value(struct obj_out *o, const char *name, size_t len, const char *value)
-{
-    char t[64];
-    size_t vn = strlen(value), n = 0;
-    if (len + vn + 4 > sizeof t) {
-        put_key(o, name, len);
-        put(o->b, value, vn);
-        return;
-    }
-    flush(o);
-    if (!o->first)
-        t[n++] = ',';
-    o->first = false;
-    t[n++] = '"';
-    memcpy(t + n, name, len);
-    n += len;
-    t[n++] = '"';
-    t[n++] = ':';
-    memcpy(t + n, value, vn);
-    put(o->b, t, n + vn);
-}
-
 /* The members the stored form writes itself, as JSON text written once per process:
- * ,"name":value for a value it sets or adds, ,"name":{ for an object it rebuilds. */
+ * ,"name":value for a value it sets or adds, ,"name":{ for an object it rebuilds.  Every
+ * name and value of the description is within roomschema.h's bounds (roomschema.c does not
+ * compile otherwise), so every text fits. */
 struct text {
-    char s[96];
-    size_t n; /* 0: too long for s (put_value writes it) */
+    char s[4 + ROOMSCHEMA_NAME_MAX + ROOMSCHEMA_VALUE_MAX];
+    size_t n;
 };
 static struct text field_text[ROOMSCHEMA_FIELDS], field_open[ROOMSCHEMA_FIELDS],
     vector_text[ROOMSCHEMA_VECTORS_N];
 
+#define OPEN_VALUE "{"
+_Static_assert(sizeof OPEN_VALUE - 1 <= ROOMSCHEMA_VALUE_MAX, "the text of an object it rebuilds");
+
+/* name: len <= ROOMSCHEMA_NAME_MAX bytes, value: at most ROOMSCHEMA_VALUE_MAX */
 static void text_set(struct text *t, const char *name, size_t len, const char *value)
 {
     size_t vn = strlen(value);
-    t->n = 0;
-    if (len + vn + 4 > sizeof t->s)
-        return;
     t->s[0] = ',';
     t->s[1] = '"';
     memcpy(t->s + 2, name, len);
@@ -282,7 +260,7 @@ static void texts_init(void)
         const struct roomschema_member *d = &roomschema_members[f];
         if (d->value)
             text_set(&field_text[f], d->name, d->len, d->value);
-        text_set(&field_open[f], d->name, d->len, "{");
+        text_set(&field_open[f], d->name, d->len, OPEN_VALUE);
     }
     for (int k = 0; k < ROOMSCHEMA_VECTORS_N; k++)
         if (roomschema_vectors[k].value)
@@ -291,13 +269,8 @@ static void texts_init(void)
 }
 
 /* ,"name":value from its text t (the comma unless first) */
-static void put_text(struct obj_out *o, const struct text *t, const char *name, size_t len,
-                     const char *value)
+static void put_text(struct obj_out *o, const struct text *t)
 {
-    if (!t->n) {
-        put_value(o, name, len, value);
-        return;
-    }
     flush(o);
     put(o->b, t->s + o->first, t->n - o->first);
     o->first = false;
@@ -313,8 +286,6 @@ static bool read_manifests(struct ctx *c, const member *mans)
     for (size_t i = 0; i < c->nman; i++) {
         struct manifest *m = &c->man[i];
         m->m = &ms[i];
-        m->k = key_of(c, &ms[i]);
-        m->kn = ms[i].kn;
         m->first = c->nprops;
         const member *decls = NULL;
         if (!members(c, &ms[i], &ps, &n))
@@ -473,7 +444,7 @@ static bool manifest_ok(struct ctx *c, const member *v, struct obj *o, bool stor
     if (!plain_str(c, v, &s, &sn))
         return false;
     for (size_t i = 0; i < c->nman && !o->m; i++)
-        if (c->man[i].kn == sn && name_eq(s, (const char *)c->man[i].k, sn))
+        if (c->man[i].m->kn == sn && name_eq(s, (const char *)key_of(c, c->man[i].m), sn))
             o->m = &c->man[i];
     return o->m != NULL;
 }
@@ -520,32 +491,31 @@ static bool check_member(struct ctx *c, enum roomschema_field f, const member *v
  * member, as roomdoc.c's stored_in_place builds it). */
 static void put_stored(const struct ctx *c, struct buf *b, const struct obj *x)
 {
-    struct obj_out o = {.b = b, .base = c->b, .first = true};
+    struct obj_out o = {.b = b, .base = c->syn.b, .first = true};
     put(b, "{", 1);
     for (size_t i = 0; i < x->n; i++) {
         const member *om = &x->om[i];
         const struct roomschema_member *d = &roomschema_members[x->fld[i]];
         if (d->store == ROOMSCHEMA_STORE_SET) {
-            put_text(&o, &field_text[x->fld[i]], d->name, d->len, d->value);
+            put_text(&o, &field_text[x->fld[i]]);
         } else if (d->store == ROOMSCHEMA_STORE_VECTORS) {
             if (roomschema_vectors_as_sent(x->tn, x->present)) {
                 put_member(&o, om);
                 continue;
             }
-            struct obj_out t = {.b = b, .base = c->b, .first = true};
-            put_text(&o, &field_open[x->fld[i]], d->name, d->len, "{");
+            struct obj_out t = {.b = b, .base = c->syn.b, .first = true};
+            put_text(&o, &field_open[x->fld[i]]);
             for (size_t j = 0; j < x->tn; j++)
                 if (x->tvec[j] >= 0)
                     put_member(&t, &x->tm[j]);
             for (int k = 0; k < ROOMSCHEMA_VECTORS_N; k++)
                 if (!(x->present & (1u << k)) && roomschema_vectors[k].value)
-                    put_text(&t, &vector_text[k], roomschema_vectors[k].name,
-                             roomschema_vectors[k].len, roomschema_vectors[k].value);
+                    put_text(&t, &vector_text[k]);
             flush(&t);
             put(b, "}", 1);
         } else if (d->store == ROOMSCHEMA_STORE_DURABLE && x->nd > 0) {
-            struct obj_out p = {.b = b, .base = c->b, .first = true};
-            put_text(&o, &field_open[x->fld[i]], d->name, d->len, "{");
+            struct obj_out p = {.b = b, .base = c->syn.b, .first = true};
+            put_text(&o, &field_open[x->fld[i]]);
             for (size_t j = 0; j < x->pn; j++)
                 if (x->keep[j])
                     put_member(&p, &x->pm[j]);
@@ -555,11 +525,9 @@ static void put_stored(const struct ctx *c, struct buf *b, const struct obj *x)
             put_member(&o, om);
         }
     }
-    for (int i = 0; i < ROOMSCHEMA_ADDED; i++) {
-        const struct roomschema_member *d = &roomschema_members[roomschema_added[i]];
+    for (int i = 0; i < ROOMSCHEMA_ADDED; i++)
         if (x->at[roomschema_added[i]] == SIZE_MAX)
-            put_text(&o, &field_text[roomschema_added[i]], d->name, d->len, d->value);
-    }
+            put_text(&o, &field_text[roomschema_added[i]]);
     flush(&o);
     put(b, "}", 1);
 }
@@ -625,17 +593,20 @@ static enum roomscan_result walk(struct ctx *c, char **doc, size_t *doc_len)
     }
     if (!mans || !objs || !read_manifests(c, mans) || objs->kind != JSYNTAX_ARRAY)
         return ROOMSCAN_FALLBACK;
-    /* the elements, each an object: the array's direct children, as many as its elements */
+    /* the elements, each an object: the array's direct children, as many as its elements;
+     * over the limit, none is read (the reference reports the limit) */
     const struct jsyntax_node *arr = &c->syn.node[objs->node];
     size_t child = objs->node + 1;
+    if (arr->n > c->max_objects)
+        return ROOMSCAN_FALLBACK;
     for (size_t i = 0; i < arr->n; i++) {
-        if (i + 1 > c->max_objects || child >= arr->next || !check_object(c, &obj, child))
+        if (child >= arr->next || !check_object(c, &obj, child))
             return ROOMSCAN_FALLBACK;
         child = c->syn.node[child].next;
     }
     struct buf out = {0};
-    struct obj_out mo = {.b = &out, .base = c->b, .first = true};
-    struct obj_out top_out = {.b = &out, .base = c->b, .first = true};
+    struct obj_out mo = {.b = &out, .base = c->syn.b, .first = true};
+    struct obj_out top_out = {.b = &out, .base = c->syn.b, .first = true};
     put(&out, "{", 1);
     put_key(&top_out, ROOMSCHEMA_MANIFESTS, strlen(ROOMSCHEMA_MANIFESTS));
     put(&out, "{", 1);
@@ -677,7 +648,6 @@ enum roomscan_result roomscan_filter(const char *body, size_t len,
     memset(c->vector_guess, -1, sizeof c->vector_guess);
     if (!jsyntax_check(&c->syn, body, len))
         goto out;
-    c->b = (cur)body;
     rc = walk(c, doc, doc_len);
     if (rc == ROOMSCAN_OK && stats)
         *stats = c->st;

@@ -5,6 +5,16 @@
 #include <string.h>
 
 #define NAME(s) s, sizeof s - 1
+/* The length of the string literal s, a compile error when it is over max (a static assertion
+ * among a struct's members, C11 6.7.2.1); for the bounds roomschema.h promises. */
+#define LEN_AT_MOST(s, max)                                                                        \
+    (sizeof s - 1 + 0 * sizeof(struct {                                                            \
+                        _Static_assert(sizeof s - 1 <= (max),                                      \
+                                       #s " is longer than roomschema.h allows");                  \
+                        char c;                                                                    \
+                    }))
+#define FIELD_NAME(s) s, LEN_AT_MOST(s, ROOMSCHEMA_NAME_MAX)     /* a member's or a vector's */
+#define TEXT(s) (&(s)[0 * LEN_AT_MOST(s, ROOMSCHEMA_VALUE_MAX)]) /* a value: s */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -23,10 +33,11 @@ const struct roomschema_tier roomschema_tiers[ROOMSCHEMA_TIERS] = {
 };
 
 /* name, kind, need, what ("must be ..."), message when required and missing, what the
- * stored form has, the stored value (JSON text) */
+ * stored form has, the stored value (JSON text, written TEXT("...") so that its bound is
+ * checked; a value written without TEXT is caught by test_roomschema only) */
 #define MEMBER(name, kind, need, what, required, store, value)                                     \
     {                                                                                              \
-        NAME(name), ROOMSCHEMA_KIND_##kind, ROOMSCHEMA_##need, what, required,                     \
+        FIELD_NAME(name), ROOMSCHEMA_KIND_##kind, ROOMSCHEMA_##need, what, required,               \
             ROOMSCHEMA_STORE_##store, value                                                        \
     }
 
@@ -39,18 +50,18 @@ const struct roomschema_member roomschema_members[ROOMSCHEMA_FIELDS] = {
     [ROOMSCHEMA_PERSIST_MODE] = MEMBER("persist_mode", MODE, REQUIRED, "a string",
         "required: " ROOMSCHEMA_MODE_LIST, KEEP, NULL),
     [ROOMSCHEMA_SEQ] = MEMBER("seq", COUNT, OPTIONAL, "a non-negative integer", NULL,
-        DEFAULT, "0"),
+        DEFAULT, TEXT("0")),
     [ROOMSCHEMA_OWNER_ID] = MEMBER("owner_id", STRING_OR_NULL, OPTIONAL, "a string or null", NULL,
-        SET, "null"),
+        SET, TEXT("null")),
     [ROOMSCHEMA_HELD_BY] = MEMBER("held_by", STRING_OR_NULL, OPTIONAL, "a string or null", NULL,
-        SET, "null"),
-    [ROOMSCHEMA_PLACED] = MEMBER("placed", BOOLEAN, OPTIONAL, "a boolean", NULL, SET, "true"),
+        SET, TEXT("null")),
+    [ROOMSCHEMA_PLACED] = MEMBER("placed", BOOLEAN, OPTIONAL, "a boolean", NULL, SET, TEXT("true")),
     [ROOMSCHEMA_MANIFEST_ID] = MEMBER("manifest_id", MANIFEST, REQUIRED_STORED, "a string",
         "required for a placed_saved object: a manifest's id", KEEP, NULL),
     [ROOMSCHEMA_TRANSFORM] = MEMBER("transform", TRANSFORM, REQUIRED_STORED, "an object",
         "required for a placed_saved object: " ROOMSCHEMA_TRANSFORM_REQUIRED, VECTORS, NULL),
     [ROOMSCHEMA_PROPERTIES] = MEMBER("properties", PROPERTIES, OPTIONAL, "an object", NULL,
-        DURABLE, "{}"),
+        DURABLE, TEXT("{}")),
 };
 /* clang-format on */
 
@@ -59,9 +70,9 @@ const enum roomschema_field roomschema_added[ROOMSCHEMA_ADDED] = {
     ROOMSCHEMA_PROPERTIES};
 
 const struct roomschema_vector roomschema_vectors[ROOMSCHEMA_VECTORS_N] = {
-    {NAME("position"), 3, true, NULL},
-    {NAME("rotation"), 4, true, NULL},
-    {NAME("scale"), 3, false, "[1,1,1]"},
+    {FIELD_NAME("position"), 3, true, NULL},
+    {FIELD_NAME("rotation"), 4, true, NULL},
+    {FIELD_NAME("scale"), 3, false, TEXT("[1,1,1]")},
 };
 
 struct roomdoc_limits roomschema_limits(const struct roomdoc_limits *limits)

@@ -98,6 +98,11 @@ bool roomdoc_is_durable(enum roomdoc_tier tier, int durable_flag);
 
 /* ---- an object's members ---- */
 
+/* Bounds of the description, checked when roomschema.c is compiled (a longer name or value
+ * text there is a compile error): a reader may size a buffer by them. */
+#define ROOMSCHEMA_NAME_MAX 16  /* bytes of a member's or a vector's name */
+#define ROOMSCHEMA_VALUE_MAX 16 /* bytes of a member's or a vector's value (JSON text) */
+
 /* In the order they are checked (and problems reported): persist_mode comes before the
  * members whose need depends on it, manifest_id before properties. */
 enum roomschema_field {

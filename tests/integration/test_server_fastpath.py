@@ -8,7 +8,7 @@ import threading
 import unittest
 
 import harness
-from test_server_fixture import SESSION_KEY, Server, room_doc
+from test_server_fixture import SESSION_KEY, Server, problem, room_doc
 
 
 def doc_of(state):
@@ -139,6 +139,73 @@ class TestFastPath(unittest.TestCase):
         self.s.start()
         for i, version in acked.items():
             self.assertGreaterEqual(self.state(f"term-{i}")["version"], version)
+
+
+class TestObjectLimit(unittest.TestCase):
+    """--max-objects: the fast path refuses a body over the limit before it reads any object,
+    and the answer is the reference's whatever else the body breaks: 422 invalid-document
+    (RFC 9457 section 3.1: type, title, status, detail; "errors" its extension member, section
+    3.2) with the limit at path "objects", after any problem of "manifests", and no object
+    examined; a body that is not JSON is still a 400."""
+
+    TOO_MANY = {"path": "objects", "message": "too many objects: 5 (the limit is 3)"}
+
+    def setUp(self):
+        self.s = Server(self, args=["--max-objects", "3"])
+        self.t = harness.token(key=SESSION_KEY)
+
+    def tearDown(self):
+        self.s.stop()
+
+    def save(self, room, body):
+        return self.s.request("POST", f"/rooms/{room}/save", body=body, token=self.t)
+
+    def invalid(self, room, doc):
+        st, h, b = self.save(room, json.dumps(doc).encode())
+        p = problem(self, st, h, b, 422, "invalid-document")
+        self.assertEqual(self.s.request("GET", f"/rooms/{room}/state", token=self.t)[0], 404)
+        return p
+
+    def test_over_the_limit(self):
+        p = self.invalid("over", room_doc(n_saved=3, n_room=1, n_held=1))
+        self.assertEqual(p["errors"], [self.TOO_MANY])
+        self.assertEqual(p["detail"], "1 problem in the room document")
+        self.assertEqual(p["title"], "Invalid Room Document")
+
+    def test_over_the_limit_with_invalid_objects(self):
+        # objects the limit keeps from being examined: their errors are not reported
+        doc = room_doc(n_saved=3, n_room=1, n_held=1)
+        doc["objects"][1]["manifest_id"] = "crate_v2"
+        doc["objects"][4]["persist_mode"] = "floating"
+        doc["objects"][3]["object_id"] = "saved-0"
+        p = self.invalid("over-objects", doc)
+        self.assertEqual(p["errors"], [self.TOO_MANY])
+
+    def test_over_the_limit_with_invalid_manifests(self):
+        doc = room_doc(n_saved=3, n_room=1, n_held=1)
+        doc["manifests"]["unused_v1"]["properties"]["x"]["tier"] = "sometimes"
+        doc["objects"][4]["persist_mode"] = "floating"
+        p = self.invalid("over-manifests", doc)
+        self.assertEqual(p["errors"], [
+            {"path": "manifests.unused_v1.properties.x.tier",
+             "message": "unknown tier 'sometimes': expected high_rate_unreliable, "
+                        "reliable_on_change or snapshot_only"},
+            self.TOO_MANY])
+        self.assertEqual(p["detail"], "2 problems in the room document")
+
+    def test_over_the_limit_not_json(self):
+        text = json.dumps(room_doc(n_saved=3, n_room=1, n_held=1))
+        st, h, b = self.save("over-syntax", (text[:-1] + ",}").encode())
+        problem(self, st, h, b, 400, "malformed-json")
+
+    def test_at_the_limit(self):
+        st, h, b = self.save("at", json.dumps(room_doc(n_saved=2, n_room=1, n_held=0)).encode())
+        self.assertIn(st, (200, 201), b[:300])
+        self.assertEqual(json.loads(b)["objects_saved"], 2)
+        doc = room_doc(n_saved=2, n_room=1, n_held=0)
+        doc["objects"][2]["persist_mode"] = "floating"
+        p = self.invalid("at-bad", doc)
+        self.assertEqual([e["path"] for e in p["errors"]], ["objects[2].persist_mode"])
 
 
 if __name__ == "__main__":

@@ -516,6 +516,82 @@ START_TEST(test_key_guesses)
     /* those that keep the required members valid are decided here */
     ck_assert_uint_ge(t.fast, 15);
     ck_assert_uint_eq(t.ok_fallback, 0);
+
+    /* the empty key (a member of no rule) where the previous object has the empty key too
+     * or another member of no rule (the guess is ROOMSCHEMA_OTHER, whose name is ""), and a
+     * member of no rule where the previous object has the empty key: kept as sent */
+    static const char *const last[] = {"\"\":1", "\"\":2", "\"x\":3", "\"\":4", "\"y\":5"};
+    size_t n = (size_t)snprintf(doc, sizeof doc,
+                                "{\"manifests\":{\"m\":{\"properties\":{\"p\":{\"tier\":\"snapshot_"
+                                "only\"}}}},\"objects\":[");
+    for (size_t i = 0; i < sizeof last / sizeof *last; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "e%zu", i);
+        snprintf(a, sizeof a, obj, id);
+        a[strlen(a) - 1] = '\0'; /* the closing brace */
+        n += (size_t)snprintf(doc + n, sizeof doc - n, "%s%s,%s}", i ? "," : "", a, last[i]);
+    }
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "]}");
+    ck_assert_uint_lt(n, sizeof doc);
+    struct tally e = {0};
+    compare(doc, n, NULL, &e);
+    ck_assert_uint_eq(e.fast, 1);
+}
+END_TEST
+
+/* The object limit (max_objects): the fast path refuses a body over it before it reads an
+ * object, decides one at it, and the reference's answer stays the limit alone at path
+ * "objects" (after a manifest's problem), whichever objects are invalid and where. */
+static void object_limit_case(size_t n, size_t max, size_t bad_at, bool bad_manifest)
+{
+    static const char *const obj =
+        "{\"object_id\":\"o%zu\",\"persist_mode\":\"%s\",\"manifest_id\":\"m\","
+        "\"transform\":{\"position\":[1,2,3],\"rotation\":[0,0,0,1]},\"properties\":{\"p\":1}}";
+    char text[4096], one[256];
+    size_t len =
+        (size_t)snprintf(text, sizeof text,
+                         "{\"manifests\":{\"m\":{\"properties\":{\"p\":{\"tier\":\"%s\"}}}},"
+                         "\"objects\":[",
+                         bad_manifest ? "sometimes" : "snapshot_only");
+    for (size_t i = 0; i < n; i++) {
+        snprintf(one, sizeof one, obj, i, i == bad_at ? "floating" : "placed_saved");
+        len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", i ? "," : "", one);
+    }
+    len += (size_t)snprintf(text + len, sizeof text - len, "]}");
+    ck_assert_uint_lt(len, sizeof text);
+    struct roomdoc_limits lim = {.max_objects = max};
+    struct tally t = {0};
+    compare(text, len, &lim, &t);
+    bool valid = n <= max && bad_at >= n && !bad_manifest;
+    ck_assert_uint_eq(t.fast, valid);
+    ck_assert_uint_eq(t.ref_ok, valid);
+
+    static struct roomdoc_errors errs;
+    json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL), *stored = NULL;
+    ck_assert_ptr_nonnull(body);
+    enum roomdoc_result rr = roomdoc_filter(body, &lim, &stored, NULL, &errs);
+    json_decref(stored);
+    json_decref(body);
+    if (n <= max)
+        return;
+    ck_assert_int_eq(rr, ROOMDOC_INVALID);
+    char want[96];
+    snprintf(want, sizeof want, "too many objects: %zu (the limit is %zu)", n, max);
+    ck_assert_uint_eq(errs.total, 1 + bad_manifest);
+    ck_assert_str_eq(errs.items[bad_manifest].path, "objects");
+    ck_assert_str_eq(errs.items[bad_manifest].message, want);
+    if (bad_manifest)
+        ck_assert_str_eq(errs.items[0].path, "manifests.m.properties.p.tier");
+}
+
+START_TEST(test_object_limit)
+{
+    for (size_t n = 0; n <= 6; n++)
+        for (size_t bad_at = 0; bad_at <= n; bad_at++) /* n: none invalid */
+            for (int manifest = 0; manifest <= 1; manifest++)
+                object_limit_case(n, 3, bad_at, manifest);
+    object_limit_case(1, 1, 1, false); /* the smallest limit */
+    object_limit_case(2, 1, 1, false);
 }
 END_TEST
 
@@ -560,6 +636,7 @@ static Suite *roomscan_suite(void)
     tcase_add_test(tc, test_byte_mutations);
     tcase_add_test(tc, test_files);
     tcase_add_test(tc, test_key_guesses);
+    tcase_add_test(tc, test_object_limit);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -632,6 +632,9 @@ START_TEST(test_description)
     for (int f = ROOMSCHEMA_OBJECT_ID; f < ROOMSCHEMA_FIELDS; f++) {
         const struct roomschema_member *d = &roomschema_members[f];
         ck_assert_uint_eq(d->len, strlen(d->name));
+        /* within the bounds a reader sizes its buffers by (also checked when compiled) */
+        ck_assert_uint_le(d->len, ROOMSCHEMA_NAME_MAX);
+        ck_assert(!d->value || strlen(d->value) <= ROOMSCHEMA_VALUE_MAX);
         ck_assert_int_eq(roomschema_field_of(d->name, d->len), f);
         if (d->kind == ROOMSCHEMA_KIND_MODE)
             mode_at = f;
@@ -655,6 +658,9 @@ START_TEST(test_description)
     for (int i = 0; i < ROOMSCHEMA_VECTORS_N; i++) {
         const struct roomschema_vector *v = &roomschema_vectors[i];
         ck_assert_int_eq(roomschema_vector_of(v->name, v->len), i);
+        ck_assert_uint_eq(v->len, strlen(v->name));
+        ck_assert_uint_le(v->len, ROOMSCHEMA_NAME_MAX);
+        ck_assert(!v->value || strlen(v->value) <= ROOMSCHEMA_VALUE_MAX);
         if (v->value) {
             json_t *dv = parse(v->value);
             ck_assert(vector_ok(dv, v->n));
