@@ -180,6 +180,10 @@ struct store_options {
      * it, in ms; then STORE_BUSY (a save's deadline_ns can shorten it).  Default
      * STORE_LOCK_WAIT_MS_DEFAULT. */
     int lock_wait_ms;
+    /* SQLite: copy the WAL back into the database on a thread of its own instead of inside
+     * the commit that crosses 1,000 frames (store/wal_ckpt.h).  Default: off; group commit
+     * turns it on for its writer's connection. */
+    bool background_checkpoint;
 };
 #define STORE_LOCK_WAIT_MS_DEFAULT 2000
 void store_options_default(struct store_options *o);

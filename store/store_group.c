@@ -195,6 +195,7 @@ static enum store_status group_new(const struct store_ops *backend, const char *
     sync_ok = true;
     struct store_options wo = *opts;
     wo.group_commit = false; /* the writer's own connection */
+    wo.background_checkpoint = true;
     g->lock_wait_ms = wo.lock_wait_ms;
     rc = backend->open(real, &wo, &g->ws, err, errsize);
     if (rc)

@@ -15,6 +15,7 @@
 #include "store/dbfile.h"
 #include "store/fleet.h"
 #include "store/migrations.h"
+#include "store/wal_ckpt.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -48,7 +49,8 @@ struct sqlite_store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *stmts[ST_COUNT];
-    int lock_wait_ms; /* store_options.lock_wait_ms */
+    int lock_wait_ms;      /* store_options.lock_wait_ms */
+    struct wal_ckpt *ckpt; /* store_options.background_checkpoint; NULL: SQLite's own */
 };
 
 static struct sqlite_store *impl(struct store *s)
@@ -287,11 +289,9 @@ static int64_t batch_deadline(const struct sqlite_store *s,
     return d;
 }
 
-void store_sqlite_save_batch(struct store *base, const struct store_save_req *const reqs[],
-                             struct store_save_result *const res[], enum store_status st[],
-                             size_t n)
+static void save_batch(struct sqlite_store *s, const struct store_save_req *const reqs[],
+                       struct store_save_result *const res[], enum store_status st[], size_t n)
 {
-    struct sqlite_store *s = impl(base);
     size_t first = 0; /* the first save of the open transaction */
     enum store_status rc = STORE_OK;
     bool open = false;
@@ -349,6 +349,15 @@ void store_sqlite_save_batch(struct store *base, const struct store_save_req *co
             memset(res[j], 0, sizeof *res[j]);
         }
     }
+}
+
+void store_sqlite_save_batch(struct store *base, const struct store_save_req *const reqs[],
+                             struct store_save_result *const res[], enum store_status st[],
+                             size_t n)
+{
+    struct sqlite_store *s = impl(base);
+    save_batch(s, reqs, res, st, n);
+    wal_ckpt_after_commit(s->ckpt); /* no transaction open: it may copy the WAL's rest */
 }
 
 static enum store_status sq_room_save(struct store *base, const struct store_save_req *req,
@@ -646,6 +655,7 @@ out:
 static void sq_close(struct store *base)
 {
     struct sqlite_store *s = impl(base);
+    wal_ckpt_stop(s->ckpt);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
     if (sqlite3_close(s->db) != SQLITE_OK)
@@ -716,6 +726,9 @@ enum store_status store_sqlite_open(const char *path, const struct store_options
     rc = schema_current(s->db, path, err, errsize);
     if (rc)
         goto out;
+    if (opts && opts->background_checkpoint &&
+        (rc = wal_ckpt_start(s->db, path, &s->ckpt, err, errsize)))
+        goto out;
     *out = &s->base;
     s = NULL;
 out:
@@ -740,6 +753,15 @@ static bool sq_ready(struct store *base)
     struct sqlite_store *s = impl(base);
     char err[512];
     return schema_current(s->db, s->path, err, sizeof err) == STORE_OK;
+}
+
+bool store_sqlite_checkpoint_stats(struct store *base, struct wal_ckpt_stats *out)
+{
+    struct sqlite_store *s = impl(base);
+    if (!s->ckpt)
+        return false;
+    *out = wal_ckpt_stats(s->ckpt);
+    return true;
 }
 
 sqlite3 *store_sqlite_db(struct store *base)

@@ -45,6 +45,11 @@ void store_sqlite_save_batch(struct store *s, const struct store_save_req *const
 enum store_status store_sqlite_connect(const char *path, bool create, sqlite3 **out, char *err,
                                        size_t errsize) __attribute__((warn_unused_result));
 
+/* The counters of s's background checkpoints (store_options.background_checkpoint, store/
+ * wal_ckpt.h); false when s has none. */
+struct wal_ckpt_stats;
+bool store_sqlite_checkpoint_stats(struct store *s, struct wal_ckpt_stats *out);
+
 /* s's own connection (for store_sqlite_copy.c). */
 sqlite3 *store_sqlite_db(struct store *s);
 

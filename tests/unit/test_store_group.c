@@ -2,12 +2,13 @@
  * (store_sqlite_save_batch), on a fresh migrated SQLite file per test: a failing save fails
  * alone, a lost transaction fails only what was in it, many threads get contiguous versions,
  * If-Match races have one winner per version, groups are shared and released, and a batch
- * writes nothing but its WAL frames. */
+ * writes nothing but its WAL frames, the WAL is copied back on a thread of its own. */
 #include "common/clock.h"
 #include "store/migrations.h"
 #include "store/store.h"
 #include "store/store_group.h"
 #include "store/store_sqlite.h"
+#include "store/wal_ckpt.h"
 #include "tests/unit/unit.h"
 
 #include <pthread.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tests/unit/test_store_util.h"
 
@@ -219,6 +221,117 @@ START_TEST(test_batch_writes_only_the_wal)
 }
 END_TEST
 
+/* A plain store with the group writer's background checkpoints. */
+static struct store *open_checkpointed(void)
+{
+    struct store *p = NULL;
+    struct store_options o;
+    store_options_default(&o);
+    o.group_commit = false;
+    o.background_checkpoint = true;
+    ck_assert_int_eq(store_sqlite_open(tsu_path, &o, &p, tsu_err, sizeof tsu_err), STORE_OK);
+    return p;
+}
+
+static char *big_doc(size_t n, int tag)
+{
+    char *doc = malloc(n + 1);
+    ck_assert_ptr_nonnull(doc);
+    memset(doc, 'a' + tag % 26, n);
+    memcpy(doc, "{\"x\":\"", 6);
+    memcpy(doc + n - 2, "\"}", 2);
+    doc[n] = '\0';
+    return doc;
+}
+
+/* Saves docs[i % ndocs] to room "r<i % rooms>", one batch per save, from save first on. */
+static void save_run(struct store *p, int first, int count, int rooms, char **docs, int ndocs)
+{
+    char room[16];
+    for (int i = first; i < first + count; i++) {
+        snprintf(room, sizeof room, "r%d", i % rooms);
+        struct store_save_req r = batch_req(room, docs[i % ndocs], -1);
+        r.history_keep = 2;
+        const struct store_save_req *reqp[1] = {&r};
+        struct store_save_result res;
+        struct store_save_result *resp[1] = {&res};
+        enum store_status st;
+        store_sqlite_save_batch(p, reqp, resp, &st, 1);
+        ck_assert_int_eq(st, STORE_OK);
+        ck_assert_int_eq(res.version, i / rooms + 1);
+    }
+}
+
+START_TEST(test_checkpoints_in_background)
+{
+    /* The writer's WAL is copied back by the checkpointer's thread past 1,000 frames, not in
+     * the commit that crosses them; past WAL_CKPT_WRITER_FRAMES the writer copies the rest
+     * and its next transaction restarts the WAL, so it stays bounded; nothing is lost. */
+    enum { DOC = 100 * 1024, ROOMS = 20, SAVES = 600, NDOCS = 3 };
+    char *docs[NDOCS];
+    for (int i = 0; i < NDOCS; i++)
+        docs[i] = big_doc(DOC, i);
+    struct store *p = open_checkpointed();
+    save_run(p, 0, SAVES, ROOMS, docs, NDOCS);
+    struct wal_ckpt_stats cs;
+    ck_assert(store_sqlite_checkpoint_stats(p, &cs));
+    ck_assert_uint_gt(cs.thread_passes, 0);
+    ck_assert_int_ge(cs.max_frames, WAL_CKPT_START_FRAMES); /* no checkpoint in a commit */
+    ck_assert_int_lt(cs.frames, cs.max_frames);              /* restarted */
+    /* one save writes ~15 frames: the WAL never held more than the bound and one save */
+    ck_assert_int_lt(cs.max_frames, WAL_CKPT_WAIT_FRAMES + 100);
+    char wal[600];
+    struct stat sb;
+    snprintf(wal, sizeof wal, "%s-wal", tsu_path);
+    ck_assert_int_eq(stat(wal, &sb), 0);
+    ck_assert_int_le(sb.st_size, 32 + (long long)(WAL_CKPT_WAIT_FRAMES + 100) * (8192 + 24));
+    store_close(p);
+    for (int room = 0; room < ROOMS; room++) { /* each room's last save, whole */
+        char id[16];
+        int last = SAVES - ROOMS + room;
+        snprintf(id, sizeof id, "r%d", room);
+        struct store_state state;
+        ck_assert_int_eq(store_room_get(tsu_s, id, 0, &state), STORE_OK);
+        ck_assert_int_eq(state.version, SAVES / ROOMS);
+        ck_assert_uint_eq(state.doc_len, DOC);
+        ck_assert(memcmp(state.doc, docs[last % NDOCS], DOC) == 0);
+        store_state_clear(&state);
+    }
+    for (int i = 0; i < NDOCS; i++)
+        free(docs[i]);
+}
+END_TEST
+
+START_TEST(test_checkpoints_behind_a_reader)
+{
+    /* A reader that keeps an old snapshot stops any checkpoint short of its frames, so the
+     * WAL cannot restart: the writer goes on (it does not wait for the reader), the WAL
+     * grows past the bound, and restarts once the reader is gone. */
+    enum { DOC = 100 * 1024, ROOMS = 10 };
+    char *docs[1] = {big_doc(DOC, 0)};
+    struct store *p = open_checkpointed();
+    save_run(p, 0, 10, ROOMS, docs, 1);
+    sqlite3 *reader = NULL;
+    ck_assert_int_eq(sqlite3_open(tsu_path, &reader), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM room_versions;", NULL,
+                                  NULL, NULL),
+                     SQLITE_OK); /* holds its snapshot until COMMIT */
+    save_run(p, 10, 800, ROOMS, docs, 1);
+    struct wal_ckpt_stats cs;
+    ck_assert(store_sqlite_checkpoint_stats(p, &cs));
+    ck_assert_int_ge(cs.frames, WAL_CKPT_WAIT_FRAMES); /* held: no restart */
+    ck_assert_uint_gt(cs.writer_passes, 0);            /* tried, past WAL_CKPT_WRITER_FRAMES */
+    ck_assert_int_eq(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(reader);
+    save_run(p, 810, 20, ROOMS, docs, 1);
+    ck_assert(store_sqlite_checkpoint_stats(p, &cs));
+    ck_assert_int_lt(cs.frames, WAL_CKPT_START_FRAMES); /* restarted */
+    store_close(p);
+    ck_assert_int_eq(tsu_current_version("r0"), 83);
+    free(docs[0]);
+}
+END_TEST
+
 #define GROUP_THREADS 16
 #define GROUP_SAVES 20
 
@@ -403,6 +516,8 @@ static Suite *store_group_suite(void)
     tcase_add_test(tc, test_batch_isolates_failures);
     tcase_add_test(tc, test_batch_lost_transaction);
     tcase_add_test(tc, test_batch_writes_only_the_wal);
+    tcase_add_test(tc, test_checkpoints_in_background);
+    tcase_add_test(tc, test_checkpoints_behind_a_reader);
     tcase_add_test(tc, test_group_many_threads);
     tcase_add_test(tc, test_group_if_match_race);
     tcase_add_test(tc, test_group_shared_and_released);
