@@ -20,10 +20,12 @@
 #include <sqlite3.h>
 #include <stddef.h>
 
-#define WAL_CKPT_START_FRAMES 1000  /* no checkpoint below (SQLite's automatic threshold) */
-#define WAL_CKPT_KICK_FRAMES 500    /* frames not yet copied that start the thread's pass */
-#define WAL_CKPT_WRITER_FRAMES 5000 /* the writer copies the rest (the thread idle) */
-#define WAL_CKPT_WAIT_FRAMES 10000  /* the writer waits for the thread, then copies the rest */
+/* In frames (pages) in the WAL after a commit; 3,000 8 KiB pages are ~24 MB of WAL.  A WAL
+ * allowed 10,000 pages was not faster (BENCHMARKS.md, "Save"). */
+#define WAL_CKPT_START_FRAMES 500   /* no checkpoint below */
+#define WAL_CKPT_KICK_FRAMES 300    /* frames not yet copied that start the thread's pass */
+#define WAL_CKPT_WRITER_FRAMES 1500 /* the writer copies the rest (the thread idle) */
+#define WAL_CKPT_WAIT_FRAMES 3000   /* the writer waits for the thread, then copies the rest */
 
 struct wal_ckpt;
 

@@ -267,7 +267,7 @@ START_TEST(test_checkpoints_in_background)
     /* The writer's WAL is copied back by the checkpointer's thread past 1,000 frames, not in
      * the commit that crosses them; past WAL_CKPT_WRITER_FRAMES the writer copies the rest
      * and its next transaction restarts the WAL, so it stays bounded; nothing is lost. */
-    enum { DOC = 100 * 1024, ROOMS = 20, SAVES = 600, NDOCS = 3 };
+    enum { DOC = 100 * 1024, ROOMS = 20, SAVES = 300, NDOCS = 3 };
     char *docs[NDOCS];
     for (int i = 0; i < NDOCS; i++)
         docs[i] = big_doc(DOC, i);
@@ -316,18 +316,18 @@ START_TEST(test_checkpoints_behind_a_reader)
     ck_assert_int_eq(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM room_versions;", NULL,
                                   NULL, NULL),
                      SQLITE_OK); /* holds its snapshot until COMMIT */
-    save_run(p, 10, 800, ROOMS, docs, 1);
+    save_run(p, 10, 400, ROOMS, docs, 1);
     struct wal_ckpt_stats cs;
     ck_assert(store_sqlite_checkpoint_stats(p, &cs));
     ck_assert_int_ge(cs.frames, WAL_CKPT_WAIT_FRAMES); /* held: no restart */
     ck_assert_uint_gt(cs.writer_passes, 0);            /* tried, past WAL_CKPT_WRITER_FRAMES */
     ck_assert_int_eq(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(reader);
-    save_run(p, 810, 20, ROOMS, docs, 1);
+    save_run(p, 410, 20, ROOMS, docs, 1);
     ck_assert(store_sqlite_checkpoint_stats(p, &cs));
     ck_assert_int_lt(cs.frames, WAL_CKPT_START_FRAMES); /* restarted */
     store_close(p);
-    ck_assert_int_eq(tsu_current_version("r0"), 83);
+    ck_assert_int_eq(tsu_current_version("r0"), 43);
     free(docs[0]);
 }
 END_TEST
