@@ -203,7 +203,8 @@ out:
 }
 
 /* The body of a save, inside an open write transaction (which the caller commits or rolls
- * back).  Group commit can run several of these in one transaction, each in a SAVEPOINT. */
+ * back).  Group commit runs several of these in one transaction (each in a SAVEPOINT when a
+ * batch runs again after an SQL error). */
 static enum store_status save_in_txn(struct sqlite_store *s, const struct store_save_req *req,
                                      struct store_save_result *res)
 {
@@ -289,6 +290,51 @@ static int64_t batch_deadline(const struct sqlite_store *s,
     return d;
 }
 
+/* The batch with no savepoint: true when it is done (committed, or the transaction could not
+ * be begun or committed: every save reports it), false when a save failed otherwise than by
+ * its If-Match (which writes nothing), after which all of it is rolled back and nothing is
+ * reported: the caller runs the batch again with savepoints. */
+static bool save_batch_plain(struct sqlite_store *s, const struct store_save_req *const reqs[],
+                             struct store_save_result *const res[], enum store_status st[],
+                             size_t n)
+{
+    enum store_status rc = begin_immediate(s, batch_deadline(s, reqs, n));
+    if (rc) {
+        for (size_t j = 0; j < n; j++) {
+            memset(res[j], 0, sizeof *res[j]);
+            st[j] = store_save_req_ok(reqs[j]) ? rc : STORE_ERROR;
+        }
+        return true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        memset(res[i], 0, sizeof *res[i]);
+        if (!store_save_req_ok(reqs[i])) {
+            log_bug("store_room_save: invalid request");
+            st[i] = STORE_ERROR;
+            continue;
+        }
+        st[i] = save_in_txn(s, reqs[i], res[i]);
+        if (st[i] == STORE_PRECONDITION_FAILED)
+            memset(res[i], 0, sizeof *res[i]);
+        else if (st[i] != STORE_OK) {
+            rollback(s);
+            return false;
+        }
+    }
+    rc = commit(s);
+    if (rc == STORE_OK)
+        return true;
+    rollback(s);
+    for (size_t j = 0; j < n; j++) {
+        if (st[j] == STORE_OK) {
+            st[j] = rc;
+            memset(res[j], 0, sizeof *res[j]);
+        }
+    }
+    return true;
+}
+
+/* The batch with a SAVEPOINT per save, so that a failing save fails alone. */
 static void save_batch(struct sqlite_store *s, const struct store_save_req *const reqs[],
                        struct store_save_result *const res[], enum store_status st[], size_t n)
 {
@@ -356,7 +402,8 @@ void store_sqlite_save_batch(struct store *base, const struct store_save_req *co
                              size_t n)
 {
     struct sqlite_store *s = impl(base);
-    save_batch(s, reqs, res, st, n);
+    if (!save_batch_plain(s, reqs, res, st, n))
+        save_batch(s, reqs, res, st, n);
     wal_ckpt_after_commit(s->ckpt); /* no transaction open: it may copy the WAL's rest */
 }
 
@@ -631,11 +678,11 @@ enum store_status store_sqlite_connect(const char *path, bool create, sqlite3 **
     /* secure_delete (Debian's SQLite has it on): FAST zeroes deleted cells in b-tree pages
      * but not freed overflow pages, so pruning a version no longer writes its ~100 KB of
      * zeros to the WAL and again at checkpoint (docs/storage.md, "Deleted data") */
-    /* temp_store MEMORY: each save of a group-commit batch runs in a SAVEPOINT, whose
-     * statement journal keeps the content that the pages it changes had in the transaction
-     * (b-tree pages, the free list, pages freed and reused by the saves before it). On file,
-     * SQLite spills it past 64 KiB to a temporary file: 80-150 KB more written per save in
-     * a batch (docs/storage.md). In memory it is one save's pages at most. */
+    /* temp_store MEMORY: a group-commit batch run again after an SQL error has each save in
+     * a SAVEPOINT, whose statement journal keeps the content that the pages it changes had in the
+     * transaction (b-tree pages, the free list, pages freed and reused by the saves before it). On
+     * file, SQLite spills it past 64 KiB to a temporary file: 80-150 KB more written per save in a
+     * batch (docs/storage.md). In memory it is one save's pages at most. */
     if ((rc = pragma(db, "PRAGMA journal_mode = WAL", "wal", why, sizeof why)) ||
         (rc = pragma(db, "PRAGMA secure_delete = FAST", NULL, why, sizeof why)) ||
         (rc = pragma(db, "PRAGMA temp_store = MEMORY", NULL, why, sizeof why)) ||

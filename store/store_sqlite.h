@@ -25,13 +25,14 @@ enum store_status store_sqlite_open(const char *path, const struct store_options
                                     struct store **out, char *err, size_t errsize)
     __attribute__((warn_unused_result));
 
-/* Runs n saves on s's own connection in one BEGIN IMMEDIATE transaction, each in its own
- * SAVEPOINT, and commits once (waiting for the write lock until the earliest deadline_ns of
- * the saves at most).  st[i] is each save's status and *res[i] its result: a save
- * that fails (If-Match, a bad request, an SQL error) is rolled back to its savepoint and
- * fails alone.  When the transaction itself cannot be begun or committed, every save that
- * would have been in it reports that error (nothing of it was stored).  The backend's
- * save_batch op: the group-commit writer (store_group.c) calls it; tests call it directly. */
+/* Runs n saves on s's own connection in one BEGIN IMMEDIATE transaction and commits once
+ * (waiting for the write lock until the earliest deadline_ns of the saves at most).  st[i]
+ * is each save's status and *res[i] its result: a save that fails (If-Match, a bad request,
+ * an SQL error) fails alone.  (A save failing by an SQL error rolls the transaction back,
+ * which then runs again with each save in its own SAVEPOINT.)  When the transaction itself cannot
+ * be begun or committed, every save that would have been in it reports that error (nothing of it
+ * was stored).  The backend's save_batch op: the group-commit writer (store_group.c) calls it;
+ * tests call it directly. */
 void store_sqlite_save_batch(struct store *s, const struct store_save_req *const reqs[],
                              struct store_save_result *const res[], enum store_status st[],
                              size_t n);

@@ -1,8 +1,9 @@
 /* test_store_group.c — group commit (store/store_group.h) and the batch it runs
  * (store_sqlite_save_batch), on a fresh migrated SQLite file per test: a failing save fails
- * alone, a lost transaction fails only what was in it, many threads get contiguous versions,
- * If-Match races have one winner per version, groups are shared and released, and a batch
- * writes nothing but its WAL frames, the WAL is copied back on a thread of its own. */
+ * alone (savepoints only then), a lost transaction fails only what was in it, many threads
+ * get contiguous versions, If-Match races have one winner per version, groups are shared
+ * and released, a batch writes nothing but its WAL frames, and the WAL is copied back on a
+ * thread of its own. */
 #include "common/clock.h"
 #include "store/migrations.h"
 #include "store/store.h"
@@ -89,6 +90,58 @@ START_TEST(test_batch_isolates_failures)
     ck_assert_int_eq(tsu_current_version("b"), -(int64_t)STORE_NOT_FOUND);
     ck_assert_int_eq(tsu_current_version("poison"), -(int64_t)STORE_NOT_FOUND);
     ck_assert_int_eq(tsu_current_version("c"), 2);
+}
+END_TEST
+
+static int count_savepoints(unsigned type, void *ctx, void *p, void *x)
+{
+    (void)type;
+    if (!strncmp(sqlite3_sql(p), "SAVEPOINT", 9))
+        (*(int *)ctx)++;
+    (void)x;
+    return 0;
+}
+
+START_TEST(test_batch_savepoints_only_on_failure)
+{
+    /* A batch runs without savepoints while its saves succeed or fail by If-Match (which
+     * writes nothing); a save failing otherwise rolls it back, and it runs again with one
+     * savepoint per save, the failing one alone failing. */
+    tsu_exec("CREATE TRIGGER poison BEFORE INSERT ON room_versions WHEN NEW.room_id = 'poison' "
+             "BEGIN SELECT RAISE(ABORT, 'poisoned'); END;");
+    struct store *p = open_plain();
+    int savepoints = 0;
+    ck_assert_int_eq(sqlite3_trace_v2(store_sqlite_db(p), SQLITE_TRACE_STMT, count_savepoints,
+                                      &savepoints),
+                     SQLITE_OK);
+    struct store_save_req r[3] = {batch_req("a", "{\"a\":1}", -1), batch_req("a", "{}", 7),
+                                  batch_req("a", "{\"a\":2}", 1)};
+    struct store_save_result res[3];
+    struct store_save_result *resp[3] = {&res[0], &res[1], &res[2]};
+    const struct store_save_req *reqp[3] = {&r[0], &r[1], &r[2]};
+    enum store_status st[3];
+    store_sqlite_save_batch(p, reqp, resp, st, 3);
+    ck_assert_int_eq(st[0], STORE_OK);
+    ck_assert_int_eq(st[1], STORE_PRECONDITION_FAILED);
+    ck_assert_int_eq(res[1].version, 0);
+    ck_assert_int_eq(st[2], STORE_OK);
+    ck_assert_int_eq(res[2].version, 2);
+    ck_assert_int_eq(savepoints, 0);
+
+    r[0] = batch_req("b", "{}", -1);
+    r[1] = batch_req("poison", "{}", -1);
+    r[2] = batch_req("a", "{\"a\":3}", 2);
+    store_sqlite_save_batch(p, reqp, resp, st, 3);
+    ck_assert_int_eq(st[0], STORE_OK);
+    ck_assert_int_eq(res[0].version, 1);
+    ck_assert_int_eq(st[1], STORE_ERROR);
+    ck_assert_int_eq(st[2], STORE_OK);
+    ck_assert_int_eq(res[2].version, 3);
+    ck_assert_int_eq(savepoints, 3); /* the second run */
+    store_close(p);
+    ck_assert_int_eq(tsu_current_version("a"), 3);
+    ck_assert_int_eq(tsu_current_version("b"), 1);
+    ck_assert_int_eq(tsu_current_version("poison"), -(int64_t)STORE_NOT_FOUND);
 }
 END_TEST
 
@@ -514,6 +567,7 @@ static Suite *store_group_suite(void)
     tcase_add_checked_fixture(tc, tsu_setup, tsu_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_batch_isolates_failures);
+    tcase_add_test(tc, test_batch_savepoints_only_on_failure);
     tcase_add_test(tc, test_batch_lost_transaction);
     tcase_add_test(tc, test_batch_writes_only_the_wal);
     tcase_add_test(tc, test_checkpoints_in_background);
