@@ -12,6 +12,7 @@
 #include "server/reply.h"
 #include "server/saveq.h"
 #include "store/store.h"
+#include "store/store_group.h"
 #include "store/store_watch.h"
 
 #include <errno.h>
@@ -135,6 +136,44 @@ static void save_run(struct save_job *j)
     dbpool_put(s);
 }
 
+/* On the group-commit writer's thread, once the queued save is answered. */
+static void save_done(void *arg, enum store_status st)
+{
+    struct save_job *j = arg;
+    struct server *srv = j->r->srv;
+    j->st = st;
+    MHD_resume_connection(j->r->conn); /* the library calls the handler again: j may go */
+    atomic_fetch_sub(&srv->saves_queued, 1);
+}
+
+/* Queues the save on the group-commit writer itself, which resumes the connection when it
+ * is durable: no save worker in between (one thread hand-over fewer).  Only for a group store
+ * (SQLite) and an If-Match that needs no query (none, or one version); false: not queued. */
+static bool save_queue(struct http_req *r, struct save_job *j)
+{
+    struct store *s = NULL;
+    enum store_status st;
+    bool queued;
+    if (j->if_match.kind != PRECOND_NONE &&
+        (j->if_match.kind != PRECOND_LIST || j->if_match.n != 1))
+        return false;
+    if (dbpool_get(&s) != STORE_OK)
+        return false; /* the save worker answers it */
+    if (!if_match_of(&j->if_match, s, r->room_id, &j->req.if_match, &st)) { /* (no query) */
+        dbpool_put(s);
+        return false;
+    }
+    atomic_fetch_add(&r->srv->saves_queued, 1);
+    MHD_suspend_connection(r->conn); /* first: the writer may resume it at once */
+    queued = store_group_save_async(s, &j->req, &j->res, save_done, j);
+    dbpool_put(s);
+    if (!queued) {
+        MHD_resume_connection(r->conn);
+        atomic_fetch_sub(&r->srv->saves_queued, 1);
+    }
+    return queued;
+}
+
 static void save_run_job(struct saveq_job *job)
 {
     struct save_job *j = (struct save_job *)job;
@@ -237,6 +276,10 @@ enum MHD_Result h_save_post(struct http_req *r)
     r->handler_state_free = save_job_free;
     j = NULL; /* r owns it now */
     struct save_job *job = r->handler_state;
+    if (r->srv->saveq && save_queue(r, job)) {
+        ret = MHD_YES;
+        goto out;
+    }
     if (r->srv->saveq) {
         /* suspended first: the worker may resume it as soon as it is queued */
         MHD_suspend_connection(r->conn);

@@ -553,6 +553,10 @@ void http_stop(struct server *srv, int wait_ms)
      * still there; only then can it close connections and free their requests */
     saveq_free(srv->saveq);
     srv->saveq = NULL;
+    while (atomic_load(&srv->saves_queued) > 0) { /* each ends by its deadline at most */
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
     connlimit_free(srv->connlimit);

@@ -50,8 +50,9 @@ struct server {
                                       * bytes, then answered 413; past it the connection closes */
     struct connlimit *connlimit;     /* started by http_start */
     struct MHD_Daemon *daemon;
-    atomic_bool stopping;  /* SIGTERM seen: responses carry Connection: close */
-    atomic_long in_flight; /* requests begun and not yet completed */
+    atomic_bool stopping;     /* SIGTERM seen: responses carry Connection: close */
+    atomic_long in_flight;    /* requests begun and not yet completed */
+    atomic_long saves_queued; /* on the group-commit writer, their connection suspended */
 };
 
 #define HTTP_ROOM_ID_MAX ROOMSCHEMA_ROOM_ID_MAX_BYTES

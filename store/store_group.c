@@ -18,7 +18,12 @@ struct gc_req {
     enum store_status st;
     bool taken; /* by the writer, into a batch: it answers (no more timing out) */
     bool done;
-    pthread_cond_t cond; /* signalled (under g->mu) when done */
+    pthread_cond_t cond; /* signalled (under g->mu) when done (a waiting caller's) */
+    /* a queued save (store_group_save_async): the writer calls on_done and frees it */
+    store_save_done_fn on_done;
+    void *arg;
+    bool expired;                  /* taken past its deadline: STORE_BUSY, not run */
+    struct store_save_req bounded; /* its request, with its deadline set */
     struct gc_req *next;
 };
 
@@ -54,35 +59,55 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&g->wake, &g->mu);
         if (!g->head)
             break; /* stopping, and nothing is queued */
-        size_t n = 0;
+        size_t n = 0, live = 0;
         unsigned long long bytes = 0;
+        int64_t now = clock_mono_ns();
         while (g->head && n < STORE_GROUP_MAX_BATCH &&
                (n == 0 || bytes + g->head->req->doc_len <= STORE_GROUP_MAX_BATCH_BYTES)) {
             struct gc_req *r = g->head;
             g->head = r->next;
             r->taken = true;
+            batch[n++] = r;
+            if (r->on_done && now >= r->req->deadline_ns) { /* nobody waits to time it out */
+                r->expired = true;
+                log_warn("store: a save waited its bound for the group-commit writer: refused");
+                continue;
+            }
             bytes += r->req->doc_len;
-            batch[n] = r;
-            reqs[n] = r->req;
-            res[n] = r->res;
-            n++;
+            reqs[live] = r->req;
+            res[live] = r->res;
+            live++;
         }
         if (!g->head)
             g->tail = NULL;
         pthread_mutex_unlock(&g->mu);
 
-        g->ws->ops->save_batch(g->ws, reqs, res, st, n);
+        if (live)
+            g->ws->ops->save_batch(g->ws, reqs, res, st, live);
 
         pthread_mutex_lock(&g->mu);
-        for (size_t i = 0; i < n; i++) {
-            batch[i]->st = st[i];
-            batch[i]->done = true;
-            pthread_cond_signal(&batch[i]->cond);
+        size_t queued = 0; /* batch[0..queued): the queued saves, answered below */
+        for (size_t i = 0, k = 0; i < n; i++) {
+            struct gc_req *r = batch[i];
+            r->st = r->expired ? STORE_BUSY : st[k++];
+            r->done = true;
+            if (r->on_done)
+                batch[queued++] = r; /* (i >= queued: nothing unread is overwritten) */
+            else
+                pthread_cond_signal(&r->cond); /* its waiter frees r once it has g->mu */
         }
-        g->stats.saves += n;
+        g->stats.saves += live;
         g->stats.batches++;
-        if (n > g->stats.max_batch)
-            g->stats.max_batch = n;
+        if (live > g->stats.max_batch)
+            g->stats.max_batch = live;
+        if (queued) { /* their callbacks run without the lock (they may take others) */
+            pthread_mutex_unlock(&g->mu);
+            for (size_t i = 0; i < queued; i++) {
+                batch[i]->on_done(batch[i]->arg, batch[i]->st);
+                free(batch[i]);
+            }
+            pthread_mutex_lock(&g->mu);
+        }
     }
     pthread_mutex_unlock(&g->mu);
     return NULL;
@@ -128,6 +153,22 @@ static void wait_done(struct store_group *g, struct gc_req *r, int64_t deadline_
     }
 }
 
+/* Appends r to the queue and wakes the writer (g->mu held); false when the group stops. */
+static bool enqueue(struct store_group *g, struct gc_req *r)
+{
+    if (g->stop) {
+        log_bug("save on a stopped group");
+        return false;
+    }
+    if (g->tail)
+        g->tail->next = r;
+    else
+        g->head = r;
+    g->tail = r;
+    pthread_cond_signal(&g->wake);
+    return true;
+}
+
 static enum store_status group_save(struct store_group *g, const struct store_save_req *req,
                                     struct store_save_result *res)
 {
@@ -144,23 +185,38 @@ static enum store_status group_save(struct store_group *g, const struct store_sa
     }
     pthread_condattr_destroy(&ca);
     pthread_mutex_lock(&g->mu);
-    if (g->stop) {
+    if (!enqueue(g, &r)) {
         pthread_mutex_unlock(&g->mu);
         pthread_cond_destroy(&r.cond);
-        log_bug("save on a stopped group");
         return STORE_ERROR;
     }
-    if (g->tail)
-        g->tail->next = &r;
-    else
-        g->head = &r;
-    g->tail = &r;
-    pthread_cond_signal(&g->wake);
     wait_done(g, &r, bounded.deadline_ns);
     st = r.st;
     pthread_mutex_unlock(&g->mu);
     pthread_cond_destroy(&r.cond);
     return st;
+}
+
+static bool group_save_async(struct store_group *g, const struct store_save_req *req,
+                             struct store_save_result *res, store_save_done_fn on_done, void *arg)
+{
+    struct gc_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return false;
+    r->bounded = *req;
+    if (r->bounded.deadline_ns <= 0)
+        r->bounded.deadline_ns = clock_mono_ns() + (int64_t)g->lock_wait_ms * 1000000;
+    r->req = &r->bounded;
+    r->res = res;
+    r->on_done = on_done;
+    r->arg = arg;
+    memset(res, 0, sizeof *res);
+    pthread_mutex_lock(&g->mu);
+    bool queued = enqueue(g, r);
+    pthread_mutex_unlock(&g->mu);
+    if (!queued)
+        free(r);
+    return queued;
 }
 
 static void group_free(struct store_group *g)
@@ -393,6 +449,14 @@ enum store_status store_group_open(const struct store_ops *backend, const char *
     }
     *out = &s->base;
     return STORE_OK;
+}
+
+bool store_group_save_async(struct store *s, const struct store_save_req *req,
+                            struct store_save_result *res, store_save_done_fn on_done, void *arg)
+{
+    if (!s || s->ops != &group_ops || !store_save_req_ok(req))
+        return false;
+    return group_save_async(gs(s)->g, req, res, on_done, arg);
 }
 
 struct store *store_group_inner(struct store *s)

@@ -1,12 +1,12 @@
 /* store_group.h — group commit, a layer above a backend that has the save_batch op (SQLite):
  * every store of one database file in this process hands its saves to one writer thread
- * (with its own connection), which runs whatever has queued up as one transaction, each
- * save in its own SAVEPOINT, and commits once (synchronous=FULL: one fsync for the whole
- * batch).  Everything but saves goes straight to the store's own backend connection.  The
- * dependency is one way: this layer uses the backend's ops; the backend knows nothing of it.  A
- * caller's store_room_save returns only after the commit that holds its save is durable; If-Match
- * and version semantics are those of a single save, applied in queue order; a failing save in a
- * batch fails only itself.
+ * (with its own connection), which runs whatever has queued up as one transaction (each
+ * save in its own SAVEPOINT only when the batch runs again after an SQL error), and commits
+ * once (synchronous=FULL: one fsync for the whole batch).  Everything but saves goes straight to
+ * the store's own backend connection.  The dependency is one way: this layer uses the backend's
+ * ops; the backend knows nothing of it.  A caller's store_room_save returns only after the commit
+ * that holds its save is durable; If-Match and version semantics are those of a single save,
+ * applied in queue order; a failing save in a batch fails only itself.
  *
  * Groups are shared per database (by real path) and reference-counted: the first store of a
  * file starts the writer, the last store_close stops it. */
@@ -26,6 +26,19 @@
 enum store_status store_group_open(const struct store_ops *backend, const char *path,
                                    const struct store_options *opts, struct store **out, char *err,
                                    size_t errsize) __attribute__((warn_unused_result));
+
+/* Called once a queued save is answered, on the group's writer thread, without its lock:
+ * st is what store_room_save would have returned (*res is filled).  It must not block. */
+typedef void (*store_save_done_fn)(void *arg, enum store_status st);
+
+/* Queues req on s's group and returns at once: on_done(arg, status) follows once the commit
+ * that holds it is durable, or it failed, or it was still queued at its deadline_ns
+ * (STORE_BUSY; 0: lock_wait_ms from now).  *req is copied; what it points to (room_id,
+ * doc, saved_by) and *res must stay valid until then.  False, and on_done is never called, when s
+ * is not a group store, req is invalid or the group is stopping: save the blocking way then. */
+bool store_group_save_async(struct store *s, const struct store_save_req *req,
+                            struct store_save_result *res, store_save_done_fn on_done, void *arg)
+    __attribute__((warn_unused_result));
 
 /* The store's own backend connection when s is a group store (its non-save calls run
  * there, e.g. store/fleet.c's), else NULL. */

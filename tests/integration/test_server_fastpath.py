@@ -107,7 +107,7 @@ class TestFastPath(unittest.TestCase):
             self.assertEqual(s["objects"][0]["properties"]["label"], f"{i}-{saves - 1}")
 
     def test_sigterm_with_saves_in_flight(self):
-        """SIGTERM while saves wait on the save workers: the server exits 0, and every save
+        """SIGTERM while saves are queued on the group-commit writer: the server exits 0, and every save
         it acknowledged is there after a restart."""
         acked, stop, errors = {}, threading.Event(), []
 

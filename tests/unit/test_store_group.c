@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "tests/unit/test_store_util.h"
 
@@ -560,6 +561,79 @@ START_TEST(test_lock_wait_bounded_group)
 }
 END_TEST
 
+/* ---- queued saves (store_group_save_async) ---- */
+
+struct async_rec {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int answered;
+    enum store_status st[8];
+    int order[8]; /* which save was answered n-th */
+};
+
+struct async_arg {
+    struct async_rec *rec;
+    int index;
+};
+
+static void async_done(void *p, enum store_status st)
+{
+    struct async_arg *a = p;
+    pthread_mutex_lock(&a->rec->mu);
+    a->rec->st[a->index] = st;
+    a->rec->order[a->rec->answered++] = a->index;
+    pthread_cond_signal(&a->rec->cond);
+    pthread_mutex_unlock(&a->rec->mu);
+}
+
+START_TEST(test_group_save_async)
+{
+    /* Queued saves are answered through their callback, in queue order, with the status and
+     * result a blocking save gets; one still queued past its deadline is refused
+     * (STORE_BUSY) and not stored; a store without a group queues nothing. */
+    struct async_rec rec = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    struct async_arg args[5];
+    struct store_save_req r[5] = {batch_req("q", "{\"n\":1}", -1), batch_req("q", "{\"n\":2}", 1),
+                                  batch_req("q", "{\"n\":9}", 7), batch_req("late", "{}", -1),
+                                  batch_req("q", "{\"n\":3}", -1)};
+    struct store_save_result res[5];
+    for (int i = 0; i < 5; i++) {
+        r[i].deadline_ns = clock_mono_ns() + 10 * 1000000000LL;
+        args[i] = (struct async_arg){&rec, i};
+    }
+    r[3].deadline_ns = 1; /* long past */
+    for (int i = 0; i < 5; i++)
+        ck_assert(store_group_save_async(tsu_s, &r[i], &res[i], async_done, &args[i]));
+    pthread_mutex_lock(&rec.mu);
+    int64_t until = clock_mono_ns() + 20 * 1000000000LL;
+    while (rec.answered < 5 && clock_mono_ns() < until) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&rec.cond, &rec.mu, &ts);
+    }
+    pthread_mutex_unlock(&rec.mu);
+    ck_assert_int_eq(rec.answered, 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(rec.order[i], i);
+    ck_assert_int_eq(rec.st[0], STORE_OK);
+    ck_assert_int_eq(res[0].version, 1);
+    ck_assert(res[0].created);
+    ck_assert_int_eq(rec.st[1], STORE_OK);
+    ck_assert_int_eq(res[1].version, 2);
+    ck_assert_int_eq(rec.st[2], STORE_PRECONDITION_FAILED);
+    ck_assert_int_eq(rec.st[3], STORE_BUSY);
+    ck_assert_int_eq(rec.st[4], STORE_OK);
+    ck_assert_int_eq(res[4].version, 3);
+    ck_assert_int_eq(tsu_current_version("q"), 3);
+    ck_assert_int_eq(tsu_current_version("late"), -(int64_t)STORE_NOT_FOUND);
+
+    struct store *p = open_plain(); /* no group */
+    ck_assert(!store_group_save_async(p, &r[0], &res[0], async_done, &args[0]));
+    store_close(p);
+}
+END_TEST
+
 static Suite *store_group_suite(void)
 {
     Suite *su = suite_create("store_group");
@@ -575,6 +649,7 @@ static Suite *store_group_suite(void)
     tcase_add_test(tc, test_group_many_threads);
     tcase_add_test(tc, test_group_if_match_race);
     tcase_add_test(tc, test_group_shared_and_released);
+    tcase_add_test(tc, test_group_save_async);
     tcase_add_test(tc, test_lock_wait_bounded_plain);
     tcase_add_test(tc, test_lock_wait_bounded_group);
     suite_add_tcase(su, tc);
