@@ -290,6 +290,19 @@ static int64_t batch_deadline(const struct sqlite_store *s,
     return d;
 }
 
+/* Clears *res; false, with *st STORE_ERROR (logged when told), when req is no valid save. */
+static bool batch_req_ok(const struct store_save_req *req, struct store_save_result *res,
+                         enum store_status *st, bool log)
+{
+    memset(res, 0, sizeof *res);
+    if (store_save_req_ok(req))
+        return true;
+    if (log)
+        log_bug("store_room_save: invalid request");
+    *st = STORE_ERROR;
+    return false;
+}
+
 /* The batch with no savepoint: true when it is done (committed, or the transaction could not
  * be begun or committed: every save reports it), false when a save failed otherwise than by
  * its If-Match (which writes nothing), after which all of it is rolled back and nothing is
@@ -307,12 +320,8 @@ static bool save_batch_plain(struct sqlite_store *s, const struct store_save_req
         return true;
     }
     for (size_t i = 0; i < n; i++) {
-        memset(res[i], 0, sizeof *res[i]);
-        if (!store_save_req_ok(reqs[i])) {
-            log_bug("store_room_save: invalid request");
-            st[i] = STORE_ERROR;
+        if (!batch_req_ok(reqs[i], res[i], &st[i], true))
             continue;
-        }
         st[i] = save_in_txn(s, reqs[i], res[i]);
         if (st[i] == STORE_PRECONDITION_FAILED)
             memset(res[i], 0, sizeof *res[i]);
@@ -342,12 +351,8 @@ static void save_batch(struct sqlite_store *s, const struct store_save_req *cons
     enum store_status rc = STORE_OK;
     bool open = false;
     for (size_t i = 0; i < n; i++) {
-        memset(res[i], 0, sizeof *res[i]);
-        if (!store_save_req_ok(reqs[i])) {
-            log_bug("store_room_save: invalid request");
-            st[i] = STORE_ERROR;
+        if (!batch_req_ok(reqs[i], res[i], &st[i], false)) /* (logged by the first run) */
             continue;
-        }
         if (!open) {
             rc = begin_immediate(s, batch_deadline(s, reqs + i, n - i));
             if (rc) {
