@@ -136,41 +136,44 @@ static void save_run(struct save_job *j)
     dbpool_put(s);
 }
 
+/* After MHD_resume_connection the library may call the handler again and free j: what
+ * follows it reads nothing of j. */
+static void save_resume(struct save_job *j)
+{
+    struct server *srv = j->r->srv;
+    MHD_resume_connection(j->r->conn);
+    atomic_fetch_sub(&srv->saves_off_thread, 1);
+}
+
 /* On the group-commit writer's thread, once the queued save is answered. */
 static void save_done(void *arg, enum store_status st)
 {
     struct save_job *j = arg;
-    struct server *srv = j->r->srv;
     j->st = st;
-    MHD_resume_connection(j->r->conn); /* the library calls the handler again: j may go */
-    atomic_fetch_sub(&srv->saves_queued, 1);
+    save_resume(j);
 }
 
-/* Queues the save on the group-commit writer itself, which resumes the connection when it
- * is durable: no save worker in between (one thread hand-over fewer).  Only for a group store
- * (SQLite) and an If-Match that needs no query (none, or one version); false: not queued. */
+/* Queues the save on the group-commit writer itself (the connection suspended), which
+ * resumes the connection when it is durable: no save worker in between.  Only on SQLite
+ * (a group store; its pool's connections are the thread's own, never waited for) and for
+ * an If-Match that needs no query (none, or one version); false: not queued. */
 static bool save_queue(struct http_req *r, struct save_job *j)
 {
     struct store *s = NULL;
     enum store_status st;
     bool queued;
-    if (j->if_match.kind != PRECOND_NONE &&
-        (j->if_match.kind != PRECOND_LIST || j->if_match.n != 1))
+    if (store_backend_of(r->srv->db_path) != STORE_BACKEND_SQLITE ||
+        (j->if_match.kind != PRECOND_NONE &&
+         (j->if_match.kind != PRECOND_LIST || j->if_match.n != 1)))
         return false;
     if (dbpool_get(&s) != STORE_OK)
-        return false; /* the save worker answers it */
+        return false; /* a save worker answers it */
     if (!if_match_of(&j->if_match, s, r->room_id, &j->req.if_match, &st)) { /* (no query) */
         dbpool_put(s);
         return false;
     }
-    atomic_fetch_add(&r->srv->saves_queued, 1);
-    MHD_suspend_connection(r->conn); /* first: the writer may resume it at once */
     queued = store_group_save_async(s, &j->req, &j->res, save_done, j);
     dbpool_put(s);
-    if (!queued) {
-        MHD_resume_connection(r->conn);
-        atomic_fetch_sub(&r->srv->saves_queued, 1);
-    }
     return queued;
 }
 
@@ -178,7 +181,28 @@ static void save_run_job(struct saveq_job *job)
 {
     struct save_job *j = (struct save_job *)job;
     save_run(j);
-    MHD_resume_connection(j->r->conn); /* the library calls the handler again */
+    save_resume(j); /* the library calls the handler again */
+}
+
+/* Runs the save off this HTTP thread, its connection suspended: on the group-commit writer
+ * or a save worker.  False when neither (no workers, or the server is stopping: http_stop
+ * waits for every save counted here before it frees the workers and the daemon). */
+static bool save_off_thread(struct http_req *r, struct save_job *j)
+{
+    struct server *srv = r->srv;
+    if (!srv->saveq)
+        return false;
+    atomic_fetch_add(&srv->saves_off_thread, 1); /* before the check: see http_stop */
+    if (atomic_load(&srv->saves_closed)) {
+        atomic_fetch_sub(&srv->saves_off_thread, 1);
+        return false;
+    }
+    MHD_suspend_connection(r->conn); /* first: it may be resumed as soon as it is queued */
+    if (save_queue(r, j) || saveq_submit(srv->saveq, &j->job))
+        return true;
+    MHD_resume_connection(r->conn);
+    atomic_fetch_sub(&srv->saves_off_thread, 1);
+    return false;
 }
 
 static enum MHD_Result save_reply(struct http_req *r, struct save_job *j)
@@ -276,20 +300,11 @@ enum MHD_Result h_save_post(struct http_req *r)
     r->handler_state_free = save_job_free;
     j = NULL; /* r owns it now */
     struct save_job *job = r->handler_state;
-    if (r->srv->saveq && save_queue(r, job)) {
+    if (save_off_thread(r, job)) {
         ret = MHD_YES;
         goto out;
     }
-    if (r->srv->saveq) {
-        /* suspended first: the worker may resume it as soon as it is queued */
-        MHD_suspend_connection(r->conn);
-        if (saveq_submit(r->srv->saveq, &job->job)) {
-            ret = MHD_YES;
-            goto out;
-        }
-        MHD_resume_connection(r->conn);
-    }
-    save_run(job); /* no workers: on this thread */
+    save_run(job); /* on this thread */
     ret = save_reply(r, job);
 out:
     json_decref(stored);

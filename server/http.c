@@ -549,14 +549,18 @@ void http_stop(struct server *srv, int wait_ms)
     long left = atomic_load(&srv->in_flight);
     if (left > 0)
         log_warn("stopping with %ld request(s) still in flight", left);
-    /* saves still running finish (and resume their connections) while the daemon is
-     * still there; only then can it close connections and free their requests */
-    saveq_free(srv->saveq);
-    srv->saveq = NULL;
-    while (atomic_load(&srv->saves_queued) > 0) { /* each ends by its deadline at most */
+    /* saves still running finish (and resume their connections) while the daemon and the
+     * workers are still there; only then can it close connections and free their requests.
+     * A save counts itself before it checks saves_closed, so either it sees it closed (and
+     * runs on its HTTP thread) or this loop sees it.  Each ends when its commit does, or
+     * when the writer refuses it past its deadline. */
+    atomic_store(&srv->saves_closed, true);
+    while (atomic_load(&srv->saves_off_thread) > 0) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+    saveq_free(srv->saveq);
+    srv->saveq = NULL;
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
     connlimit_free(srv->connlimit);

@@ -50,9 +50,10 @@ struct server {
                                       * bytes, then answered 413; past it the connection closes */
     struct connlimit *connlimit;     /* started by http_start */
     struct MHD_Daemon *daemon;
-    atomic_bool stopping;     /* SIGTERM seen: responses carry Connection: close */
-    atomic_long in_flight;    /* requests begun and not yet completed */
-    atomic_long saves_queued; /* on the group-commit writer, their connection suspended */
+    atomic_bool stopping;         /* SIGTERM seen: responses carry Connection: close */
+    atomic_long in_flight;        /* requests begun and not yet completed */
+    atomic_long saves_off_thread; /* on the group-commit writer or a save worker */
+    atomic_bool saves_closed;     /* http_stop: saves run on the HTTP threads from here */
 };
 
 #define HTTP_ROOM_ID_MAX ROOMSCHEMA_ROOM_ID_MAX_BYTES
