@@ -537,16 +537,22 @@ out:
     return rc;
 }
 
+/* Waits in 10 ms steps until *n is 0 or wait_ms have passed (-1: no bound); what is left. */
+static long wait_zero(atomic_long *n, int wait_ms)
+{
+    for (int waited = 0; atomic_load(n) > 0 && (wait_ms < 0 || waited < wait_ms); waited += 10) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return atomic_load(n);
+}
+
 void http_stop(struct server *srv, int wait_ms)
 {
     if (!srv->daemon)
         return;
     atomic_store(&srv->stopping, true); /* on_accept refuses new connections from here */
-    for (int waited = 0; waited < wait_ms && atomic_load(&srv->in_flight) > 0; waited += 10) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    long left = atomic_load(&srv->in_flight);
+    long left = wait_zero(&srv->in_flight, wait_ms);
     if (left > 0)
         log_warn("stopping with %ld request(s) still in flight", left);
     /* saves still running finish (and resume their connections) while the daemon and the
@@ -555,10 +561,7 @@ void http_stop(struct server *srv, int wait_ms)
      * runs on its HTTP thread) or this loop sees it.  Each ends when its commit does, or
      * when the writer refuses it past its deadline. */
     atomic_store(&srv->saves_closed, true);
-    while (atomic_load(&srv->saves_off_thread) > 0) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    wait_zero(&srv->saves_off_thread, -1);
     saveq_free(srv->saveq);
     srv->saveq = NULL;
     MHD_stop_daemon(srv->daemon);

@@ -303,6 +303,29 @@ static bool batch_req_ok(const struct store_save_req *req, struct store_save_res
     return false;
 }
 
+/* The saves [from, to) that had succeeded in a transaction that is gone now fail with rc. */
+static void fail_stored(enum store_status st[], struct store_save_result *const res[], size_t from,
+                        size_t to, enum store_status rc)
+{
+    for (size_t j = from; j < to; j++) {
+        if (st[j] == STORE_OK) {
+            st[j] = rc;
+            memset(res[j], 0, sizeof *res[j]);
+        }
+    }
+}
+
+/* The transaction for the saves [from, n) could not be begun: each valid one fails with rc. */
+static void fail_unbegun(const struct store_save_req *const reqs[],
+                         struct store_save_result *const res[], enum store_status st[], size_t from,
+                         size_t n, enum store_status rc)
+{
+    for (size_t j = from; j < n; j++) {
+        memset(res[j], 0, sizeof *res[j]);
+        st[j] = store_save_req_ok(reqs[j]) ? rc : STORE_ERROR;
+    }
+}
+
 /* The batch with no savepoint: true when it is done (committed, or the transaction could not
  * be begun or committed: every save reports it), false when a save failed otherwise than by
  * its If-Match (which writes nothing), after which all of it is rolled back and nothing is
@@ -313,10 +336,7 @@ static bool save_batch_plain(struct sqlite_store *s, const struct store_save_req
 {
     enum store_status rc = begin_immediate(s, batch_deadline(s, reqs, n));
     if (rc) {
-        for (size_t j = 0; j < n; j++) {
-            memset(res[j], 0, sizeof *res[j]);
-            st[j] = store_save_req_ok(reqs[j]) ? rc : STORE_ERROR;
-        }
+        fail_unbegun(reqs, res, st, 0, n, rc);
         return true;
     }
     for (size_t i = 0; i < n; i++) {
@@ -331,14 +351,9 @@ static bool save_batch_plain(struct sqlite_store *s, const struct store_save_req
         }
     }
     rc = commit(s);
-    if (rc == STORE_OK)
-        return true;
-    rollback(s);
-    for (size_t j = 0; j < n; j++) {
-        if (st[j] == STORE_OK) {
-            st[j] = rc;
-            memset(res[j], 0, sizeof *res[j]);
-        }
+    if (rc != STORE_OK) {
+        rollback(s);
+        fail_stored(st, res, 0, n, rc);
     }
     return true;
 }
@@ -356,8 +371,7 @@ static void save_batch(struct sqlite_store *s, const struct store_save_req *cons
         if (!open) {
             rc = begin_immediate(s, batch_deadline(s, reqs + i, n - i));
             if (rc) {
-                for (size_t j = i; j < n; j++)
-                    st[j] = store_save_req_ok(reqs[j]) ? rc : STORE_ERROR;
+                fail_unbegun(reqs, res, st, i, n, rc);
                 return;
             }
             open = true;
@@ -380,12 +394,7 @@ static void save_batch(struct sqlite_store *s, const struct store_save_req *cons
         /* the transaction is gone (SQLite rolled it back): so are the saves before in it */
         log_error("store: batch transaction lost at save %zu of %zu", i + 1, n);
         rollback(s);
-        for (size_t j = first; j < i; j++) {
-            if (st[j] == STORE_OK) {
-                st[j] = STORE_ERROR;
-                memset(res[j], 0, sizeof *res[j]);
-            }
-        }
+        fail_stored(st, res, first, i, STORE_ERROR);
         open = false;
     }
     if (!open)
@@ -394,12 +403,7 @@ static void save_batch(struct sqlite_store *s, const struct store_save_req *cons
     if (rc == STORE_OK)
         return;
     rollback(s);
-    for (size_t j = first; j < n; j++) {
-        if (st[j] == STORE_OK) {
-            st[j] = rc;
-            memset(res[j], 0, sizeof *res[j]);
-        }
-    }
+    fail_stored(st, res, first, n, rc);
 }
 
 void store_sqlite_save_batch(struct store *base, const struct store_save_req *const reqs[],

@@ -45,6 +45,29 @@ static int on_commit(void *arg, sqlite3 *db, const char *name, int frames)
     return SQLITE_OK;
 }
 
+/* A PASSIVE checkpoint on db (the thread's or the writer's): the frames it left copied, or -1.
+ * A failure is logged once, until one succeeds; SQLITE_BUSY (another process's checkpoint
+ * under way) is none. */
+static int passive(struct wal_ckpt *c, sqlite3 *db, bool by_writer)
+{
+    int log_frames = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
+    pthread_mutex_lock(&c->mu);
+    if (by_writer)
+        c->stats.writer_passes++;
+    else
+        c->stats.thread_passes++;
+    if (rc == SQLITE_OK) {
+        c->failing = false;
+    } else if (rc != SQLITE_BUSY && !c->failing) {
+        log_error("store: WAL checkpoint: %s (the WAL grows until one succeeds)",
+                  sqlite3_errmsg(db));
+        c->failing = true;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc == SQLITE_OK ? copied : -1;
+}
+
 static void *ckpt_main(void *arg)
 {
     struct wal_ckpt *c = arg;
@@ -58,20 +81,11 @@ static void *ckpt_main(void *arg)
         c->kick = false;
         c->busy = true;
         pthread_mutex_unlock(&c->mu);
-        int log_frames = 0, copied = 0;
-        int rc = sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames,
-                                           &copied);
+        int copied = passive(c, c->db, false);
         pthread_mutex_lock(&c->mu);
         c->busy = false;
-        c->stats.thread_passes++;
-        if (rc == SQLITE_OK) {
+        if (copied >= 0)
             c->copied = copied;
-            c->failing = false;
-        } else if (rc != SQLITE_BUSY && !c->failing) { /* BUSY: another process's checkpoint */
-            log_error("store: WAL checkpoint: %s (the WAL grows until one succeeds)",
-                      sqlite3_errmsg(c->db));
-            c->failing = true;
-        }
         pthread_cond_broadcast(&c->cond);
     }
     pthread_mutex_unlock(&c->mu);
@@ -116,16 +130,9 @@ enum store_status wal_ckpt_start(sqlite3 *writer, const char *path, struct wal_c
 /* The writer copies what is left, so that its next transaction restarts the WAL. */
 static void writer_pass(struct wal_ckpt *c)
 {
-    int log_frames = 0, copied = 0;
-    int rc = sqlite3_wal_checkpoint_v2(c->writer, "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames,
-                                       &copied);
-    if (rc == SQLITE_OK)
+    int copied = passive(c, c->writer, true);
+    if (copied >= 0)
         c->writer_copied = copied;
-    else if (rc != SQLITE_BUSY)
-        log_error("store: WAL checkpoint by the writer: %s", sqlite3_errmsg(c->writer));
-    pthread_mutex_lock(&c->mu);
-    c->stats.writer_passes++;
-    pthread_mutex_unlock(&c->mu);
 }
 
 void wal_ckpt_after_commit(struct wal_ckpt *c)

@@ -233,12 +233,15 @@ static struct wal_count wal_count(void)
 
 START_TEST(test_batch_writes_only_the_wal)
 {
-    /* Each save of a batch runs in a SAVEPOINT, whose statement journal keeps the content
-     * the pages it changes had before it: the b-tree pages, the free list and the freed
-     * pages that earlier saves of the same transaction changed. That journal stays in
-     * memory (temp_store): all the process writes for the batch is its WAL frames, not a
-     * temporary file besides (with SQLite's default it spills past 64 KiB). */
-    enum { DOC = 100 * 1024, N = 4 };
+    /* A batch with a save that fails by an SQL error runs again with each save in a
+     * SAVEPOINT, whose statement journal keeps the content the pages it changes had before
+     * it: the b-tree pages, the free list and the freed pages that earlier saves of the same
+     * transaction changed. That journal stays in memory (temp_store): all the process writes
+     * for the batch is its WAL frames, not a temporary file besides (with SQLite's default it
+     * spills past 64 KiB). */
+    tsu_exec("CREATE TRIGGER poison BEFORE INSERT ON room_versions WHEN NEW.room_id = 'poison' "
+             "BEGIN SELECT RAISE(ABORT, 'poisoned'); END;");
+    enum { DOC = 100 * 1024, N = 5 };
     char *doc = malloc(DOC + 1);
     ck_assert_ptr_nonnull(doc);
     memset(doc, 'a', DOC);
@@ -252,7 +255,7 @@ START_TEST(test_batch_writes_only_the_wal)
     struct store_save_result *resp[N];
     enum store_status st[N];
     for (int i = 0; i < N; i++) {
-        r[i] = batch_req("big", doc, -1);
+        r[i] = batch_req(i < N - 1 ? "big" : "poison", doc, -1);
         r[i].history_keep = 1; /* each save prunes the one before: freed pages to reuse */
         reqp[i] = &r[i];
         resp[i] = &res[i];
@@ -263,10 +266,11 @@ START_TEST(test_batch_writes_only_the_wal)
     store_sqlite_save_batch(p, reqp, resp, st, N);
     long long w1 = bytes_written();
     struct wal_count after = wal_count();
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < N - 1; i++) {
         ck_assert_int_eq(st[i], STORE_OK);
-        ck_assert_int_eq(res[i].version, N + 1 + i);
+        ck_assert_int_eq(res[i].version, N + i);
     }
+    ck_assert_int_eq(st[N - 1], STORE_ERROR); /* poisoned: the batch ran with savepoints */
     long frames = after.salt == before.salt ? after.frames - before.frames : after.frames;
     ck_assert_int_ge(frames, DOC / after.page); /* a document went to the WAL */
     ck_assert_int_le(w1 - w0, frames * (after.page + 24) + 4096);
