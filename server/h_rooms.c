@@ -45,20 +45,26 @@ static enum MHD_Result reply_precondition_failed(struct http_req *r)
 
 /* The If-Match precondition pc as one version for the store (-1: none).  Returns false
  * when the precondition already fails (or *st is set to a store error). */
+/* Whether if_match_of needs the room's current version from the store: for `*`, or a list
+ * of several ETags (none, or one version, the store checks by itself). */
+static bool if_match_needs_read(const struct precond *pc)
+{
+    return pc->kind != PRECOND_NONE && (pc->kind != PRECOND_LIST || pc->n > 1);
+}
+
 static bool if_match_of(const struct precond *pc, struct store *s, const char *room_id,
                         int64_t *out, enum store_status *st)
 {
     int64_t cur = 0;
     *st = STORE_OK;
     *out = -1;
-    if (pc->kind == PRECOND_NONE)
-        return true;
-    if (pc->kind == PRECOND_LIST && pc->n == 1) {
-        *out = pc->versions[0];
+    if (!if_match_needs_read(pc)) {
+        if (pc->kind == PRECOND_LIST && pc->n == 0)
+            return false;
+        if (pc->kind == PRECOND_LIST)
+            *out = pc->versions[0];
         return true;
     }
-    if (pc->kind == PRECOND_LIST && pc->n == 0)
-        return false;
     *st = store_room_version(s, room_id, &cur);
     if (*st == STORE_NOT_FOUND) {
         *st = STORE_OK;
@@ -163,12 +169,11 @@ static bool save_queue(struct http_req *r, struct save_job *j)
     enum store_status st;
     bool queued;
     if (store_backend_of(r->srv->db_path) != STORE_BACKEND_SQLITE ||
-        (j->if_match.kind != PRECOND_NONE &&
-         (j->if_match.kind != PRECOND_LIST || j->if_match.n != 1)))
+        if_match_needs_read(&j->if_match))
         return false;
     if (dbpool_get(&s) != STORE_OK)
         return false; /* a save worker answers it */
-    if (!if_match_of(&j->if_match, s, r->room_id, &j->req.if_match, &st)) { /* (no query) */
+    if (!if_match_of(&j->if_match, s, r->room_id, &j->req.if_match, &st)) { /* (no read) */
         dbpool_put(s);
         return false;
     }
